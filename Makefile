@@ -1,0 +1,68 @@
+# Chaperone's front door: build, test, bench, demo, and a test control plane by hand.
+# Every npm script runs on the pinned Node 24 (devDependency `node@24`, first on PATH under npm).
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+NPM ?= npm
+export CHAPERONE_CACHE ?= $(HOME)/.cache/chaperone
+
+.PHONY: all deps build lint typecheck unit integration e2e test bench demo cluster-bins cluster-up cluster-down clean
+
+all: build
+
+node_modules/.package-lock.json: package.json package-lock.json
+	@echo "==> installing npm dependencies (npm ci)"
+	$(NPM) ci --no-audit --no-fund
+	@touch $@
+
+deps: node_modules/.package-lock.json
+
+build: deps
+	@echo "==> compiling TypeScript to dist/ (tsc)"
+	$(NPM) run --silent build
+
+typecheck: deps
+	@echo "==> type-checking (tsc --noEmit)"
+	$(NPM) run --silent typecheck
+
+lint: typecheck
+	@echo "==> linting (eslint + typescript-eslint)"
+	$(NPM) run --silent lint
+
+unit: deps
+	@echo "==> unit tests (node:test, pure modules)"
+	$(NPM) run --silent test:unit
+
+cluster-bins:
+	@echo "==> test control plane binaries (kube-apiserver, etcd, helm) cached under $(CHAPERONE_CACHE)/bin"
+	bash test/cluster/build-tools.sh
+
+integration: deps cluster-bins
+	@echo "==> integration tests (real kube-apiserver + etcd, real PostgreSQL, real clients)"
+	$(NPM) run --silent test:integration
+
+e2e: deps cluster-bins
+	@echo "==> end-to-end tests"
+	$(NPM) run --silent test:e2e
+
+test: lint unit integration e2e
+	@echo "==> all tests passed"
+
+bench: deps
+	@echo "==> benchmarks (results in bench/results/*.json; quoted in docs/benchmarks.md)"
+	$(NPM) run --silent bench
+
+demo: deps cluster-bins
+	@echo "==> demo"
+	$(NPM) run --silent demo
+
+cluster-up: deps cluster-bins
+	@echo "==> starting a test control plane (etcd + kube-apiserver on loopback); Ctrl-C or 'make cluster-down' stops it"
+	$(NPM) run --silent cluster-up
+
+cluster-down:
+	@echo "==> stopping the test control plane started by 'make cluster-up'"
+	$(NPM) run --silent cluster-down
+
+clean:
+	@echo "==> removing dist/ and bench temp files (the Go binary cache in $(CHAPERONE_CACHE) stays)"
+	rm -rf dist bench/results/*.tmp
