@@ -1,0 +1,45 @@
+// The sidecar's one error table: every refusal a client can see, with its HTTP status and SQLSTATE.
+// docs/errors.md lists every code; a test checks that each key equals its code and that the doc lists it.
+
+export interface ErrorSpec {
+  readonly code: string;
+  /** What went wrong and what to do; `{name}` placeholders are filled from `params`. Never a credential. */
+  readonly message: string;
+  readonly httpStatus: number;
+  /** PostgreSQL SQLSTATE sent in ErrorResponse field C. */
+  readonly sqlState: string;
+}
+
+function spec(code: string, httpStatus: number, sqlState: string, message: string): ErrorSpec {
+  return { code, httpStatus, sqlState, message };
+}
+
+/** Append entries here; keep keys equal to their codes (a test checks it). */
+export const ERRORS = {
+  CHAP_ERR_INTERNAL: spec('CHAP_ERR_INTERNAL', 500, 'XX000', 'internal error in the Chaperone sidecar ({detail}); the command was not forwarded; see the sidecar log'),
+  CHAP_ERR_CONFIG_INVALID: spec('CHAP_ERR_CONFIG_INVALID', 503, '58000', 'the sidecar configuration is invalid at {path}: {detail}'),
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** An error a client may see: carries its table entry and the filled message. */
+export class ChaperoneError extends Error {
+  readonly spec: ErrorSpec;
+  readonly params: Readonly<Record<string, string | number>>;
+
+  constructor(code: ErrorCode, params: Readonly<Record<string, string | number>> = {}, options?: ErrorOptions) {
+    super(formatMessage(ERRORS[code].message, params), options);
+    this.name = 'ChaperoneError';
+    this.spec = ERRORS[code];
+    this.params = params;
+  }
+
+  get code(): string {
+    return this.spec.code;
+  }
+}
+
+/** Fills `{name}` placeholders; unknown placeholders stay visible so a missing param is noticed. */
+export function formatMessage(template: string, params: Readonly<Record<string, string | number>>): string {
+  return template.replace(/\{(\w+)\}/g, (whole, name: string) => (name in params ? String(params[name]) : whole));
+}
