@@ -18,6 +18,10 @@ function spec(code: string, httpStatus: number, sqlState: string, message: strin
 export const ERRORS = {
   CHAP_ERR_INTERNAL: spec('CHAP_ERR_INTERNAL', 500, 'XX000', 'internal error in the Chaperone sidecar ({detail}); the command was not forwarded; see the sidecar log'),
   CHAP_ERR_CONFIG_INVALID: spec('CHAP_ERR_CONFIG_INVALID', 503, '58000', 'the sidecar configuration is invalid at {path}: {detail}'),
+  CHAP_ERR_AUTH_TOKEN_MISSING: spec('CHAP_ERR_AUTH_TOKEN_MISSING', 401, '28000', 'no agent token was sent: {detail}'),
+  CHAP_ERR_AUTH_TOKEN_REFUSED: spec('CHAP_ERR_AUTH_TOKEN_REFUSED', 401, '28P01', 'the agent token was refused ({reason}): {detail}'),
+  CHAP_ERR_AUTH_KEYS_UNAVAILABLE: spec('CHAP_ERR_AUTH_KEYS_UNAVAILABLE', 503, '28000', 'the agent token cannot be checked because the issuer\'s signing keys are unavailable: {detail}'),
+  CHAP_ERR_AUTH_CONNECTION_FORBIDDEN: spec('CHAP_ERR_AUTH_CONNECTION_FORBIDDEN', 403, '28000', 'the agent may not use connection {connection} ({reason}): {detail}'),
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

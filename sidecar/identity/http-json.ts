@@ -1,0 +1,50 @@
+// GET a small JSON document over http(s) with an optional CA and bearer token: node:https, so no undici import is needed for a CA.
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { readFile } from 'node:fs/promises';
+
+/** Discovery documents and JWKS are a few KiB; refuse anything absurd. */
+export const MAX_JSON_BYTES = 1024 * 1024;
+
+export interface GetJsonOptions {
+  readonly ca: string | undefined;
+  readonly bearerTokenFile: string | undefined;
+  readonly timeoutMs: number;
+}
+
+async function authHeader(file: string | undefined): Promise<Record<string, string>> {
+  if (file === undefined) return {};
+  const token = (await readFile(file, 'utf8')).trim();
+  return token === '' ? {} : { authorization: `Bearer ${token}` };
+}
+
+/** Resolves the parsed JSON of a 200 response; rejects with a message naming the URL and what failed (redirects are not followed). */
+export async function getJson(url: string, o: GetJsonOptions): Promise<unknown> {
+  const u = new URL(url);
+  const headers = { accept: 'application/json', ...(await authHeader(o.bearerTokenFile)) };
+  const req = u.protocol === 'https:' ? httpsRequest : u.protocol === 'http:' ? httpRequest : undefined;
+  if (req === undefined) throw new Error(`${url}: only http and https URLs can be fetched`);
+  return new Promise((resolve, reject) => {
+    const r = req(u, { method: 'GET', headers, ca: o.ca, timeout: o.timeoutMs }, (res) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size > MAX_JSON_BYTES) res.destroy(new Error(`${url}: response larger than ${MAX_JSON_BYTES} bytes`));
+        else chunks.push(c);
+      });
+      res.on('error', reject);
+      res.on('end', () => {
+        if (res.statusCode !== 200) return reject(new Error(`${url}: HTTP ${res.statusCode ?? '?'}`));
+        try {
+          resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+        } catch {
+          reject(new Error(`${url}: response is not JSON`));
+        }
+      });
+    });
+    r.on('timeout', () => r.destroy(new Error(`${url}: no answer within ${o.timeoutMs} ms`)));
+    r.on('error', (e) => reject(e.message.startsWith(url) ? e : new Error(`${url}: ${e.message}`)));
+    r.end();
+  });
+}

@@ -1,0 +1,146 @@
+// One issuer's signing keys: discovery, a TTL cache, rate-limited refetch on an unknown kid, fail closed when stale.
+import { createLocalJWKSet, errors, type JSONWebKeySet, type JWK, type JWSHeaderParameters, type CryptoKey } from 'jose';
+import { getJson } from './http-json.ts';
+import type { ResolvedIssuer } from './options.ts';
+import { refuse, type Refusal } from './reasons.ts';
+
+export interface JwksStats {
+  /** Fetch attempts (discovery + JWKS count as one). */
+  fetches: number;
+  fetchFailures: number;
+  /** Key lookups answered from the cache. */
+  hits: number;
+  /** Lookups that found no key for the kid. */
+  misses: number;
+  /** Refetches not started because one ran less than jwksMinRefetchSeconds ago. */
+  suppressed: number;
+}
+
+type LocalSet = ReturnType<typeof createLocalJWKSet>;
+export type KeyLookup = { readonly ok: true; readonly keys: readonly CryptoKey[] } | Refusal<'jwks-unavailable' | 'unknown-kid'>;
+export type Fetcher = (url: string, cfg: ResolvedIssuer) => Promise<unknown>;
+
+const defaultFetcher: Fetcher = (url, cfg) => getJson(url, { ca: cfg.ca, bearerTokenFile: cfg.bearerTokenFile, timeoutMs: cfg.fetchTimeoutMs });
+
+/** A JWKS must never carry symmetric or private material; such members are dropped, not trusted. */
+function publicSigningKeys(doc: unknown, url: string): JSONWebKeySet {
+  const keys = (doc as { keys?: unknown } | null)?.keys;
+  if (!Array.isArray(keys)) throw new Error(`${url}: not a JSON Web Key Set (no "keys" array)`);
+  const usable = (keys as JWK[]).filter((k) => typeof k === 'object' && k !== null && k.kty !== 'oct' && k.d === undefined);
+  if (usable.length === 0) throw new Error(`${url}: the key set holds no public signing key`);
+  return { keys: usable };
+}
+
+function pathJoin(issuer: string, suffix: string): string {
+  return issuer.replace(/\/+$/, '') + suffix;
+}
+
+export class JwksCache {
+  readonly stats: JwksStats = { fetches: 0, fetchFailures: 0, hits: 0, misses: 0, suppressed: 0 };
+  private set: { local: LocalSet; fetchedAt: number } | undefined;
+  private jwksUri: string | undefined;
+  private lastAttemptAt = Number.NEGATIVE_INFINITY;
+  private lastError = 'no fetch attempted yet';
+  private inflight: Promise<void> | undefined;
+
+  constructor(
+    private readonly cfg: ResolvedIssuer,
+    private readonly now: () => number,
+    private readonly fetcher: Fetcher = defaultFetcher,
+  ) {
+    this.jwksUri = cfg.jwksUri;
+  }
+
+  /** Keys that may have signed a token with this header; refetches once (rate-limited) on an unknown kid. */
+  async lookup(header: JWSHeaderParameters): Promise<KeyLookup> {
+    if (!this.fresh()) {
+      await this.refresh();
+      if (!this.fresh()) {
+        return refuse('jwks-unavailable', `the signing keys of issuer ${this.cfg.issuer} are not available (${this.lastError}); the token cannot be checked, so it is refused`);
+      }
+    } else if (this.now() - this.set!.fetchedAt >= this.cfg.jwksCacheTtlMs / 2) {
+      this.refresh().catch(() => undefined); // refresh ahead of expiry; failures keep the cached keys until the TTL
+    }
+    const first = await this.find(header);
+    if (first !== undefined) return first;
+    await this.refresh();
+    const second = await this.find(header);
+    if (second !== undefined) return second;
+    const kid = typeof header.kid === 'string' ? `kid ${JSON.stringify(header.kid.slice(0, 64).replace(/[^\x20-\x7e]/g, '?'))}` : 'no kid';
+    return refuse('unknown-kid', `no signing key of issuer ${this.cfg.issuer} matches the token (${kid}, alg ${String(header.alg)}); if the issuer rotated its keys, retry in ${Math.ceil(this.cfg.jwksMinRefetchMs / 1000)} s`);
+  }
+
+  /** Fetch now (start-up warm-up); resolves even on failure, which later lookups report. */
+  async warmUp(): Promise<void> {
+    await this.refresh();
+  }
+
+  private fresh(): boolean {
+    return this.set !== undefined && this.now() - this.set.fetchedAt < this.cfg.jwksCacheTtlMs;
+  }
+
+  private async find(header: JWSHeaderParameters): Promise<KeyLookup | undefined> {
+    if (this.set === undefined) return undefined;
+    try {
+      const key = await this.set.local(header);
+      this.stats.hits++;
+      return { ok: true, keys: [key] };
+    } catch (e) {
+      if (e instanceof errors.JWKSMultipleMatchingKeys) {
+        // No kid and several candidates: collect them (bounded by the set's size) and let the signature decide.
+        const keys: CryptoKey[] = [];
+        for await (const k of e) keys.push(k as CryptoKey);
+        this.stats.hits++;
+        return { ok: true, keys };
+      }
+      if (e instanceof errors.JWKSNoMatchingKey) {
+        this.stats.misses++;
+        return undefined;
+      }
+      throw e;
+    }
+  }
+
+  /** Coalesces concurrent callers and starts at most one fetch per jwksMinRefetchMs. */
+  private refresh(): Promise<void> {
+    if (this.inflight !== undefined) return this.inflight;
+    const now = this.now();
+    if (now - this.lastAttemptAt < this.cfg.jwksMinRefetchMs) {
+      this.stats.suppressed++;
+      return Promise.resolve();
+    }
+    this.lastAttemptAt = now;
+    this.stats.fetches++;
+    this.inflight = this.fetchSet()
+      .then((local) => {
+        this.set = { local, fetchedAt: this.now() };
+      })
+      .catch((e: unknown) => {
+        this.stats.fetchFailures++;
+        this.jwksUri = this.cfg.jwksUri; // rediscover next time: the jwks_uri may have moved
+        this.lastError = (e as Error).message;
+      })
+      .finally(() => {
+        this.inflight = undefined;
+      });
+    return this.inflight;
+  }
+
+  private async fetchSet(): Promise<LocalSet> {
+    this.jwksUri ??= await this.discover();
+    return createLocalJWKSet(publicSigningKeys(await this.fetcher(this.jwksUri, this.cfg), this.jwksUri));
+  }
+
+  private async discover(): Promise<string> {
+    const url = pathJoin(this.cfg.issuer, '/.well-known/openid-configuration');
+    const doc = (await this.fetcher(url, this.cfg)) as { issuer?: unknown; jwks_uri?: unknown } | null;
+    // OIDC Discovery §4.3: the document's issuer must equal the issuer we asked for.
+    if (doc?.issuer !== this.cfg.issuer) throw new Error(`${url}: discovery names issuer ${JSON.stringify(doc?.issuer)}, not ${this.cfg.issuer}`);
+    if (typeof doc.jwks_uri !== 'string') throw new Error(`${url}: discovery has no jwks_uri`);
+    const jwks = new URL(doc.jwks_uri);
+    if (jwks.protocol !== 'https:' && !(jwks.protocol === 'http:' && new URL(this.cfg.issuer).protocol === 'http:')) {
+      throw new Error(`${url}: jwks_uri ${doc.jwks_uri} is not https`);
+    }
+    return doc.jwks_uri;
+  }
+}

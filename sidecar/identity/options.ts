@@ -1,0 +1,175 @@
+// Verifier options: one entry per accepted issuer, checked up front, with the named defaults.
+import { readFileSync } from 'node:fs';
+
+export const DEFAULT_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const;
+/** Asymmetric signature algorithms we can verify; `none` and HS* are never accepted, not even by configuration. */
+const KNOWN_ALGORITHMS: ReadonlySet<string> = new Set(DEFAULT_ALGORITHMS);
+export const DEFAULT_CLOCK_SKEW_SECONDS = 30;
+/** Agent tokens are meant to be short-lived; Kubernetes projected tokens default to 1 h. */
+export const DEFAULT_MAX_LIFETIME_SECONDS = 3600;
+export const DEFAULT_GROUPS_CLAIM = 'groups';
+export const DEFAULT_USERNAME_CLAIM = 'sub';
+export const DEFAULT_JWKS_CACHE_TTL_SECONDS = 600;
+/** At most one JWKS fetch per this many seconds per issuer, whatever the traffic (a flood of random kids must not flood the IdP). */
+export const DEFAULT_JWKS_MIN_REFETCH_SECONDS = 10;
+export const DEFAULT_FETCH_TIMEOUT_MS = 5000;
+/** Real JWTs are a few KiB; anything larger is refused before any decoding. */
+export const DEFAULT_MAX_TOKEN_BYTES = 16 * 1024;
+
+export type IssuerKind = 'oidc' | 'kubernetes';
+
+export interface IssuerOptions {
+  /** Exact `iss` value, e.g. `https://kubernetes.default.svc` or `https://idp.example.com/realms/x`. */
+  readonly issuer: string;
+  /** Accepted `aud` values; the token must name at least one. */
+  readonly audiences: readonly string[];
+  /** `kubernetes`: a ServiceAccount issuer (kubernetes.io claims, SA groups, pod binding). Default `oidc`. */
+  readonly kind?: IssuerKind;
+  /** JWKS URL; without it `<issuer>/.well-known/openid-configuration` is read for `jwks_uri`. */
+  readonly jwksUri?: string;
+  /** PEM CA bundle file for TLS to the issuer (e.g. the cluster CA). */
+  readonly caFile?: string;
+  /** PEM CA bundle inline (tests, or a config that carries it). */
+  readonly caPem?: string;
+  /** A bearer token file sent when fetching discovery/JWKS (the API server serves them to authenticated callers only). Read on every fetch: projected tokens rotate. */
+  readonly bearerTokenFile?: string;
+  readonly algorithms?: readonly string[];
+  readonly clockSkewSeconds?: number;
+  readonly maxLifetimeSeconds?: number;
+  /** Claim holding the groups; a dotted path (`realm_access.roles`) is allowed. */
+  readonly groupsClaim?: string;
+  readonly usernameClaim?: string;
+  /** Prefixes keep issuers apart (`oidc:`), as the API server's OIDC authenticator does. */
+  readonly usernamePrefix?: string;
+  readonly groupsPrefix?: string;
+  /** Claim naming the human the agent acts for (dotted path, e.g. `act.sub`). */
+  readonly actingForClaim?: string;
+  readonly jwksCacheTtlSeconds?: number;
+  readonly jwksMinRefetchSeconds?: number;
+  readonly fetchTimeoutMs?: number;
+  /** Kubernetes issuers: refuse tokens not bound to a pod. Default true. */
+  readonly requirePodBinding?: boolean;
+}
+
+/** The sidecar's own pod, from the downward API (POD_NAME, POD_UID, POD_NAMESPACE). */
+export interface SelfPod {
+  readonly name?: string;
+  readonly uid?: string;
+  readonly namespace?: string;
+}
+
+export interface VerifierOptions {
+  readonly issuers: readonly IssuerOptions[];
+  readonly self?: SelfPod;
+  /** Clock in ms since the epoch; tests inject one. */
+  readonly now?: () => number;
+  readonly maxTokenBytes?: number;
+}
+
+export interface ResolvedIssuer {
+  readonly issuer: string;
+  readonly audiences: readonly string[];
+  readonly kind: IssuerKind;
+  readonly jwksUri: string | undefined;
+  readonly ca: string | undefined;
+  readonly bearerTokenFile: string | undefined;
+  readonly algorithms: readonly string[];
+  readonly clockSkewSeconds: number;
+  readonly maxLifetimeSeconds: number;
+  readonly groupsClaim: string;
+  readonly usernameClaim: string;
+  readonly usernamePrefix: string;
+  readonly groupsPrefix: string;
+  readonly actingForClaim: string | undefined;
+  readonly jwksCacheTtlMs: number;
+  readonly jwksMinRefetchMs: number;
+  readonly fetchTimeoutMs: number;
+  readonly requirePodBinding: boolean;
+}
+
+/** Thrown for options that cannot work; names the field and what to do. */
+export class IdentityOptionsError extends Error {
+  override readonly name = 'IdentityOptionsError';
+}
+
+function fail(path: string, detail: string): never {
+  throw new IdentityOptionsError(`identity options ${path}: ${detail}`);
+}
+
+function checkUrl(path: string, value: string): void {
+  let u: URL;
+  try {
+    u = new URL(value);
+  } catch {
+    fail(path, `${JSON.stringify(value)} is not an absolute URL`);
+  }
+  if (u.protocol !== 'https:' && u.protocol !== 'http:') fail(path, 'must be an https:// (or, for tests on loopback, http://) URL');
+}
+
+function positive(path: string, value: number | undefined, dflt: number): number {
+  if (value === undefined) return dflt;
+  if (!Number.isFinite(value) || value < 0) fail(path, 'must be a non-negative number');
+  return value;
+}
+
+function checkAlgorithms(path: string, algs: readonly string[]): readonly string[] {
+  if (algs.length === 0) fail(path, 'must list at least one algorithm');
+  for (const a of algs) {
+    if (a === 'none' || a.startsWith('HS')) fail(path, `${a} is never accepted: only asymmetric signatures prove the issuer signed the token`);
+    if (!KNOWN_ALGORITHMS.has(a)) fail(path, `${a} is not a supported algorithm (${DEFAULT_ALGORITHMS.join(', ')})`);
+  }
+  return [...algs];
+}
+
+function readCa(path: string, o: IssuerOptions): string | undefined {
+  if (o.caPem !== undefined) return o.caPem;
+  if (o.caFile === undefined) return undefined;
+  try {
+    return readFileSync(o.caFile, 'utf8');
+  } catch (e) {
+    fail(`${path}.caFile`, `cannot read ${o.caFile}: ${(e as Error).message}`);
+  }
+}
+
+export function resolveIssuer(o: IssuerOptions, index: number): ResolvedIssuer {
+  const p = `issuers[${index}]`;
+  if (typeof o.issuer !== 'string' || o.issuer === '') fail(`${p}.issuer`, 'is required');
+  if (!Array.isArray(o.audiences) || o.audiences.length === 0 || o.audiences.some((a) => typeof a !== 'string' || a === '')) {
+    fail(`${p}.audiences`, 'must list at least one non-empty audience (a token for any audience could be replayed from elsewhere)');
+  }
+  if (o.jwksUri !== undefined) checkUrl(`${p}.jwksUri`, o.jwksUri);
+  else checkUrl(`${p}.issuer`, o.issuer);
+  const kind = o.kind ?? 'oidc';
+  if (kind !== 'oidc' && kind !== 'kubernetes') fail(`${p}.kind`, 'must be "oidc" or "kubernetes"');
+  return {
+    issuer: o.issuer,
+    audiences: [...o.audiences],
+    kind,
+    jwksUri: o.jwksUri,
+    ca: readCa(p, o),
+    bearerTokenFile: o.bearerTokenFile,
+    algorithms: checkAlgorithms(`${p}.algorithms`, o.algorithms ?? DEFAULT_ALGORITHMS),
+    clockSkewSeconds: positive(`${p}.clockSkewSeconds`, o.clockSkewSeconds, DEFAULT_CLOCK_SKEW_SECONDS),
+    maxLifetimeSeconds: positive(`${p}.maxLifetimeSeconds`, o.maxLifetimeSeconds, DEFAULT_MAX_LIFETIME_SECONDS),
+    groupsClaim: o.groupsClaim ?? DEFAULT_GROUPS_CLAIM,
+    usernameClaim: o.usernameClaim ?? DEFAULT_USERNAME_CLAIM,
+    usernamePrefix: o.usernamePrefix ?? '',
+    groupsPrefix: o.groupsPrefix ?? '',
+    actingForClaim: o.actingForClaim,
+    jwksCacheTtlMs: positive(`${p}.jwksCacheTtlSeconds`, o.jwksCacheTtlSeconds, DEFAULT_JWKS_CACHE_TTL_SECONDS) * 1000,
+    jwksMinRefetchMs: positive(`${p}.jwksMinRefetchSeconds`, o.jwksMinRefetchSeconds, DEFAULT_JWKS_MIN_REFETCH_SECONDS) * 1000,
+    fetchTimeoutMs: positive(`${p}.fetchTimeoutMs`, o.fetchTimeoutMs, DEFAULT_FETCH_TIMEOUT_MS),
+    requirePodBinding: o.requirePodBinding ?? true,
+  };
+}
+
+export function resolveIssuers(o: VerifierOptions): Map<string, ResolvedIssuer> {
+  if (!Array.isArray(o.issuers) || o.issuers.length === 0) fail('issuers', 'must list at least one accepted issuer');
+  const map = new Map<string, ResolvedIssuer>();
+  o.issuers.forEach((io, i) => {
+    const r = resolveIssuer(io, i);
+    if (map.has(r.issuer)) fail(`issuers[${i}].issuer`, `${r.issuer} is listed twice`);
+    map.set(r.issuer, r);
+  });
+  return map;
+}

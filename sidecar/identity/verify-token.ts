@@ -1,0 +1,138 @@
+// Verifies an agent's short-lived JWT against the accepted issuers and returns its Principal; every failure is a refusal with a reason.
+import { decodeJwt, decodeProtectedHeader, errors, jwtVerify, type CryptoKey, type JWTPayload, type JWSHeaderParameters } from 'jose';
+import { JwksCache, type Fetcher, type JwksStats } from './jwks-cache.ts';
+import { DEFAULT_MAX_TOKEN_BYTES, resolveIssuers, type ResolvedIssuer, type SelfPod, type VerifierOptions } from './options.ts';
+import { toPrincipal, type Principal } from './principal.ts';
+import { quote, refuse, type ReasonCode, type Refusal } from './reasons.ts';
+
+export type VerifyResult = { readonly ok: true; readonly principal: Principal } | Refusal;
+
+export interface TokenVerifier {
+  verify(token: string | undefined | null): Promise<VerifyResult>;
+  /** Fetch every issuer's keys now (at start-up) so the first agent does not wait; failures surface on verify. */
+  warmUp(): Promise<void>;
+  /** Per-issuer JWKS cache counters (for /metrics). */
+  stats(): Readonly<Record<string, JwksStats>>;
+}
+
+interface Decoded {
+  readonly header: JWSHeaderParameters;
+  readonly claims: JWTPayload;
+}
+
+const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+
+function decode(token: string, maxBytes: number): ({ readonly ok: true } & Decoded) | Refusal {
+  if (token.length > maxBytes) return refuse('malformed', `the token is ${token.length} bytes, more than the ${maxBytes} allowed`);
+  if (!JWS_COMPACT.test(token)) {
+    return refuse('malformed', 'the token is not a compact JWS (three base64url parts separated by dots); send the raw JWT, without "Bearer "');
+  }
+  try {
+    return { ok: true, header: decodeProtectedHeader(token), claims: decodeJwt(token) };
+  } catch (e) {
+    return refuse('malformed', `the token cannot be decoded: ${(e as Error).message}`);
+  }
+}
+
+/** jose's claim and signature errors → our reason codes. */
+function mapJoseError(e: unknown, cfg: ResolvedIssuer): Refusal {
+  if (e instanceof errors.JWSSignatureVerificationFailed) return refuse('bad-signature', `the token's signature does not verify with issuer ${cfg.issuer}'s key`);
+  if (e instanceof errors.JWTExpired) return refuse('expired', `the token expired (exp is more than ${cfg.clockSkewSeconds} s in the past); fetch a fresh token`);
+  if (e instanceof errors.JWTClaimValidationFailed) {
+    if (e.reason === 'missing') return refuse('claim-invalid', `the token has no ${quote(e.claim)} claim`);
+    if (e.claim === 'aud') return refuse('wrong-audience', `the token's audience is not one of ${cfg.audiences.join(', ')}; request a token for audience ${cfg.audiences[0] ?? ''}`);
+    if (e.claim === 'nbf') return refuse('not-yet-valid', `the token is not valid yet (nbf is more than ${cfg.clockSkewSeconds} s in the future); check the clocks`);
+    if (e.claim === 'iss') return refuse('unknown-issuer', 'the token is not from an accepted issuer');
+    return refuse('claim-invalid', `the ${quote(e.claim)} claim is invalid: ${e.message}`);
+  }
+  if (e instanceof errors.JOSEAlgNotAllowed) return refuse('alg-not-allowed', `the token's algorithm is not allowed for issuer ${cfg.issuer}`);
+  if (e instanceof errors.JOSEError) return refuse('malformed', `the token is not a valid JWS: ${e.message}`);
+  throw e;
+}
+
+/** Checks jose leaves to us: iat not in the future, exp - iat and exp - now within the maximum lifetime. */
+function lifetime(claims: JWTPayload, cfg: ResolvedIssuer, nowSec: number): Refusal | undefined {
+  const { iat, exp } = claims;
+  if (typeof iat !== 'number') return refuse('claim-invalid', 'the token has no iat claim, so its lifetime cannot be checked');
+  if (typeof exp !== 'number') return refuse('claim-invalid', 'the token has no exp claim');
+  if (iat > nowSec + cfg.clockSkewSeconds) return refuse('not-yet-valid', `the token was issued in the future (iat more than ${cfg.clockSkewSeconds} s ahead); check the clocks`);
+  const life = Math.max(exp - iat, exp - nowSec);
+  if (life > cfg.maxLifetimeSeconds) {
+    return refuse('lifetime-too-long', `the token lives ${Math.round(life)} s, more than the ${cfg.maxLifetimeSeconds} s allowed for agent tokens; request a shorter-lived token`);
+  }
+  return undefined;
+}
+
+async function verifyWithKeys(token: string, keys: readonly CryptoKey[], cfg: ResolvedIssuer, now: number): Promise<{ readonly ok: true; readonly claims: JWTPayload } | Refusal> {
+  let last: Refusal = refuse('bad-signature', `the token's signature does not verify with issuer ${cfg.issuer}'s keys`);
+  for (const key of keys) {
+    try {
+      const { payload } = await jwtVerify(token, key, {
+        algorithms: [...cfg.algorithms],
+        issuer: cfg.issuer,
+        audience: [...cfg.audiences],
+        clockTolerance: cfg.clockSkewSeconds,
+        currentDate: new Date(now),
+        requiredClaims: ['exp'],
+      });
+      return { ok: true, claims: payload };
+    } catch (e) {
+      last = mapJoseError(e, cfg);
+      if (last.reason !== 'bad-signature') return last; // the signature verified; a claim failed
+    }
+  }
+  return last;
+}
+
+class Verifier implements TokenVerifier {
+  private readonly caches = new Map<string, JwksCache>();
+
+  constructor(
+    private readonly issuers: Map<string, ResolvedIssuer>,
+    private readonly self: SelfPod | undefined,
+    private readonly now: () => number,
+    private readonly maxBytes: number,
+    fetcher: Fetcher | undefined,
+  ) {
+    for (const [iss, cfg] of issuers) this.caches.set(iss, new JwksCache(cfg, now, fetcher));
+  }
+
+  async verify(token: string | undefined | null): Promise<VerifyResult> {
+    if (typeof token !== 'string' || token.trim() === '') return refuse('missing', 'no token was sent; send the agent\'s OIDC token (the password for PostgreSQL, a Bearer token for HTTP)');
+    const d = decode(token.trim(), this.maxBytes);
+    if (!d.ok) return d;
+    const cfg = typeof d.claims.iss === 'string' ? this.issuers.get(d.claims.iss) : undefined;
+    if (cfg === undefined) return refuse('unknown-issuer', `the token's issuer ${quote(d.claims.iss)} is not accepted; accepted: ${[...this.issuers.keys()].join(', ')}`);
+    if (typeof d.header.alg !== 'string' || !cfg.algorithms.includes(d.header.alg)) {
+      return refuse('alg-not-allowed', `the token's algorithm ${quote(d.header.alg)} is not allowed (allowed: ${cfg.algorithms.join(', ')}); none and HS* are never accepted`);
+    }
+    const keys = await this.caches.get(cfg.issuer)!.lookup(d.header);
+    if (!keys.ok) return keys;
+    const now = this.now();
+    const verified = await verifyWithKeys(token.trim(), keys.keys, cfg, now);
+    if (!verified.ok) return verified;
+    const tooLong = lifetime(verified.claims, cfg, now / 1000);
+    if (tooLong !== undefined) return tooLong;
+    return toPrincipal(verified.claims, cfg, this.self);
+  }
+
+  async warmUp(): Promise<void> {
+    await Promise.all([...this.caches.values()].map((c) => c.warmUp()));
+  }
+
+  stats(): Readonly<Record<string, JwksStats>> {
+    return Object.fromEntries([...this.caches].map(([iss, c]) => [iss, { ...c.stats }]));
+  }
+}
+
+export interface CreateVerifierExtras {
+  /** Replaces the http(s) JSON fetch (unit tests). */
+  readonly fetcher?: Fetcher;
+}
+
+/** Validates the options up front (throws IdentityOptionsError naming the field) and returns the verifier. */
+export function createTokenVerifier(options: VerifierOptions, extras: CreateVerifierExtras = {}): TokenVerifier {
+  return new Verifier(resolveIssuers(options), options.self, options.now ?? Date.now, options.maxTokenBytes ?? DEFAULT_MAX_TOKEN_BYTES, extras.fetcher);
+}
+
+export type { ReasonCode, Principal };
