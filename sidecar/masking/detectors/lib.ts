@@ -234,3 +234,75 @@ export function token(spec: TokenSpec): Detector {
   };
   return d;
 }
+
+/** Separator between a key name and its value: quotes, `=`, `:`, `:=`, `=>`, or plain spaces (CLI flags). */
+export const ASSIGN = String.raw`(?:\\?["'])?(?:[ \t]{0,3}(?::=|=>|[:=])|[ \t])[ \t]{0,3}(?:\\?["'\x60])?`;
+
+export interface ContextSpec {
+  readonly id: string;
+  readonly description: string;
+  /** Lower-case literals that must appear in the key name, e.g. `datadog`; they double as prefilter keywords. */
+  readonly names: readonly string[];
+  /** Value segments (runs and literals) that form the secret. */
+  readonly value: readonly Segment[];
+  /** Key names generate() writes in front of the value. */
+  readonly sampleKeys: readonly string[];
+  readonly confidence?: Confidence;
+  readonly validate?: (candidate: string) => boolean;
+  /** Characters that may not follow the value (default: the last run's class plus _ and -). */
+  readonly after?: string;
+  readonly minEntropy?: number;
+  readonly positives?: readonly PositiveExample[];
+  readonly negatives?: readonly NegativeExample[];
+}
+
+/**
+ * Builds a context-only detector: a vendor name inside the key, an assignment, then a value of a
+ * fixed shape; only the value (group `secret`) is masked. Used where the value has no prefix.
+ */
+export function contextual(spec: ContextSpec): Detector {
+  const names = spec.names.map(esc).join('|');
+  const after = spec.after ?? `${lastClass(spec.value)}_-`;
+  const val = spec.value.map(segSource).join('');
+  const src = `(?:${names})[A-Za-z0-9_.-]{0,30}${ASSIGN}(?<secret>${val})(?![${after}])`;
+  const minEntropy = spec.minEntropy ?? 3;
+  const validate = (c: string): boolean =>
+    entropy(c) >= minEntropy && !isPlaceholder(c) && !/example|sample|dummy/i.test(c) && (spec.validate?.(c) ?? true);
+  const genValue = (rng: Rng): string => spec.value.map((s) => segGenerate(s, rng)).join('');
+  const generate = (rng: Rng): string => {
+    const key = spec.sampleKeys[rng.int(spec.sampleKeys.length)] ?? spec.names[0] ?? 'key';
+    const forms = [`${key}=${genValue(rng)}`, `"${key}": "${genValue(rng)}"`, `${key}: ${genValue(rng)}`];
+    return forms[rng.int(forms.length)] ?? forms[0] ?? '';
+  };
+  const v1 = genValue(createRng(31));
+  const v2 = genValue(createRng(32));
+  const k = spec.sampleKeys[0] ?? 'key';
+  const maxLength = spec.value.reduce((n, s) => n + segMaxLen(s), 0);
+  return {
+    id: spec.id,
+    category: 'secret',
+    description: spec.description,
+    keywords: spec.names,
+    pattern: new RegExp(src, 'gid'),
+    validate,
+    confidence: spec.confidence ?? 'medium',
+    maxLength,
+    generate,
+    positives: [
+      { text: `export ${k.toUpperCase()}="${v1}"`, secret: v1, reason: 'shell export of the named key' },
+      { text: `{"config":{"${k.toLowerCase()}":"${v2}"}}`, secret: v2, reason: 'JSON field named after the vendor' },
+      ...(spec.positives ?? []),
+    ],
+    negatives: [
+      { text: `${k}=${v1.slice(0, Math.max(1, v1.length - 5))}`, reason: 'value too short for the format' },
+      { text: `${k}: \${${k.toUpperCase()}}`, reason: 'an environment reference, not a value' },
+      { text: `token=${v1}`, reason: 'right shape but no vendor name in the key' },
+      ...(spec.negatives ?? []),
+    ],
+  };
+}
+
+/** A fixed fake string: `len` characters of `alphabet` from a seeded generator (never a real secret). */
+export function fake(seed: number, alphabet: string, len: number): string {
+  return createRng(seed).pick(alphabet, len);
+}
