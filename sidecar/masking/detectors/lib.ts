@@ -194,7 +194,8 @@ function autoNegatives(spec: TokenSpec, sample: string): NegativeExample[] {
   ];
   const minLen = spec.prefix.length + spec.body.reduce((n, s) => n + (typeof s === 'string' ? s.length : s.min), 0);
   if (minLen - 3 > spec.prefix.length) {
-    negs.push({ text: `value=${sample.slice(0, minLen - 3)} end`, reason: 'prefix with a body that is too short' });
+    const cut = Math.min(minLen - 3, spec.prefix.length + 6);
+    negs.push({ text: `value=${sample.slice(0, cut)} end`, reason: 'prefix with a body that is too short' });
   }
   if (spec.validate !== undefined) {
     const last = sample.charAt(sample.length - 1);
@@ -278,6 +279,7 @@ export function contextual(spec: ContextSpec): Detector {
   const v2 = genValue(createRng(32));
   const k = spec.sampleKeys[0] ?? 'key';
   const maxLength = spec.value.reduce((n, s) => n + segMaxLen(s), 0);
+  const minLength = spec.value.reduce((n, s) => n + (typeof s === 'string' ? s.length : s.min), 0);
   return {
     id: spec.id,
     category: 'secret',
@@ -294,7 +296,7 @@ export function contextual(spec: ContextSpec): Detector {
       ...(spec.positives ?? []),
     ],
     negatives: [
-      { text: `${k}=${v1.slice(0, Math.max(1, v1.length - 5))}`, reason: 'value too short for the format' },
+      { text: `${k}=${v1.slice(0, Math.max(1, minLength - 3))}`, reason: 'value too short for the format' },
       { text: `${k}: \${${k.toUpperCase()}}`, reason: 'an environment reference, not a value' },
       { text: `token=${v1}`, reason: 'right shape but no vendor name in the key' },
       ...(spec.negatives ?? []),
