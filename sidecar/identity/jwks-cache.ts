@@ -89,7 +89,7 @@ export class JwksCache {
       if (e instanceof errors.JWKSMultipleMatchingKeys) {
         // No kid and several candidates: collect them (bounded by the set's size) and let the signature decide.
         const keys: CryptoKey[] = [];
-        for await (const k of e) keys.push(k as CryptoKey);
+        for await (const k of e) keys.push(k);
         this.stats.hits++;
         return { ok: true, keys };
       }

@@ -131,19 +131,29 @@ function readCa(path: string, o: IssuerOptions): string | undefined {
   }
 }
 
-export function resolveIssuer(o: IssuerOptions, index: number): ResolvedIssuer {
-  const p = `issuers[${index}]`;
-  if (typeof o.issuer !== 'string' || o.issuer === '') fail(`${p}.issuer`, 'is required');
-  if (!Array.isArray(o.audiences) || o.audiences.length === 0 || o.audiences.some((a) => typeof a !== 'string' || a === '')) {
-    fail(`${p}.audiences`, 'must list at least one non-empty audience (a token for any audience could be replayed from elsewhere)');
+function checkAudiences(path: string, audiences: unknown): readonly string[] {
+  const list: unknown[] = Array.isArray(audiences) ? (audiences as unknown[]) : [];
+  if (list.length === 0 || list.some((a) => typeof a !== 'string' || a === '')) {
+    fail(path, 'must list at least one non-empty audience (a token for any audience could be replayed from elsewhere)');
   }
+  return list as string[];
+}
+
+function checkBasics(p: string, o: IssuerOptions): IssuerKind {
+  if (typeof o.issuer !== 'string' || o.issuer === '') fail(`${p}.issuer`, 'is required');
   if (o.jwksUri !== undefined) checkUrl(`${p}.jwksUri`, o.jwksUri);
   else checkUrl(`${p}.issuer`, o.issuer);
   const kind = o.kind ?? 'oidc';
   if (kind !== 'oidc' && kind !== 'kubernetes') fail(`${p}.kind`, 'must be "oidc" or "kubernetes"');
+  return kind;
+}
+
+export function resolveIssuer(o: IssuerOptions, index: number): ResolvedIssuer {
+  const p = `issuers[${index}]`;
+  const kind = checkBasics(p, o);
   return {
     issuer: o.issuer,
-    audiences: [...o.audiences],
+    audiences: checkAudiences(`${p}.audiences`, o.audiences),
     kind,
     jwksUri: o.jwksUri,
     ca: readCa(p, o),
@@ -164,9 +174,10 @@ export function resolveIssuer(o: IssuerOptions, index: number): ResolvedIssuer {
 }
 
 export function resolveIssuers(o: VerifierOptions): Map<string, ResolvedIssuer> {
-  if (!Array.isArray(o.issuers) || o.issuers.length === 0) fail('issuers', 'must list at least one accepted issuer');
+  const issuers: readonly IssuerOptions[] = Array.isArray(o.issuers) ? o.issuers : [];
+  if (issuers.length === 0) fail('issuers', 'must list at least one accepted issuer');
   const map = new Map<string, ResolvedIssuer>();
-  o.issuers.forEach((io, i) => {
+  issuers.forEach((io, i) => {
     const r = resolveIssuer(io, i);
     if (map.has(r.issuer)) fail(`issuers[${i}].issuer`, `${r.issuer} is listed twice`);
     map.set(r.issuer, r);

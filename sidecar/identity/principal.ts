@@ -32,7 +32,7 @@ export function claimAt(claims: Readonly<Record<string, unknown>>, path: string)
 function stringList(value: unknown): string[] | undefined {
   if (value === undefined || value === null) return [];
   if (typeof value === 'string') return [value];
-  if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return value as string[];
+  if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return value;
   return undefined;
 }
 
@@ -58,7 +58,7 @@ function kubeClaims(claims: JWTPayload): KubeClaims | string {
   if (pod !== undefined && (!nonEmpty(pod['name']) || !nonEmpty(pod['uid']))) return 'the "kubernetes.io".pod claim lacks name or uid';
   return {
     namespace: k['namespace'],
-    serviceaccount: { name: sa['name'], uid: sa['uid'] as string },
+    serviceaccount: { name: sa['name'], uid: sa['uid'] },
     ...(pod !== undefined ? { pod: { name: pod['name'] as string, uid: pod['uid'] as string } } : {}),
   };
 }
