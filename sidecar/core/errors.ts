@@ -22,6 +22,9 @@ export const ERRORS = {
   CHAP_ERR_AUTH_TOKEN_REFUSED: spec('CHAP_ERR_AUTH_TOKEN_REFUSED', 401, '28P01', 'the agent token was refused ({reason}): {detail}'),
   CHAP_ERR_AUTH_KEYS_UNAVAILABLE: spec('CHAP_ERR_AUTH_KEYS_UNAVAILABLE', 503, '28000', 'the agent token cannot be checked because the issuer\'s signing keys are unavailable: {detail}'),
   CHAP_ERR_AUTH_CONNECTION_FORBIDDEN: spec('CHAP_ERR_AUTH_CONNECTION_FORBIDDEN', 403, '28000', 'the agent may not use connection {connection} ({reason}): {detail}'),
+  CHAP_ERR_RECORDING_FAILED: spec('CHAP_ERR_RECORDING_FAILED', 503, '58030', 'the command was refused because it could not be recorded first ({detail}); Chaperone records every command before forwarding it; the sidecar reopens the recording on a later command; see the sidecar log'),
+  CHAP_ERR_RECORDING_BACKPRESSURE: spec('CHAP_ERR_RECORDING_BACKPRESSURE', 503, '53000', 'the command was refused because the recording queue is full ({detail}); the recording sink is slower than the traffic; retry shortly'),
+  CHAP_ERR_RECORDING_CLOSED: spec('CHAP_ERR_RECORDING_CLOSED', 503, '57P01', 'the command was refused because the sidecar is shutting down and its recording is closed; reconnect'),
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;
