@@ -1,7 +1,7 @@
 // A real etcd + kube-apiserver on loopback for tests: PKI, static users, one kubeconfig per user, namespaces, teardown.
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { Agent, request as httpsRequest } from 'node:https';
 import type { IncomingHttpHeaders } from 'node:http';
@@ -13,6 +13,7 @@ import { onTeardown } from '../env/cleanup.ts';
 import { createCa, createRsaSigningKey } from '../env/pki.ts';
 import { freePorts } from '../env/ports.ts';
 import { isAlive, startDaemon, type Daemon } from '../env/process.ts';
+import { ownedTempDir } from '../env/tempdir.ts';
 import { kubernetesVersion, toolPath } from './tools.ts';
 
 export interface TestUser {
@@ -404,7 +405,7 @@ async function writeUsers(dir: string, pki: string, url: string, users: readonly
 export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
   const started = Date.now();
   const bins = { etcd: toolPath('etcd'), apiserver: toolPath('kube-apiserver') };
-  const dir = await mkdtemp(join(opts.parentDir ?? tmpdir(), 'chaperone-cp-'));
+  const dir = await ownedTempDir('chaperone-cp-', opts.parentDir ?? tmpdir());
   const daemons: Daemon[] = [];
   let stopped = false;
   const killSync = (): void => {

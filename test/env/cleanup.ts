@@ -57,6 +57,11 @@ export function teardownAll(): Promise<void> {
   return draining;
 }
 
+/** True while teardownAll() runs (e.g. after Ctrl-C): watchdogs should not report the daemons they see stopping. */
+export function isTearingDown(): boolean {
+  return draining !== undefined;
+}
+
 /** How many teardowns are still registered (tests assert 0 after stop()). */
 export function pendingTeardowns(): string[] {
   return [...registry.values()].map((e) => e.name);

@@ -14,8 +14,14 @@ export interface DaemonOptions {
   readonly logFile: string;
   readonly env?: NodeJS.ProcessEnv;
   readonly cwd?: string;
-  /** Run as this unprivileged user (name); postgres refuses to run as root. */
-  readonly user?: string;
+  /** Run as this unprivileged uid/gid (postgres refuses to run as root); supplementary groups are cleared. */
+  readonly user?: OsUser;
+}
+
+export interface OsUser {
+  readonly name: string;
+  readonly uid: number;
+  readonly gid: number;
 }
 
 export interface ExitInfo {
@@ -38,14 +44,20 @@ export interface Daemon {
   tail(lines?: number): string;
 }
 
+/** setpriv arguments that run a command as `user` and kill it when this process dies. */
+export function setprivArgs(user?: OsUser): string[] {
+  const wrap = ['--pdeathsig', 'KILL'];
+  if (user !== undefined) wrap.push(`--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups');
+  return wrap;
+}
+
 /**
  * Spawns `command` through `setpriv --pdeathsig KILL` (util-linux): the kernel kills the daemon if
  * this Node process dies for any reason, even SIGKILL, so no daemon outlives its test process.
  * `detached` gives it its own process group, so stop() reaches postgres' children as well.
  */
 export function startDaemon(o: DaemonOptions): Daemon {
-  const wrap = ['--pdeathsig', 'KILL'];
-  if (o.user !== undefined) wrap.push(`--reuid=${o.user}`, `--regid=${o.user}`, '--init-groups');
+  const wrap = setprivArgs(o.user);
   const log = openSync(o.logFile, 'a');
   let child: ChildProcess;
   try {
