@@ -4,12 +4,15 @@ import { AI } from './ai.ts';
 import { AWS } from './aws.ts';
 import { CLOUD } from './cloud.ts';
 import { DEVTOOLS } from './devtools.ts';
+import { GENERIC } from './generic.ts';
 import { GITHUB } from './github.ts';
 import { jwt } from './jwt.ts';
+import { MESSAGING } from './messaging.ts';
+import { PAYMENTS } from './payments.ts';
 import { PII_BASIC } from './pii.ts';
 import { PRIVATE_KEYS } from './private-keys.ts';
 
-export const DETECTORS: readonly Detector[] = [...AWS, ...GITHUB, jwt, ...PRIVATE_KEYS, ...AI, ...CLOUD, ...DEVTOOLS, ...PII_BASIC];
+export const DETECTORS: readonly Detector[] = [...AWS, ...GITHUB, jwt, ...PRIVATE_KEYS, ...AI, ...CLOUD, ...DEVTOOLS, ...MESSAGING, ...PAYMENTS, ...GENERIC, ...PII_BASIC];
 
 export { findWithDetector, generateSample, keywordsMatch } from './find.ts';
 export { createRng } from './rng.ts';
