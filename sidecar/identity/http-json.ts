@@ -21,7 +21,8 @@ async function authHeader(file: string | undefined): Promise<Record<string, stri
 /** Resolves the parsed JSON of a 200 response; rejects with a message naming the URL and what failed (redirects are not followed). */
 export async function getJson(url: string, o: GetJsonOptions): Promise<unknown> {
   const u = new URL(url);
-  const headers = { accept: 'application/json', ...(await authHeader(o.bearerTokenFile)) };
+  // The API server answers its JWKS only as application/jwk-set+json (406 for a plain application/json Accept).
+  const headers = { accept: 'application/json, application/jwk-set+json', ...(await authHeader(o.bearerTokenFile)) };
   const req = u.protocol === 'https:' ? httpsRequest : u.protocol === 'http:' ? httpRequest : undefined;
   if (req === undefined) throw new Error(`${url}: only http and https URLs can be fetched`);
   return new Promise((resolve, reject) => {
