@@ -1,0 +1,54 @@
+// The masking engine: createMasker(options) compiles once; mask values, texts, bytes, JSON, base64 and streams.
+import type { Detector, MaskResult } from './types.ts';
+import { DETECTORS } from './detectors/index.ts';
+import { maskBase64With, maskJsonWith } from './json.ts';
+import { maskBytes, maskString } from './mask.ts';
+import { compileOptions, type Compiled, type Masker, type MaskerOptions } from './options.ts';
+import { replacementText } from './replace.ts';
+import { createStream } from './stream.ts';
+
+function fieldMask(c: Compiled, value: string, fieldName: string | undefined): MaskResult<string> | undefined {
+  if (fieldName === undefined || c.fields.empty || value.length === 0) return undefined;
+  const id = c.fields.match(fieldName);
+  if (id === undefined) return undefined;
+  return { value: replacementText(c.replacementFor(id), id, value, c.hmacKey, false), changed: true, findings: { [id]: 1 } };
+}
+
+function guarded<T>(input: T, f: () => MaskResult<T>, fallback: () => MaskResult<T>): MaskResult<T> {
+  try {
+    return f();
+  } catch {
+    // An engine bug must not pass a value through unmasked: fall back to masking it whole.
+    void input;
+    return fallback();
+  }
+}
+
+/** Compiles the options once (throws an Error naming the bad field) and returns the masker. */
+export function createMasker(options: MaskerOptions = {}, table: readonly Detector[] = DETECTORS): Masker {
+  const c = compileOptions(options, table);
+  const wholeString = (v: string): MaskResult<string> => ({ value: '[MASKED:error]', changed: v.length > 0, findings: { error: 1 } });
+  const wholeBuffer = (b: Buffer): MaskResult<Buffer> => ({ value: Buffer.from('[MASKED:error]'), changed: b.length > 0, findings: { error: 1 } });
+  const maskText = (text: string): MaskResult<string> => guarded(text, () => maskString(c, text), () => wholeString(text));
+  return {
+    ruleIds: c.rules.map((r) => r.id),
+    window: c.window,
+    maskText,
+    maskValue: (value, fieldName) => guarded(value, () => fieldMask(c, value, fieldName) ?? maskString(c, value), () => wholeString(value)),
+    maskBuffer: (buf, fieldName) =>
+      guarded(
+        buf,
+        () => {
+          if (fieldName !== undefined && !c.fields.empty && c.fields.match(fieldName) !== undefined && buf.length > 0) {
+            const r = fieldMask(c, buf.toString('utf8'), fieldName)!;
+            return { value: Buffer.from(r.value, 'utf8'), changed: true, findings: r.findings };
+          }
+          return maskBytes(c, buf);
+        },
+        () => wholeBuffer(buf),
+      ),
+    maskJson: (text) => guarded(text, () => maskJsonWith(c, text), () => maskText(text)),
+    maskBase64Value: (b64, fieldName) => guarded(b64, () => maskBase64With(c, b64, fieldName), () => wholeString(b64)),
+    stream: () => createStream(c),
+  };
+}

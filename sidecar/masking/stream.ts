@@ -1,0 +1,181 @@
+// Streaming masker: masks a byte stream chunk by chunk with a bounded carry-over, equal to masking it whole.
+//
+// The stream keeps `context` bytes already emitted (for lookbehind and nearby keywords) and holds
+// back `hold` bytes not yet emitted (for matches up to the window, plus lookahead and keywords).
+// Each rule keeps the offset where its search resumes, so a resumed scan finds exactly the matches
+// a scan of the whole buffer would (see scan.ts). A match still running at the end of the data
+// (longer than the window: a long PEM block, a huge token) is masked from its start and its
+// continuation is swallowed until it ends, so nothing of it leaks and a placeholder comes out once.
+import type { FindingCounts } from './types.ts';
+import { decodeView, hasEscapes, viewIndexAtOrAfter, viewIndexAtOrBefore, type DecodedView } from './decode.ts';
+import { countFindings, groupReplacement } from './replace.ts';
+import type { Compiled, StreamMasker } from './options.ts';
+import { mergeSpans, NEAR, scanView, type Group, type RawSpan } from './scan.ts';
+
+const EMPTY = Buffer.alloc(0);
+/** Lookbehind / lookahead margin beyond keywords and matches (boundary assertions are short). */
+const MARGIN = 64;
+// PEM body as the private-key detectors define it; the END line closes it.
+const PEM_BODY = /(?:[A-Za-z0-9+/=\s:,.\\]|-(?!----))*/y;
+const PEM_END = /-----END [A-Z0-9 ]{1,40}-----/y;
+// Any other over-long token runs until a delimiter.
+const TOKEN_BODY = /[^\s"'`<>,;{}()[\]|]*/y;
+
+type Continuation = 'pem' | 'token';
+
+interface Views {
+  readonly text: string;
+  readonly dv: DecodedView | undefined;
+}
+
+export function createStream(c: Compiled): StreamMasker {
+  const slots = c.rules.length + 1;
+  const hold = c.window + NEAR + c.maxKeywordLength + MARGIN;
+  const context = NEAR + c.maxKeywordLength + MARGIN;
+  let buf: Buffer = EMPTY;
+  let base = 0; // absolute offset of buf[0]
+  let emitted = 0; // absolute offset up to which output is final
+  let cont: Continuation | undefined;
+  let done = false;
+  const rawResume = new Float64Array(slots); // absolute offsets
+  const decResume = new Float64Array(slots);
+  const findings: Record<string, number> = {};
+
+  /** Swallows the continuation of an over-long match; false when it needs more data. */
+  const continueRun = (ended: boolean): boolean => {
+    if (cont === undefined) return true;
+    const from = emitted - base;
+    const text = buf.toString('latin1', from, buf.length);
+    const body = cont === 'pem' ? PEM_BODY : TOKEN_BODY;
+    body.lastIndex = 0;
+    body.exec(text);
+    let len = body.lastIndex;
+    if (cont === 'pem') {
+      PEM_END.lastIndex = len;
+      if (PEM_END.exec(text) !== null) len = PEM_END.lastIndex;
+      // The END line may be arriving in pieces: wait until it can be told apart.
+      else if (!ended && text.length - len < 64) {
+        emitted = base + from + len;
+        return false;
+      }
+    }
+    emitted = base + from + len;
+    if (!ended && from + len >= buf.length) return false;
+    cont = undefined;
+    for (let i = 0; i < slots; i++) {
+      rawResume[i] = Math.max(rawResume[i]!, emitted);
+      decResume[i] = Math.max(decResume[i]!, emitted);
+    }
+    return true;
+  };
+
+  const scanAll = (views: Views, limitRel: number, ended: boolean): { raw: RawSpan[]; dec: RawSpan[]; decResumeView: Int32Array | undefined } => {
+    const { text, dv } = views;
+    const raw: RawSpan[] = [];
+    const resume = Int32Array.from(rawResume, (a) => Math.max(0, a - base));
+    scanView(c, { text, map: undefined, hits: c.prefilter.scanBytes(buf), ended, limit: limitRel, resume }, raw);
+    for (let i = 0; i < slots; i++) rawResume[i] = base + resume[i]!;
+    if (dv === undefined) {
+      decResume.set(rawResume);
+      return { raw, dec: [], decResumeView: undefined };
+    }
+    const dec: RawSpan[] = [];
+    const dres = Int32Array.from(decResume, (a) => viewIndexAtOrAfter(dv.map, Math.max(0, a - base)));
+    const dlimit = viewIndexAtOrAfter(dv.map, limitRel);
+    scanView(c, { text: dv.text, map: dv.map, hits: c.prefilter.scanText(dv.text), ended, limit: dlimit, resume: dres }, dec);
+    for (let i = 0; i < slots; i++) decResume[i] = base + dv.map[Math.min(dres[i]!, dv.text.length)]!;
+    return { raw, dec, decResumeView: dres };
+  };
+
+  /** Where output becomes final: the commit point, or earlier to keep a straddling region whole. */
+  const emitPoint = (groups: readonly Group[], limitRel: number): { end: number; overLong: Group | undefined } => {
+    for (const g of groups) {
+      if (g.start < limitRel && g.end > limitRel) {
+        if (g.truncated) return { end: g.end, overLong: g };
+        return { end: g.start, overLong: undefined };
+      }
+      if (g.start >= limitRel) break;
+    }
+    return { end: limitRel, overLong: undefined };
+  };
+
+  const resetResume = (spans: readonly RawSpan[], resume: Float64Array, endRel: number): void => {
+    for (let i = 0; i < slots; i++) resume[i] = Math.max(resume[i]!, base + endRel);
+    // Regions not emitted yet are found again next time: resume each rule at its first one.
+    const first = new Map<number, number>();
+    for (const s of spans) {
+      if (s.start < endRel) continue;
+      const slot = s.rule >= 0 ? s.rule : c.rules.length;
+      const prev = first.get(slot);
+      if (prev === undefined || s.start < prev) first.set(slot, s.start);
+    }
+    for (const [slot, start] of first) resume[slot] = base + start;
+  };
+
+  const process = (ended: boolean): Buffer => {
+    if (!continueRun(ended)) return trim(undefined, EMPTY);
+    const n = buf.length;
+    const limitRel = ended ? n : n - hold;
+    if (base + limitRel <= emitted) return trim(undefined, EMPTY);
+    const text = buf.toString('latin1', 0, n);
+    const dv = c.decodeEscapes && hasEscapes(text) ? decodeView(text) : undefined;
+    const { raw, dec } = scanAll({ text, dv }, limitRel, ended);
+    const groups = mergeSpans([...raw, ...dec]);
+    const { end, overLong } = emitPoint(groups, limitRel);
+    const out: Buffer[] = [];
+    let at = emitted - base;
+    const masked: Group[] = [];
+    for (const g of groups) {
+      if (g.start < at) continue; // cannot happen: every rule resumes at or after `emitted`
+      if (g !== overLong && g.end > end) break;
+      out.push(buf.subarray(at, g.start), Buffer.from(groupReplacement(c, g, buf.toString('utf8', g.start, g.end)), 'utf8'));
+      masked.push(g);
+      at = g.end;
+    }
+    if (end > at) out.push(buf.subarray(at, end));
+    countFindings(c, masked, findings);
+    emitted = base + Math.max(end, at);
+    resetResume(raw, rawResume, end);
+    resetResume(dec, decResume, end);
+    if (overLong !== undefined && overLong.end >= n && !ended) {
+      cont = buf.toString('latin1', overLong.start, Math.min(n, overLong.start + 64)).includes('-----BEGIN') ? 'pem' : 'token';
+    }
+    return trim(dv, out.length === 1 ? Buffer.from(out[0]!) : Buffer.concat(out));
+  };
+
+  /** Drops bytes before the context window, at a point where escape decoding is in sync. */
+  const trim = (dv: DecodedView | undefined, result: Buffer): Buffer => {
+    let cut = Math.max(0, emitted - context - base);
+    if (dv !== undefined && cut > 0) cut = dv.map[viewIndexAtOrBefore(dv.map, cut)]!;
+    else if (cut > 0) cut = syncPoint(buf, cut);
+    if (cut > 0) {
+      buf = Buffer.from(buf.subarray(cut));
+      base += cut;
+    }
+    return result;
+  };
+
+  return {
+    push(chunk: Buffer): Buffer {
+      if (done) throw new Error('masking stream: push() after end(); create a new stream per body');
+      if (chunk.length === 0) return EMPTY;
+      buf = buf.length === 0 ? Buffer.from(chunk) : Buffer.concat([buf, chunk]);
+      return process(false);
+    },
+    end(): Buffer {
+      if (done) throw new Error('masking stream: end() called twice');
+      done = true;
+      const out = process(true);
+      buf = EMPTY;
+      return out;
+    },
+    findings: (): FindingCounts => ({ ...findings }),
+  };
+}
+
+/** Without a decoded view there are no escapes in the data, except maybe a backslash run: back off before it. */
+function syncPoint(buf: Buffer, cut: number): number {
+  let i = cut;
+  while (i > 0 && (buf[i - 1] === 0x5c || buf[i - 1] === 0x25)) i--;
+  return i;
+}
