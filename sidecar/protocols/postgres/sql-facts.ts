@@ -1,0 +1,1102 @@
+// SQL classification: a libpg-query parse tree → StatementFacts (kind, command, tables, functions, flags).
+//
+// Taxonomy (`kind`, ordered from least to most restrictive; a statement takes the MAX of its own
+// command's kind and of everything found anywhere inside it):
+//   read        SELECT, VALUES, TABLE, COPY … TO STDOUT, DECLARE CURSOR, SHOW-free queries
+//   transaction BEGIN/START/COMMIT/ROLLBACK/SAVEPOINT/RELEASE/PREPARE TRANSACTION…, SET CONSTRAINTS
+//   utility     SET/RESET/SHOW (ordinary settings), EXPLAIN (no ANALYZE), LISTEN/UNLISTEN/NOTIFY,
+//               FETCH/MOVE/CLOSE, DEALLOCATE, DISCARD
+//   write       INSERT, UPDATE, DELETE, MERGE, TRUNCATE, COPY … FROM STDIN, LOCK, REFRESH MATERIALIZED
+//               VIEW; also a read that calls nextval/setval/lo_* writers, or holds DML in a CTE
+//   ddl         CREATE/ALTER/DROP of tables, views, indexes, sequences, types, functions, triggers,
+//               rules, schemas…; SELECT INTO and CREATE TABLE AS (they create a table); COMMENT
+//   dcl         GRANT/REVOKE, CREATE/ALTER/DROP ROLE|USER|GROUP, GRANT role, ALTER DEFAULT PRIVILEGES,
+//               REASSIGN OWNED, ALTER … OWNER TO, CREATE/ALTER/DROP POLICY, user mappings,
+//               SET ROLE / RESET ROLE / SET SESSION AUTHORIZATION, set_config('role', …)
+//   admin       ALTER SYSTEM, VACUUM, ANALYZE, CLUSTER, REINDEX, CHECKPOINT, LOAD, CREATE|ALTER|DROP
+//               EXTENSION, LANGUAGE, FDW, SERVER, EVENT TRIGGER, ACCESS METHOD, PUBLICATION,
+//               SUBSCRIPTION, DATABASE, TABLESPACE, DO, CALL, COPY to/from a server file or PROGRAM,
+//               CREATE FUNCTION … LANGUAGE c|internal, server-file/admin functions (pg_read_file,
+//               lo_export, dblink*, pg_terminate_backend, …), an EXECUTE whose PREPARE is unknown,
+//               SET session_replication_role, and any statement type this file does not know (fail closed).
+// EXPLAIN ANALYZE, PREPARE and DECLARE CURSOR classify as their inner statement (ANALYZE executes
+// it; PREPARE's EXECUTE will). A plain EXPLAIN only plans: its inner tables are listed as reads and
+// its inner DML does not raise the kind (functions found in it still do, to err toward refusing).
+import { createHash } from 'node:crypto';
+import { functionEffect, isFlaggedFunctionName, type FunctionEffect } from './sql-functions.ts';
+import { normalizeSql, patternText } from './sql-normalize.ts';
+
+export type SqlKind = 'read' | 'transaction' | 'utility' | 'write' | 'ddl' | 'dcl' | 'admin';
+
+/** Kinds from least to most restrictive. */
+export const SQL_KINDS: readonly SqlKind[] = ['read', 'transaction', 'utility', 'write', 'ddl', 'dcl', 'admin'];
+
+export type SqlFlag =
+  /** A data-modifying CTE (WITH d AS (DELETE … RETURNING *) SELECT …). */
+  | 'writesInCte'
+  | 'explainAnalyze'
+  | 'copyProgram'
+  /** COPY to/from a server file, pg_read_file & co., lo_import/lo_export, dblink*. */
+  | 'serverFileAccess'
+  /** dblink*: a connection to another server (or to this one as another user). */
+  | 'remoteAccess'
+  /** Changes the session's effective role: SET/RESET ROLE, SET SESSION AUTHORIZATION, DISCARD ALL, set_config('role'). */
+  | 'roleChange'
+  /** Runs code the classifier cannot see: DO, CREATE FUNCTION bodies, SQL strings in query_to_xml/dblink, schema_to_xml. */
+  | 'dynamicCode'
+  /** SELECT … FOR UPDATE/SHARE, or LOCK TABLE. */
+  | 'rowLocks'
+  | 'selectInto'
+  | 'sequenceWrite'
+  | 'largeObjectWrite'
+  | 'adminFunction'
+  /** Undoes a read-only session: BEGIN/SET TRANSACTION READ WRITE, default_transaction_read_only off, RESET ALL, DISCARD ALL. */
+  | 'readWriteOverride'
+  /** Makes the server lex text differently from this parser: standard_conforming_strings off, a non-UTF-8 client_encoding. */
+  | 'parserDivergence'
+  /** EXECUTE of a statement this session's PREPARE registry does not know. */
+  | 'unresolvedExecute'
+  /** A statement type this classifier does not know: classified admin. */
+  | 'unrecognized'
+  /** An UPDATE/DELETE whose WHERE is constant-true (WHERE true, 1=1, id = id, x OR true). */
+  | 'trivialWhere'
+  /** An UPDATE/DELETE (anywhere, including CTEs and MERGE actions) with no effective WHERE. */
+  | 'missingWhere'
+  | 'sleep'
+  /** Changes a session setting (SET, RESET, set_config). */
+  | 'setConfig';
+
+export type TableAccess = 'read' | 'lock' | 'write';
+
+export interface TableRef {
+  /** null when the statement did not qualify the name: search_path decides which schema. */
+  readonly schema: string | null;
+  /** As PostgreSQL resolves it: unquoted names folded to lowercase, quoted names exact. */
+  readonly name: string;
+  readonly access: TableAccess;
+}
+
+export interface DmlOp {
+  readonly command: 'INSERT' | 'UPDATE' | 'DELETE' | 'MERGE' | 'TRUNCATE' | 'COPY_FROM';
+  /** schema.name or name. */
+  readonly table: string;
+  /** For UPDATE/DELETE (and MERGE UPDATE/DELETE actions): a WHERE that is not constant-true. */
+  readonly hasWhere: boolean;
+  /** Not the statement's own top-level command (a CTE, COPY (…), a rule action, a function body). */
+  readonly nested: boolean;
+}
+
+export interface SettingChange {
+  /** Lowercased parameter name; '*' for RESET ALL or a set_config whose name is not a constant. */
+  readonly name: string;
+  readonly action: 'set' | 'reset' | 'default';
+  readonly local: boolean;
+  /** The constant value, when there is one. */
+  readonly value: string | null;
+  readonly via: 'SET' | 'RESET' | 'set_config' | 'BEGIN' | 'DISCARD';
+}
+
+/** Everything about a statement that does not depend on its literal values: what the cache stores. */
+export interface StatementShape {
+  readonly kind: SqlKind;
+  /** The effective top-level command: EXPLAIN ANALYZE DELETE → DELETE, PREPARE p AS UPDATE → UPDATE. */
+  readonly command: string;
+  /** Every command the statement executes: the top one plus nested DML (CTEs, COPY (…), rules). */
+  readonly commands: readonly string[];
+  /** The wrapper around the effective command, if any. */
+  readonly wrapper: 'EXPLAIN' | 'EXPLAIN_ANALYZE' | 'PREPARE' | 'DECLARE_CURSOR' | null;
+  readonly tables: readonly TableRef[];
+  /** Called functions: schema.name or name, lowercased. */
+  readonly functions: readonly string[];
+  readonly dml: readonly DmlOp[];
+  readonly flags: readonly SqlFlag[];
+  readonly settings: readonly SettingChange[];
+  /** For a top-level UPDATE/DELETE: it has a WHERE that is not constant-true; null for other commands. */
+  readonly hasWhere: boolean | null;
+  /** PREPARE name AS … */
+  readonly prepares: string | null;
+  /** EXECUTE name(…) anywhere in the statement (EXPLAIN ANALYZE EXECUTE, CREATE TABLE AS EXECUTE). */
+  readonly executes: readonly string[];
+  /** DEALLOCATE name; '*' for DEALLOCATE ALL / DISCARD ALL. */
+  readonly deallocates: readonly string[];
+  /** The normalized text (literals as `?`): what RE2 rule patterns match. */
+  readonly normalized: string;
+  /** 16 hex chars of SHA-256 over the normalized text: same structure, same fingerprint. */
+  readonly fingerprint: string;
+  /** True when a fact was read from a literal value: such a shape is cached by exact text only. */
+  readonly literalSensitive: boolean;
+}
+
+export interface StatementFacts extends StatementShape {
+  /** Position in the message (0-based). */
+  readonly index: number;
+  /** The exact statement text, without the separating `;`. */
+  readonly text: string;
+  /** SHA-256 (hex) of `text`: what an approval binds to. */
+  readonly hash: string;
+}
+
+export interface SqlParseError {
+  readonly code: 'parse-error' | 'too-complex' | 'classifier-error';
+  readonly message: string;
+  /** 0-based character offset where the parser stopped, when it said. */
+  readonly cursorPosition: number | null;
+}
+
+export type ClassifyResult =
+  | { readonly ok: true; readonly statements: readonly StatementFacts[]; readonly cache: 'miss' | 'exact' | 'normalized' }
+  | { readonly ok: false; readonly error: SqlParseError };
+
+/** The subset of libpg-query's parse result this file reads (kept loose: the tree is walked generically). */
+export interface ParseTree {
+  readonly stmts?: readonly { readonly stmt?: unknown; readonly stmt_location?: number; readonly stmt_len?: number }[];
+}
+export type ParseFn = (sql: string) => ParseTree;
+
+type Obj = Record<string, unknown>;
+
+export function kindRank(k: SqlKind): number {
+  return SQL_KINDS.indexOf(k);
+}
+export function maxKind(a: SqlKind, b: SqlKind): SqlKind {
+  return kindRank(a) >= kindRank(b) ? a : b;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Statement types → base kind and command name.
+
+const BASE_KIND: Readonly<Record<string, SqlKind>> = {
+  SelectStmt: 'read', DeclareCursorStmt: 'read', PrepareStmt: 'read',
+  TransactionStmt: 'transaction', ConstraintsSetStmt: 'transaction',
+  VariableShowStmt: 'utility', VariableSetStmt: 'utility', DiscardStmt: 'utility', ListenStmt: 'utility',
+  UnlistenStmt: 'utility', NotifyStmt: 'utility', DeallocateStmt: 'utility', ClosePortalStmt: 'utility',
+  FetchStmt: 'utility', ExplainStmt: 'read', ExecuteStmt: 'utility',
+  InsertStmt: 'write', UpdateStmt: 'write', DeleteStmt: 'write', MergeStmt: 'write', TruncateStmt: 'write',
+  LockStmt: 'write', RefreshMatViewStmt: 'write', CopyStmt: 'read',
+  CreateStmt: 'ddl', CreateForeignTableStmt: 'ddl', AlterTableStmt: 'ddl', DropStmt: 'ddl', IndexStmt: 'ddl',
+  ViewStmt: 'ddl', CreateTableAsStmt: 'ddl', CreateSeqStmt: 'ddl', AlterSeqStmt: 'ddl', CreateSchemaStmt: 'ddl',
+  CreateFunctionStmt: 'ddl', AlterFunctionStmt: 'ddl', RenameStmt: 'ddl', CommentStmt: 'ddl', SecLabelStmt: 'ddl',
+  CreateTrigStmt: 'ddl', RuleStmt: 'ddl', CompositeTypeStmt: 'ddl', CreateEnumStmt: 'ddl', CreateRangeStmt: 'ddl',
+  AlterEnumStmt: 'ddl', CreateDomainStmt: 'ddl', AlterDomainStmt: 'ddl', DefineStmt: 'ddl', CreateCastStmt: 'ddl',
+  CreateConversionStmt: 'ddl', CreateOpClassStmt: 'ddl', CreateOpFamilyStmt: 'ddl', AlterOpFamilyStmt: 'ddl',
+  AlterOperatorStmt: 'ddl', AlterTypeStmt: 'ddl', CreateStatsStmt: 'ddl', AlterStatsStmt: 'ddl',
+  AlterObjectSchemaStmt: 'ddl', AlterObjectDependsStmt: 'ddl', AlterCollationStmt: 'ddl',
+  ImportForeignSchemaStmt: 'ddl', CreateTransformStmt: 'ddl', AlterTSDictionaryStmt: 'ddl',
+  AlterTSConfigurationStmt: 'ddl', DropOwnedStmt: 'ddl', ReplicaIdentityStmt: 'ddl',
+  GrantStmt: 'dcl', GrantRoleStmt: 'dcl', CreateRoleStmt: 'dcl', AlterRoleStmt: 'dcl', AlterRoleSetStmt: 'dcl',
+  DropRoleStmt: 'dcl', AlterDefaultPrivilegesStmt: 'dcl', ReassignOwnedStmt: 'dcl', AlterOwnerStmt: 'dcl',
+  CreatePolicyStmt: 'dcl', AlterPolicyStmt: 'dcl', CreateUserMappingStmt: 'dcl', AlterUserMappingStmt: 'dcl',
+  DropUserMappingStmt: 'dcl',
+  AlterSystemStmt: 'admin', VacuumStmt: 'admin', ClusterStmt: 'admin', ReindexStmt: 'admin', CheckPointStmt: 'admin',
+  LoadStmt: 'admin', CreateExtensionStmt: 'admin', AlterExtensionStmt: 'admin', AlterExtensionContentsStmt: 'admin',
+  CreatePLangStmt: 'admin', CreateFdwStmt: 'admin', AlterFdwStmt: 'admin', CreateForeignServerStmt: 'admin',
+  AlterForeignServerStmt: 'admin', CreateEventTrigStmt: 'admin', AlterEventTrigStmt: 'admin', CreateAmStmt: 'admin',
+  DoStmt: 'admin', CallStmt: 'admin', CreateSubscriptionStmt: 'admin', AlterSubscriptionStmt: 'admin',
+  DropSubscriptionStmt: 'admin', CreatePublicationStmt: 'admin', AlterPublicationStmt: 'admin',
+  CreatedbStmt: 'admin', DropdbStmt: 'admin', AlterDatabaseStmt: 'admin', AlterDatabaseSetStmt: 'admin',
+  AlterDatabaseRefreshCollStmt: 'admin', CreateTableSpaceStmt: 'admin', DropTableSpaceStmt: 'admin',
+  AlterTableSpaceOptionsStmt: 'admin', AlterTableMoveAllStmt: 'admin',
+};
+
+const COMMAND_NAME: Readonly<Record<string, string>> = {
+  CreateStmt: 'CREATE_TABLE', CreateForeignTableStmt: 'CREATE_FOREIGN_TABLE', IndexStmt: 'CREATE_INDEX',
+  ViewStmt: 'CREATE_VIEW', CreateSeqStmt: 'CREATE_SEQUENCE', AlterSeqStmt: 'ALTER_SEQUENCE',
+  CreateFunctionStmt: 'CREATE_FUNCTION', AlterFunctionStmt: 'ALTER_FUNCTION', RenameStmt: 'RENAME',
+  CreateTrigStmt: 'CREATE_TRIGGER', RuleStmt: 'CREATE_RULE', CreatePLangStmt: 'CREATE_LANGUAGE',
+  CreateFdwStmt: 'CREATE_FOREIGN_DATA_WRAPPER', CreateForeignServerStmt: 'CREATE_SERVER',
+  CreateEventTrigStmt: 'CREATE_EVENT_TRIGGER', CreateAmStmt: 'CREATE_ACCESS_METHOD', DoStmt: 'DO', CallStmt: 'CALL',
+  CheckPointStmt: 'CHECKPOINT', CreatedbStmt: 'CREATE_DATABASE', DropdbStmt: 'DROP_DATABASE',
+  AlterDatabaseStmt: 'ALTER_DATABASE', AlterDatabaseSetStmt: 'ALTER_DATABASE', CreateTableSpaceStmt: 'CREATE_TABLESPACE',
+  DropTableSpaceStmt: 'DROP_TABLESPACE', VariableShowStmt: 'SHOW', NotifyStmt: 'NOTIFY', ListenStmt: 'LISTEN',
+  UnlistenStmt: 'UNLISTEN', DeallocateStmt: 'DEALLOCATE', ClosePortalStmt: 'CLOSE', ExecuteStmt: 'EXECUTE',
+  LockStmt: 'LOCK', RefreshMatViewStmt: 'REFRESH_MATERIALIZED_VIEW', TruncateStmt: 'TRUNCATE',
+  ConstraintsSetStmt: 'SET_CONSTRAINTS', AlterRoleSetStmt: 'ALTER_ROLE', AlterDefaultPrivilegesStmt: 'ALTER_DEFAULT_PRIVILEGES',
+  DiscardStmt: 'DISCARD', DeclareCursorStmt: 'DECLARE_CURSOR', ExplainStmt: 'EXPLAIN', AlterOwnerStmt: 'ALTER_OWNER',
+  CreateSchemaStmt: 'CREATE_SCHEMA', CreateExtensionStmt: 'CREATE_EXTENSION', AlterExtensionStmt: 'ALTER_EXTENSION',
+  AlterExtensionContentsStmt: 'ALTER_EXTENSION', CreatePolicyStmt: 'CREATE_POLICY', AlterPolicyStmt: 'ALTER_POLICY',
+  CreatePublicationStmt: 'CREATE_PUBLICATION', CreateSubscriptionStmt: 'CREATE_SUBSCRIPTION', CommentStmt: 'COMMENT',
+};
+
+/** DropStmt removeType values whose object is server-level (admin) or access control (dcl). */
+const DROP_KIND: Readonly<Record<string, SqlKind>> = {
+  OBJECT_EXTENSION: 'admin', OBJECT_FDW: 'admin', OBJECT_FOREIGN_SERVER: 'admin', OBJECT_EVENT_TRIGGER: 'admin',
+  OBJECT_LANGUAGE: 'admin', OBJECT_ACCESS_METHOD: 'admin', OBJECT_PUBLICATION: 'admin', OBJECT_SUBSCRIPTION: 'admin',
+  OBJECT_DATABASE: 'admin', OBJECT_TABLESPACE: 'admin', OBJECT_POLICY: 'dcl', OBJECT_ROLE: 'dcl',
+};
+const DROP_RELATIONS = new Set(['OBJECT_TABLE', 'OBJECT_VIEW', 'OBJECT_MATVIEW', 'OBJECT_INDEX', 'OBJECT_SEQUENCE', 'OBJECT_FOREIGN_TABLE']);
+
+/** Where a RangeVar is written to (or locked) rather than read: `${parentType}.${field}`. */
+const TARGET_ACCESS: ReadonlyMap<string, TableAccess> = new Map<string, TableAccess>([
+  ['InsertStmt.relation', 'write'], ['UpdateStmt.relation', 'write'], ['DeleteStmt.relation', 'write'],
+  ['MergeStmt.relation', 'write'], ['TruncateStmt.relations', 'write'], ['LockStmt.relations', 'lock'],
+  ['CreateStmt.relation', 'write'], ['@intoClause.rel', 'write'], ['@into.rel', 'write'], ['AlterTableStmt.relation', 'write'],
+  ['IndexStmt.relation', 'write'], ['CreateTrigStmt.relation', 'write'], ['RuleStmt.relation', 'write'],
+  ['ViewStmt.view', 'write'], ['RefreshMatViewStmt.relation', 'write'], ['RenameStmt.relation', 'write'],
+  ['VacuumRelation.relation', 'write'], ['ClusterStmt.relation', 'write'], ['ReindexStmt.relation', 'write'],
+  ['CreatePolicyStmt.table', 'write'], ['AlterPolicyStmt.table', 'write'], ['GrantStmt.objects', 'write'],
+  ['AlterOwnerStmt.relation', 'write'], ['AlterObjectSchemaStmt.relation', 'write'], ['CreateSeqStmt.sequence', 'write'],
+  ['AlterSeqStmt.sequence', 'write'], ['CommentStmt.object', 'write'], ['SecLabelStmt.object', 'write'],
+  ['CreateForeignTableStmt.relation', 'write'], ['AlterObjectDependsStmt.relation', 'write'],
+]);
+
+const DML_TYPES = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt']);
+
+// A walk deeper than this is refused rather than risking the JS stack (the PG parser nests deeply too).
+const MAX_DEPTH = 800;
+// SQL strings inside SQL strings (query_to_xml('select query_to_xml(…)')): nesting beyond this is refused.
+const MAX_SQL_STRING_DEPTH = 3;
+
+class TooComplex extends Error {}
+
+function isObj(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' ? v : undefined;
+}
+/** A list of String nodes → their svals. */
+function names(v: unknown): string[] {
+  if (!Array.isArray(v)) return [];
+  const out: string[] = [];
+  for (const item of v) {
+    const s = isObj(item) && isObj(item.String) ? str(item.String.sval) : undefined;
+    if (s !== undefined) out.push(s);
+  }
+  return out;
+}
+/** Unwraps `{ Type: {...} }` to [Type, fields]. */
+function unwrap(v: unknown): [string, Obj] | undefined {
+  if (!isObj(v)) return undefined;
+  const keys = Object.keys(v);
+  const k = keys[0];
+  if (keys.length !== 1 || k === undefined) return undefined;
+  const inner = v[k];
+  if (!isObj(inner) || !/^[A-Z]/.test(k)) return undefined;
+  return [k, inner];
+}
+function camelToSnake(s: string): string {
+  return s.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
+}
+function qualified(schema: string | null, name: string): string {
+  return schema === null ? name : `${schema}.${name}`;
+}
+/** PostgreSQL parse_bool: true, yes, on, 1 and their unique prefixes. */
+export function isTrueish(v: string | null): boolean {
+  if (v === null) return false;
+  const s = v.trim().toLowerCase();
+  if (s === 'on' || s === '1') return true;
+  return s.length > 0 && ('true'.startsWith(s) || 'yes'.startsWith(s));
+}
+function isUtf8Name(v: string | null): boolean {
+  if (v === null) return false;
+  const s = v.trim().toLowerCase().replace(/[-_]/g, '');
+  return s === 'utf8' || s === 'unicode';
+}
+
+interface TopInfo {
+  command: string;
+  wrapper: StatementShape['wrapper'];
+}
+
+/** One walk over one top-level statement. */
+class Walk {
+  kind: SqlKind = 'read';
+  readonly tables = new Map<string, TableRef>();
+  readonly functions = new Set<string>();
+  readonly flags = new Set<SqlFlag>();
+  readonly commands = new Set<string>();
+  readonly dml: DmlOp[] = [];
+  readonly settings: SettingChange[] = [];
+  readonly executes = new Set<string>();
+  readonly deallocates = new Set<string>();
+  prepares: string | null = null;
+  literalSensitive = false;
+  private readonly cteScopes: (readonly string[])[] = [];
+  private lockDepth = 0;
+  private planOnly = 0;
+  private depth = 0;
+  private topNode: Obj | undefined;
+  private topType = '';
+
+  constructor(private readonly parse: ParseFn, private readonly sqlDepth: number) {}
+
+  escalate(k: SqlKind): void {
+    this.kind = maxKind(this.kind, k);
+  }
+
+  /** Walks a top-level statement; returns its effective command. */
+  top(type: string, node: Obj): TopInfo {
+    this.topNode = node;
+    this.topType = type;
+    const info = topInfo(type, node);
+    this.commands.add(info.command);
+    this.visit(type, node);
+    return info;
+  }
+
+  walk(value: unknown, parentType: string, field: string): void {
+    if (Array.isArray(value)) {
+      for (const v of value) this.walk(v, parentType, field);
+      return;
+    }
+    if (!isObj(value)) return;
+    if (++this.depth > MAX_DEPTH) throw new TooComplex('statement nests too deeply to classify');
+    try {
+      const wrapped = unwrap(value);
+      if (wrapped) this.visit(wrapped[0], wrapped[1], parentType, field);
+      else this.visit(bareType(value, field), value, parentType, field);
+    } finally {
+      this.depth--;
+    }
+  }
+
+  private children(type: string, node: Obj, skip?: ReadonlySet<string>): void {
+    for (const key of Object.keys(node)) {
+      if (skip?.has(key)) continue;
+      const v = node[key];
+      if (typeof v === 'object' && v !== null) this.walk(v, type, key);
+    }
+  }
+
+  private visit(type: string, node: Obj, parentType = '', field = ''): void {
+    const base = BASE_KIND[type];
+    if (base !== undefined && this.planOnly === 0) this.escalate(base);
+    const handler = HANDLERS[type];
+    if (handler) {
+      handler(this, node, parentType, field);
+      return;
+    }
+    if (type.endsWith('Stmt') && base === undefined) {
+      // A statement type this file does not know: fail closed, but still walk inside it.
+      this.flags.add('unrecognized');
+      this.escalate('admin');
+    }
+    this.children(type, node);
+  }
+
+  // --- handlers' helpers -------------------------------------------------------------------
+
+  /** Walks a node that may carry a WITH clause, scoping CTE names the way PostgreSQL does. */
+  withScopes(node: Obj, rest: (skip: ReadonlySet<string>) => void): void {
+    const w = node.withClause;
+    if (!isObj(w) || !Array.isArray(w.ctes)) {
+      rest(EMPTY);
+      return;
+    }
+    const ctes = w.ctes.map((c) => unwrap(c)?.[1]).filter(isObj);
+    const cteNames = ctes.map((c) => str(c.ctename) ?? '');
+    const recursive = w.recursive === true;
+    ctes.forEach((cte, i) => {
+      // A non-recursive CTE sees only the CTEs before it; its own name there means the real table.
+      this.cteScopes.push(recursive ? cteNames : cteNames.slice(0, i));
+      try {
+        const q = unwrap(cte.ctequery);
+        if (q && DML_TYPES.has(q[0])) this.flags.add('writesInCte');
+        this.walk(cte.ctequery, 'CommonTableExpr', 'ctequery');
+      } finally {
+        this.cteScopes.pop();
+      }
+    });
+    this.cteScopes.push(cteNames);
+    try {
+      rest(WITH_SKIP);
+    } finally {
+      this.cteScopes.pop();
+    }
+  }
+
+  rangeVar(node: Obj, access: TableAccess): void {
+    const name = str(node.relname);
+    if (name === undefined) return;
+    const schema = str(node.schemaname) ?? null;
+    if (schema === null && this.cteScopes.some((scope) => scope.includes(name))) return;
+    let a = access;
+    if (a === 'read' && this.lockDepth > 0) a = 'lock';
+    if (this.planOnly > 0) a = 'read';
+    this.addTable(schema, name, a);
+  }
+
+  addTable(schema: string | null, name: string, access: TableAccess): void {
+    const key = `${schema ?? ''}\u0001${name}`;
+    const prev = this.tables.get(key);
+    if (prev && ACCESS_RANK[prev.access] >= ACCESS_RANK[access]) return;
+    this.tables.set(key, { schema, name, access });
+  }
+
+  /** Adds a table named by a text constant such as 'public.users' (nextval, table_to_xml). */
+  addTableFromText(text: string, access: TableAccess): void {
+    const parts = splitQualifiedName(text);
+    if (!parts) {
+      this.flags.add('dynamicCode');
+      return;
+    }
+    this.addTable(parts.length > 1 ? (parts[parts.length - 2] ?? null) : null, parts[parts.length - 1] ?? text, access);
+  }
+
+  /** Constant value of an expression (A_Const, or a cast of one); marks the shape literal-sensitive. */
+  constValue(v: unknown): string | null {
+    const w = unwrap(v);
+    if (!w) return null;
+    const [t, n] = w;
+    if (t === 'TypeCast') return this.constValue(n.arg);
+    if (t === 'String') return str(n.sval) ?? null;
+    if (t !== 'A_Const') return null;
+    // TRUE/FALSE/NULL are keywords (kept by the normalizer); numbers and strings are stripped.
+    if (isObj(n.boolval)) return n.boolval.boolval === true ? 'true' : 'false';
+    if (n.isnull === true) return null;
+    this.literalSensitive = true;
+    if (isObj(n.sval)) return str(n.sval.sval) ?? '';
+    if (isObj(n.ival)) return String(typeof n.ival.ival === 'number' ? n.ival.ival : 0);
+    if (isObj(n.fval)) return str(n.fval.fval) ?? '0';
+    if (isObj(n.bsval)) return str(n.bsval.bsval) ?? '';
+    return null;
+  }
+
+  setting(change: SettingChange): void {
+    this.settings.push(change);
+    this.flags.add('setConfig');
+    const { name, value, action } = change;
+    const unset = action !== 'set';
+    if (name === '*' ) {
+      this.flags.add('readWriteOverride');
+      if (change.via === 'set_config' || change.via === 'DISCARD') this.flags.add('roleChange');
+      if (change.via === 'set_config') this.flags.add('parserDivergence');
+      return;
+    }
+    if (name === 'role' || name === 'session_authorization') {
+      this.flags.add('roleChange');
+      this.escalate('dcl');
+    } else if (name === 'default_transaction_read_only' || name === 'transaction_read_only') {
+      if (unset || !isTrueish(value)) this.flags.add('readWriteOverride');
+    } else if (name === 'standard_conforming_strings') {
+      if (!unset && !isTrueish(value)) this.flags.add('parserDivergence');
+    } else if (name === 'client_encoding') {
+      if (!unset && !isUtf8Name(value)) this.flags.add('parserDivergence');
+    } else if (name === 'session_replication_role') {
+      this.escalate('admin');
+    }
+  }
+
+  dmlOp(command: DmlOp['command'], relation: unknown, hasWhere: boolean): void {
+    if (this.planOnly > 0) return; // EXPLAIN without ANALYZE runs nothing.
+    const rel = isObj(relation) ? relation : unwrap(relation)?.[1];
+    const name = rel ? str(rel.relname) : undefined;
+    const table = name === undefined ? '?' : qualified(str(rel?.schemaname) ?? null, name);
+    const nested = rel !== undefined && this.topNode !== undefined && !this.isTopTarget(rel);
+    this.dml.push({ command, table, hasWhere, nested });
+    if (nested) this.commands.add(command);
+    if ((command === 'UPDATE' || command === 'DELETE') && !hasWhere) this.flags.add('missingWhere');
+  }
+
+  private isTopTarget(rel: Obj): boolean {
+    const top = this.topNode;
+    if (!top) return false;
+    if (top.relation === rel) return true;
+    // PREPARE / EXPLAIN / DECLARE wrap the real top statement one level down (COPY (…) does not).
+    const inner = WRAPPERS.has(this.topType) ? unwrap(top.query)?.[1] : undefined;
+    if (inner?.relation === rel) return true;
+    const rels = top.relations;
+    return Array.isArray(rels) && rels.some((r) => unwrap(r)?.[1] === rel);
+  }
+
+  whereIsReal(where: unknown): boolean {
+    if (where === undefined || where === null) return false;
+    if (isTriviallyTrue(this, where, 0)) {
+      this.flags.add('trivialWhere');
+      return false;
+    }
+    return true;
+  }
+
+  callFunction(funcname: readonly string[], args: readonly unknown[]): void {
+    const bare = (funcname[funcname.length - 1] ?? '').toLowerCase();
+    this.functions.add(funcname.map((p) => p.toLowerCase()).join('.'));
+    const effect = functionEffect(bare);
+    if (effect) this.applyEffect(effect, args);
+  }
+
+  private applyEffect(effect: FunctionEffect, args: readonly unknown[]): void {
+    if (effect.kind) this.escalate(effect.kind);
+    for (const f of effect.flags ?? []) this.flags.add(f);
+    if (effect.sequenceArg !== undefined) this.namedTableArg(args[effect.sequenceArg], 'write');
+    if (effect.tableArg !== undefined) this.namedTableArg(args[effect.tableArg], 'read');
+    if (effect.sqlArgs) this.sqlArgs(effect.sqlArgs, args);
+    if (effect.setConfig) this.setConfigCall(args);
+  }
+
+  private namedTableArg(arg: unknown, access: TableAccess): void {
+    const v = this.constValue(arg);
+    if (v === null) this.flags.add('dynamicCode');
+    else this.addTableFromText(v, access);
+  }
+
+  private sqlArgs(indexes: readonly number[], args: readonly unknown[]): void {
+    for (const i of indexes) {
+      if (i >= args.length) continue;
+      const sql = this.constValue(args[i]);
+      // SQL built at run time could be anything: fail closed.
+      if (sql === null) this.escalate('admin');
+      else this.embeddedSql(sql);
+    }
+  }
+
+  /** Classifies SQL held in a string constant into this walk (it executes as part of this statement). */
+  embeddedSql(sql: string): void {
+    if (this.sqlDepth >= MAX_SQL_STRING_DEPTH) {
+      this.flags.add('dynamicCode');
+      this.escalate('admin');
+      return;
+    }
+    let tree: ParseTree;
+    try {
+      tree = this.parse(sql);
+    } catch {
+      // Not SQL to this parser (a dblink connection string, or syntax only the server knows): fail closed.
+      this.flags.add('dynamicCode');
+      this.escalate('admin');
+      return;
+    }
+    const inner = new Walk(this.parse, this.sqlDepth + 1);
+    for (const s of tree.stmts ?? []) {
+      const w = unwrap(s.stmt);
+      if (w) inner.top(w[0], w[1]);
+    }
+    this.absorb(inner, true);
+  }
+
+  /** Merges another walk's findings (an embedded SQL string, a function body). */
+  absorb(o: Walk, nested: boolean): void {
+    this.escalate(o.kind);
+    for (const t of o.tables.values()) this.addTable(t.schema, t.name, t.access);
+    for (const f of o.functions) this.functions.add(f);
+    for (const f of o.flags) this.flags.add(f);
+    for (const c of o.commands) this.commands.add(c);
+    for (const d of o.dml) this.dml.push(nested ? { ...d, nested: true } : d);
+    this.settings.push(...o.settings);
+    for (const e of o.executes) this.executes.add(e);
+    this.literalSensitive ||= o.literalSensitive;
+  }
+
+  private setConfigCall(args: readonly unknown[]): void {
+    const name = this.constValue(args[0]);
+    const value = this.constValue(args[1]);
+    const localArg = this.constValue(args[2]);
+    if (name === null) this.flags.add('dynamicCode');
+    this.setting({
+      name: name === null ? '*' : name.toLowerCase(),
+      action: 'set',
+      local: localArg !== null && isTrueish(localArg),
+      value,
+      via: 'set_config',
+    });
+  }
+
+  withLock<T>(fn: () => T): T {
+    this.lockDepth++;
+    try {
+      return fn();
+    } finally {
+      this.lockDepth--;
+    }
+  }
+
+  withPlanOnly<T>(fn: () => T): T {
+    this.planOnly++;
+    try {
+      return fn();
+    } finally {
+      this.planOnly--;
+    }
+  }
+
+  walkChildren(type: string, node: Obj, skip?: ReadonlySet<string>): void {
+    this.children(type, node, skip);
+  }
+}
+
+const EMPTY: ReadonlySet<string> = new Set();
+const WRAPPERS: ReadonlySet<string> = new Set(['PrepareStmt', 'ExplainStmt', 'DeclareCursorStmt']);
+const WITH_SKIP: ReadonlySet<string> = new Set(['withClause']);
+const ACCESS_RANK: Readonly<Record<TableAccess, number>> = { read: 0, lock: 1, write: 2 };
+
+/** Typed fields hold bare structs (no `{ Type: … }` wrapper): name them by shape, else by field (`@into`). */
+function bareType(v: Obj, field: string): string {
+  if ('relname' in v) return 'RangeVar';
+  if ('funcname' in v && 'funcformat' in v) return 'FuncCall';
+  return `@${field}`;
+}
+
+/** Splits 'schema.name' / '"Odd"."Name"' as PostgreSQL's regclass input would. */
+export function splitQualifiedName(text: string): string[] | null {
+  const parts: string[] = [];
+  const re = /\s*(?:"((?:[^"]|"")*)"|([^".\s]+))\s*(\.|$)/y;
+  let m: RegExpExecArray | null;
+  let pos = 0;
+  while (pos < text.length && (m = re.exec(text)) !== null) {
+    const quoted = m[1];
+    parts.push(quoted !== undefined ? quoted.replace(/""/g, '"') : (m[2] ?? '').replace(/[A-Z]+/g, (x) => x.toLowerCase()));
+    pos = re.lastIndex;
+    if (m[3] === '') break;
+  }
+  return parts.length > 0 && pos >= text.length ? parts : null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Constant-true WHERE detection.
+
+const TRUE_CONSTS = new Set(['true']);
+
+function isTriviallyTrue(w: Walk, v: unknown, depth: number): boolean {
+  if (depth > 16) return false;
+  const node = unwrap(v);
+  if (!node) return false;
+  const [t, n] = node;
+  if (t === 'A_Const' || t === 'TypeCast') {
+    const c = w.constValue(v);
+    return c !== null && (TRUE_CONSTS.has(c) || (t === 'TypeCast' && isTrueish(c)));
+  }
+  if (t === 'BoolExpr' && Array.isArray(n.args)) {
+    if (n.boolop === 'OR_EXPR') return n.args.some((a) => isTriviallyTrue(w, a, depth + 1));
+    if (n.boolop === 'AND_EXPR') return n.args.every((a) => isTriviallyTrue(w, a, depth + 1));
+    return false;
+  }
+  if (t === 'A_Expr' && n.kind === 'AEXPR_OP') return comparisonIsTrue(w, n);
+  return false;
+}
+
+function comparisonIsTrue(w: Walk, n: Obj): boolean {
+  const op = names(n.name).join('.');
+  const l = n.lexpr;
+  const r = n.rexpr;
+  const sameColumn = unwrap(l)?.[0] === 'ColumnRef' && JSON.stringify(stripLocations(l)) === JSON.stringify(stripLocations(r));
+  if (sameColumn) return op === '=' || op === '<=' || op === '>=';
+  // Read values only when both sides are constants: `id = 1` must stay cacheable by its shape.
+  if (!isConstNode(l) || !isConstNode(r)) return false;
+  const lc = w.constValue(l);
+  const rc = w.constValue(r);
+  if (lc === null || rc === null) return false;
+  if (op === '=' || op === '<=' || op === '>=') return lc === rc || numEq(lc, rc);
+  if (op === '<>' || op === '!=') return lc !== rc && !numEq(lc, rc);
+  return false;
+}
+
+function isConstNode(v: unknown): boolean {
+  const t = unwrap(v);
+  return t !== undefined && (t[0] === 'A_Const' || (t[0] === 'TypeCast' && isConstNode(t[1].arg)));
+}
+
+function numEq(a: string, b: string): boolean {
+  const x = Number(a);
+  const y = Number(b);
+  return a.trim() !== '' && b.trim() !== '' && Number.isFinite(x) && x === y;
+}
+
+function stripLocations(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(stripLocations);
+  if (!isObj(v)) return v;
+  const out: Obj = {};
+  for (const [k, x] of Object.entries(v)) if (k !== 'location') out[k] = stripLocations(x);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per-type handlers: special meaning first, then (almost always) the generic walk of the children.
+
+type Handler = (w: Walk, node: Obj, parentType: string, field: string) => void;
+
+function analyzeOption(options: unknown, w: Walk): boolean {
+  if (!Array.isArray(options)) return false;
+  for (const o of options) {
+    const d = unwrap(o)?.[1];
+    if (!d || str(d.defname) !== 'analyze') continue;
+    if (d.arg === undefined) return true;
+    const v = w.constValue(d.arg);
+    // EXPLAIN (ANALYZE off) does not execute; anything not plainly false counts as executing.
+    return v === null || !['false', 'off', 'no', '0', 'f', 'n', 'of', 'fa', 'fal', 'fals'].includes(v.toLowerCase());
+  }
+  return false;
+}
+
+function topInfo(type: string, node: Obj): TopInfo {
+  const inner = unwrap(node.query);
+  if (type === 'PrepareStmt' && inner) return { command: topInfo(inner[0], inner[1]).command, wrapper: 'PREPARE' };
+  if (type === 'DeclareCursorStmt' && inner) return { command: topInfo(inner[0], inner[1]).command, wrapper: 'DECLARE_CURSOR' };
+  if (type === 'ExplainStmt' && inner) {
+    const probe = new Walk(() => ({}), MAX_SQL_STRING_DEPTH);
+    if (analyzeOption(node.options, probe)) return { command: topInfo(inner[0], inner[1]).command, wrapper: 'EXPLAIN_ANALYZE' };
+    return { command: 'EXPLAIN', wrapper: 'EXPLAIN' };
+  }
+  return { command: commandName(type, node), wrapper: null };
+}
+
+function commandName(type: string, node: Obj): string {
+  switch (type) {
+    case 'SelectStmt':
+      return node.intoClause ? 'SELECT_INTO' : node.valuesLists ? 'VALUES' : 'SELECT';
+    case 'CopyStmt':
+      return node.is_from === true ? 'COPY_FROM' : 'COPY_TO';
+    case 'VariableSetStmt':
+      return String(node.kind).startsWith('VAR_RESET') ? 'RESET' : 'SET';
+    case 'TransactionStmt':
+      return String(node.kind).replace(/^TRANS_STMT_/, '');
+    case 'DropStmt':
+      return `DROP_${String(node.removeType).replace(/^OBJECT_/, '')}`;
+    case 'AlterTableStmt':
+      return `ALTER_${String(node.objtype ?? 'OBJECT_TABLE').replace(/^OBJECT_/, '')}`;
+    case 'CreateTableAsStmt':
+      return node.objtype === 'OBJECT_MATVIEW' ? 'CREATE_MATERIALIZED_VIEW' : 'CREATE_TABLE_AS';
+    case 'GrantStmt':
+      return node.is_grant === true ? 'GRANT' : 'REVOKE';
+    case 'GrantRoleStmt':
+      return node.is_grant === true ? 'GRANT_ROLE' : 'REVOKE_ROLE';
+    case 'CreateRoleStmt':
+      return `CREATE_${String(node.stmt_type ?? 'ROLESTMT_ROLE').replace(/^ROLESTMT_/, '')}`;
+    case 'VacuumStmt':
+      return node.is_vacuumcmd === true ? 'VACUUM' : 'ANALYZE';
+    case 'FetchStmt':
+      return node.ismove === true ? 'MOVE' : 'FETCH';
+    default:
+      return COMMAND_NAME[type] ?? camelToSnake(type.replace(/Stmt$/, ''));
+  }
+}
+
+const HANDLERS: Readonly<Record<string, Handler>> = {
+  RangeVar(w, node, parentType, field) {
+    w.rangeVar(node, TARGET_ACCESS.get(`${parentType}.${field}`) ?? 'read');
+  },
+  FuncCall(w, node) {
+    const args = Array.isArray(node.args) ? node.args : [];
+    w.callFunction(names(node.funcname), args);
+    w.walkChildren('FuncCall', node, FUNCNAME_SKIP);
+  },
+  ColumnRef(w, node) {
+    // Attribute notation: `x.lo_export` can call lo_export(x).
+    const f = names(node.fields);
+    const last = f[f.length - 1];
+    if (f.length >= 2 && last !== undefined && isFlaggedFunctionName(last.toLowerCase())) w.callFunction([last], []);
+  },
+  A_Indirection(w, node) {
+    for (const s of names(node.indirection)) if (isFlaggedFunctionName(s.toLowerCase())) w.callFunction([s], []);
+    w.walkChildren('A_Indirection', node);
+  },
+  SelectStmt(w, node) {
+    if (node.intoClause) {
+      w.flags.add('selectInto');
+      w.escalate('ddl');
+    }
+    w.withScopes(node, (skip) => {
+      if (Array.isArray(node.lockingClause) && node.lockingClause.length > 0) {
+        w.flags.add('rowLocks');
+        w.withLock(() => w.walk(node.fromClause, 'SelectStmt', 'fromClause'));
+        w.walkChildren('SelectStmt', node, new Set([...skip, 'fromClause']));
+      } else {
+        w.walkChildren('SelectStmt', node, skip);
+      }
+    });
+  },
+  InsertStmt(w, node) {
+    w.dmlOp('INSERT', node.relation, true);
+    w.withScopes(node, (skip) => w.walkChildren('InsertStmt', node, skip));
+  },
+  UpdateStmt(w, node) {
+    w.dmlOp('UPDATE', node.relation, w.whereIsReal(node.whereClause));
+    w.withScopes(node, (skip) => w.walkChildren('UpdateStmt', node, skip));
+  },
+  DeleteStmt(w, node) {
+    w.dmlOp('DELETE', node.relation, w.whereIsReal(node.whereClause));
+    w.withScopes(node, (skip) => w.walkChildren('DeleteStmt', node, skip));
+  },
+  MergeStmt(w, node) {
+    const joinReal = w.whereIsReal(node.joinCondition);
+    w.dmlOp('MERGE', node.relation, joinReal);
+    for (const clause of Array.isArray(node.mergeWhenClauses) ? node.mergeWhenClauses : []) {
+      const c = unwrap(clause)?.[1];
+      if (!c) continue;
+      const guarded = joinReal || (c.condition !== undefined && w.whereIsReal(c.condition));
+      if (c.commandType === 'CMD_DELETE') w.dmlOp('DELETE', node.relation, guarded);
+      if (c.commandType === 'CMD_UPDATE') w.dmlOp('UPDATE', node.relation, guarded);
+    }
+    w.withScopes(node, (skip) => w.walkChildren('MergeStmt', node, skip));
+  },
+  TruncateStmt(w, node) {
+    for (const r of Array.isArray(node.relations) ? node.relations : []) w.dmlOp('TRUNCATE', r, false);
+    w.walkChildren('TruncateStmt', node);
+  },
+  LockStmt(w, node) {
+    w.flags.add('rowLocks');
+    w.walkChildren('LockStmt', node);
+  },
+  CopyStmt(w, node) {
+    const isFrom = node.is_from === true;
+    if (typeof node.filename === 'string') {
+      w.flags.add(node.is_program === true ? 'copyProgram' : 'serverFileAccess');
+      w.escalate('admin');
+    }
+    if (isFrom) {
+      w.escalate('write');
+      if (node.relation) {
+        w.dmlOp('COPY_FROM', node.relation, true);
+        w.rangeVar(node.relation as Obj, 'write');
+      }
+      w.walkChildren('CopyStmt', node, RELATION_SKIP);
+    } else {
+      w.walkChildren('CopyStmt', node);
+    }
+  },
+  ExplainStmt(w, node) {
+    if (analyzeOption(node.options, w)) {
+      w.flags.add('explainAnalyze');
+      w.walkChildren('ExplainStmt', node);
+    } else {
+      w.escalate('utility');
+      w.withPlanOnly(() => w.walkChildren('ExplainStmt', node));
+    }
+  },
+  PrepareStmt(w, node) {
+    w.prepares = str(node.name) ?? '';
+    w.walkChildren('PrepareStmt', node);
+  },
+  ExecuteStmt(w, node) {
+    w.executes.add(str(node.name) ?? '');
+    w.flags.add('unresolvedExecute');
+    w.escalate('admin');
+    w.walkChildren('ExecuteStmt', node);
+  },
+  DeallocateStmt(w, node) {
+    w.deallocates.add(node.isall === true || node.name === undefined ? '*' : (str(node.name) ?? '*'));
+  },
+  DiscardStmt(w, node) {
+    if (node.target === 'DISCARD_ALL') {
+      // DISCARD ALL = SET SESSION AUTHORIZATION DEFAULT; RESET ALL; DEALLOCATE ALL; …
+      w.setting({ name: '*', action: 'reset', local: false, value: null, via: 'DISCARD' });
+      w.deallocates.add('*');
+    }
+  },
+  DoStmt(w, node) {
+    w.flags.add('dynamicCode');
+    w.walkChildren('DoStmt', node);
+  },
+  CreateFunctionStmt(w, node) {
+    w.flags.add('dynamicCode');
+    // LANGUAGE 'c' and the body are string literals: only an exact-text cache entry is safe.
+    w.literalSensitive = true;
+    let language = 'sql';
+    let body: string | null = null;
+    for (const o of Array.isArray(node.options) ? node.options : []) {
+      const d = unwrap(o)?.[1];
+      if (!d) continue;
+      if (d.defname === 'language') language = (unwrap(d.arg)?.[1]?.sval as string | undefined)?.toLowerCase() ?? language;
+      if (d.defname === 'as') body = names(unwrap(d.arg)?.[1]?.items)[0] ?? null;
+    }
+    if (language === 'c' || language === 'internal') w.escalate('admin');
+    if (body !== null && language === 'sql') w.embeddedSql(body);
+    // funcname names the function being defined, not one being called.
+    w.walkChildren('CreateFunctionStmt', node, FUNCNAME_SKIP);
+  },
+  CreateTrigStmt(w, node) {
+    // The trigger function runs on every matching row from now on.
+    w.callFunction(names(node.funcname), []);
+    w.walkChildren('CreateTrigStmt', node, FUNCNAME_SKIP);
+  },
+  DropStmt(w, node) {
+    const rt = String(node.removeType);
+    const k = DROP_KIND[rt];
+    if (k) w.escalate(k);
+    if (DROP_RELATIONS.has(rt) && Array.isArray(node.objects)) {
+      for (const o of node.objects) {
+        const parts = names(unwrap(o)?.[1]?.items);
+        const name = parts[parts.length - 1];
+        if (name !== undefined) w.addTable(parts.length > 1 ? (parts[parts.length - 2] ?? null) : null, name, 'write');
+      }
+    }
+    w.walkChildren('DropStmt', node);
+  },
+  VariableSetStmt(w, node) {
+    variableSet(w, node, 'SET');
+    w.walkChildren('VariableSetStmt', node);
+  },
+  AlterSystemStmt(w) {
+    // The nested setstmt changes postgresql.auto.conf, not this session: kind admin says enough.
+    w.flags.add('setConfig');
+  },
+  AlterRoleSetStmt(w, node) {
+    w.walkChildren('AlterRoleSetStmt', node, SETSTMT_SKIP);
+  },
+  AlterDatabaseSetStmt(w, node) {
+    w.walkChildren('AlterDatabaseSetStmt', node, SETSTMT_SKIP);
+  },
+  TransactionStmt(w, node) {
+    for (const o of Array.isArray(node.options) ? node.options : []) {
+      const d = unwrap(o)?.[1];
+      if (d?.defname === 'transaction_read_only') {
+        w.setting({ name: 'transaction_read_only', action: 'set', local: true, value: w.constValue(d.arg) === '1' ? 'on' : 'off', via: 'BEGIN' });
+      }
+    }
+  },
+};
+
+const FUNCNAME_SKIP: ReadonlySet<string> = new Set(['funcname']);
+const RELATION_SKIP: ReadonlySet<string> = new Set(['relation']);
+const SETSTMT_SKIP: ReadonlySet<string> = new Set(['setstmt']);
+
+function variableSet(w: Walk, node: Obj, via: 'SET'): void {
+  const kind = String(node.kind);
+  const local = node.is_local === true;
+  if (kind === 'VAR_RESET_ALL') {
+    w.setting({ name: '*', action: 'reset', local, value: null, via: 'RESET' });
+    return;
+  }
+  const name = (str(node.name) ?? '').toLowerCase();
+  if (kind === 'VAR_SET_MULTI') {
+    // SET TRANSACTION / SET SESSION CHARACTERISTICS AS TRANSACTION: DefElem list.
+    for (const a of Array.isArray(node.args) ? node.args : []) {
+      const d = unwrap(a)?.[1];
+      if (!d) continue;
+      const v = w.constValue(d.arg);
+      const value = str(d.defname) === 'transaction_read_only' ? (v === '1' ? 'on' : 'off') : v;
+      const target = name === 'session characteristics' ? `default_${str(d.defname) ?? ''}` : (str(d.defname) ?? '');
+      w.setting({ name: target, action: 'set', local, value, via });
+    }
+    return;
+  }
+  if (kind === 'VAR_RESET') {
+    w.setting({ name, action: 'reset', local, value: null, via: 'RESET' });
+    return;
+  }
+  if (kind === 'VAR_SET_DEFAULT' || kind === 'VAR_SET_CURRENT') {
+    w.setting({ name, action: 'default', local, value: null, via });
+    return;
+  }
+  const values = (Array.isArray(node.args) ? node.args : []).map((a) => w.constValue(a));
+  const value = values.some((v) => v === null) ? null : values.join(', ');
+  w.setting({ name, action: 'set', local, value, via });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Building facts.
+
+function fingerprintOf(normalized: string): string {
+  return createHash('sha256').update(normalized).digest('hex').slice(0, 16);
+}
+
+export function sha256Hex(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/** Classifies one parsed top-level statement node into its shape. `normalized` is the cache-key form. */
+export function shapeOf(parse: ParseFn, stmt: unknown, normalized: string): StatementShape {
+  const w = new Walk(parse, 0);
+  const wrapped = unwrap(stmt);
+  let info: TopInfo = { command: 'UNKNOWN', wrapper: null };
+  if (wrapped) info = w.top(wrapped[0], wrapped[1]);
+  else {
+    w.flags.add('unrecognized');
+    w.escalate('admin');
+  }
+  const top = wrapped ? topStatementForWhere(wrapped) : undefined;
+  const topDml = top ? w.dml.find((d) => !d.nested && (d.command === top)) : undefined;
+  return {
+    kind: w.kind,
+    command: info.command,
+    commands: [...w.commands],
+    wrapper: info.wrapper,
+    tables: [...w.tables.values()],
+    functions: [...w.functions],
+    dml: w.dml,
+    flags: [...w.flags].sort(),
+    settings: w.settings,
+    hasWhere: topDml ? topDml.hasWhere : null,
+    prepares: w.prepares,
+    executes: [...w.executes],
+    deallocates: [...w.deallocates],
+    normalized: patternText(normalized),
+    fingerprint: fingerprintOf(normalized),
+    literalSensitive: w.literalSensitive,
+  };
+}
+
+/** The UPDATE/DELETE whose WHERE `hasWhere` reports (through PREPARE/EXPLAIN ANALYZE wrappers). */
+function topStatementForWhere([type, node]: [string, Obj]): 'UPDATE' | 'DELETE' | undefined {
+  if (type === 'UpdateStmt') return 'UPDATE';
+  if (type === 'DeleteStmt') return 'DELETE';
+  const inner = unwrap(node.query);
+  return inner && (type === 'PrepareStmt' || type === 'ExplainStmt' || type === 'DeclareCursorStmt') ? topStatementForWhere(inner) : undefined;
+}
+
+/** A parse error from libpg-query → our typed error (0-based character cursor). */
+export function parseErrorOf(e: unknown): SqlParseError {
+  const err = e as { message?: unknown; sqlDetails?: { message?: unknown; cursorPosition?: unknown } };
+  const message = typeof err.sqlDetails?.message === 'string' ? err.sqlDetails.message : String(err.message ?? e);
+  const cursor = typeof err.sqlDetails?.cursorPosition === 'number' ? err.sqlDetails.cursorPosition : null;
+  return { code: 'parse-error', message, cursorPosition: cursor };
+}
+
+interface Span {
+  readonly text: string;
+  readonly normalized: string;
+}
+
+/** Statement texts from the parser's byte offsets (used when the scanner's split disagrees). */
+function spansFromParser(text: string, tree: ParseTree): Span[] {
+  const stmts = tree.stmts ?? [];
+  const ascii = !/[^\x00-\x7f]/.test(text);
+  const buf = ascii ? undefined : Buffer.from(text, 'utf8');
+  return stmts.map((s) => {
+    const loc = s.stmt_location ?? 0;
+    const len = s.stmt_len ?? 0;
+    let slice: string;
+    if (buf) slice = buf.subarray(loc, len > 0 ? loc + len : buf.length).toString('utf8');
+    else slice = text.slice(loc, len > 0 ? loc + len : text.length);
+    const t = slice.trim();
+    return { text: t, normalized: normalizeSql(t).key };
+  });
+}
+
+export interface ParsedMessage {
+  readonly statements: readonly StatementFacts[];
+  /** The scanner's split agreed with the parser and no fact came from a literal. */
+  readonly normalizable: boolean;
+  readonly normalizedKey: string | null;
+}
+
+/**
+ * Parses and classifies a whole message. Throws the parser's error (see parseErrorOf) on bad SQL,
+ * TooComplex on a pathological tree; callers turn both into a ClassifyResult.
+ */
+export function classifyMessage(parse: ParseFn, text: string): ParsedMessage {
+  const tree = parse(text);
+  const stmts = tree.stmts ?? [];
+  const n = normalizeSql(text);
+  const agree = n.complete && n.statements.length === stmts.length;
+  const spans: Span[] = agree
+    ? n.statements.map((s) => ({ text: text.slice(s.start, s.end), normalized: s.normalized }))
+    : spansFromParser(text, tree);
+  let normalizable = agree;
+  const statements = stmts.map((s, index) => {
+    const span = spans[index] ?? { text: '', normalized: '' };
+    const shape = shapeOf(parse, s.stmt, span.normalized);
+    if (shape.literalSensitive) normalizable = false;
+    return { ...shape, index, text: span.text, hash: sha256Hex(span.text) };
+  });
+  return { statements, normalizable, normalizedKey: agree ? n.key : null };
+}
+
+/** Classifies without a cache: the reference path (the cached classifier must agree with it). */
+export function classifyUncached(parse: ParseFn, text: string): ClassifyResult {
+  try {
+    return { ok: true, statements: classifyMessage(parse, text).statements, cache: 'miss' };
+  } catch (e) {
+    return { ok: false, error: toClassifyError(e) };
+  }
+}
+
+export function toClassifyError(e: unknown): SqlParseError {
+  if (e instanceof TooComplex) return { code: 'too-complex', message: e.message, cursorPosition: null };
+  const err = e as { sqlDetails?: unknown; name?: unknown };
+  if (err && typeof err === 'object' && (err.sqlDetails !== undefined || err.name === 'SqlError')) return parseErrorOf(e);
+  return { code: 'classifier-error', message: `SQL classifier failed: ${String((e as Error)?.message ?? e)}`, cursorPosition: null };
+}
+
+export function displayTable(t: TableRef): string {
+  return qualified(t.schema, t.name);
+}
