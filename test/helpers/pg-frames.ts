@@ -1,7 +1,7 @@
 // Hand-built PostgreSQL wire frames (independent of the sidecar's serializers) and chunk-splitting helpers for tests.
 import { BackendFramer, type BackendFramerOptions } from '../../sidecar/protocols/postgres/backend-framer.ts';
 import { FrontendFramer, type FrontendFramerOptions } from '../../sidecar/protocols/postgres/frontend-framer.ts';
-import type { BackendFrame, FrontendFrame } from '../../sidecar/protocols/postgres/messages.ts';
+import type { BackendFrame, BackendMessage, FrontendFrame } from '../../sidecar/protocols/postgres/messages.ts';
 
 // ---- primitives ----
 
@@ -151,6 +151,60 @@ export const be = {
   negotiateProtocolVersion: (minor: number, options: string[] = []): Buffer => tagged('v', i32(minor), i32(options.length), ...options.map(cstr)),
   functionCallResponse: (value: Buffer | null): Buffer => tagged('V', lp(value)),
 };
+
+/** One of every server message, each with what it must decode to. */
+export const BACKEND_SAMPLES: readonly (readonly [Buffer, BackendMessage])[] = [
+  [be.authOk(), { name: 'authenticationOk' }],
+  [be.authKerberos(), { name: 'authenticationKerberosV5' }],
+  [be.authCleartext(), { name: 'authenticationCleartextPassword' }],
+  [be.authMD5(Buffer.from([1, 2, 3, 4])), { name: 'authenticationMD5Password', salt: Buffer.from([1, 2, 3, 4]) }],
+  [be.authGSS(), { name: 'authenticationGSS' }],
+  [be.authGSSContinue(Buffer.from('gss')), { name: 'authenticationGSSContinue', data: Buffer.from('gss') }],
+  [be.authSSPI(), { name: 'authenticationSSPI' }],
+  [be.authSASL(['SCRAM-SHA-256-PLUS', 'SCRAM-SHA-256']), { name: 'authenticationSASL', mechanisms: ['SCRAM-SHA-256-PLUS', 'SCRAM-SHA-256'] }],
+  [be.authSASLContinue('r=abc,s=c2FsdA==,i=4096'), { name: 'authenticationSASLContinue', data: Buffer.from('r=abc,s=c2FsdA==,i=4096') }],
+  [be.authSASLFinal('v=sig'), { name: 'authenticationSASLFinal', data: Buffer.from('v=sig') }],
+  [be.parameterStatus('server_version', '15.8'), { name: 'parameterStatus', parameter: 'server_version', value: '15.8' }],
+  [be.backendKeyData(321, 0x0a0b0c0d), { name: 'backendKeyData', processId: 321, secretKey: Buffer.from([10, 11, 12, 13]) }],
+  [be.backendKeyData(322, Buffer.alloc(32, 9)), { name: 'backendKeyData', processId: 322, secretKey: Buffer.alloc(32, 9) }],
+  [be.readyForQuery('I'), { name: 'readyForQuery', status: 'I' }],
+  [be.readyForQuery('T'), { name: 'readyForQuery', status: 'T' }],
+  [be.readyForQuery('E'), { name: 'readyForQuery', status: 'E' }],
+  [
+    be.rowDescription([{ name: 'id', tableOid: 16384, columnAttr: 1, typeOid: 23, typeSize: 4, typeModifier: -1, format: 0 }, { name: 'email', typeOid: 0xfffffffe, format: 1 }]),
+    {
+      name: 'rowDescription',
+      fields: [
+        { name: 'id', tableOid: 16384, columnAttr: 1, typeOid: 23, typeSize: 4, typeModifier: -1, format: 0 },
+        { name: 'email', tableOid: 0, columnAttr: 0, typeOid: 0xfffffffe, typeSize: -1, typeModifier: -1, format: 1 },
+      ],
+    },
+  ],
+  [be.dataRow(['1', null, '', 'alice@example.test']), { name: 'dataRow', cells: [Buffer.from('1'), null, Buffer.alloc(0), Buffer.from('alice@example.test')] }],
+  [be.dataRow([]), { name: 'dataRow', cells: [] }],
+  [be.commandComplete('SELECT 1'), { name: 'commandComplete', tag: 'SELECT 1' }],
+  [
+    be.error({ S: 'ERROR', V: 'ERROR', C: '42P01', M: 'relation "t" does not exist', P: '15', F: 'parse_relation.c', L: '1392', R: 'parserOpenTable' }),
+    { name: 'errorResponse', fields: new Map([['S', 'ERROR'], ['V', 'ERROR'], ['C', '42P01'], ['M', 'relation "t" does not exist'], ['P', '15'], ['F', 'parse_relation.c'], ['L', '1392'], ['R', 'parserOpenTable']]) },
+  ],
+  [be.notice({ S: 'NOTICE', C: '00000', M: 'hi', Z: 'unknown letters are kept' }), { name: 'noticeResponse', fields: new Map([['S', 'NOTICE'], ['C', '00000'], ['M', 'hi'], ['Z', 'unknown letters are kept']]) }],
+  [be.notification(55, 'jobs', '{"id":1}'), { name: 'notificationResponse', processId: 55, channel: 'jobs', payload: '{"id":1}' }],
+  [be.copyIn(0, [0, 0]), { name: 'copyInResponse', format: 0, columnFormats: [0, 0] }],
+  [be.copyOut(1, [1]), { name: 'copyOutResponse', format: 1, columnFormats: [1] }],
+  [be.copyBoth(0, []), { name: 'copyBothResponse', format: 0, columnFormats: [] }],
+  [be.copyData('1\talice\n'), { name: 'copyData', data: Buffer.from('1\talice\n') }],
+  [be.copyDone(), { name: 'copyDone' }],
+  [be.parseComplete(), { name: 'parseComplete' }],
+  [be.bindComplete(), { name: 'bindComplete' }],
+  [be.closeComplete(), { name: 'closeComplete' }],
+  [be.noData(), { name: 'noData' }],
+  [be.parameterDescription([23, 25]), { name: 'parameterDescription', typeOids: [23, 25] }],
+  [be.portalSuspended(), { name: 'portalSuspended' }],
+  [be.emptyQuery(), { name: 'emptyQueryResponse' }],
+  [be.negotiateProtocolVersion(0, ['_pq_.compression']), { name: 'negotiateProtocolVersion', newestMinor: 0, unrecognizedOptions: ['_pq_.compression'] }],
+  [be.functionCallResponse(Buffer.from('ok')), { name: 'functionCallResponse', value: Buffer.from('ok') }],
+  [be.functionCallResponse(null), { name: 'functionCallResponse', value: null }],
+];
 
 // ---- splitting and collecting ----
 

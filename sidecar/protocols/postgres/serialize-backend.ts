@@ -62,6 +62,12 @@ export class BufferWriter {
     return this;
   }
 
+  /** Drops anything a failed earlier message left behind; every serializer starts with it. */
+  begin(): this {
+    this.off = HEADER;
+    return this;
+  }
+
   bytes(b: Uint8Array): this {
     this.ensure(b.length);
     this.buf.set(b, this.off);
@@ -104,7 +110,7 @@ function bodiless(code: number): Buffer {
 }
 
 function authRequest(type: AuthCode, extra?: Uint8Array): Buffer {
-  w.int32(type);
+  w.begin().int32(type);
   if (extra) w.bytes(extra);
   return w.flush(BackendCode.Authentication);
 }
@@ -124,7 +130,7 @@ export function authenticationMD5Password(salt: Uint8Array): Buffer {
 }
 
 export function authenticationSASL(mechanisms: readonly string[]): Buffer {
-  w.int32(AuthCode.SASL);
+  w.begin().int32(AuthCode.SASL);
   for (const m of mechanisms) {
     if (m === '') throw new ProtocolError('malformed_message', 'a SASL mechanism name cannot be empty (the empty string ends the list)');
     w.cstring(m);
@@ -166,12 +172,12 @@ export function authentication(m: AuthenticationMessage): Buffer {
 }
 
 export function parameterStatus(parameter: string, value: string): Buffer {
-  return w.cstring(parameter).cstring(value).flush(BackendCode.ParameterStatus);
+  return w.begin().cstring(parameter).cstring(value).flush(BackendCode.ParameterStatus);
 }
 
 /** `secretKey`: 4 bytes for protocol 3.0 clients, up to 256 for 3.2; a number is written as a 4-byte key. */
 export function backendKeyData(processId: number, secretKey: Uint8Array | number): Buffer {
-  w.int32(processId);
+  w.begin().int32(processId);
   if (typeof secretKey === 'number') w.int32(secretKey);
   else {
     if (secretKey.length < 4 || secretKey.length > 256) throw new ProtocolError('malformed_message', `a cancel key is 4..256 bytes, got ${secretKey.length}`);
@@ -203,6 +209,7 @@ export function entriesOf(x: FieldInput): [string, string][] {
 }
 
 function errorOrNotice(code: number, fields: FieldInput): Buffer {
+  w.begin();
   for (const [letter, value] of entriesOf(fields)) {
     if (letter.length !== 1 || letter === '\0') throw new ProtocolError('malformed_message', `an error field code is one non-NUL character, got ${JSON.stringify(letter)}`);
     w.byte(letter.charCodeAt(0)).cstring(value);
@@ -251,7 +258,7 @@ export function dataRow(cells: readonly (Uint8Array | string | null)[]): Buffer 
 
 /** RowDescription; omitted attributes default to a non-table text column (table 0, text OID 25, size -1). */
 export function rowDescription(fields: readonly (Partial<RowField> & { readonly name: string })[]): Buffer {
-  w.int16(fields.length);
+  w.begin().int16(fields.length);
   for (const f of fields) {
     w.cstring(f.name)
       .uint32(f.tableOid ?? 0)
@@ -265,7 +272,7 @@ export function rowDescription(fields: readonly (Partial<RowField> & { readonly 
 }
 
 export function commandComplete(tag: string): Buffer {
-  return w.cstring(tag).flush(BackendCode.CommandComplete);
+  return w.begin().cstring(tag).flush(BackendCode.CommandComplete);
 }
 
 export function emptyQueryResponse(): Buffer {
@@ -273,7 +280,7 @@ export function emptyQueryResponse(): Buffer {
 }
 
 export function copyData(data: Uint8Array): Buffer {
-  return w.bytes(data).flush(BackendCode.CopyData);
+  return w.begin().bytes(data).flush(BackendCode.CopyData);
 }
 
 export function copyDone(): Buffer {
@@ -281,12 +288,12 @@ export function copyDone(): Buffer {
 }
 
 export function notificationResponse(processId: number, channel: string, payload: string): Buffer {
-  return w.int32(processId).cstring(channel).cstring(payload).flush(BackendCode.NotificationResponse);
+  return w.begin().int32(processId).cstring(channel).cstring(payload).flush(BackendCode.NotificationResponse);
 }
 
 /** Tells a client asking for a newer minor (or unknown `_pq_.` options) what this side speaks. */
 export function negotiateProtocolVersion(newestMinor: number, unrecognizedOptions: readonly string[] = []): Buffer {
-  w.int32(newestMinor).int32(unrecognizedOptions.length);
+  w.begin().int32(newestMinor).int32(unrecognizedOptions.length);
   for (const o of unrecognizedOptions) w.cstring(o);
   return w.flush(BackendCode.NegotiateProtocolVersion);
 }
@@ -297,19 +304,19 @@ export function encryptionRefused(): Buffer {
 }
 
 export function copyResponse(code: BackendCode.CopyInResponse | BackendCode.CopyOutResponse | BackendCode.CopyBothResponse, format: FormatCode, columnFormats: readonly FormatCode[]): Buffer {
-  w.byte(format).int16(columnFormats.length);
+  w.begin().byte(format).int16(columnFormats.length);
   for (const f of columnFormats) w.int16(f);
   return w.flush(code);
 }
 
 export function parameterDescription(typeOids: readonly number[]): Buffer {
-  w.int16(typeOids.length);
+  w.begin().int16(typeOids.length);
   for (const t of typeOids) w.uint32(t);
   return w.flush(BackendCode.ParameterDescription);
 }
 
 export function functionCallResponse(value: Uint8Array | null): Buffer {
-  return w.lengthPrefixed(value).flush(BackendCode.FunctionCallResponse);
+  return w.begin().lengthPrefixed(value).flush(BackendCode.FunctionCallResponse);
 }
 
 const BODILESS_CODES: Readonly<Record<string, number>> = {

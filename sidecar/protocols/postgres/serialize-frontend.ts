@@ -26,7 +26,7 @@ function fixed(code: number): Buffer {
 
 /** Parameters in order; `version` defaults to 3.0. No parameter is added behind the caller's back. */
 export function startupMessage(parameters: ReadonlyMap<string, string> | Readonly<Record<string, string>>, version = PROTOCOL_3_0): Buffer {
-  w.int32(version);
+  w.begin().int32(version);
   for (const [k, v] of entriesOf(parameters)) {
     if (k === '') throw new ProtocolError('malformed_message', 'a start-up parameter name cannot be empty (the empty name ends the list)');
     w.cstring(k).cstring(v);
@@ -51,7 +51,7 @@ export function gssEncRequest(): Buffer {
 
 /** `secretKey` as received in BackendKeyData: 4 bytes (3.0) or up to 256 (3.2); a number is a 4-byte key. */
 export function cancelRequest(processId: number, secretKey: Uint8Array | number): Buffer {
-  w.int32(CANCEL_REQUEST_CODE).int32(processId);
+  w.begin().int32(CANCEL_REQUEST_CODE).int32(processId);
   if (typeof secretKey === 'number') w.int32(secretKey);
   else {
     if (secretKey.length < MIN_CANCEL_KEY_LENGTH || secretKey.length > MAX_CANCEL_KEY_LENGTH) {
@@ -63,24 +63,24 @@ export function cancelRequest(processId: number, secretKey: Uint8Array | number)
 }
 
 export function passwordMessage(password: string): Buffer {
-  return w.cstring(password).flush(FrontendCode.Password);
+  return w.begin().cstring(password).flush(FrontendCode.Password);
 }
 
 /** `data` null = no initial response (length -1). */
 export function saslInitialResponse(mechanism: string, data: Uint8Array | string | null): Buffer {
-  return w.cstring(mechanism).lengthPrefixed(data).flush(FrontendCode.Password);
+  return w.begin().cstring(mechanism).lengthPrefixed(data).flush(FrontendCode.Password);
 }
 
 export function saslResponse(data: Uint8Array | string): Buffer {
-  return w.bytes(typeof data === 'string' ? Buffer.from(data, 'utf8') : data).flush(FrontendCode.Password);
+  return w.begin().bytes(typeof data === 'string' ? Buffer.from(data, 'utf8') : data).flush(FrontendCode.Password);
 }
 
 export function query(sql: string): Buffer {
-  return w.cstring(sql).flush(FrontendCode.Query);
+  return w.begin().cstring(sql).flush(FrontendCode.Query);
 }
 
 export function parse(statement: string, sql: string, paramTypes: readonly number[] = []): Buffer {
-  w.cstring(statement).cstring(sql).int16(paramTypes.length);
+  w.begin().cstring(statement).cstring(sql).int16(paramTypes.length);
   for (const t of paramTypes) w.uint32(t);
   return w.flush(FrontendCode.Parse);
 }
@@ -97,7 +97,7 @@ export function bind(b: BindInput = {}): Buffer {
   const paramFormats = b.paramFormats ?? [];
   const params = b.params ?? [];
   const resultFormats = b.resultFormats ?? [];
-  w.cstring(b.portal ?? '').cstring(b.statement ?? '').int16(paramFormats.length);
+  w.begin().cstring(b.portal ?? '').cstring(b.statement ?? '').int16(paramFormats.length);
   for (const f of paramFormats) w.int16(f);
   w.int16(params.length);
   for (const p of params) w.lengthPrefixed(p);
@@ -107,15 +107,15 @@ export function bind(b: BindInput = {}): Buffer {
 }
 
 export function describe(target: DescribeTarget, name = ''): Buffer {
-  return w.byte(target.charCodeAt(0)).cstring(name).flush(FrontendCode.Describe);
+  return w.begin().byte(target.charCodeAt(0)).cstring(name).flush(FrontendCode.Describe);
 }
 
 export function close(target: DescribeTarget, name = ''): Buffer {
-  return w.byte(target.charCodeAt(0)).cstring(name).flush(FrontendCode.Close);
+  return w.begin().byte(target.charCodeAt(0)).cstring(name).flush(FrontendCode.Close);
 }
 
 export function execute(portal = '', maxRows = 0): Buffer {
-  return w.cstring(portal).int32(maxRows).flush(FrontendCode.Execute);
+  return w.begin().cstring(portal).int32(maxRows).flush(FrontendCode.Execute);
 }
 
 export function sync(): Buffer {
@@ -131,7 +131,7 @@ export function terminate(): Buffer {
 }
 
 export function copyData(data: Uint8Array): Buffer {
-  return w.bytes(data).flush(FrontendCode.CopyData);
+  return w.begin().bytes(data).flush(FrontendCode.CopyData);
 }
 
 export function copyDone(): Buffer {
@@ -139,11 +139,11 @@ export function copyDone(): Buffer {
 }
 
 export function copyFail(message: string): Buffer {
-  return w.cstring(message).flush(FrontendCode.CopyFail);
+  return w.begin().cstring(message).flush(FrontendCode.CopyFail);
 }
 
 export function functionCall(functionOid: number, args: readonly (Uint8Array | null)[], argFormats: readonly FormatCode[] = [], resultFormat: FormatCode = 0): Buffer {
-  w.uint32(functionOid).int16(argFormats.length);
+  w.begin().uint32(functionOid).int16(argFormats.length);
   for (const f of argFormats) w.int16(f);
   w.int16(args.length);
   for (const a of args) w.lengthPrefixed(a);
