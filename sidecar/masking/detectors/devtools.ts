@@ -185,6 +185,8 @@ export const oktaToken = contextual({
   sampleKeys: ['OKTA_API_TOKEN', 'okta_token', 'OKTA_CLIENT_TOKEN'],
   minEntropy: 3.8,
 });
+const OKTA1 = '00' + fake(310, ALNUM, 40);
+const OKTA2 = '00' + fake(311, ALNUM, 40);
 export const oktaSsws: Detector = {
   ...oktaToken,
   id: 'okta-ssws-header',
@@ -192,7 +194,10 @@ export const oktaSsws: Detector = {
   keywords: ['ssws'],
   pattern: /SSWS[ \t]{1,3}(?<secret>[A-Za-z0-9_-]{40,42})(?![A-Za-z0-9_-])/gd,
   generate: (rng) => `Authorization: SSWS 00${rng.pick(ALNUM, 40)}`,
-  positives: [{ text: 'Authorization: SSWS 00' + 'aB3cD4eF5gH6iJ7kL8mN9oP0qR1sT2uV3wX4yZ5a', secret: '00aB3cD4eF5gH6iJ7kL8mN9oP0qR1sT2uV3wX4yZ5a', reason: 'SSWS header' }],
+  positives: [
+    { text: `Authorization: SSWS ${OKTA1}`, secret: OKTA1, reason: 'SSWS header' },
+    { text: `{"headers":{"Authorization":"SSWS ${OKTA2}"}}`, secret: OKTA2, reason: 'header in JSON' },
+  ],
   negatives: [{ text: 'Authorization: SSWS ${OKTA_TOKEN}', reason: 'reference' }, { text: 'SSWS scheme', reason: 'scheme name alone' }],
 };
 export const dynatrace = token({ id: 'dynatrace-api-token', description: 'Dynatrace API token (dt0c01. + 24 . 64)', prefix: 'dt0c01.', body: [alnumUpper(24), '.', alnumUpper(64)] });

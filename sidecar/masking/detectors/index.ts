@@ -9,10 +9,11 @@ import { GITHUB } from './github.ts';
 import { jwt } from './jwt.ts';
 import { MESSAGING } from './messaging.ts';
 import { PAYMENTS } from './payments.ts';
+import { PII_EXTRA } from './pii-extra.ts';
 import { PII_BASIC } from './pii.ts';
 import { PRIVATE_KEYS } from './private-keys.ts';
 
-export const DETECTORS: readonly Detector[] = [...AWS, ...GITHUB, jwt, ...PRIVATE_KEYS, ...AI, ...CLOUD, ...DEVTOOLS, ...MESSAGING, ...PAYMENTS, ...GENERIC, ...PII_BASIC];
+export const DETECTORS: readonly Detector[] = [...AWS, ...GITHUB, jwt, ...PRIVATE_KEYS, ...AI, ...CLOUD, ...DEVTOOLS, ...MESSAGING, ...PAYMENTS, ...GENERIC, ...PII_BASIC, ...PII_EXTRA];
 
 export { findWithDetector, generateSample, keywordsMatch } from './find.ts';
 export { createRng } from './rng.ts';
