@@ -175,7 +175,7 @@ class ChainRecorder implements Recorder {
     if (!this.broken && !this.recovering) {
       const end = this.append({ type: 'stream.end', reason });
       // The final checkpoint seals everything, stream.end included; it is the last line queued.
-      const last = this.signKey ? this.appendCheckpoint() : end;
+      const last = this.signKey && this.sinceCheckpoint > 0 ? this.appendCheckpoint() : end;
       this.kick();
       const [e] = await Promise.allSettled([end, last]);
       if (e.status === 'rejected') this.opts.log?.error({ err: (e.reason as Error).message }, 'recording stream.end could not be written');
