@@ -50,11 +50,17 @@ build() {
   mkdir -p "$(dirname "$out")"
   local tmp="$out.tmp.$$" log="$logs/$(basename "$(dirname "$out")")-$name.log" start=$SECONDS
   echo "    $name: building $pkg in tools/$dir (log: $log) ..."
-  if (cd "$tools/$dir" && go build -trimpath -ldflags "$ldflags" -o "$tmp" "$pkg") >"$log" 2>&1; then
+  # In the background (own process group via setsid) + wait, so a Ctrl-C or SIGTERM reaches our trap at
+  # once and the trap can stop go and its compiler processes together.
+  (cd "$tools/$dir" && exec setsid go build -trimpath -ldflags "$ldflags" -o "$tmp" "$pkg") >"$log" 2>&1 &
+  child=$!
+  if wait "$child"; then
+    child=
     mv -f "$tmp" "$out"
     built=$((built + 1))
     echo "    $name: built in $((SECONDS - start)) s -> $out"
   else
+    child=""
     rm -f "$tmp"
     echo "build-tools: FAILED to build $name: module tools/$dir ($pkg); last lines of $log:" >&2
     tail -n 20 "$log" >&2
@@ -63,6 +69,16 @@ build() {
   fi
 }
 # A temp file left by a killed build is garbage; a finished binary is only ever created by mv.
+child=""
+on_signal() {
+  if [ -n "$child" ]; then
+    kill -TERM -- "-$child" 2>/dev/null || kill -TERM "$child" 2>/dev/null || true
+    wait "$child" 2>/dev/null || true
+  fi
+  echo "build-tools: interrupted; nothing half-built was cached" >&2
+  exit 130
+}
+trap on_signal INT TERM
 trap 'rm -f "$bin"/*/*.tmp.$$' EXIT
 
 k8s_ld="-s -w -X k8s.io/component-base/version.gitVersion=$k8s_ver -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$k8s_minor -X k8s.io/client-go/pkg/version.gitVersion=$k8s_ver -X k8s.io/component-base/version.gitTreeState=clean"

@@ -14,7 +14,7 @@ import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet
 import { GenericKind, K8s, kind, RegisterKind } from 'kubernetes-fluent-client';
 import { parse } from 'yaml';
 import { ATTACH_ENV, sharedControlPlane, startControlPlane, type ControlPlane } from '../cluster/control-plane.ts';
-import { toolPath } from '../cluster/tools.ts';
+import { pinnedVersion, toolPath } from '../cluster/tools.ts';
 import { pendingTeardowns } from '../env/cleanup.ts';
 import { createCa } from '../env/pki.ts';
 import { processesMentioning } from '../env/tempdir.ts';
@@ -60,6 +60,14 @@ describe('the test control plane', () => {
     assert.match(stdout, new RegExp(`^namespace/${ns}$`, 'm'));
     const who = await run(toolPath('kubectl'), ['--kubeconfig', cp.kubeconfig('approver'), 'auth', 'whoami', '-o', 'jsonpath={.status.userInfo.groups}']);
     assert.match(who.stdout, /db-approvers/);
+  });
+
+  it('runs the helm built from its tools module against the control plane', async () => {
+    const helm = toolPath('helm');
+    const { stdout } = await run(helm, ['version', '--short']);
+    assert.match(stdout, new RegExp(`^${pinnedVersion('helm', 'helm.sh/helm/v4').replace(/\./g, '\\.')}`));
+    const list = await run(helm, ['list', '--kubeconfig', cp.kubeconfig('admin'), '--namespace', ns, '--output', 'json']);
+    assert.deepEqual(JSON.parse(list.stdout), []);
   });
 
   it('installs a CRD and creates, patches and watches its objects with kubernetes-fluent-client', async () => {
