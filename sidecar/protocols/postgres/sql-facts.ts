@@ -60,8 +60,10 @@ export type SqlFlag =
   | 'unrecognized'
   /** An UPDATE/DELETE whose WHERE is constant-true (WHERE true, 1=1, id = id, x OR true). */
   | 'trivialWhere'
-  /** An UPDATE/DELETE (anywhere, including CTEs and MERGE actions) with no effective WHERE. */
-  | 'missingWhere'
+  /** A DELETE (anywhere: CTEs, MERGE actions, COPY (…), rules, SQL strings) with no WHERE, or a constant-true one. */
+  | 'deleteWithoutWhere'
+  /** The same for UPDATE. */
+  | 'updateWithoutWhere'
   | 'sleep'
   /** Changes a session setting (SET, RESET, set_config). */
   | 'setConfig';
@@ -485,7 +487,8 @@ class Walk {
     const nested = rel !== undefined && this.topNode !== undefined && !this.isTopTarget(rel);
     this.dml.push({ command, table, hasWhere, nested });
     if (nested) this.commands.add(command);
-    if ((command === 'UPDATE' || command === 'DELETE') && !hasWhere) this.flags.add('missingWhere');
+    if (command === 'DELETE' && !hasWhere) this.flags.add('deleteWithoutWhere');
+    if (command === 'UPDATE' && !hasWhere) this.flags.add('updateWithoutWhere');
   }
 
   private isTopTarget(rel: Obj): boolean {
