@@ -1,7 +1,8 @@
 // Verifies an agent's short-lived JWT against the accepted issuers and returns its Principal; every failure is a refusal with a reason.
 import { decodeJwt, decodeProtectedHeader, errors, jwtVerify, type CryptoKey, type JWTPayload, type JWSHeaderParameters } from 'jose';
 import { JwksCache, type Fetcher, type JwksStats } from './jwks-cache.ts';
-import { DEFAULT_MAX_TOKEN_BYTES, resolveIssuers, type ResolvedIssuer, type SelfPod, type VerifierOptions } from './options.ts';
+import { VerifiedCache, type VerifiedCacheStats } from './verified-cache.ts';
+import { DEFAULT_MAX_TOKEN_BYTES, DEFAULT_VERIFIED_CACHE_SECONDS, DEFAULT_VERIFIED_CACHE_SIZE, resolveIssuers, type ResolvedIssuer, type SelfPod, type VerifierOptions } from './options.ts';
 import { toPrincipal, type Principal } from './principal.ts';
 import { quote, refuse, type ReasonCode, type Refusal } from './reasons.ts';
 
@@ -13,6 +14,8 @@ export interface TokenVerifier {
   warmUp(): Promise<void>;
   /** Per-issuer JWKS cache counters (for /metrics). */
   stats(): Readonly<Record<string, JwksStats>>;
+  /** Verified-token cache counters. */
+  cacheStats(): Readonly<VerifiedCacheStats>;
 }
 
 interface Decoded {
@@ -84,22 +87,42 @@ async function verifyWithKeys(token: string, keys: readonly CryptoKey[], cfg: Re
   return last;
 }
 
+interface VerifierParts {
+  readonly issuers: Map<string, ResolvedIssuer>;
+  readonly self: SelfPod | undefined;
+  readonly now: () => number;
+  readonly maxBytes: number;
+  readonly verified: VerifiedCache<Principal>;
+  readonly fetcher: Fetcher | undefined;
+}
+
 class Verifier implements TokenVerifier {
   private readonly caches = new Map<string, JwksCache>();
+  private readonly issuers: Map<string, ResolvedIssuer>;
+  private readonly self: SelfPod | undefined;
+  private readonly now: () => number;
+  private readonly maxBytes: number;
+  private readonly verified: VerifiedCache<Principal>;
 
-  constructor(
-    private readonly issuers: Map<string, ResolvedIssuer>,
-    private readonly self: SelfPod | undefined,
-    private readonly now: () => number,
-    private readonly maxBytes: number,
-    fetcher: Fetcher | undefined,
-  ) {
-    for (const [iss, cfg] of issuers) this.caches.set(iss, new JwksCache(cfg, now, fetcher));
+  constructor(p: VerifierParts) {
+    ({ issuers: this.issuers, self: this.self, now: this.now, maxBytes: this.maxBytes, verified: this.verified } = p);
+    for (const [iss, cfg] of p.issuers) this.caches.set(iss, new JwksCache(cfg, p.now, p.fetcher));
   }
 
   async verify(token: string | undefined | null): Promise<VerifyResult> {
     if (typeof token !== 'string' || token.trim() === '') return refuse('missing', 'no token was sent; send the agent\'s OIDC token (the password for PostgreSQL, a Bearer token for HTTP)');
-    const d = decode(token.trim(), this.maxBytes);
+    const t = token.trim();
+    const now = this.now();
+    const hit = this.verified.get(t, now);
+    if (hit !== undefined) return { ok: true, principal: hit };
+    let keysFreshUntil = now;
+    const r = await this.verifyUncached(t, now, (until) => (keysFreshUntil = until));
+    if (r.ok) this.verified.set(t, r.principal, Math.min(r.principal.expiresAt, keysFreshUntil), now);
+    return r;
+  }
+
+  private async verifyUncached(token: string, now: number, keysFresh: (until: number) => void): Promise<VerifyResult> {
+    const d = decode(token, this.maxBytes);
     if (!d.ok) return d;
     const cfg = typeof d.claims.iss === 'string' ? this.issuers.get(d.claims.iss) : undefined;
     if (cfg === undefined) return refuse('unknown-issuer', `the token's issuer ${quote(d.claims.iss)} is not accepted; accepted: ${[...this.issuers.keys()].join(', ')}`);
@@ -108,8 +131,8 @@ class Verifier implements TokenVerifier {
     }
     const keys = await this.caches.get(cfg.issuer)!.lookup(d.header);
     if (!keys.ok) return keys;
-    const now = this.now();
-    const verified = await verifyWithKeys(token.trim(), keys.keys, cfg, now);
+    keysFresh(keys.freshUntil);
+    const verified = await verifyWithKeys(token, keys.keys, cfg, now);
     if (!verified.ok) return verified;
     const tooLong = lifetime(verified.claims, cfg, now / 1000);
     if (tooLong !== undefined) return tooLong;
@@ -118,6 +141,10 @@ class Verifier implements TokenVerifier {
 
   async warmUp(): Promise<void> {
     await Promise.all([...this.caches.values()].map((c) => c.warmUp()));
+  }
+
+  cacheStats(): Readonly<VerifiedCacheStats> {
+    return { ...this.verified.stats };
   }
 
   stats(): Readonly<Record<string, JwksStats>> {
@@ -132,7 +159,15 @@ export interface CreateVerifierExtras {
 
 /** Validates the options up front (throws IdentityOptionsError naming the field) and returns the verifier. */
 export function createTokenVerifier(options: VerifierOptions, extras: CreateVerifierExtras = {}): TokenVerifier {
-  return new Verifier(resolveIssuers(options), options.self, options.now ?? Date.now, options.maxTokenBytes ?? DEFAULT_MAX_TOKEN_BYTES, extras.fetcher);
+  const cache = new VerifiedCache<Principal>(options.verifiedCacheSize ?? DEFAULT_VERIFIED_CACHE_SIZE, (options.verifiedCacheSeconds ?? DEFAULT_VERIFIED_CACHE_SECONDS) * 1000);
+  return new Verifier({
+    issuers: resolveIssuers(options),
+    self: options.self,
+    now: options.now ?? Date.now,
+    maxBytes: options.maxTokenBytes ?? DEFAULT_MAX_TOKEN_BYTES,
+    verified: cache,
+    fetcher: extras.fetcher,
+  });
 }
 
 export type { ReasonCode, Principal };

@@ -209,6 +209,17 @@ describe('identity: token verification against a real OIDC provider', () => {
     assert.ok(stats.suppressed > 0 && stats.misses >= 250, JSON.stringify(stats));
   });
 
+  test('a remembered verification never outlives the token: the same verifier refuses it once expired', async () => {
+    const token = await idp.token('agent-reader');
+    const c = clock();
+    const v = verifierFor(idp, {}, c.now);
+    assert.ok((await v.verify(token)).ok);
+    assert.ok((await v.verify(token)).ok);
+    assert.equal(v.cacheStats().hits, 1);
+    c.set((decodeJwt(token).exp! + 31) * 1000);
+    assertRefused(await v.verify(token), 'expired', token);
+  });
+
   test('unsigned-header tricks: jku/x5u/jwk in the header are ignored (keys come from the issuer only)', async () => {
     const { privateKey, publicKey } = await generateKeyPair('RS256', { extractable: true });
     const { exportJWK } = await import('jose');
