@@ -79,7 +79,7 @@ export const huggingface = token({
   description: 'Hugging Face user access token (hf_ + 34 letters/digits)',
   prefix: 'hf_',
   body: [run('A-Za-z0-9', ALNUM, 30, 40)],
-  validate: (c) => /[A-Z]/.test(c) && /[a-z]/.test(c) && entropy(c) >= 3.5,
+  validate: (c) => entropy(c) >= 3.5,
   negatives: [{ text: 'from hf_hub import hf_hub_download', reason: 'library identifiers' }],
 });
 export const huggingfaceOrg = token({

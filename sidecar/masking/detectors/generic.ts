@@ -13,13 +13,14 @@ function looksLikeCode(v: string): boolean {
 /** Quoted values may hold spaces; unquoted ones stop at whitespace, quotes and list/URL separators. */
 const VALUE = String.raw`(?<secret>(?<=["'])[^"'\r\n\\]{1,200}(?=\\?["'])|[^\s"'\x60,;&<>\\]{1,200})`;
 
-const URL_SCHEMES = String.raw`(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|rediss?|amqps?|mssql|sqlserver|jdbc:[a-z]{2,12}|https?|s?ftp|smtps?|imaps?|ldaps?|nats|kafka|clickhouse|cockroachdb|couchdb|neo4j(?:\+s)?|bolt|ssh|git\+https?|wss?|memcached|elasticsearch|rtsp)`;
+// Any scheme: userinfo with a password is a credential whatever the protocol (postgresql+psycopg2, redis+sentinel…).
+const URL_SCHEMES = String.raw`[A-Za-z][A-Za-z0-9+.-]{1,30}`;
 export const connectionUrlPassword: Detector = {
   id: 'connection-url-password',
   category: 'secret',
   description: 'password inside a connection URL (postgres://u:p@h, mysql://, mongodb+srv://, redis://, amqp://, https://u:p@h): only the password is masked',
   keywords: ['://'],
-  pattern: new RegExp(String.raw`(?<![A-Za-z0-9+])${URL_SCHEMES}://[^\s:/?#@"'<>\\]{0,128}:(?<secret>[^\s/?#@"'<>\\]{1,256})@`, 'gid'),
+  pattern: new RegExp(String.raw`(?<![A-Za-z0-9+.-])${URL_SCHEMES}://[^\s:/?#@"'<>\\]{0,128}:(?<secret>[^\s/?#@"'<>\\]{1,256})@`, 'gid'),
   validate: (c) => !isPlaceholder(c) && !isPlaceholder(safeDecode(c)),
   confidence: 'high',
   maxLength: 420,
@@ -179,6 +180,7 @@ export const highEntropyInContext: Detector = {
   keywords: ['secret', 'token', 'key', 'passw', 'credential', 'auth'],
   pattern: /(?:secret|token|api[_ -]?key|private[_ -]?key|signing[_ -]?key|passw(?:or)?d|credential|auth)[^\r\n,;{}[\]]{0,32}?(?<![A-Za-z0-9+/_-])(?<secret>[a-fA-F0-9]{32,128}|[A-Za-z0-9+/_-]{32,256}={0,2})(?![A-Za-z0-9+/=_-])/gid,
   validate: (c) => {
+    if (isPlaceholder(c)) return false;
     if (/^[a-fA-F0-9]+$/.test(c)) return entropy(c) >= 3.2;
     return entropy(c) >= 4.2 && charClasses(c) >= 3;
   },

@@ -110,6 +110,7 @@ export function isPlaceholder(v: string): boolean {
   if (s.length === 0) return true;
   if (PLACEHOLDER_WORDS.has(s.toLowerCase())) return true;
   if (/^\$\{?[A-Za-z_][A-Za-z0-9_]*\}?$/.test(s) || s.startsWith('${') || s.startsWith('$(') || s.startsWith('%(')) return true;
+  if (/EXAMPLE/.test(s) || /^(?:x{3,}|X{3,})[-_]?/.test(s)) return true; // documented example keys
   if (s.startsWith('{{') || s.startsWith('<%') || s.startsWith('#{') || s.startsWith('[MASKED')) return true;
   if (/^<[^<>]*>?$/.test(s) || /^\[[^\]]*\]?$/.test(s) || /^%[A-Za-z_]+%$/.test(s)) return true;
   if (/^(.)\1*$/.test(s)) return true; // ****, xxxxxx, ......

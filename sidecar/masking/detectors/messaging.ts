@@ -48,7 +48,7 @@ export const slackWebhook: Detector = {
 function discordValid(c: string): boolean {
   const first = c.slice(0, c.indexOf('.'));
   const id = Buffer.from(first, 'base64').toString('latin1');
-  return /^[0-9]{17,20}$/.test(id);
+  return /^[0-9]{17,20}$/.test(id) || (entropy(c) >= 4.2 && /[A-Z]/.test(c) && /[a-z]/.test(c) && /[0-9]/.test(c));
 }
 function genDiscord(rng: Rng): string {
   const id = String(1 + rng.int(9)) + rng.pick(DIGITS, 17);

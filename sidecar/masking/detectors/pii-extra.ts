@@ -30,7 +30,7 @@ export const phone: Detector = {
   category: 'pii',
   description: 'phone number: E.164 (+CC…, spaces/dots/dashes allowed), North American (555) 123-4567 / 555-123-4567, French 01 23 45 67 89',
   keywords: [],
-  pattern: /(?<![A-Za-z0-9+_.-])(?:\+[1-9](?:[ .-]?[0-9]|[ .-]?\([0-9]{1,4}\)){7,16}|\(?[2-9][0-9]{2}\)?[ .-][2-9][0-9]{2}[ .-][0-9]{4}|0[1-9](?:[ .][0-9]{2}){4})(?![0-9]|[.-][0-9])/g,
+  pattern: /(?<![A-Za-z0-9+_.-])(?:\+[1-9](?:[ .-]?[0-9]|[ .-]?\([0-9]{1,4}\)){7,16}|\(?[2-9][0-9]{2}\)?[ .-][2-9][0-9]{2}[ .-][0-9]{4}|0[1-9](?:[ .][0-9]{2}){4}|0[1-9][0-9]{1,4}[ -][0-9]{3,4}[ -]?[0-9]{3,4})(?![0-9]|[.-][0-9])/g,
   validate: phoneValid,
   confidence: 'medium',
   maxLength: 40,
@@ -40,6 +40,8 @@ export const phone: Detector = {
     { text: 'call (212) 555-0143 today', secret: '(212) 555-0143', reason: 'US national' },
     { text: 'INSERT INTO c VALUES (7, \'+442071838750\');', secret: '+442071838750', reason: 'compact E.164 in SQL' },
     { text: 'tel: 01 42 68 53 00', secret: '01 42 68 53 00', reason: 'French format' },
+    { text: 'Tel. 020 7946 0958 (office)', secret: '020 7946 0958', reason: 'UK national with trunk 0' },
+    { text: 'mobile: 07700 900123', secret: '07700 900123', reason: 'UK mobile' },
   ],
   negatives: [
     { text: 'released 2024-11-05 12:34:56', reason: 'date and time' },
@@ -146,6 +148,27 @@ export const usSsn: Detector = {
   ],
 };
 
+const SSN_CTX = /(?:ssn|social[ _-]?security(?:[ _-]?(?:number|no|num))?)[A-Za-z_]{0,10}(?:\\?["'])?[ \t]{0,3}[:=#]?[ \t]{0,3}(?:\\?["'])?(?<secret>[0-8][0-9]{8})(?![0-9])/gid;
+export const usSsnInContext: Detector = {
+  id: 'us-ssn-in-context',
+  category: 'pii',
+  description: 'US SSN written as 9 bare digits right after an ssn / social security name',
+  keywords: ['ssn', 'social'],
+  pattern: SSN_CTX,
+  validate: (c) => ssnValid(`${c.slice(0, 3)}-${c.slice(3, 5)}-${c.slice(5)}`),
+  confidence: 'medium',
+  maxLength: 9,
+  generate: (rng) => `ssn: ${String(1 + rng.int(665)).padStart(3, '0').replace('666', '667')}${String(1 + rng.int(98)).padStart(2, '0')}${String(1 + rng.int(9998)).padStart(4, '0')}`,
+  positives: [
+    { text: '{"name":"Jane","ssn":"536228841"}', secret: '536228841', reason: 'JSON field' },
+    { text: 'Social Security Number: 212097694', secret: '212097694', reason: 'form text' },
+  ],
+  negatives: [
+    { text: 'ssn: 666228841', reason: 'area 666' },
+    { text: 'ssn_count: 123456', reason: 'not nine digits' },
+  ],
+};
+
 export const ipv4: Detector = {
   id: 'ipv4-address',
   category: 'pii',
@@ -188,4 +211,4 @@ export const ipv6: Detector = {
   ],
 };
 
-export const PII_EXTRA: readonly Detector[] = [phone, iban, usSsn, ipv4, ipv6];
+export const PII_EXTRA: readonly Detector[] = [phone, iban, usSsn, usSsnInContext, ipv4, ipv6];

@@ -42,14 +42,14 @@ export function cardIinValid(d: string): boolean {
   const p2 = Number(d.slice(0, 2));
   const p4 = Number(d.slice(0, 4));
   const p3 = Number(d.slice(0, 3));
-  if (d.startsWith('4')) return n === 13 || n === 16 || n === 19;
+  if (d.startsWith('4')) return n === 16 || n === 19;
   if ((p2 >= 51 && p2 <= 55) || (p4 >= 2221 && p4 <= 2720)) return n === 16;
   if (p2 === 34 || p2 === 37) return n === 15;
   if (p4 === 6011 || p2 === 65 || (p3 >= 644 && p3 <= 649)) return n >= 16 && n <= 19;
   if (p4 >= 3528 && p4 <= 3589) return n >= 16 && n <= 19;
   if ((p3 >= 300 && p3 <= 305) || p2 === 36 || p2 === 38 || p2 === 39) return n >= 14 && n <= 19;
   if (p2 === 62) return n >= 16 && n <= 19;
-  if (p2 === 50 || (p2 >= 56 && p2 <= 69)) return n >= 12 && n <= 19;
+  if (p2 === 50 || (p2 >= 56 && p2 <= 69)) return n >= 16 && n <= 19;
   return false;
 }
 
@@ -80,10 +80,10 @@ export const paymentCard: Detector = {
   category: 'pii',
   description: 'payment card number (13-19 digits, issuer range, Luhn, consistent separators)',
   keywords: [],
-  pattern: /(?<![0-9])[2-6][0-9]{3}(?:[ -]?[0-9]){8,15}(?![0-9])/g,
+  pattern: /(?<![0-9A-Za-z_.-])[2-6][0-9]{3}(?:[ -]?[0-9]){10,15}(?![0-9A-Za-z_]|[-.][0-9A-Za-z])/g,
   validate: (c) => {
     const d = c.replace(/[ -]/g, '');
-    return d.length >= 12 && d.length <= 19 && luhnValid(d) && cardIinValid(d) && groupsValid(c) && !/^(\d)\1+$/.test(d);
+    return d.length >= 14 && d.length <= 19 && luhnValid(d) && cardIinValid(d) && groupsValid(c) && !/^(\d)\1+$/.test(d);
   },
   confidence: 'medium',
   maxLength: 19 + 6,
