@@ -23,13 +23,23 @@ function loadExamples(): Array<{ file: string; obj: Record<string, unknown> }> {
 
 const examples = loadExamples();
 
-/** A deep copy of the first example of `kind`, changed by `edit`. */
-function variant(kind: string, edit: (o: any) => void): unknown {
+/** A deep copy of the first example of `kind` with the value at JSON pointer `at` replaced (`undefined` deletes it). */
+function variant(kind: string, at: string, value: unknown): unknown {
   const base = examples.find((e) => e.obj['kind'] === kind);
   assert.ok(base, `no example of kind ${kind}`);
-  const o = structuredClone(base.obj);
-  edit(o);
-  return o;
+  const root = structuredClone(base.obj);
+  const keys = at.split('/').slice(1);
+  const last = keys.pop();
+  assert.ok(last !== undefined, `pointer ${at} names no field`);
+  let node: Record<string, unknown> = root;
+  for (const k of keys) {
+    const next = node[k];
+    assert.ok(typeof next === 'object' && next !== null, `${kind} example has no ${at}`);
+    node = next as Record<string, unknown>;
+  }
+  if (value === undefined) delete node[last];
+  else node[last] = value;
+  return root;
 }
 
 describe('examples/policies', () => {
@@ -48,21 +58,21 @@ describe('examples/policies', () => {
 
 /** Mistakes the structural schema alone catches (no CEL): each with the JSON pointer it must name. */
 const INVALID: Array<{ name: string; obj: unknown; path: string }> = [
-  { name: 'unknown field (typo)', obj: variant('AgentIdentity', (o) => (o.spec.connections[0].protcol = 'postgres')), path: '/spec/connections/0' },
-  { name: 'protocol outside the enum', obj: variant('AgentIdentity', (o) => (o.spec.connections[0].protocol = 'mysql')), path: '/spec/connections/0/protocol' },
-  { name: 'privileged localPort', obj: variant('AgentIdentity', (o) => (o.spec.connections[0].localPort = 80)), path: '/spec/connections/0/localPort' },
-  { name: 'upper-case connection name', obj: variant('AgentIdentity', (o) => (o.spec.connections[0].name = 'OrdersDB')), path: '/spec/connections/0/name' },
-  { name: 'url without scheme', obj: variant('AgentIdentity', (o) => (o.spec.connections[1].upstream.url = 'api.github.com')), path: '/spec/connections/1/upstream/url' },
-  { name: 'not a CIDR', obj: variant('AgentIdentity', (o) => (o.spec.interception.egress.allow[0].cidr = '10.0.0.0/33')), path: '/spec/interception/egress/allow/0/cidr' },
-  { name: 'connections missing', obj: variant('AgentIdentity', (o) => delete o.spec.connections), path: '/spec' },
-  { name: 'bad duration', obj: variant('ApprovalRule', (o) => (o.spec.approval = { approvers: { groups: ['g'] }, timeout: '10 minutes' })), path: '/spec/approval/timeout' },
-  { name: 'action missing', obj: variant('ApprovalRule', (o) => delete o.spec.action), path: '/spec' },
-  { name: 'unknown SQL kind', obj: variant('ApprovalRule', (o) => (o.spec.match.sql.kinds = ['drop'])), path: '/spec/match/sql/kinds/0' },
-  { name: 'keepLast above 8', obj: variant('MaskingPolicy', (o) => (o.spec.replacement = { type: 'partial', keepLast: 20 })), path: '/spec/replacement/keepLast' },
-  { name: 'unknown detector category', obj: variant('MaskingPolicy', (o) => (o.spec.detectors.enableCategories = ['secrets'])), path: '/spec/detectors/enableCategories/0' },
-  { name: 'sha256 not 64 hex', obj: variant('ApprovalRequest', (o) => (o.spec.command.sha256 = 'abc')), path: '/spec/command/sha256' },
-  { name: 'expiresAt not a timestamp', obj: variant('ApprovalRequest', (o) => (o.spec.expiresAt = 'tomorrow')), path: '/spec/expiresAt' },
-  { name: 'review decision outside the enum', obj: variant('ApprovalRequest', (o) => (o.spec.review = { decision: 'LGTM' })), path: '/spec/review/decision' },
+  { name: 'unknown field (typo)', obj: variant('AgentIdentity', '/spec/connections/0/protcol', 'postgres'), path: '/spec/connections/0' },
+  { name: 'protocol outside the enum', obj: variant('AgentIdentity', '/spec/connections/0/protocol', 'mysql'), path: '/spec/connections/0/protocol' },
+  { name: 'privileged localPort', obj: variant('AgentIdentity', '/spec/connections/0/localPort', 80), path: '/spec/connections/0/localPort' },
+  { name: 'upper-case connection name', obj: variant('AgentIdentity', '/spec/connections/0/name', 'OrdersDB'), path: '/spec/connections/0/name' },
+  { name: 'url without scheme', obj: variant('AgentIdentity', '/spec/connections/1/upstream/url', 'api.github.com'), path: '/spec/connections/1/upstream/url' },
+  { name: 'not a CIDR', obj: variant('AgentIdentity', '/spec/interception/egress/allow/0/cidr', '10.0.0.0/33'), path: '/spec/interception/egress/allow/0/cidr' },
+  { name: 'connections missing', obj: variant('AgentIdentity', '/spec/connections', undefined), path: '/spec' },
+  { name: 'bad duration', obj: variant('ApprovalRule', '/spec/approval/timeout', '10 minutes'), path: '/spec/approval/timeout' },
+  { name: 'action missing', obj: variant('ApprovalRule', '/spec/action', undefined), path: '/spec' },
+  { name: 'unknown SQL kind', obj: variant('ApprovalRule', '/spec/match/sql/kinds', ['drop']), path: '/spec/match/sql/kinds/0' },
+  { name: 'keepLast above 8', obj: variant('MaskingPolicy', '/spec/replacement', { type: 'partial', keepLast: 20 }), path: '/spec/replacement/keepLast' },
+  { name: 'unknown detector category', obj: variant('MaskingPolicy', '/spec/detectors/enableCategories', ['secrets']), path: '/spec/detectors/enableCategories/0' },
+  { name: 'sha256 not 64 hex', obj: variant('ApprovalRequest', '/spec/command/sha256', 'abc'), path: '/spec/command/sha256' },
+  { name: 'expiresAt not a timestamp', obj: variant('ApprovalRequest', '/spec/expiresAt', 'tomorrow'), path: '/spec/expiresAt' },
+  { name: 'review decision outside the enum', obj: variant('ApprovalRequest', '/spec/review', { decision: 'LGTM' }), path: '/spec/review/decision' },
 ];
 
 describe('schema-level mistakes are refused offline', () => {
@@ -79,7 +89,7 @@ describe('schema-level mistakes are refused offline', () => {
   });
 
   it('cross-field rules are CEL and pass offline: a postgres connection without database needs the real API server to refuse it', () => {
-    const obj = variant('AgentIdentity', (o) => delete o.spec.connections[0].database);
+    const obj = variant('AgentIdentity', '/spec/connections/0/database', undefined);
     assert.deepEqual(validateObject(validators, obj), []);
   });
 });
