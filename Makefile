@@ -45,6 +45,8 @@ e2e: deps cluster-bins
 	$(NPM) run --silent test:e2e
 
 test: lint unit integration e2e
+	@echo "==> checking that no test left a process or temp dir behind"
+	$(NPM) run --silent test:leftovers
 	@echo "==> all tests passed"
 
 bench: deps
