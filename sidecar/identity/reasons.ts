@@ -1,24 +1,28 @@
 // Why a token or a connection was refused: a small closed set of reason codes, each mapped to the error table.
 import type { ErrorCode } from '../core/errors.ts';
 
-/** Why a token was refused. Order in docs/identity.md is the order the verifier checks them. */
-export type ReasonCode =
-  | 'missing'
-  | 'malformed'
-  | 'alg-not-allowed'
-  | 'unknown-issuer'
-  | 'jwks-unavailable'
-  | 'unknown-kid'
-  | 'bad-signature'
-  | 'wrong-audience'
-  | 'expired'
-  | 'not-yet-valid'
-  | 'lifetime-too-long'
-  | 'claim-invalid'
-  | 'wrong-pod';
+/** Why a token was refused, in the order the verifier checks (docs/identity.md lists each; a test checks it). */
+export const REASON_CODES = [
+  'missing',
+  'malformed',
+  'alg-not-allowed',
+  'unknown-issuer',
+  'jwks-unavailable',
+  'unknown-kid',
+  'bad-signature',
+  'wrong-audience',
+  'expired',
+  'not-yet-valid',
+  'lifetime-too-long',
+  'claim-invalid',
+  'wrong-pod',
+] as const;
+
+export type ReasonCode = (typeof REASON_CODES)[number];
 
 /** Why a verified principal may not open a connection. */
-export type AuthorizeReason = 'no-allow-list' | 'not-allowed';
+export const AUTHORIZE_REASONS = ['no-allow-list', 'not-allowed'] as const;
+export type AuthorizeReason = (typeof AUTHORIZE_REASONS)[number];
 
 export interface Refusal<R extends string = ReasonCode> {
   readonly ok: false;

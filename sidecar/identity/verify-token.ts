@@ -124,9 +124,13 @@ class Verifier implements TokenVerifier {
   private async verifyUncached(token: string, now: number, keysFresh: (until: number) => void): Promise<VerifyResult> {
     const d = decode(token, this.maxBytes);
     if (!d.ok) return d;
+    // Symmetric and unsigned tokens are refused before anything else: no issuer configuration can accept them.
+    if (typeof d.header.alg !== 'string' || d.header.alg.toLowerCase() === 'none' || d.header.alg.startsWith('HS')) {
+      return refuse('alg-not-allowed', `the token's algorithm ${quote(d.header.alg)} is never accepted: only asymmetric signatures (RS*, PS*, ES*, EdDSA) prove the issuer signed it`);
+    }
     const cfg = typeof d.claims.iss === 'string' ? this.issuers.get(d.claims.iss) : undefined;
     if (cfg === undefined) return refuse('unknown-issuer', `the token's issuer ${quote(d.claims.iss)} is not accepted; accepted: ${[...this.issuers.keys()].join(', ')}`);
-    if (typeof d.header.alg !== 'string' || !cfg.algorithms.includes(d.header.alg)) {
+    if (!cfg.algorithms.includes(d.header.alg)) {
       return refuse('alg-not-allowed', `the token's algorithm ${quote(d.header.alg)} is not allowed (allowed: ${cfg.algorithms.join(', ')}); none and HS* are never accepted`);
     }
     const keys = await this.caches.get(cfg.issuer)!.lookup(d.header);
