@@ -13,8 +13,9 @@
 //    and `unless` the quantifier flips (a deny's exception must hold for every table it names).
 //  - Table globs: `schema.name`, either part may use `*` and `?`; unquoted parts fold to lowercase like
 //    PostgreSQL identifiers, "Quoted" parts are exact; a glob without a dot matches the name in any
-//    schema. A statement's unqualified table (search_path decides its schema) matches any schema in
-//    deny/approval rules; in allow rules only a `*` schema, or the policy's `unqualifiedSchema`.
+//    schema. A statement's unqualified table (search_path decides its schema) is taken to be in the
+//    policy's `unqualifiedSchema` when it sets one (and the policy then refuses search_path changes);
+//    otherwise it matches any schema in deny/approval rules and only a `*` schema in allow rules.
 //  - Function globs work the same way on lowercased names (an unqualified call matches in allow rules
 //    only a `*` or `pg_catalog` schema, or `unqualifiedSchema`).
 //  - `pattern` is RE2 (linear time; backreferences and lookaround are refused at compile time),
@@ -63,7 +64,10 @@ export interface SqlPolicyJson {
   /** Built-in packs by name (see packs/index.ts). */
   readonly packs?: readonly string[];
   readonly rules?: readonly SqlRuleJson[];
-  /** The schema allow rules may assume for unqualified names (only safe if search_path is pinned). */
+  /**
+   * The schema unqualified table names are taken to be in (the first existing schema of the role's
+   * search_path, usually public). Setting it adds a rule refusing search_path changes.
+   */
   readonly unqualifiedSchema?: string;
 }
 
@@ -130,7 +134,6 @@ export type CompileResult =
 interface NameGlob {
   readonly schema: RegExp | null; // null: no schema part given
   readonly schemaIsStar: boolean;
-  readonly schemaLiteral: string | null;
   readonly name: RegExp;
 }
 
@@ -194,22 +197,31 @@ function compileNameGlob(text: string, lowerQuoted: boolean): NameGlob | string 
   if (typeof parsed === 'string') return parsed;
   const [a, b] = parsed.parts;
   if (!a) return 'empty name';
-  if (!b) return { schema: null, schemaIsStar: true, schemaLiteral: null, name: globPartToRegExp(a.text, a.quoted) };
+  if (!b) return { schema: null, schemaIsStar: true, name: globPartToRegExp(a.text, a.quoted) };
   return {
     schema: globPartToRegExp(a.text, a.quoted),
     schemaIsStar: !a.quoted && a.text === '*',
-    schemaLiteral: a.quoted || !/[*?]/.test(a.text) ? a.text : null,
     name: globPartToRegExp(b.text, b.quoted),
   };
 }
 
-function nameMatches(g: NameGlob, schema: string | null, name: string, q: Quantifier, assumed: string | null): boolean {
+function tableMatches(g: NameGlob, schema: string | null, name: string, q: Quantifier, assumed: string | null): boolean {
   if (!g.name.test(name)) return false;
   if (g.schema === null || g.schemaIsStar) return true;
   if (schema !== null) return g.schema.test(schema);
-  // Unqualified: could be any schema on the search_path. Deny-side: yes; allow-side: only if assumed.
+  // Unqualified: the pinned schema if the policy pins one (it then refuses search_path changes);
+  // otherwise any schema could be meant: deny-side yes, allow-side no.
+  if (assumed !== null) return g.schema.test(assumed);
+  return q === 'any';
+}
+
+function functionMatches(g: NameGlob, schema: string | null, name: string, q: Quantifier, assumed: string | null): boolean {
+  if (!g.name.test(name)) return false;
+  if (g.schema === null || g.schemaIsStar) return true;
+  if (schema !== null) return g.schema.test(schema);
+  // Unqualified calls resolve in pg_catalog first, then along search_path.
   if (q === 'any') return true;
-  return assumed !== null && g.schema.test(assumed);
+  return g.schema.test('pg_catalog') || (assumed !== null && g.schema.test(assumed));
 }
 
 function quantify<T>(items: readonly T[], q: Quantifier, test: (t: T) => boolean): boolean {
@@ -328,7 +340,7 @@ function pushTables(b: Builder, v: Record<string, unknown>, path: string, parts:
     else globs.push(g);
   });
   parts.push((f, q, c) =>
-    quantify(f.tables, q, (t) => (!access || access.includes(t.access)) && globs.some((g) => nameMatches(g, t.schema, t.name, q, c.unqualifiedSchema))),
+    quantify(f.tables, q, (t) => (!access || access.includes(t.access)) && globs.some((g) => tableMatches(g, t.schema, t.name, q, c.unqualifiedSchema))),
   );
 }
 
@@ -346,8 +358,7 @@ function pushFunctions(b: Builder, v: Record<string, unknown>, path: string, par
       const dot = fn.lastIndexOf('.');
       const schema = dot < 0 ? null : fn.slice(0, dot);
       const name = dot < 0 ? fn : fn.slice(dot + 1);
-      // Unqualified built-ins resolve in pg_catalog first.
-      return globs.some((g) => nameMatches(g, schema, name, q, c.unqualifiedSchema) || (schema === null && q === 'all' && g.schemaLiteral === 'pg_catalog' && g.name.test(name)));
+      return globs.some((g) => functionMatches(g, schema, name, q, c.unqualifiedSchema));
     }),
   );
 }
@@ -402,6 +413,15 @@ export function newBuilder(): Builder {
   return { errors: [], re2: undefined };
 }
 
+/** Added when a policy pins `unqualifiedSchema`: the pin only holds while search_path stays put. */
+const SEARCH_PATH_PINNED: SqlRuleJson = {
+  id: 'chaperone.search-path-pinned',
+  action: 'deny',
+  reason: 'search-path-pinned',
+  message: 'this policy resolves unqualified table names in a fixed schema, so search_path may not be changed',
+  match: { settings: ['search_path'] },
+};
+
 export type PackLookup = (name: string) => readonly SqlRuleJson[] | undefined;
 
 /**
@@ -418,7 +438,9 @@ export function compileSqlPolicyWith(json: unknown, invariants: readonly SqlRule
   if (def !== 'allow' && def !== 'deny') err(b, 'default', 'must be "allow" or "deny"');
   if (json.unqualifiedSchema !== undefined && (typeof json.unqualifiedSchema !== 'string' || json.unqualifiedSchema === '')) err(b, 'unqualifiedSchema', 'must be a schema name');
   const rules: CompiledSqlRule[] = [];
-  invariants.forEach((r, i) => {
+  const unq = typeof json.unqualifiedSchema === 'string' && json.unqualifiedSchema !== '' ? json.unqualifiedSchema : null;
+  const all = unq === null ? invariants : [...invariants, SEARCH_PATH_PINNED];
+  all.forEach((r, i) => {
     const c = compileRule(b, r, `<invariant ${i}>`, 'invariant');
     if (c) rules.push(c);
   });
@@ -455,7 +477,6 @@ export function compileSqlPolicyWith(json: unknown, invariants: readonly SqlRule
     seen.set(r.id, r.source);
   }
   if (b.errors.length > 0) return { ok: false, errors: b.errors };
-  const unq = typeof json.unqualifiedSchema === 'string' ? json.unqualifiedSchema : null;
   return {
     ok: true,
     policy: { defaultAction: def === 'allow' ? 'allow' : 'deny', rules, ctx: { unqualifiedSchema: unq }, packs: usedPacks },

@@ -411,7 +411,9 @@ class Walk {
     const name = str(node.relname);
     if (name === undefined) return;
     const schema = str(node.schemaname) ?? null;
-    if (schema === null && this.cteScopes.some((scope) => scope.includes(name))) return;
+    // A CTE name shadows a table only where a query reads; a DML/DDL target is always a real table
+    // (WITH t AS (SELECT 1) DELETE FROM t deletes from table t).
+    if (schema === null && access === 'read' && this.cteScopes.some((scope) => scope.includes(name))) return;
     let a = access;
     if (a === 'read' && this.lockDepth > 0) a = 'lock';
     if (this.planOnly > 0) a = 'read';
@@ -462,7 +464,11 @@ class Walk {
     if (name === '*' ) {
       this.flags.add('readWriteOverride');
       if (change.via === 'set_config' || change.via === 'DISCARD') this.flags.add('roleChange');
-      if (change.via === 'set_config') this.flags.add('parserDivergence');
+      if (change.via === 'set_config') {
+        // set_config(<not a constant>, …) could name any setting, role included.
+        this.flags.add('parserDivergence');
+        this.escalate('dcl');
+      }
       return;
     }
     if (name === 'role' || name === 'session_authorization') {
