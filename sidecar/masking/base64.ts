@@ -23,14 +23,15 @@ export function decodeBase64(value: string): { bytes: Buffer; form: Base64Form }
   if (url && !URL.test(value)) return undefined;
   const body = value.replace(/=+$/, '');
   if (body.length % 4 === 1) return undefined;
-  if (!url && value.length % 4 !== 0) return undefined;
+  const padded = value.endsWith('=');
+  if (padded && value.length % 4 !== 0) return undefined;
   const bytes = Buffer.from(value, url ? 'base64url' : 'base64');
-  return { bytes, form: { url, padded: value.endsWith('=') } };
+  // Unpadded input is re-encoded unpadded; inputs that needed no padding look "padded" either way.
+  return { bytes, form: { url, padded: padded || body.length % 4 === 0 } };
 }
 
 export function encodeBase64(bytes: Buffer, form: Base64Form): string {
-  if (!form.url) return bytes.toString('base64');
-  const s = bytes.toString('base64url');
+  const s = form.url ? bytes.toString('base64url') : bytes.toString('base64').replace(/=+$/, '');
   return form.padded ? s + '='.repeat((4 - (s.length % 4)) % 4) : s;
 }
 

@@ -97,8 +97,9 @@ function maskStringValue(st: State, value: string, field: string | undefined, na
     return { value: replacementText(c.replacementFor(field), field, value, c.hmacKey, false), changed: true, findings: { [field]: 1 } };
   }
   if (c.decodeBase64InJson) {
+    // The value is scanned as it is too: a token can look like base64 of some text.
     const b = maskDecoded(c, value, name, st.depth, plain);
-    if (b !== undefined) return b.changed ? b : unchanged(value);
+    if (b?.changed === true) return b;
   }
   return maskString(c, value);
 }
@@ -261,6 +262,6 @@ export function maskJsonWith(c: Compiled, text: string, depth = 0): MaskResult<s
 /** maskBase64Value: base64 plaintext masked and re-encoded; a value that is not base64 text is masked as text. */
 export function maskBase64With(c: Compiled, b64: string, fieldName: string | undefined): MaskResult<string> {
   const r = maskDecoded(c, b64.trim(), fieldName, 0, plain);
-  if (r === undefined) return maskString(c, b64);
-  return r.changed ? r : unchanged(b64);
+  if (r?.changed === true) return r;
+  return maskString(c, b64);
 }

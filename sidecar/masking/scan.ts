@@ -18,6 +18,8 @@ export interface RawSpan {
   start: number;
   end: number;
   rule: number;
+  /** Raw offset where the whole match (not only its `secret` group) starts: a resumed search restarts there. */
+  matchStart: number;
   /** The match ran to the end of data that is not the end of the stream: it may continue. */
   truncated: boolean;
 }
@@ -95,9 +97,10 @@ function candidateOf(rule: Rule, m: NonNullable<ReturnType<Rule['re']['exec']>>)
   return { ms, me, s: ms, e: me };
 }
 
-function toRaw(v: ViewScan, s: number, e: number, rule: number, truncated: boolean): RawSpan {
-  if (v.map === undefined) return { start: s, end: e, rule, truncated };
-  return { start: v.map[s]!, end: v.map[e]!, rule, truncated };
+function toRaw(v: ViewScan, cand: { ms: number; s: number; e: number }, rule: number, truncated: boolean): RawSpan {
+  const { ms, s, e } = cand;
+  if (v.map === undefined) return { start: s, end: e, rule, matchStart: ms, truncated };
+  return { start: v.map[s]!, end: v.map[e]!, rule, matchStart: v.map[ms]!, truncated };
 }
 
 function scanRule(c: Compiled, rule: Rule, v: ViewScan, out: RawSpan[]): void {
@@ -117,7 +120,7 @@ function scanRule(c: Compiled, rule: Rule, v: ViewScan, out: RawSpan[]): void {
     // A truncated candidate may fail a checksum only because its tail has not arrived: mask it.
     if (accepted && !truncated && rule.validate !== undefined) accepted = safeValidate(rule, text.slice(cand.s, cand.e));
     if (accepted) {
-      out.push(toRaw(v, cand.s, cand.e, rule.index, truncated));
+      out.push(toRaw(v, cand, rule.index, truncated));
       pos = Math.max(cand.me, cand.ms + 1);
     } else {
       pos = cand.me - cand.ms > rule.maxLength ? Math.max(cand.me, cand.ms + 1) : cand.ms + 1;
@@ -158,7 +161,7 @@ function literalSpans(c: Compiled, v: ViewScan, out: RawSpan[]): void {
     const e = v.hits.ends[i]!;
     const s = e - words[k]!.length;
     if (s >= v.limit || s < (v.resume[c.rules.length] ?? 0)) continue;
-    out.push(toRaw(v, s, e, -1 - c.literalIds.indexOf(list), false));
+    out.push(toRaw(v, { ms: s, s, e }, -1 - c.literalIds.indexOf(list), false));
   }
 }
 

@@ -32,7 +32,7 @@ export function createStream(c: Compiled): StreamMasker {
   const slots = c.rules.length + 1;
   const hold = c.window + NEAR + c.maxKeywordLength + MARGIN;
   const context = NEAR + c.maxKeywordLength + MARGIN;
-  let buf: Buffer = EMPTY;
+  let buf: Buffer = EMPTY; // context + not yet emitted bytes; at most context + 2 * hold + one chunk
   let base = 0; // absolute offset of buf[0]
   let emitted = 0; // absolute offset up to which output is final
   let cont: Continuation | undefined;
@@ -40,6 +40,14 @@ export function createStream(c: Compiled): StreamMasker {
   const rawResume = new Float64Array(slots); // absolute offsets
   const decResume = new Float64Array(slots);
   const findings: Record<string, number> = {};
+  const queue: Buffer[] = [];
+  let queued = 0;
+  const flushQueue = (): void => {
+    if (queue.length === 0) return;
+    buf = Buffer.concat([buf, ...queue]);
+    queue.length = 0;
+    queued = 0;
+  };
 
   /** Swallows the continuation of an over-long match; false when it needs more data. */
   const continueRun = (ended: boolean): boolean => {
@@ -50,17 +58,16 @@ export function createStream(c: Compiled): StreamMasker {
     body.lastIndex = 0;
     body.exec(text);
     let len = body.lastIndex;
+    // Keep the last bytes unread until more arrive: the body's own lookahead and the END line need them.
+    if (!ended && len > text.length - MARGIN) {
+      emitted = base + from + Math.max(0, text.length - MARGIN);
+      return false;
+    }
     if (cont === 'pem') {
       PEM_END.lastIndex = len;
       if (PEM_END.exec(text) !== null) len = PEM_END.lastIndex;
-      // The END line may be arriving in pieces: wait until it can be told apart.
-      else if (!ended && text.length - len < 64) {
-        emitted = base + from + len;
-        return false;
-      }
     }
     emitted = base + from + len;
-    if (!ended && from + len >= buf.length) return false;
     cont = undefined;
     for (let i = 0; i < slots; i++) {
       rawResume[i] = Math.max(rawResume[i]!, emitted);
@@ -107,8 +114,9 @@ export function createStream(c: Compiled): StreamMasker {
       if (s.start < endRel) continue;
       const slot = s.rule >= 0 ? s.rule : c.rules.length;
       const prev = first.get(slot);
-      if (prev === undefined || s.start < prev) first.set(slot, s.start);
+      if (prev === undefined || s.matchStart < prev) first.set(slot, s.matchStart);
     }
+    // The match may begin before `emitted` (a key name before its `secret` group): trim keeps it.
     for (const [slot, start] of first) resume[slot] = base + start;
   };
 
@@ -145,7 +153,9 @@ export function createStream(c: Compiled): StreamMasker {
 
   /** Drops bytes before the context window, at a point where escape decoding is in sync. */
   const trim = (dv: DecodedView | undefined, result: Buffer): Buffer => {
-    let cut = Math.max(0, emitted - context - base);
+    let oldest = emitted - context;
+    for (let i = 0; i < slots; i++) oldest = Math.min(oldest, rawResume[i]! - MARGIN, decResume[i]! - MARGIN);
+    let cut = Math.max(0, oldest - base);
     if (dv !== undefined && cut > 0) cut = dv.map[viewIndexAtOrBefore(dv.map, cut)]!;
     else if (cut > 0) cut = syncPoint(buf, cut);
     if (cut > 0) {
@@ -159,12 +169,18 @@ export function createStream(c: Compiled): StreamMasker {
     push(chunk: Buffer): Buffer {
       if (done) throw new Error('masking stream: push() after end(); create a new stream per body');
       if (chunk.length === 0) return EMPTY;
-      buf = buf.length === 0 ? Buffer.from(chunk) : Buffer.concat([buf, chunk]);
+      // Chunks queue up without copying; rescanning the held window on every small chunk (SSE
+      // sends ~100 bytes) would cost ~40x: wait for a full window beyond the hold, then emit it.
+      queue.push(Buffer.from(chunk));
+      queued += chunk.length;
+      if (base + buf.length + queued - emitted < 2 * hold && cont === undefined) return EMPTY;
+      flushQueue();
       return process(false);
     },
     end(): Buffer {
       if (done) throw new Error('masking stream: end() called twice');
       done = true;
+      flushQueue();
       const out = process(true);
       buf = EMPTY;
       return out;

@@ -1,0 +1,225 @@
+// Engine API tests: values, texts, bytes, replacements, field rules, custom patterns, decoding, bad input.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createMasker } from './index.ts';
+import { DETECTORS, createRng, generateSample } from './detectors/index.ts';
+
+/** A synthesized secret the detector `id` finds (its generator, fixed seed). */
+function sample(id: string, seed = 1): { text: string; secret: string } {
+  const d = DETECTORS.find((x) => x.id === id);
+  assert.ok(d, `detector ${id} exists`);
+  const s = generateSample(d, createRng(seed));
+  assert.ok(s, `detector ${id} generates samples`);
+  return s;
+}
+
+const m = createMasker();
+
+describe('maskText', () => {
+  it('replaces a prefixed token with the default placeholder and counts it by detector id', () => {
+    const { secret } = sample('github-pat');
+    const r = m.maskText(`export TOKEN=${secret} # ci`);
+    assert.equal(r.value, 'export TOKEN=[MASKED:github-pat] # ci');
+    assert.equal(r.changed, true);
+    assert.deepEqual(r.findings, { 'github-pat': 1 });
+  });
+
+  it('returns the very same string and no findings when nothing matched', () => {
+    const t = 'SELECT id, name FROM users WHERE id = 42 -- nothing secret here';
+    const r = m.maskText(t);
+    assert.equal(r.value, t);
+    assert.equal(r.changed, false);
+    assert.deepEqual(r.findings, {});
+  });
+
+  it('never reports the secret value in findings', () => {
+    const { secret } = sample('stripe-secret-key');
+    const r = m.maskText(`key ${secret} and again ${secret}`);
+    assert.deepEqual(r.findings, { 'stripe-secret-key': 2 });
+    assert.ok(!JSON.stringify(r.findings).includes(secret.slice(4)));
+    assert.ok(!r.value.includes(secret));
+  });
+
+  it('masks only the password of a connection URL', () => {
+    const r = m.maskText('DATABASE_URL=postgres://app:S3cr3t-Pa55w0rd-x9@db.internal:5432/app');
+    assert.ok(!r.value.includes('S3cr3t-Pa55w0rd-x9'), r.value);
+    assert.ok(r.value.includes('postgres://app:'), r.value);
+    assert.ok(r.value.includes(':5432/app'), r.value);
+  });
+
+  it('masks a percent-encoded password in a URL (decoded before scanning, masked in place)', () => {
+    const r = m.maskText('url=https://admin:Sup%40r-S3cret%21pass@example.test/login');
+    assert.ok(!r.value.includes('Sup%40r-S3cret%21pass'), r.value);
+    assert.ok(!r.value.includes('S3cret'), r.value);
+    assert.ok(r.value.startsWith('url=https://admin:'), r.value);
+    assert.ok(r.value.endsWith('/login'), r.value);
+  });
+
+  it('masks a PEM key written with JSON \\n escapes inside a log line', () => {
+    const pem = DETECTORS.find((d) => d.id === 'private-key-pem')!.positives[1]!.secret;
+    const line = `level=info msg="loaded" body={"key":"${pem}"}`;
+    const r = m.maskText(line);
+    assert.ok(!r.value.includes('MII') || !r.value.includes(pem.slice(40, 80)), r.value);
+    assert.ok(r.value.includes('[MASKED:'), r.value);
+  });
+});
+
+describe('maskValue (a cell with its column name)', () => {
+  const cm = createMasker({ fieldRules: [{ id: 'secret-columns', names: ['*password*', 'api_key', 'users.ssn'] }] });
+
+  it('masks a whole value when the column name matches a glob, case-insensitively', () => {
+    assert.deepEqual(cm.maskValue('hunter2', 'User_PASSWORD_hash'), { value: '[MASKED:secret-columns]', changed: true, findings: { 'secret-columns': 1 } });
+    assert.equal(cm.maskValue('abc', 'API_KEY').value, '[MASKED:secret-columns]');
+  });
+
+  it('leaves a value whose column matches no rule to the detectors', () => {
+    assert.equal(cm.maskValue('hunter2', 'username').value, 'hunter2');
+    assert.equal(cm.maskValue('hunter2', 'api_key_id').value, 'hunter2');
+    const { secret } = sample('openai-project-key');
+    assert.equal(cm.maskValue(secret, 'notes').value, '[MASKED:openai-project-key]');
+  });
+
+  it('skips short values without scanning (no detector secret fits in 5 characters)', () => {
+    const r = cm.maskValue('12345');
+    assert.equal(r.changed, false);
+  });
+});
+
+describe('maskBuffer', () => {
+  it('returns the same Buffer object when nothing matched', () => {
+    const b = Buffer.from('plain text, no secrets, 2024-05-01, id=42');
+    assert.equal(m.maskBuffer(b).value, b);
+  });
+
+  it('keeps invalid UTF-8 bytes around a masked secret byte for byte', () => {
+    const { secret } = sample('slack-bot-token');
+    const b = Buffer.concat([Buffer.from([0xff, 0xfe, 0xc3]), Buffer.from(` ${secret} `), Buffer.from([0x80, 0xed, 0xa0, 0x80])]);
+    const r = m.maskBuffer(b);
+    assert.equal(r.changed, true);
+    assert.deepEqual(r.value, Buffer.concat([Buffer.from([0xff, 0xfe, 0xc3]), Buffer.from(' [MASKED:slack-bot-token] '), Buffer.from([0x80, 0xed, 0xa0, 0x80])]));
+  });
+
+  it('agrees with maskText on UTF-8 text', () => {
+    const { secret } = sample('anthropic-api-key');
+    const t = `Grüße — key ${secret} ✓ done`;
+    assert.equal(m.maskBuffer(Buffer.from(t)).value.toString('utf8'), m.maskText(t).value);
+  });
+
+  it('applies column rules to bytes', () => {
+    const cm = createMasker({ fieldRules: [{ names: ['*secret*'] }] });
+    assert.equal(cm.maskBuffer(Buffer.from('x'), 'client_secret').value.toString(), '[MASKED:field-rule-0]');
+  });
+});
+
+describe('replacements', () => {
+  const key = Buffer.from('0123456789abcdef0123456789abcdef');
+
+  it('placeholder with a custom format', () => {
+    const pm = createMasker({ replacement: { kind: 'placeholder', format: '<redacted {id}>' } });
+    const { secret } = sample('github-pat');
+    assert.equal(pm.maskText(secret).value, '<redacted github-pat>');
+  });
+
+  it('partial keeps the last N characters and hides the length', () => {
+    const pm = createMasker({ replacements: { 'github-pat': { kind: 'partial', keepLast: 4 } } });
+    const { secret } = sample('github-pat');
+    assert.equal(pm.maskText(secret).value, '****' + secret.slice(-4));
+    const other = sample('github-pat', 2).secret;
+    assert.equal(pm.maskText(other).value.length, 8);
+  });
+
+  it('hmac: equal secrets give equal tokens, different secrets or keys differ', () => {
+    const hm = createMasker({ replacement: { kind: 'hmac' }, hmacKey: key });
+    const a = sample('github-pat', 1).secret;
+    const b = sample('github-pat', 2).secret;
+    const ta = hm.maskText(a).value;
+    assert.match(ta, /^\[MASKED:github-pat:[0-9a-f]{16}\]$/);
+    assert.equal(hm.maskText(`x ${a} y`).value, `x ${ta} y`);
+    assert.notEqual(hm.maskText(b).value, ta);
+    const other = createMasker({ replacement: { kind: 'hmac' }, hmacKey: Buffer.from('ffffffffffffffffffffffffffffffff') });
+    assert.notEqual(other.maskText(a).value, ta);
+    const prefixed = createMasker({ replacement: { kind: 'hmac', prefix: 'tok_', length: 12 }, hmacKey: key });
+    assert.match(prefixed.maskText(a).value, /^tok_[0-9a-f]{12}$/);
+  });
+
+  it('hmac of a column value is deterministic across rows', () => {
+    const hm = createMasker({ fieldRules: [{ id: 'emails', names: ['email'] }], replacements: { emails: { kind: 'hmac' } }, hmacKey: key });
+    assert.equal(hm.maskValue('a@b.example', 'email').value, hm.maskValue('a@b.example', 'EMAIL').value);
+    assert.notEqual(hm.maskValue('a@b.example', 'email').value, hm.maskValue('c@b.example', 'email').value);
+  });
+});
+
+describe('options are validated up front', () => {
+  const bad: [string, Parameters<typeof createMasker>[0], RegExp][] = [
+    ['unknown detector', { detectors: ['no-such-detector'] }, /detectors\[0\].*no-such-detector/],
+    ['hmac without key', { replacement: { kind: 'hmac' } }, /replacement: hmac replacement needs hmacKey/],
+    ['short key', { hmacKey: Buffer.from('short') }, /hmacKey/],
+    ['partial shows too much', { replacement: { kind: 'partial', keepLast: 10 } }, /keepLast/],
+    ['replacement for unknown id', { replacements: { nope: { kind: 'placeholder' } } }, /replacements\.nope/],
+    ['backreference', { customPatterns: [{ id: 'bad', pattern: '(a+)\\1' }] }, /customPatterns\[0\].*"\(a\+\)\\\\1".*RE2/],
+    ['lookahead', { customPatterns: [{ id: 'bad2', pattern: 'x(?=y)' }] }, /customPatterns\[0\].*x\(\?=y\)/],
+    ['duplicate id', { customPatterns: [{ id: 'a', pattern: 'x' }, { id: 'a', pattern: 'y' }] }, /used twice/],
+    ['empty field names', { fieldRules: [{ names: [] }] }, /fieldRules\[0\]\.names/],
+    ['window too small', { maxWindow: 10 }, /maxWindow/],
+  ];
+  for (const [name, opts, re] of bad) {
+    it(`refuses ${name} with an error naming the field`, () => {
+      assert.throws(() => createMasker(opts), re);
+    });
+  }
+
+  it('selects detectors by category and disables by id', () => {
+    const pii = createMasker({ detectors: ['pii'] });
+    assert.ok(pii.ruleIds.includes('email'));
+    assert.ok(!pii.ruleIds.includes('github-pat'));
+    const noEmail = createMasker({ disable: ['email'] });
+    assert.ok(!noEmail.ruleIds.includes('email'));
+    assert.ok(!m.ruleIds.includes('ipv4-address'), 'IP detectors are off by default');
+    assert.ok(createMasker({ detectors: ['default', 'ipv4-address'] }).ruleIds.includes('ipv4-address'));
+  });
+});
+
+describe('custom patterns and keyword lists', () => {
+  it('runs an RE2 pattern, masking its `secret` group', () => {
+    const cm = createMasker({ detectors: [], customPatterns: [{ id: 'acme-key', pattern: 'acme_key=(?P<secret>[A-Z0-9]{12})', keywords: ['acme_key'] }] });
+    const r = cm.maskText('cfg acme_key=AB12CD34EF56 end');
+    assert.equal(r.value, 'cfg acme_key=[MASKED:acme-key] end');
+    assert.deepEqual(r.findings, { 'acme-key': 1 });
+  });
+
+  it('runs a keywordless case-insensitive RE2 pattern', () => {
+    const cm = createMasker({ detectors: [], customPatterns: [{ id: 'emp', pattern: 'emp-[0-9]{6}', ignoreCase: true }] });
+    assert.equal(cm.maskText('EMP-123456 and emp-654321').value, '[MASKED:emp] and [MASKED:emp]');
+  });
+
+  it('masks keyword-list literals wherever they occur, case-insensitively', () => {
+    const cm = createMasker({ detectors: [], keywordLists: [{ id: 'codenames', words: ['Bluebird', 'project-x'] }] });
+    assert.equal(cm.maskText('BLUEBIRD ships; see Project-X.').value, '[MASKED:codenames] ships; see [MASKED:codenames].');
+  });
+});
+
+describe('bad input stays linear and never throws', () => {
+  it('a megabyte-long line with one secret at the end', () => {
+    const { secret } = sample('github-pat');
+    const t = 'a'.repeat(1 << 20) + ' ' + secret;
+    const r = m.maskText(t);
+    assert.ok(r.value.endsWith('[MASKED:github-pat]'));
+  });
+
+  it('pathological runs of base64-ish characters', () => {
+    for (const run of ['A'.repeat(1 << 20), 'aB3+/'.repeat(200_000), ('0123456789abcdef'.repeat(4) + ' ').repeat(15_000)]) {
+      const r = m.maskText(run);
+      assert.equal(typeof r.value, 'string');
+      assert.equal(m.maskBuffer(Buffer.from(run)).value.length > 0, true);
+    }
+  });
+
+  it('random bytes, lone surrogates, NULs', () => {
+    const rng = createRng(3);
+    for (let i = 0; i < 50; i++) {
+      const b = Buffer.from(Array.from({ length: 500 }, () => rng.int(256)));
+      assert.doesNotThrow(() => m.maskBuffer(b));
+      assert.doesNotThrow(() => m.maskText(b.toString('latin1') + '\ud800\u0000\udfff'));
+    }
+  });
+});

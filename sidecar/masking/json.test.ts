@@ -1,0 +1,129 @@
+// maskJson and maskBase64Value: structure and types kept, field rules by key path, decoding, fallbacks.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createMasker } from './index.ts';
+import { DETECTORS, createRng, generateSample } from './detectors/index.ts';
+
+function secretOf(id: string, seed = 1): string {
+  const s = generateSample(DETECTORS.find((d) => d.id === id)!, createRng(seed));
+  assert.ok(s);
+  return s.secret;
+}
+
+const m = createMasker({ fieldRules: [{ id: 'pw', names: ['*password*'] }, { id: 'path', names: ['spec.credentials.*'] }] });
+
+describe('maskJson', () => {
+  it('masks string values by detector and keeps numbers, bools, null, big integers and formatting', () => {
+    const gh = secretOf('github-pat');
+    const text = `{\n  "id": 12345678901234567890,\n  "ratio": 1.50,\n  "ok": true,\n  "none": null,\n  "token": "${gh}",\n  "list": [1, "x", false]\n}`;
+    const r = m.maskJson(text);
+    assert.equal(r.value, text.replace(gh, '[MASKED:github-pat]'));
+    assert.deepEqual(r.findings, { 'github-pat': 1 });
+    const parsed = JSON.parse(r.value) as Record<string, unknown>;
+    assert.equal(typeof parsed['ratio'], 'number');
+    assert.equal(parsed['ok'], true);
+  });
+
+  it('applies field-name rules by key name and by dotted key path; a matched container masks every leaf', () => {
+    const text = JSON.stringify({ user: { Password: 'hunter2', name: 'bob' }, spec: { credentials: { a: 'x', b: 7 } }, db_password: { old: ['p1', 'p2'], rotated: true } });
+    const r = m.maskJson(text);
+    const v = JSON.parse(r.value) as { user: Record<string, string>; spec: { credentials: Record<string, unknown> }; db_password: { old: string[]; rotated: boolean } };
+    assert.equal(v.user['Password'], '[MASKED:pw]');
+    assert.equal(v.user['name'], 'bob');
+    assert.deepEqual(v.spec.credentials, { a: '[MASKED:path]', b: '[MASKED:path]' });
+    assert.deepEqual(v.db_password.old, ['[MASKED:pw]', '[MASKED:pw]']);
+    assert.equal(v.db_password.rotated, true, 'booleans carry no secret and keep their type');
+  });
+
+  it('masks a PEM key with \\n escapes inside a JSON string and keeps valid JSON', () => {
+    const pem = DETECTORS.find((d) => d.id === 'private-key-pem')!.positives[1]!.secret;
+    const text = `{"type":"service_account","private_key":"${pem}\\n","client_email":"svc@proj.iam.gserviceaccount.com"}`;
+    const r = m.maskJson(text);
+    const v = JSON.parse(r.value) as Record<string, string>;
+    assert.match(v['private_key']!, /^\[MASKED:[a-z-]+\]/);
+    assert.ok(!r.value.includes('-----BEGIN'));
+  });
+
+  it('escapes replacements so the result stays valid JSON', () => {
+    const wm = createMasker({ replacement: { kind: 'placeholder', format: '"{id}"\\' } });
+    const r = wm.maskJson(`{"k":"${secretOf('github-pat')}"}`);
+    assert.deepEqual(JSON.parse(r.value), { k: '"github-pat"\\' });
+  });
+
+  it('masks a card number stored as a JSON number (as a string placeholder)', () => {
+    const r = m.maskJson('{"card":4111111111111111,"qty":3}');
+    assert.equal(r.value, '{"card":"[MASKED:payment-card]","qty":3}');
+  });
+
+  it('returns the same string when nothing matched', () => {
+    const t = '{"a":[1,2,{"b":"c"}]}';
+    assert.equal(m.maskJson(t).value, t);
+    assert.equal(m.maskJson(t).changed, false);
+  });
+
+  it('handles 100k levels of nesting without a stack overflow', () => {
+    const depth = 100_000;
+    const gh = secretOf('github-pat');
+    const text = '['.repeat(depth) + `"${gh}"` + ']'.repeat(depth);
+    const r = m.maskJson(text);
+    assert.equal(r.value, '['.repeat(depth) + '"[MASKED:github-pat]"' + ']'.repeat(depth));
+    const objs = '{"a":'.repeat(depth) + '1' + '}'.repeat(depth);
+    assert.equal(m.maskJson(objs).value, objs);
+  });
+
+  it('falls back to text masking on invalid JSON (never passes it through)', () => {
+    const gh = secretOf('github-pat');
+    for (const bad of [`{"token": "${gh}"`, `{"token": "${gh}",}`, `{token: '${gh}'}`, `{"a":1} trailing ${gh}`, `["${gh}" "x"]`, '']) {
+      const r = m.maskJson(bad);
+      assert.ok(!r.value.includes(gh), `masked: ${bad}`);
+    }
+  });
+
+  it('decodes base64 string values (Kubernetes Secret data) and re-encodes the masked plaintext', () => {
+    const gh = secretOf('github-pat');
+    const secret = { apiVersion: 'v1', kind: 'Secret', data: { 'config.env': Buffer.from(`GITHUB_TOKEN=${gh}\nMODE=prod\n`).toString('base64'), plain: Buffer.from('just some config value').toString('base64') } };
+    const r = m.maskJson(JSON.stringify(secret));
+    const v = JSON.parse(r.value) as typeof secret;
+    assert.equal(Buffer.from(v.data['config.env'], 'base64').toString(), 'GITHUB_TOKEN=[MASKED:github-pat]\nMODE=prod\n');
+    assert.equal(v.data.plain, secret.data.plain);
+    assert.deepEqual(r.findings, { 'github-pat': 1 });
+  });
+
+  it('masks the password in docker auths (base64 of user:password, itself inside base64 .dockerconfigjson)', () => {
+    const cfg = JSON.stringify({ auths: { 'registry.example.test': { auth: Buffer.from('robot:a-very-long-registry-password').toString('base64') } } });
+    const secret = JSON.stringify({ kind: 'Secret', data: { '.dockerconfigjson': Buffer.from(cfg).toString('base64') } });
+    const r = m.maskJson(secret);
+    const outer = JSON.parse(r.value) as { data: Record<string, string> };
+    const inner = JSON.parse(Buffer.from(outer.data['.dockerconfigjson']!, 'base64').toString()) as { auths: Record<string, { auth: string }> };
+    const auth = Buffer.from(inner.auths['registry.example.test']!.auth, 'base64').toString();
+    assert.ok(auth.startsWith('robot:'), auth);
+    assert.ok(!auth.includes('a-very-long-registry-password'), auth);
+  });
+});
+
+describe('maskBase64Value', () => {
+  it('masks the plaintext and returns base64 in the same alphabet', () => {
+    const gh = secretOf('github-pat');
+    const b64url = Buffer.from(`token: ${gh}`).toString('base64url');
+    const r = m.maskBase64Value(b64url);
+    assert.equal(Buffer.from(r.value, 'base64url').toString(), 'token: [MASKED:github-pat]');
+    assert.ok(!r.value.includes('+') && !r.value.includes('/'));
+  });
+
+  it('masks a whole value whose field name matches a rule, staying base64', () => {
+    const r = m.maskBase64Value(Buffer.from('hunter2-but-longer').toString('base64'), 'db-password');
+    assert.equal(Buffer.from(r.value, 'base64').toString(), '[MASKED:pw]');
+  });
+
+  it('masks a value that is not base64 as text', () => {
+    const gh = secretOf('github-pat');
+    assert.equal(m.maskBase64Value(`not base64 ${gh}`).value, 'not base64 [MASKED:github-pat]');
+  });
+
+  it('leaves binary plaintext alone and returns the input unchanged', () => {
+    const bin = Buffer.from(Array.from({ length: 64 }, (_, i) => (i * 37) % 256)).toString('base64');
+    const r = m.maskBase64Value(bin);
+    assert.equal(r.value, bin);
+    assert.equal(r.changed, false);
+  });
+});

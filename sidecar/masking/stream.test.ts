@@ -1,0 +1,152 @@
+// Streaming masker: random chunkings (1-byte chunks included) give exactly the whole-buffer result.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createMasker, type Masker } from './index.ts';
+import { DETECTORS, createRng } from './detectors/index.ts';
+import type { Rng } from './types.ts';
+
+function streamed(m: Masker, buf: Buffer, size: () => number): Buffer {
+  const s = m.stream();
+  const out: Buffer[] = [];
+  for (let i = 0; i < buf.length; ) {
+    const n = Math.max(1, size());
+    out.push(s.push(buf.subarray(i, i + n)));
+    i += n;
+  }
+  out.push(s.end());
+  return Buffer.concat(out);
+}
+
+const FILLER = ['lorem ipsum dolor sit amet', '2024-05-01T12:00:00Z INFO request done', 'id=42 status=ok', 'Grüße, naïve café ✓', '{"a":1,"b":[true,null]}', 'ünïcödé'];
+
+function filler(rng: Rng, approx: number): string {
+  let s = '';
+  while (s.length < approx) s += (FILLER[rng.int(FILLER.length)] ?? '') + (rng.int(3) === 0 ? '\n' : ' ');
+  return s;
+}
+
+/** Texts made of every detector's positives with filler between, a few at a time. */
+function corpus(window: number): string[] {
+  const rng = createRng(11);
+  const pos = DETECTORS.flatMap((d) => d.positives).filter((p) => p.text.length < window);
+  const texts: string[] = [];
+  for (let i = 0; i < pos.length; i += 8) {
+    let t = '';
+    for (const p of pos.slice(i, i + 8)) t += filler(rng, rng.int(window * 2)) + p.text;
+    texts.push(t + filler(rng, 40));
+  }
+  return texts;
+}
+
+function assertSame(m: Masker, text: string, rng: Rng, label: string): void {
+  const buf = Buffer.from(text);
+  const whole = m.maskBuffer(buf).value;
+  const modes: [string, () => number][] = [
+    ['1-byte', () => 1],
+    ['1..7', () => 1 + rng.int(7)],
+    ['1..300', () => 1 + rng.int(300)],
+    ['1..5000', () => 1 + rng.int(5000)],
+  ];
+  for (const [name, size] of modes) {
+    const out = streamed(m, buf, size);
+    if (!out.equals(whole)) {
+      let i = 0;
+      while (out[i] === whole[i]) i++;
+      assert.fail(`${label}, chunks ${name}: differs at byte ${i}:\n whole  ${JSON.stringify(whole.subarray(Math.max(0, i - 60), i + 60).toString())}\n stream ${JSON.stringify(out.subarray(Math.max(0, i - 60), i + 60).toString())}`);
+    }
+  }
+}
+
+describe('stream equals whole-buffer masking', () => {
+  it('on every detector positive, small window (256) so chunk boundaries land inside secrets', () => {
+    const m = createMasker({ detectors: ['all'], maxWindow: 256 });
+    const rng = createRng(5);
+    corpus(256).forEach((t, i) => assertSame(m, t, rng, `text ${i}`));
+  });
+
+  it('on every detector positive, default window', () => {
+    const m = createMasker({ detectors: ['all'] });
+    const rng = createRng(6);
+    const texts = corpus(4096);
+    // 1-byte chunks over the default window cost a rescan per byte: a bounded sample of texts.
+    texts.filter((_, i) => i % 6 === 0).forEach((t, i) => assertSame(m, t, rng, `text ${i}`));
+  });
+
+  it('with custom patterns, keyword lists, escapes and hmac tokens', () => {
+    const m = createMasker({
+      maxWindow: 256,
+      customPatterns: [{ id: 'emp', pattern: 'EMP-[0-9]{6}' }],
+      keywordLists: [{ id: 'code', words: ['bluebird'] }],
+      replacement: { kind: 'hmac' },
+      hmacKey: Buffer.alloc(32, 7),
+    });
+    const rng = createRng(9);
+    const gh = DETECTORS.find((d) => d.id === 'github-pat')!.positives[0]!.text;
+    const t = `${filler(rng, 400)} EMP-123456 ${filler(rng, 300)} Bluebird {"k":"${gh.replace(/"/g, '\\"')}\\n"} p%40ss ${filler(rng, 600)} ${gh} end`;
+    assertSame(m, t, rng, 'mixed');
+  });
+
+  it('every split point of a text with secrets gives the same output (two chunks)', () => {
+    const m = createMasker({ maxWindow: 256 });
+    const gh = DETECTORS.find((d) => d.id === 'github-pat')!.positives[0]!.text;
+    const text = Buffer.from(`${'x'.repeat(300)} key=${gh} mail jane.doe@mail.test.org ${'y'.repeat(200)}`);
+    const whole = m.maskBuffer(text).value;
+    for (let cut = 0; cut <= text.length; cut++) {
+      const s = m.stream();
+      const out = Buffer.concat([s.push(text.subarray(0, cut)), s.push(text.subarray(cut)), s.end()]);
+      assert.ok(out.equals(whole), `split at ${cut}`);
+    }
+  });
+
+  it('keeps UTF-8 sequences split across chunks intact', () => {
+    const m = createMasker();
+    const text = Buffer.from('€'.repeat(3000) + ' 𝄞 ' + 'é'.repeat(3000));
+    const out = streamed(m, text, () => 1);
+    assert.ok(out.equals(text));
+  });
+
+  it('holds back a bounded window, never the whole stream', () => {
+    const m = createMasker();
+    const s = m.stream();
+    let held = 0;
+    let max = 0;
+    const chunk = Buffer.from('plain words without secrets '.repeat(40));
+    for (let i = 0; i < 200; i++) {
+      held += chunk.length - s.push(chunk).length;
+      max = Math.max(max, held);
+    }
+    held -= s.end().length;
+    assert.equal(held, 0);
+    assert.ok(max < 2 * (m.window + 1024), `held back at most ${max} bytes`);
+  });
+
+  it('masks a PEM block longer than the window from BEGIN on, leaking none of its body', () => {
+    const m = createMasker({ maxWindow: 256 });
+    const rng = createRng(2);
+    const body = Array.from({ length: 40 }, () => rng.pick('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/', 64)).join('\n');
+    const pem = `-----BEGIN RSA PRIVATE KEY-----\n${body}\n-----END RSA PRIVATE KEY-----`;
+    const text = Buffer.from(`before\n${pem}\nafter`);
+    for (const size of [() => 1, () => 1 + rng.int(100), () => 4000]) {
+      const out = streamed(m, text, size).toString();
+      assert.ok(out.startsWith('before\n[MASKED:'), out.slice(0, 80));
+      assert.ok(out.endsWith('\nafter'), out.slice(-80));
+      for (const line of body.split('\n')) assert.ok(!out.includes(line.slice(0, 20)), 'no body line leaks');
+    }
+  });
+
+  it('reports findings by detector id', () => {
+    const m = createMasker();
+    const gh = DETECTORS.find((d) => d.id === 'github-pat')!.positives[0]!.text;
+    const s = m.stream();
+    s.push(Buffer.from(`a ${gh} b `));
+    s.push(Buffer.from(`c ${gh}`));
+    s.end();
+    assert.deepEqual(s.findings(), { 'github-pat': 2 });
+  });
+
+  it('refuses push after end', () => {
+    const s = createMasker().stream();
+    s.end();
+    assert.throws(() => s.push(Buffer.from('x')), /after end/);
+  });
+});
