@@ -50,6 +50,21 @@ describe('BackendFramer framing', () => {
     for (let i = 0; i < 300; i++) assert.deepEqual(hexes(frameBackend(randomChunks(FIXTURE, next, 1 + (i % 60)))), EXPECTED);
   });
 
+  it('assembles a 1 MiB DataRow arriving in 1 KiB chunks, growing with what arrived', () => {
+    const cell = Buffer.alloc(2 ** 20);
+    for (let i = 0; i < cell.length; i++) cell[i] = i & 0xff;
+    const row = be.dataRow([cell, 'tail']);
+    const framer = new BackendFramer();
+    const got: BackendFrame[] = [];
+    for (let off = 0; off < row.length; off += 1024) {
+      framer.push(row.subarray(off, off + 1024), (f) => got.push(f));
+      if (off + 1024 < row.length) assert.equal(framer.pending, off + 1024);
+    }
+    assert.equal(got.length, 1);
+    assert.deepEqual(got[0]!.raw, row);
+    assert.deepEqual(decodeDataRow(got[0]!).cells, [cell, Buffer.from('tail')]);
+  });
+
   it('reports pending bytes of a truncated message and end() says so', () => {
     const row = be.dataRow(['abc']);
     const framer = new BackendFramer();

@@ -139,17 +139,23 @@ export function formatCodes(reader: BodyReader, field: string): (0 | 1)[] {
   return out;
 }
 
-const EMPTY = Buffer.alloc(0);
+/** A frame up to this size is given its exact buffer as soon as its header is known (one copy, no growth). */
+const EXACT_ALLOC_LIMIT = 64 * 1024;
 
 /**
  * Push-style framing with no copy for a frame that lies whole inside one chunk: frames are views of
- * the chunk. Only a frame straddling chunks is copied, once, when its last byte arrives; until then
- * its pieces are held as views, so memory follows what was received, not what a length claims.
+ * the chunk, so `push` takes ownership of the chunks it is given (Node's socket chunks are fresh).
+ * Only a frame straddling chunks is copied, into a buffer of its own that the framer never reuses.
+ * That buffer grows with what has arrived (at most 2× it, past 64 KiB), never to what a length claims,
+ * and the framer holds no views of earlier chunks, so a slow client trickling bytes cannot pin memory.
  * Subclasses say how long the header is and validate it as soon as it is complete, so an absurd
  * length is refused before any body byte is buffered.
  */
 export abstract class FrameAccumulator<F> {
-  private pieces: Buffer[] = [];
+  /** Bytes of a header cut short by the end of a chunk (8 ≥ any header). */
+  private readonly head = Buffer.alloc(8);
+  /** The straddling frame being assembled, once its header is known. */
+  private acc: Buffer | null = null;
   private pendingBytes = 0;
   /** Total length of the pending frame once its header is known, else -1. */
   private needed = -1;
@@ -203,7 +209,7 @@ export abstract class FrameAccumulator<F> {
 
   private fail(err: ProtocolError): void {
     this.failure = err;
-    this.pieces = [];
+    this.acc = null;
     this.pendingBytes = 0;
     this.needed = -1;
   }
@@ -224,8 +230,33 @@ export abstract class FrameAccumulator<F> {
       off += total;
       onFrame(this.makeFrame(raw, len - off));
     }
-    this.pieces = [chunk.subarray(off)];
-    this.pendingBytes = len - off;
+    this.hold(chunk, off);
+  }
+
+  /** Copies the unfinished tail chunk[off…] into our own storage. */
+  private hold(chunk: Buffer, off: number): void {
+    const n = chunk.length - off;
+    this.pendingBytes = n;
+    if (this.needed < 0) {
+      chunk.copy(this.head, 0, off);
+      return;
+    }
+    this.acc = Buffer.allocUnsafe(capacityFor(this.needed, n));
+    chunk.copy(this.acc, 0, off);
+  }
+
+  /** Appends chunk[off, off+n) to the frame being assembled, growing its buffer with what arrived. */
+  private append(chunk: Buffer, off: number, n: number): void {
+    let acc = this.acc ?? Buffer.alloc(0);
+    const want = this.pendingBytes + n;
+    if (want > acc.length) {
+      const grown = Buffer.allocUnsafe(Math.min(this.needed, Math.max(acc.length * 2, want)));
+      acc.copy(grown, 0, 0, this.pendingBytes);
+      acc = grown;
+    }
+    chunk.copy(acc, this.pendingBytes, off, off + n);
+    this.acc = acc;
+    this.pendingBytes = want;
   }
 
   /** Feeds the held frame from the front of `chunk`; returns the offset after it, or -1 if chunk was used up. */
@@ -234,23 +265,27 @@ export abstract class FrameAccumulator<F> {
     if (this.needed < 0) {
       const hdr = this.headerSize();
       off = Math.min(hdr - this.pendingBytes, chunk.length);
-      this.pieces.push(chunk.subarray(0, off));
+      chunk.copy(this.head, this.pendingBytes, 0, off);
       this.pendingBytes += off;
       if (this.pendingBytes < hdr) return -1;
-      const head = Buffer.concat(this.pieces, this.pendingBytes);
-      this.pieces = [head];
-      this.needed = this.frameLength(head, 0);
+      this.needed = this.frameLength(this.head, 0);
+      this.acc = Buffer.allocUnsafe(capacityFor(this.needed, this.pendingBytes + chunk.length - off));
+      this.head.copy(this.acc, 0, 0, this.pendingBytes);
     }
     const take = Math.min(this.needed - this.pendingBytes, chunk.length - off);
-    if (take > 0) this.pieces.push(chunk.subarray(off, off + take));
-    this.pendingBytes += take;
+    this.append(chunk, off, take);
     off += take;
     if (this.pendingBytes < this.needed) return -1;
-    const raw = this.pieces.length === 1 ? (this.pieces[0] ?? EMPTY) : Buffer.concat(this.pieces, this.needed);
-    this.pieces = [];
+    const raw = this.acc ?? Buffer.alloc(0);
+    this.acc = null;
     this.pendingBytes = 0;
     this.needed = -1;
     onFrame(this.makeFrame(raw, chunk.length - off));
     return off;
   }
+}
+
+/** Small frames get their exact size; large ones start at what has arrived (×2) and grow. */
+function capacityFor(needed: number, have: number): number {
+  return needed <= EXACT_ALLOC_LIMIT ? needed : Math.min(needed, Math.max(EXACT_ALLOC_LIMIT, have * 2));
 }

@@ -112,6 +112,19 @@ describe('FrontendFramer framing', () => {
     assert.deepEqual(got, [a, b]);
   });
 
+  it('copies the held tail of a chunk instead of keeping a view of it (a trickling client cannot pin big chunks)', () => {
+    const q = fe.query('held across chunks');
+    const big = Buffer.alloc(1 << 20);
+    q.copy(big, big.length - 6, 0, 6);
+    const framer = new FrontendFramer({ phase: 'tagged' });
+    const got: Buffer[] = [];
+    framer.push(big.subarray(big.length - 6), (f) => got.push(f.raw));
+    big.fill(0x21); // the caller reuses its buffer: the held bytes must not change
+    framer.push(q.subarray(6), (f) => got.push(f.raw));
+    assert.deepEqual(got, [q]);
+    assert.notEqual(got[0]!.buffer, big.buffer);
+  });
+
   it('reports pending bytes of a truncated message, and end() says it was incomplete', () => {
     const q = fe.query('select 1');
     const framer = pushAll(q.subarray(0, q.length - 2), { phase: 'tagged' });
@@ -156,6 +169,21 @@ describe('FrontendFramer start-up phase', () => {
     let frames = 0;
     expectCode('unexpected_data', () => framer.push(Buffer.concat([fe.sslRequest(), startup]), () => frames++));
     assert.equal(frames, 0);
+  });
+
+  it('accepts bytes after an SSLRequest only when the cut lies exactly at its end and the answer came first', () => {
+    const ssl = fe.sslRequest();
+    const stream = Buffer.concat([ssl, startup, fe.query('select 1')]);
+    const resume = (f: FrontendFrame, framer: FrontendFramer): void => {
+      if (f.kind === 'ssl-request') framer.resumeStartup();
+    };
+    for (const [a, b] of splitsAtEveryOffset(stream)) {
+      if (a.length === ssl.length) {
+        assert.deepEqual(frameFrontend([a, b], undefined, resume).map((f) => f.kind), ['ssl-request', 'startup', 'tagged']);
+      } else {
+        expectCode('unexpected_data', () => frameFrontend([a, b], undefined, resume));
+      }
+    }
   });
 
   it('decodes CancelRequest with a 3.0 key and a 3.2 long key, and refuses data after it', () => {

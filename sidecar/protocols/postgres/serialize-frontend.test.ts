@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { serialize as pgSerialize } from 'pg-protocol';
 import { ProtocolError } from './codes.ts';
-import { decodeFrontend, decodeStartup } from './frontend-framer.ts';
+import { decodeFrontend, decodePasswordMessage, decodeSASLInitialResponse, decodeSASLResponse, decodeStartup } from './frontend-framer.ts';
 import type { FrontendFrame, FrontendMessage, StartupPhaseMessage } from './messages.ts';
 import * as ser from './serialize-frontend.ts';
 import { fe, frameFrontend } from '../../../test/helpers/pg-frames.ts';
@@ -40,6 +40,13 @@ describe('frontend round trips and the pg-protocol oracle', () => {
       assert.deepEqual(decodeFrontend(tagged1(bytes)), m);
     });
   }
+
+  it('the three kinds of \'p\' round-trip through their context decoders', () => {
+    assert.deepEqual(decodePasswordMessage(tagged1(ser.passwordMessage('tok.en'))), { name: 'passwordMessage', password: 'tok.en' });
+    const init = { name: 'saslInitialResponse', mechanism: 'SCRAM-SHA-256', data: Buffer.from('n,,n=,r=x') } as const;
+    assert.deepEqual(decodeSASLInitialResponse(tagged1(ser.saslInitialResponse(init.mechanism, init.data))), init);
+    assert.deepEqual(decodeSASLResponse(tagged1(ser.saslResponse(Buffer.from([1, 2, 3])))), { name: 'saslResponse', data: Buffer.from([1, 2, 3]) });
+  });
 
   const startups: readonly StartupPhaseMessage[] = [
     { name: 'startupMessage', protocolVersion: 196608, major: 3, minor: 0, parameters: new Map([['user', 'u'], ['database', 'db']]) },
