@@ -12,8 +12,9 @@ import { PAYMENTS } from './payments.ts';
 import { PII_EXTRA } from './pii-extra.ts';
 import { PII_BASIC } from './pii.ts';
 import { PRIVATE_KEYS } from './private-keys.ts';
+import { CONTEXT_VENDORS, PREFIXED_VENDORS } from './vendors-context.ts';
 
-export const DETECTORS: readonly Detector[] = [...AWS, ...GITHUB, jwt, ...PRIVATE_KEYS, ...AI, ...CLOUD, ...DEVTOOLS, ...MESSAGING, ...PAYMENTS, ...GENERIC, ...PII_BASIC, ...PII_EXTRA];
+export const DETECTORS: readonly Detector[] = [...AWS, ...GITHUB, jwt, ...PRIVATE_KEYS, ...AI, ...CLOUD, ...DEVTOOLS, ...MESSAGING, ...PAYMENTS, ...PREFIXED_VENDORS, ...CONTEXT_VENDORS, ...GENERIC, ...PII_BASIC, ...PII_EXTRA];
 
 export { findWithDetector, generateSample, keywordsMatch } from './find.ts';
 export { createRng } from './rng.ts';

@@ -209,7 +209,7 @@ function autoNegatives(spec: TokenSpec, sample: string): NegativeExample[] {
 /** Builds a prefixed-token detector: literal prefix, bounded runs, boundaries on both sides. */
 export function token(spec: TokenSpec): Detector {
   const before = spec.before ?? 'A-Za-z0-9_';
-  const after = spec.after ?? `${lastClass(spec.body)}_`;
+  const after = spec.after ?? `_${lastClass(spec.body)}`;
   const src = `(?<![${before}])${esc(spec.prefix)}${spec.body.map(segSource).join('')}(?![${after}])`;
   const finish = spec.finish ?? ((t: string): string => t);
   const generate = (rng: Rng): string => finish(spec.prefix + spec.body.map((s) => segGenerate(s, rng)).join(''));
@@ -264,7 +264,7 @@ export interface ContextSpec {
  */
 export function contextual(spec: ContextSpec): Detector {
   const names = spec.names.map(esc).join('|');
-  const after = spec.after ?? `${lastClass(spec.value)}_-`;
+  const after = spec.after ?? `_\\-${lastClass(spec.value)}`;
   const val = spec.value.map(segSource).join('');
   const src = `(?:${names})[A-Za-z0-9_.-]{0,30}${ASSIGN}(?<secret>${val})(?![${after}])`;
   const minEntropy = spec.minEntropy ?? 3;
