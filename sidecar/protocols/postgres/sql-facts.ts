@@ -167,7 +167,8 @@ export function maxKind(a: SqlKind, b: SqlKind): SqlKind {
 // ---------------------------------------------------------------------------------------------
 // Statement types → base kind and command name.
 
-const BASE_KIND: Readonly<Record<string, SqlKind>> = {
+/** Every statement node type libpg-query 18 produces → its base kind (a test checks none is missing). */
+export const BASE_KIND: Readonly<Record<string, SqlKind>> = {
   SelectStmt: 'read', DeclareCursorStmt: 'read', PrepareStmt: 'read',
   TransactionStmt: 'transaction', ConstraintsSetStmt: 'transaction',
   VariableShowStmt: 'utility', VariableSetStmt: 'utility', DiscardStmt: 'utility', ListenStmt: 'utility',
@@ -1073,6 +1074,8 @@ export interface ParsedMessage {
  * TooComplex on a pathological tree; callers turn both into a ClassifyResult.
  */
 export function classifyMessage(parse: ParseFn, text: string): ParsedMessage {
+  // libpg-query refuses '' ("Query cannot be empty"); PostgreSQL answers EmptyQueryResponse.
+  if (text.trim() === '') return { statements: [], normalizable: false, normalizedKey: null };
   const tree = parse(text);
   const stmts = tree.stmts ?? [];
   const n = normalizeSql(text);
