@@ -92,6 +92,14 @@ describe('JwksCache', () => {
   });
 });
 
+test('a JWKS member with broken key material is jwks-unavailable for its kid, not a crash', async () => {
+  const k = await jwk('a');
+  const { cache } = setup(() => ({ keys: [{ ...k, kid: 'broken', x: 'AAAA' }, k] }));
+  const r = await cache.lookup({ alg: 'ES256', kid: 'broken' });
+  assert.equal(!r.ok && r.reason, 'jwks-unavailable');
+  assert.ok((await cache.lookup({ alg: 'ES256', kid: 'a' })).ok, 'the good key still works');
+});
+
 describe('options', () => {
   const bad: [string, Partial<IssuerOptions>][] = [
     ['no audiences', { audiences: [] }],

@@ -103,7 +103,8 @@ export class JwksCache {
         this.stats.misses++;
         return undefined;
       }
-      throw e;
+      // The matching JWKS member cannot be imported (bad key material): nothing can verify with it.
+      return refuse('jwks-unavailable', `the issuer ${this.cfg.issuer} publishes a key for this token that cannot be used (${(e as Error).message})`);
     }
   }
 

@@ -104,3 +104,10 @@ describe('toPrincipal: Kubernetes ServiceAccount issuers', () => {
     });
   }
 });
+
+test('a Principal is frozen all the way down (cache hits share it)', () => {
+  const r = toPrincipal(saClaims(), kube(), SELF);
+  assert.ok(r.ok);
+  assert.ok(Object.isFrozen(r.principal) && Object.isFrozen(r.principal.groups) && Object.isFrozen(r.principal.pod));
+  assert.throws(() => (r.principal.groups as string[]).push('db-admins'), TypeError);
+});

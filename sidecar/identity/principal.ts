@@ -136,10 +136,19 @@ function oidcPrincipal(claims: JWTPayload, cfg: ResolvedIssuer, expiresAt: numbe
   };
 }
 
+/** Frozen all the way down: one Principal is shared by every cache hit. */
+function freeze(p: Principal): Principal {
+  Object.freeze(p.groups);
+  if (p.serviceAccount !== undefined) Object.freeze(p.serviceAccount);
+  if (p.pod !== undefined) Object.freeze(p.pod);
+  return Object.freeze(p);
+}
+
 /** Claims must already be verified (signature, iss, aud, time). */
 export function toPrincipal(claims: JWTPayload, cfg: ResolvedIssuer, self?: SelfPod): PrincipalResult {
   if (!nonEmpty(claims.sub)) return refuse('claim-invalid', 'the token has no sub claim');
   if (typeof claims.exp !== 'number') return refuse('claim-invalid', 'the token has no exp claim');
   const expiresAt = claims.exp * 1000;
-  return cfg.kind === 'kubernetes' ? kubePrincipal(claims, cfg, self, expiresAt) : oidcPrincipal(claims, cfg, expiresAt);
+  const r = cfg.kind === 'kubernetes' ? kubePrincipal(claims, cfg, self, expiresAt) : oidcPrincipal(claims, cfg, expiresAt);
+  return r.ok ? { ok: true, principal: freeze(r.principal) } : r;
 }

@@ -16,6 +16,8 @@ export const REASON_CODES = [
   'lifetime-too-long',
   'claim-invalid',
   'wrong-pod',
+  /** Not a check: an unexpected error while checking (fail closed). */
+  'internal',
 ] as const;
 
 export type ReasonCode = (typeof REASON_CODES)[number];
@@ -42,6 +44,8 @@ export function errorCodeFor(reason: ReasonCode | AuthorizeReason): ErrorCode {
       return 'CHAP_ERR_AUTH_TOKEN_MISSING';
     case 'jwks-unavailable':
       return 'CHAP_ERR_AUTH_KEYS_UNAVAILABLE';
+    case 'internal':
+      return 'CHAP_ERR_INTERNAL';
     case 'no-allow-list':
     case 'not-allowed':
       return 'CHAP_ERR_AUTH_CONNECTION_FORBIDDEN';

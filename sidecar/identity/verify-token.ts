@@ -111,12 +111,19 @@ class Verifier implements TokenVerifier {
 
   async verify(token: string | undefined | null): Promise<VerifyResult> {
     if (typeof token !== 'string' || token.trim() === '') return refuse('missing', 'no token was sent; send the agent\'s OIDC token (the password for PostgreSQL, a Bearer token for HTTP)');
+    if (token.length > this.maxBytes) return refuse('malformed', `the token is ${token.length} bytes, more than the ${this.maxBytes} allowed`);
     const t = token.trim();
     const now = this.now();
     const hit = this.verified.get(t, now);
     if (hit !== undefined) return { ok: true, principal: hit };
     let keysFreshUntil = now;
-    const r = await this.verifyUncached(t, now, (until) => (keysFreshUntil = until));
+    let r: VerifyResult;
+    try {
+      r = await this.verifyUncached(t, now, (until) => (keysFreshUntil = until));
+    } catch (e) {
+      // A bug or an unexpected library error must refuse, never let a token through or crash the session.
+      return refuse('internal', `the token could not be checked (${(e as Error).name}: ${(e as Error).message}); it is refused`);
+    }
     if (r.ok) this.verified.set(t, r.principal, Math.min(r.principal.expiresAt, keysFreshUntil), now);
     return r;
   }

@@ -97,6 +97,13 @@ describe('identity: token verification against a real OIDC provider', () => {
     }
   });
 
+  test('a critical header extension the verifier does not understand is refused as malformed', async () => {
+    const t = await new SignJWT(baseClaims(idp))
+      .setProtectedHeader({ alg: 'RS256', kid: rsKey.kid, crit: ['exp-ext'], 'exp-ext': true })
+      .sign(await importJWK(rsKey.privateJwk, 'RS256'), { crit: { 'exp-ext': true } });
+    assertRefused(await verifier.verify(t), 'malformed', t);
+  });
+
   test('an expired IdP token is refused as expired', async () => {
     const token = await idp.token('agent-reader');
     const c = clock((decodeJwt(token).exp! + 31) * 1000); // just past the 30 s skew
