@@ -104,18 +104,25 @@ const PLACEHOLDER_WORDS = new Set([
   'process.env', 'os.environ', 'getenv', 'todo', 'tbd', 'changeit_placeholder', 'value', 'default',
 ]);
 
+// Each rule recognizes one kind of non-value: env/template references, masks, documented examples, our own placeholder.
+const PLACEHOLDER_RULES: readonly RegExp[] = [
+  /^\$\{?[A-Za-z_][A-Za-z0-9_]*\}?$/,
+  /^(?:\$\{|\$\(|%\(|\{\{|<%|#\{|\[MASKED)/,
+  /EXAMPLE/,
+  /^(?:x{3,}|X{3,})[-_]?/,
+  /^<[^<>]*>?$/,
+  /^\[[^\]]*\]?$/,
+  /^%[A-Za-z_]+%$/,
+  /^(.)\1*$/,
+  /^(?:process\.env|os\.environ|os\.getenv|env\.|secrets\.|vault:|ref\+|sm:\/\/)/i,
+  /^(?:your|my|the|some|enter|insert|replace)[_-]?[a-z_-]*$/i,
+];
+
 /** Obvious non-values after a secret-named key: references, templates, masks, type names, our own placeholder. */
 export function isPlaceholder(v: string): boolean {
   const s = v.trim();
-  if (s.length === 0) return true;
-  if (PLACEHOLDER_WORDS.has(s.toLowerCase())) return true;
-  if (/^\$\{?[A-Za-z_][A-Za-z0-9_]*\}?$/.test(s) || s.startsWith('${') || s.startsWith('$(') || s.startsWith('%(')) return true;
-  if (/EXAMPLE/.test(s) || /^(?:x{3,}|X{3,})[-_]?/.test(s)) return true; // documented example keys
-  if (s.startsWith('{{') || s.startsWith('<%') || s.startsWith('#{') || s.startsWith('[MASKED')) return true;
-  if (/^<[^<>]*>?$/.test(s) || /^\[[^\]]*\]?$/.test(s) || /^%[A-Za-z_]+%$/.test(s)) return true;
-  if (/^(.)\1*$/.test(s)) return true; // ****, xxxxxx, ......
-  if (/^(?:process\.env|os\.environ|os\.getenv|env\.|secrets\.|vault:|ref\+|sm:\/\/)/i.test(s)) return true;
-  return /^(?:your|my|the|some|enter|insert|replace)[_-]?[a-z_-]*$/i.test(s);
+  if (s.length === 0 || PLACEHOLDER_WORDS.has(s.toLowerCase())) return true;
+  return PLACEHOLDER_RULES.some((r) => r.test(s));
 }
 
 /** A regex run segment: `cls` is the character class body, `alphabet` what generate() draws from. */

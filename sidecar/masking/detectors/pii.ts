@@ -36,21 +36,21 @@ const BRANDS: readonly Brand[] = [
   { prefix: '3528', len: 16 }, { prefix: '36', len: 14 }, { prefix: '62', len: 16 }, { prefix: '4', len: 19 },
 ];
 
+// [first digits from, to, (inclusive, compared on as many digits as `from` has), min length, max length]
+const IIN_RANGES: readonly (readonly [string, string, number, number])[] = [
+  ['4', '4', 16, 19], ['51', '55', 16, 16], ['2221', '2720', 16, 16], ['34', '34', 15, 15], ['37', '37', 15, 15],
+  ['6011', '6011', 16, 19], ['65', '65', 16, 19], ['644', '649', 16, 19], ['3528', '3589', 16, 19],
+  ['300', '305', 14, 19], ['36', '36', 14, 19], ['38', '39', 14, 19], ['62', '62', 16, 19], ['50', '50', 16, 19],
+  ['56', '69', 16, 19],
+];
+
 /** Issuer ranges and lengths (Visa, Mastercard, Amex, Discover, JCB, Diners, UnionPay, Maestro). */
 export function cardIinValid(d: string): boolean {
-  const n = d.length;
-  const p2 = Number(d.slice(0, 2));
-  const p4 = Number(d.slice(0, 4));
-  const p3 = Number(d.slice(0, 3));
-  if (d.startsWith('4')) return n === 16 || n === 19;
-  if ((p2 >= 51 && p2 <= 55) || (p4 >= 2221 && p4 <= 2720)) return n === 16;
-  if (p2 === 34 || p2 === 37) return n === 15;
-  if (p4 === 6011 || p2 === 65 || (p3 >= 644 && p3 <= 649)) return n >= 16 && n <= 19;
-  if (p4 >= 3528 && p4 <= 3589) return n >= 16 && n <= 19;
-  if ((p3 >= 300 && p3 <= 305) || p2 === 36 || p2 === 38 || p2 === 39) return n >= 14 && n <= 19;
-  if (p2 === 62) return n >= 16 && n <= 19;
-  if (p2 === 50 || (p2 >= 56 && p2 <= 69)) return n >= 16 && n <= 19;
-  return false;
+  return IIN_RANGES.some(([from, to, min, max]) => {
+    const head = d.slice(0, from.length);
+    const visaLength = from !== '4' || d.length === 16 || d.length === 19;
+    return head >= from && head <= to && d.length >= min && d.length <= max && visaLength;
+  });
 }
 
 /** Separators are all absent or all the same, in 4-4-4-4(-3), 4-6-5 or 4-6-4 groups. */
@@ -80,7 +80,7 @@ export const paymentCard: Detector = {
   category: 'pii',
   description: 'payment card number (13-19 digits, issuer range, Luhn, consistent separators)',
   keywords: [],
-  pattern: /(?<![0-9A-Za-z_.-])[2-6][0-9]{3}(?:[ -]?[0-9]){10,15}(?![0-9A-Za-z_]|[-.][0-9A-Za-z])/g,
+  pattern: /[2-6](?<![0-9A-Za-z_.-][2-6])[0-9]{3}(?:[ -]?[0-9]){10,15}(?![0-9A-Za-z_]|[-.][0-9A-Za-z])/g,
   validate: (c) => {
     const d = c.replace(/[ -]/g, '');
     return d.length >= 14 && d.length <= 19 && luhnValid(d) && cardIinValid(d) && groupsValid(c) && !/^(\d)\1+$/.test(d);
