@@ -226,6 +226,12 @@ describe('streams and excerpts', () => {
     assert.equal(r.ok ? '' : r.reason, 'stream-gap');
   });
 
+  test('a line of the old stream after the new one took over is refused', () => {
+    const next = follower(plain.slice(0, -1), 'next');
+    const r = verifyLines([...plain.slice(0, -1), ...next, plain.at(-1) ?? '']);
+    assert.equal(r.ok ? '' : r.reason, 'seq-reorder');
+  });
+
   test('a stream following an earlier line reports the lines after it as unacknowledged', () => {
     const r = verifyLines([...plain, ...follower(plain, 'next', plain.length - 3)]);
     assert.ok(r.ok, JSON.stringify(r));

@@ -271,6 +271,7 @@ export class Verifier {
     }
     pred.successor = stream;
     pred.unacknowledged = pred.lastSeq - after.seq;
+    pred.recent.clear(); // nothing may follow it any more; free the window
     return null;
   }
 
@@ -285,6 +286,9 @@ export class Verifier {
       st = newState({ stream, seq, hash, policy: null, lineNo: this.lineNo, partial: true });
       this.streams.set(stream, st);
       return this.after(st, o, hash);
+    }
+    if (st.successor !== null) {
+      return { reason: 'seq-reorder', message: `a line of stream ${stream} (seq ${seq}) comes after stream ${st.successor} took over from it: lines were moved or appended` };
     }
     const order = checkOrder(st, seq, hash, o.prev as string);
     if (order) return order;

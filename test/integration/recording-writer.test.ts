@@ -2,9 +2,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
+import { spawn } from 'node:child_process';
 import { appendFileSync, closeSync, createWriteStream, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Writable } from 'node:stream';
 import type { RecordEvent, StatementEvent } from '../../sidecar/recording/event.ts';
 import { MemoryStream, sampleSession } from '../../sidecar/recording/fixtures.ts';
@@ -131,6 +133,37 @@ describe('real I/O failures fail closed', () => {
     await rejectsWith(rec.record(stmt('s', 2)), 'CHAP_ERR_RECORDING_FAILED', /EBADF/);
     await rejectsWith(rec.record(stmt('s', 3)), 'CHAP_ERR_RECORDING_FAILED', /cannot be reopened/);
     await rec.close();
+  });
+
+  test('process.stdout on a pipe whose reader went away (EPIPE): the record rejects and stays failed', async () => {
+    const root = fileURLToPath(new URL('../../', import.meta.url));
+    const child = join(dir, 'epipe-child.mts');
+    writeFileSync(
+      child,
+      [
+        `import { createRecorder } from ${JSON.stringify(join(root, 'sidecar/recording/writer.ts'))};`,
+        `import { streamSink } from ${JSON.stringify(join(root, 'sidecar/recording/sinks.ts'))};`,
+        'const rec = await createRecorder({ sinks: [streamSink(process.stdout)], retryMs: 0 });',
+        'for (let i = 0; i < 2000; i++) {',
+        "  try { await rec.record({ type: 'policy.reload', ok: true, configHash: String(i) }); }",
+        '  catch (e) {',
+        '    process.stderr.write(`REJECTED ${e.code} ${e.message}\n`);',
+        "    await rec.record({ type: 'policy.reload', ok: true, configHash: 'again' }).catch((e2) => process.stderr.write(`AGAIN ${e2.code} ${e2.message}\n`));",
+        '    process.exit(3);',
+        '  }',
+        '  await new Promise((r) => setTimeout(r, 2));',
+        '}',
+        'process.exit(0);',
+      ].join('\n'),
+    );
+    const p = spawn(process.execPath, ['--import', 'tsx', child], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
+    let err = '';
+    p.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    p.stdout.once('data', () => p.stdout.destroy()); // the reader goes away after the first line
+    const code = await new Promise<number | null>((resolve) => p.on('exit', resolve));
+    assert.equal(code, 3, err);
+    assert.match(err, /REJECTED CHAP_ERR_RECORDING_FAILED .*EPIPE/);
+    assert.match(err, /AGAIN CHAP_ERR_RECORDING_FAILED .*cannot be reopened/);
   });
 
   test('a failure of another required sink truncates the file back to its acknowledged bytes', async () => {
