@@ -26,7 +26,7 @@ export async function getJson(url: string, o: GetJsonOptions): Promise<unknown> 
   const req = u.protocol === 'https:' ? httpsRequest : u.protocol === 'http:' ? httpRequest : undefined;
   if (req === undefined) throw new Error(`${url}: only http and https URLs can be fetched`);
   return new Promise((resolve, reject) => {
-    const r = req(u, { method: 'GET', headers, ca: o.ca, timeout: o.timeoutMs }, (res) => {
+    const r = req(u, { method: 'GET', headers, ca: o.ca }, (res) => {
       const chunks: Buffer[] = [];
       let size = 0;
       res.on('data', (c: Buffer) => {
@@ -35,6 +35,7 @@ export async function getJson(url: string, o: GetJsonOptions): Promise<unknown> 
         else chunks.push(c);
       });
       res.on('error', reject);
+      res.on('close', () => reject(new Error(`${url}: the connection closed before the response ended`))); // no-op after 'end'
       res.on('end', () => {
         if (res.statusCode !== 200) return reject(new Error(`${url}: HTTP ${res.statusCode ?? '?'}`));
         try {
@@ -44,7 +45,10 @@ export async function getJson(url: string, o: GetJsonOptions): Promise<unknown> 
         }
       });
     });
-    r.on('timeout', () => r.destroy(new Error(`${url}: no answer within ${o.timeoutMs} ms`)));
+    // A total deadline, not only the socket idle timeout: a server dripping bytes must not hold a verify.
+    const deadline = setTimeout(() => r.destroy(new Error(`${url}: no complete answer within ${o.timeoutMs} ms`)), o.timeoutMs);
+    deadline.unref();
+    r.on('close', () => clearTimeout(deadline));
     r.on('error', (e) => reject(e.message.startsWith(url) ? e : new Error(`${url}: ${e.message}`)));
     r.end();
   });

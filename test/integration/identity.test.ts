@@ -275,6 +275,33 @@ describe('identity: key rotation and IdP outages', () => {
     assert.ok(stats.fetchFailures >= 1, JSON.stringify(stats));
   });
 
+  test('an issuer that drips its discovery document byte by byte fails closed within fetchTimeoutMs', async () => {
+    const { createServer } = await import('node:http');
+    const timers = new Set<NodeJS.Timeout>();
+    const srv = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const t = setInterval(() => res.write(' '), 50);
+      timers.add(t);
+      res.on('close', () => clearInterval(t));
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const port = (srv.address() as { port: number }).port;
+    try {
+      const iss = `http://127.0.0.1:${port}`;
+      const v = createTokenVerifier({ issuers: [{ issuer: iss, audiences: [AUDIENCE], fetchTimeoutMs: 400 }] });
+      const { privateKey } = await generateKeyPair('ES256');
+      const now = Math.floor(Date.now() / 1000);
+      const t = await new SignJWT({ iss, sub: 'x', aud: AUDIENCE, iat: now, exp: now + 60 }).setProtectedHeader({ alg: 'ES256', kid: 'k' }).sign(privateKey);
+      const r = await v.verify(t);
+      assertRefused(r, 'jwks-unavailable', t);
+      assert.match((r as { message: string }).message, /no complete answer within 400 ms/);
+    } finally {
+      for (const t of timers) clearInterval(t);
+      srv.closeAllConnections();
+      await new Promise<void>((r) => srv.close(() => r()));
+    }
+  });
+
   test('an issuer that was never reachable fails closed', async () => {
     const v = createTokenVerifier({ issuers: [{ issuer: 'http://127.0.0.1:1', audiences: [AUDIENCE], fetchTimeoutMs: 1000 }] });
     const { privateKey } = await generateKeyPair('ES256');

@@ -1,0 +1,9 @@
+// The token out of an HTTP Authorization header (RFC 6750 §2.1): `Bearer <token>`, scheme case-insensitive.
+
+/** The token, or undefined when the header is absent or not a Bearer credential (the verifier then says `missing`). */
+export function bearerToken(authorization: string | readonly string[] | undefined): string | undefined {
+  // Two Authorization headers are ambiguous: refuse rather than pick one.
+  if (authorization === undefined || Array.isArray(authorization)) return undefined;
+  const m = /^\s*bearer\s+([^\s]+)\s*$/i.exec(authorization as string);
+  return m?.[1];
+}
