@@ -166,6 +166,37 @@ describe('real I/O failures fail closed', () => {
     assert.match(err, /AGAIN CHAP_ERR_RECORDING_FAILED .*cannot be reopened/);
   });
 
+  test('pino and the recorder sharing process.stdout (long log lines, concurrent) produce a stream that verifies', async () => {
+    const root = fileURLToPath(new URL('../../', import.meta.url));
+    const child = join(dir, 'pino-child.mts');
+    writeFileSync(
+      child,
+      [
+        `import pino from ${JSON.stringify(join(root, 'node_modules/pino/pino.js'))};`,
+        `import { createRecorder } from ${JSON.stringify(join(root, 'sidecar/recording/writer.ts'))};`,
+        `import { streamSink } from ${JSON.stringify(join(root, 'sidecar/recording/sinks.ts'))};`,
+        'const log = pino({}, process.stdout);',
+        'const rec = await createRecorder({ sinks: [streamSink(process.stdout)] });',
+        "const big = 'x'.repeat(10_000);",
+        'await Promise.all(Array.from({ length: 8 }, async (_, w) => {',
+        '  for (let i = 0; i < 25; i++) {',
+        '    log.info({ w, i, big }, "served");',
+        "    await rec.record({ type: 'policy.reload', ok: true, configHash: `${w}-${i}` });",
+        '  }',
+        '}));',
+        'await rec.close();',
+      ].join('\n'),
+    );
+    const p = spawn(process.execPath, ['--import', 'tsx', child], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], timeout: 30_000 });
+    const chunks: Buffer[] = [];
+    p.stdout.on('data', (c: Buffer) => chunks.push(c));
+    const code = await new Promise<number | null>((resolve) => p.on('exit', resolve));
+    assert.equal(code, 0);
+    const r = verifyLines(Buffer.concat(chunks).toString('utf8').split('\n').filter(Boolean));
+    assert.ok(r.ok, JSON.stringify(r));
+    assert.deepEqual([r.count, r.foreign], [202, 200]);
+  });
+
   test('a failure of another required sink truncates the file back to its acknowledged bytes', async () => {
     const path = join(dir, 'trunc.jsonl');
     let failNext = false;
