@@ -178,7 +178,7 @@ export const highEntropyInContext: Detector = {
   category: 'secret',
   description: 'high-entropy hex (32-128) or base64 (32-256) shortly after a secret / token / key / password word',
   keywords: ['secret', 'token', 'key', 'passw', 'credential', 'auth'],
-  pattern: /(?:secret|token|api[_ -]?key|private[_ -]?key|signing[_ -]?key|passw(?:or)?d|credential|auth)[^\r\n,;{}[\]]{0,32}?(?<![A-Za-z0-9+/_-])(?<secret>[a-fA-F0-9]{32,128}|[A-Za-z0-9+/_-]{32,256}={0,2})(?![A-Za-z0-9+/=_-])/gid,
+  pattern: /(?:secret|token|api[_ -]?key|private[_ -]?key|signing[_ -]?key|passw(?:or)?d|credential|auth)[^\r\n,;{}[\]]{0,32}?(?<![A-Za-z0-9+/_.-])(?<secret>[a-fA-F0-9]{32,128}|[A-Za-z0-9+/_-]{32,256}={0,2})(?![A-Za-z0-9+/=_-]|\.[A-Za-z0-9])/gid,
   validate: (c) => {
     if (isPlaceholder(c)) return false;
     if (/^[a-fA-F0-9]+$/.test(c)) return entropy(c) >= 3.2;

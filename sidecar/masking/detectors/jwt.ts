@@ -8,6 +8,8 @@ function b64url(s: string): string {
 
 /** True when the first segment decodes to a JSON object carrying `alg`. */
 export function jwtHeaderValid(candidate: string): boolean {
+  // The jwt.io sample token is printed in countless tutorials.
+  if (candidate.endsWith('.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c')) return false;
   const head = candidate.slice(0, candidate.indexOf('.'));
   try {
     const parsed: unknown = JSON.parse(Buffer.from(head, 'base64url').toString('utf8'));
@@ -50,5 +52,6 @@ export const jwt: Detector = {
     { text: `eyJ${'A'.repeat(20)}.eyJ${'B'.repeat(20)}.sig`, reason: 'header does not decode to JSON with alg' },
     { text: `${b64url('{"typ":"JWT","x":1}')}.${fixedPayload}.c2ln`, reason: 'JSON header without alg' },
     { text: 'the eyJ prefix is base64 for {"', reason: 'prefix in prose' },
+    { text: 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c', reason: 'the jwt.io documentation sample' },
   ],
 };

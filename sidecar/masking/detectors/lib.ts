@@ -121,8 +121,25 @@ const PLACEHOLDER_RULES: readonly RegExp[] = [
 /** Obvious non-values after a secret-named key: references, templates, masks, type names, our own placeholder. */
 export function isPlaceholder(v: string): boolean {
   const s = v.trim();
-  if (s.length === 0 || PLACEHOLDER_WORDS.has(s.toLowerCase())) return true;
+  if (s.length === 0 || PLACEHOLDER_WORDS.has(s.toLowerCase()) || isDocumentedExample(s)) return true;
   return PLACEHOLDER_RULES.some((r) => r.test(s));
+}
+
+// Keys printed in vendor documentation and tutorials: public, not secrets (and a false-positive class of the corpus).
+const DOCUMENTED_EXAMPLES = new Set([
+  'AKIAIOSFODNN7EXAMPLE',
+  'sk_test_4eC39HqLyjWDarjtT1zdp7dc',
+  'sk_test_BQokikJOvBiI2HlWgH4olfQ2',
+  'xoxb-17653672481-19874698323-pdFZKVeTuE8sk7oOcBrzbqgy',
+  'AIzaSyDaGmWKa4JsXZ-HjGw7ISLn_3namBGewQe',
+  'ghp_16C7e42F292c6912E7710c838347Ae178B4a',
+  // the jwt.io sample token
+  'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c',
+]);
+
+/** True for keys copied from vendor docs (exact list) or carrying the docs' EXAMPLE marker. */
+export function isDocumentedExample(candidate: string): boolean {
+  return DOCUMENTED_EXAMPLES.has(candidate) || /EXAMPLE/.test(candidate);
 }
 
 /** A regex run segment: `cls` is the character class body, `alphabet` what generate() draws from. */
@@ -239,7 +256,7 @@ export function token(spec: TokenSpec): Detector {
     generate,
     positives,
     negatives: [...autoNegatives(spec, a), ...(spec.negatives ?? [])],
-    ...(spec.validate === undefined ? {} : { validate: spec.validate }),
+    validate: (c: string): boolean => !isDocumentedExample(c) && (spec.validate?.(c) ?? true),
   };
   return d;
 }
@@ -276,7 +293,7 @@ export function contextual(spec: ContextSpec): Detector {
   const src = `(?:${names})[A-Za-z0-9_.-]{0,30}${ASSIGN}(?<secret>${val})(?![${after}])`;
   const minEntropy = spec.minEntropy ?? 3;
   const validate = (c: string): boolean =>
-    entropy(c) >= minEntropy && !isPlaceholder(c) && !/example|sample|dummy/i.test(c) && (spec.validate?.(c) ?? true);
+    entropy(c) >= minEntropy && !isPlaceholder(c) && !isDocumentedExample(c) && !/example|sample|dummy/i.test(c) && (spec.validate?.(c) ?? true);
   const genValue = (rng: Rng): string => spec.value.map((s) => segGenerate(s, rng)).join('');
   const generate = (rng: Rng): string => {
     const key = spec.sampleKeys[rng.int(spec.sampleKeys.length)] ?? spec.names[0] ?? 'key';

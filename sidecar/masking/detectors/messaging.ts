@@ -52,7 +52,9 @@ export const slackWebhook: Detector = {
   ...slack('slack-webhook-url', 'Slack incoming webhook / workflow URL (hooks.slack.com/services/…)', ['hooks.slack.com'],
     /(?:https?:\/\/)?hooks\.slack\.com\/(?:services|workflows|triggers)\/[A-Za-z0-9+/_-]{20,120}/g,
     (rng) => `https://hooks.slack.com/services/T${rng.pick('ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789', 10)}/B${rng.pick('ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789', 10)}/${rng.pick(ALNUM, 24)}`, 160),
+  validate: (c) => !/X{8}|0{8}/.test(c) && entropy(c.slice(c.lastIndexOf('/') + 1)) >= 3,
   negatives: [
+    { text: 'https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX', reason: 'the placeholder URL from Slack docs' },
     { text: 'see https://hooks.slack.com/ for docs', reason: 'host only' },
     { text: 'https://hooks.slack.com/services/T000', reason: 'path too short' },
   ],

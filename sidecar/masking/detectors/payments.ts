@@ -6,7 +6,15 @@ const ent = (c: string): boolean => entropy(c) >= 3;
 const STRIPE = alnum(24, 99);
 
 export const stripeLive = token({ id: 'stripe-secret-key', description: 'Stripe live secret key (sk_live_ + 24-99 alphanumerics)', prefix: 'sk_live_', body: [STRIPE], validate: ent });
-export const stripeTest = token({ id: 'stripe-test-secret-key', description: 'Stripe test secret key (sk_test_ + 24-99 alphanumerics)', prefix: 'sk_test_', body: [STRIPE], validate: ent, confidence: 'medium' });
+export const stripeTest = token({
+  id: 'stripe-test-secret-key',
+  description: 'Stripe test secret key (sk_test_ + 24-99 alphanumerics)',
+  prefix: 'sk_test_',
+  body: [STRIPE],
+  validate: ent,
+  confidence: 'medium',
+  negatives: [{ text: 'Stripe.api_key = "sk_test_4eC39HqLyjWDarjtT1zdp7dc"', reason: 'the key printed in Stripe\'s docs' }],
+});
 export const stripeRestricted: Detector = {
   ...token({ id: 'stripe-restricted-key', description: 'Stripe restricted key (rk_live_ / rk_test_ + 24-99 alphanumerics)', prefix: 'rk_live_', body: [STRIPE], validate: ent }),
   keywords: ['rk_live_', 'rk_test_'],
