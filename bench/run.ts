@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 const only = process.argv.slice(2);
 const files = readdirSync(here)
-  .filter((f) => f.endsWith('.ts') && f !== 'run.ts')
+  .filter((f) => f.endsWith('.ts') && f !== 'run.ts' && f !== 'report.ts')
   .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
   .sort();
 
@@ -23,3 +23,4 @@ if (failed > 0) {
   console.error(`${failed} benchmark(s) failed`);
   process.exit(1);
 }
+spawnSync(process.execPath, ['--import', 'tsx', join(here, 'report.ts')], { stdio: 'inherit' });
