@@ -25,6 +25,15 @@ export const ERRORS = {
   CHAP_ERR_RECORDING_FAILED: spec('CHAP_ERR_RECORDING_FAILED', 503, '58030', 'the command was refused because it could not be recorded first ({detail}); Chaperone records every command before forwarding it; the sidecar reopens the recording on a later command; see the sidecar log'),
   CHAP_ERR_RECORDING_BACKPRESSURE: spec('CHAP_ERR_RECORDING_BACKPRESSURE', 503, '53000', 'the command was refused because the recording queue is full ({detail}); the recording sink is slower than the traffic; retry shortly'),
   CHAP_ERR_RECORDING_CLOSED: spec('CHAP_ERR_RECORDING_CLOSED', 503, '57P01', 'the command was refused because the sidecar is shutting down and its recording is closed; reconnect'),
+  // PostgreSQL gateway (sidecar/protocols/postgres).
+  CHAP_ERR_SQL_DENIED: spec('CHAP_ERR_SQL_DENIED', 403, '42501', 'Chaperone refused this statement: rule {rule} ({reason}): {detail}; nothing was forwarded'),
+  CHAP_ERR_SQL_APPROVAL_DENIED: spec('CHAP_ERR_SQL_APPROVAL_DENIED', 403, '42501', 'Chaperone held this statement for approval (rule {rule}) and it was not approved ({outcome}): {detail}; nothing was forwarded'),
+  CHAP_ERR_PG_FUNCTION_CALL: spec('CHAP_ERR_PG_FUNCTION_CALL', 403, '42501', 'the fast-path FunctionCall message is refused by Chaperone: it runs a function by OID without SQL the policy could judge; call the function in a SELECT instead'),
+  CHAP_ERR_PG_PROTOCOL: spec('CHAP_ERR_PG_PROTOCOL', 400, '08P01', 'protocol violation: {detail}; the connection is closed'),
+  CHAP_ERR_PG_STARTUP_REFUSED: spec('CHAP_ERR_PG_STARTUP_REFUSED', 400, '08P01', 'the connection start-up was refused: {detail}'),
+  CHAP_ERR_UPSTREAM_UNAVAILABLE: spec('CHAP_ERR_UPSTREAM_UNAVAILABLE', 503, '08006', 'the sidecar could not connect to the upstream database of connection {connection}: {detail}; the sidecar keeps serving, retry when the database is back'),
+  CHAP_ERR_UPSTREAM_AUTH: spec('CHAP_ERR_UPSTREAM_AUTH', 502, '08006', 'the upstream database of connection {connection} refused the sidecar\'s credential or TLS: {detail}; check the mounted credential and TLS settings of the connection'),
+  CHAP_ERR_UPSTREAM_LOST: spec('CHAP_ERR_UPSTREAM_LOST', 502, '08006', 'the connection to the upstream database was lost ({detail}); reconnect: the next session opens a new upstream connection'),
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;
