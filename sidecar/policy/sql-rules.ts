@@ -148,46 +148,54 @@ function escapeRe(s: string): string {
   return s.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&');
 }
 
-/** Splits `a.b`, `"A.x"."B"` into parts; unquoted parts are ASCII-lowercased. */
-export function parseGlob(text: string, lowerQuoted = false): { parts: { text: string; quoted: boolean }[] } | string {
-  const parts: { text: string; quoted: boolean }[] = [];
-  let i = 0;
-  while (i <= text.length) {
-    if (text[i] === '"') {
-      let j = i + 1;
-      let out = '';
-      for (;;) {
-        if (j >= text.length) return 'unterminated quoted identifier';
-        if (text[j] === '"') {
-          if (text[j + 1] === '"') {
-            out += '"';
-            j += 2;
-            continue;
-          }
-          break;
-        }
-        out += text[j];
-        j++;
-      }
-      parts.push({ text: lowerQuoted ? out.toLowerCase() : out, quoted: true });
-      i = j + 1;
+interface GlobPart {
+  text: string;
+  quoted: boolean;
+}
+
+/** Reads a "quoted" part starting at text[i] === '"'; returns the part and the index after it. */
+function quotedPart(text: string, i: number, lower: boolean): [GlobPart, number] | string {
+  let j = i + 1;
+  let out = '';
+  for (;;) {
+    if (j >= text.length) return 'unterminated quoted identifier';
+    if (text[j] === '"' && text[j + 1] === '"') {
+      out += '"';
+      j += 2;
+    } else if (text[j] === '"') {
+      return [{ text: lower ? out.toLowerCase() : out, quoted: true }, j + 1];
     } else {
-      let j = i;
-      while (j < text.length && text[j] !== '.') {
-        if (text[j] === '"') return 'a quote may only start a name part';
-        j++;
-      }
-      const raw = text.slice(i, j);
-      if (raw.length === 0) return 'empty name part';
-      parts.push({ text: raw.replace(/[A-Z]+/g, (m) => m.toLowerCase()), quoted: false });
-      i = j;
+      out += text[j];
+      j++;
     }
+  }
+}
+
+function plainPart(text: string, i: number): [GlobPart, number] | string {
+  let j = i;
+  while (j < text.length && text[j] !== '.') {
+    if (text[j] === '"') return 'a quote may only start a name part';
+    j++;
+  }
+  const raw = text.slice(i, j);
+  if (raw.length === 0) return 'empty name part';
+  return [{ text: raw.replace(/[A-Z]+/g, (m) => m.toLowerCase()), quoted: false }, j];
+}
+
+/** Splits `a.b`, `"A.x"."B"` into parts; unquoted parts are ASCII-lowercased like PostgreSQL identifiers. */
+export function parseGlob(text: string, lowerQuoted = false): { parts: GlobPart[] } | string {
+  const parts: GlobPart[] = [];
+  let i = 0;
+  for (;;) {
+    const r = text[i] === '"' ? quotedPart(text, i, lowerQuoted) : plainPart(text, i);
+    if (typeof r === 'string') return r;
+    parts.push(r[0]);
+    i = r[1];
     if (i >= text.length) break;
     if (text[i] !== '.') return `unexpected character ${JSON.stringify(text[i])} after a quoted name`;
     i++;
     if (i >= text.length) return 'name ends with a dot';
   }
-  if (parts.length === 0) return 'empty name';
   if (parts.length > 2) return 'use schema.name (database-qualified names are not supported)';
   return { parts };
 }
@@ -384,15 +392,8 @@ export function compileRule(b: Builder, v: unknown, path: string, source: string
     err(b, path, 'must be an object');
     return undefined;
   }
-  for (const k of Object.keys(v)) if (!RULE_KEYS.has(k)) err(b, `${path}.${k}`, `unknown field; expected one of ${[...RULE_KEYS].join(', ')}`);
   const errorsBefore = b.errors.length;
-  const id = typeof v.id === 'string' && ID_RE.test(v.id) ? v.id : undefined;
-  if (!id) err(b, `${path}.id`, 'must be a string of letters, digits and _ . : / - (at most 128)');
-  const action = ACTIONS.find((a) => a === v.action);
-  if (!action) err(b, `${path}.action`, `must be one of ${ACTIONS.join(', ')}`);
-  if (v.reason !== undefined && (typeof v.reason !== 'string' || !REASON_RE.test(v.reason))) err(b, `${path}.reason`, 'must be a kebab-case code such as "no-bulk-delete"');
-  if (v.message !== undefined && typeof v.message !== 'string') err(b, `${path}.message`, 'must be a string');
-  if (v.approval !== undefined && (!isRecord(v.approval) || action !== 'require-approval')) err(b, `${path}.approval`, 'is an object, allowed only on require-approval rules');
+  const { id, action } = checkRuleFields(b, v, path);
   const match = v.match === undefined ? (): boolean => true : compileMatch(b, v.match, `${path}.match`);
   const unless = v.unless === undefined ? undefined : compileMatch(b, v.unless, `${path}.unless`);
   if (b.errors.length > errorsBefore || !id || !action) return undefined;
@@ -409,8 +410,75 @@ export function compileRule(b: Builder, v: unknown, path: string, source: string
   };
 }
 
+/** Field checks of a rule other than its matches. */
+function checkRuleFields(b: Builder, v: Record<string, unknown>, path: string): { id?: string; action?: SqlAction } {
+  for (const k of Object.keys(v)) if (!RULE_KEYS.has(k)) err(b, `${path}.${k}`, `unknown field; expected one of ${[...RULE_KEYS].join(', ')}`);
+  const id = typeof v.id === 'string' && ID_RE.test(v.id) ? v.id : undefined;
+  if (!id) err(b, `${path}.id`, 'must be a string of letters, digits and _ . : / - (at most 128)');
+  const action = ACTIONS.find((a) => a === v.action);
+  if (!action) err(b, `${path}.action`, `must be one of ${ACTIONS.join(', ')}`);
+  if (v.reason !== undefined && (typeof v.reason !== 'string' || !REASON_RE.test(v.reason))) err(b, `${path}.reason`, 'must be a kebab-case code such as "no-bulk-delete"');
+  if (v.message !== undefined && typeof v.message !== 'string') err(b, `${path}.message`, 'must be a string');
+  if (v.approval !== undefined && (!isRecord(v.approval) || action !== 'require-approval')) err(b, `${path}.approval`, 'is an object, allowed only on require-approval rules');
+  return { id, action };
+}
+
 export function newBuilder(): Builder {
   return { errors: [], re2: undefined };
+}
+
+function compilePacks(b: Builder, v: unknown, packs: PackLookup, packNames: readonly string[], into: CompiledSqlRule[]): string[] {
+  const used: string[] = [];
+  if (v === undefined) return used;
+  (stringList(b, v, 'packs') ?? []).forEach((name, i) => {
+    const pack = packs(name);
+    if (!pack) {
+      err(b, `packs[${i}]`, `unknown pack ${JSON.stringify(name)}; built-in packs: ${packNames.join(', ')}`);
+      return;
+    }
+    used.push(name);
+    pack.forEach((r, j) => {
+      const c = compileRule(b, r, `packs[${i}](${name}).rules[${j}]`, `pack:${name}`);
+      if (c) into.push(c);
+    });
+  });
+  return used;
+}
+
+function compilePolicyRules(b: Builder, v: unknown, into: CompiledSqlRule[]): void {
+  if (v === undefined) return;
+  if (!Array.isArray(v)) {
+    err(b, 'rules', 'must be an array of rules');
+    return;
+  }
+  if (v.length > MAX_RULES) {
+    err(b, 'rules', `at most ${MAX_RULES} rules`);
+    return;
+  }
+  v.forEach((r, i) => {
+    const c = compileRule(b, r, `rules[${i}]`, 'policy');
+    if (c) into.push(c);
+  });
+}
+
+function checkTopFields(b: Builder, json: Record<string, unknown>): { def: 'allow' | 'deny'; unq: string | null } {
+  for (const k of Object.keys(json)) {
+    if (!['default', 'packs', 'rules', 'unqualifiedSchema'].includes(k)) err(b, k, 'unknown field; expected default, packs, rules, unqualifiedSchema');
+  }
+  const def = json.default ?? 'deny';
+  if (def !== 'allow' && def !== 'deny') err(b, 'default', 'must be "allow" or "deny"');
+  const u = json.unqualifiedSchema;
+  if (u !== undefined && (typeof u !== 'string' || u === '')) err(b, 'unqualifiedSchema', 'must be a schema name');
+  return { def: def === 'allow' ? 'allow' : 'deny', unq: typeof u === 'string' && u !== '' ? u : null };
+}
+
+function checkUniqueIds(b: Builder, rules: readonly CompiledSqlRule[]): void {
+  const seen = new Map<string, string>();
+  for (const r of rules) {
+    const prev = seen.get(r.id);
+    if (prev !== undefined) err(b, r.source === 'policy' ? 'rules' : r.source, `duplicate rule id ${JSON.stringify(r.id)} (also in ${prev})`);
+    seen.set(r.id, r.source);
+  }
 }
 
 /** Added when a policy pins `unqualifiedSchema`: the pin only holds while search_path stays put. */
@@ -431,54 +499,19 @@ export type PackLookup = (name: string) => readonly SqlRuleJson[] | undefined;
 export function compileSqlPolicyWith(json: unknown, invariants: readonly SqlRuleJson[], packs: PackLookup, packNames: readonly string[]): CompileResult {
   const b = newBuilder();
   if (!isRecord(json)) return { ok: false, errors: [{ path: '', message: 'the SQL policy must be an object' }] };
-  for (const k of Object.keys(json)) {
-    if (!['default', 'packs', 'rules', 'unqualifiedSchema'].includes(k)) err(b, k, 'unknown field; expected default, packs, rules, unqualifiedSchema');
-  }
-  const def = json.default ?? 'deny';
-  if (def !== 'allow' && def !== 'deny') err(b, 'default', 'must be "allow" or "deny"');
-  if (json.unqualifiedSchema !== undefined && (typeof json.unqualifiedSchema !== 'string' || json.unqualifiedSchema === '')) err(b, 'unqualifiedSchema', 'must be a schema name');
+  const { def, unq } = checkTopFields(b, json);
   const rules: CompiledSqlRule[] = [];
-  const unq = typeof json.unqualifiedSchema === 'string' && json.unqualifiedSchema !== '' ? json.unqualifiedSchema : null;
   const all = unq === null ? invariants : [...invariants, SEARCH_PATH_PINNED];
   all.forEach((r, i) => {
     const c = compileRule(b, r, `<invariant ${i}>`, 'invariant');
     if (c) rules.push(c);
   });
-  const usedPacks: string[] = [];
-  if (json.packs !== undefined) {
-    const names = stringList(b, json.packs, 'packs') ?? [];
-    names.forEach((name, i) => {
-      const pack = packs(name);
-      if (!pack) {
-        err(b, `packs[${i}]`, `unknown pack ${JSON.stringify(name)}; built-in packs: ${packNames.join(', ')}`);
-        return;
-      }
-      usedPacks.push(name);
-      pack.forEach((r, j) => {
-        const c = compileRule(b, r, `packs[${i}](${name}).rules[${j}]`, `pack:${name}`);
-        if (c) rules.push(c);
-      });
-    });
-  }
-  if (json.rules !== undefined) {
-    if (!Array.isArray(json.rules)) err(b, 'rules', 'must be an array of rules');
-    else if (json.rules.length > MAX_RULES) err(b, 'rules', `at most ${MAX_RULES} rules`);
-    else {
-      json.rules.forEach((r, i) => {
-        const c = compileRule(b, r, `rules[${i}]`, 'policy');
-        if (c) rules.push(c);
-      });
-    }
-  }
-  const seen = new Map<string, string>();
-  for (const r of rules) {
-    const prev = seen.get(r.id);
-    if (prev !== undefined) err(b, r.source === 'policy' ? 'rules' : r.source, `duplicate rule id ${JSON.stringify(r.id)} (also in ${prev})`);
-    seen.set(r.id, r.source);
-  }
+  const usedPacks = compilePacks(b, json.packs, packs, packNames, rules);
+  compilePolicyRules(b, json.rules, rules);
+  checkUniqueIds(b, rules);
   if (b.errors.length > 0) return { ok: false, errors: b.errors };
   return {
     ok: true,
-    policy: { defaultAction: def === 'allow' ? 'allow' : 'deny', rules, ctx: { unqualifiedSchema: unq }, packs: usedPacks },
+    policy: { defaultAction: def, rules, ctx: { unqualifiedSchema: unq }, packs: usedPacks },
   };
 }

@@ -6,7 +6,7 @@
 // message with the scanner's split, which matched the parser's when the entry was stored.
 import type { ClassifyResult, ParseFn, StatementFacts, StatementShape } from './sql-facts.ts';
 import { classifyMessage, sha256Hex, toClassifyError } from './sql-facts.ts';
-import { normalizeSql } from './sql-normalize.ts';
+import { normalizeSql, type NormalizedSql } from './sql-normalize.ts';
 
 export const DEFAULT_CACHE_ENTRIES = 5000;
 export const DEFAULT_CACHE_BYTES = 16 * 1024 * 1024;
@@ -127,16 +127,8 @@ export class SqlClassifier {
     const n = protocol === 'simple' && cacheable ? normalizeSql(text) : undefined;
     const normKey = n?.complete === true ? `n\u0000${n.key}` : undefined;
     if (n && normKey !== undefined) {
-      const hit = this.lru.get(normKey);
-      if (hit?.type === 'normalized' && hit.shapes.length === n.statements.length) {
-        this.hitsNormalized++;
-        const statements = hit.shapes.map((shape, index) => {
-          const span = n.statements[index];
-          const t = span ? text.slice(span.start, span.end) : '';
-          return { ...shape, index, text: t, hash: sha256Hex(t) };
-        });
-        return { ok: true, statements, cache: 'normalized' };
-      }
+      const statements = this.normalizedHit(text, n, normKey);
+      if (statements) return { ok: true, statements, cache: 'normalized' };
     }
     this.missCount++;
     let parsed;
@@ -147,6 +139,18 @@ export class SqlClassifier {
     }
     if (cacheable) this.store(exactKey, normKey, parsed);
     return { ok: true, statements: parsed.statements, cache: 'miss' };
+  }
+
+  /** Rebuilds this message's facts from a normalized entry: shapes from the cache, text and hash from the message. */
+  private normalizedHit(text: string, n: NormalizedSql, normKey: string): StatementFacts[] | undefined {
+    const hit = this.lru.get(normKey);
+    if (hit?.type !== 'normalized' || hit.shapes.length !== n.statements.length) return undefined;
+    this.hitsNormalized++;
+    return hit.shapes.map((shape, index) => {
+      const span = n.statements[index];
+      const t = span ? text.slice(span.start, span.end) : '';
+      return { ...shape, index, text: t, hash: sha256Hex(t) };
+    });
   }
 
   private store(exactKey: string, normKey: string | undefined, parsed: ReturnType<typeof classifyMessage>): void {

@@ -450,19 +450,13 @@ class Walk {
     if (isObj(n.boolval)) return n.boolval.boolval === true ? 'true' : 'false';
     if (n.isnull === true) return null;
     this.literalSensitive = true;
-    if (isObj(n.sval)) return str(n.sval.sval) ?? '';
-    if (isObj(n.ival)) return String(typeof n.ival.ival === 'number' ? n.ival.ival : 0);
-    if (isObj(n.fval)) return str(n.fval.fval) ?? '0';
-    if (isObj(n.bsval)) return str(n.bsval.bsval) ?? '';
-    return null;
+    return aConstText(n);
   }
 
   setting(change: SettingChange): void {
     this.settings.push(change);
     this.flags.add('setConfig');
-    const { name, value, action } = change;
-    const unset = action !== 'set';
-    if (name === '*' ) {
+    if (change.name === '*') {
       this.flags.add('readWriteOverride');
       if (change.via === 'set_config' || change.via === 'DISCARD') this.flags.add('roleChange');
       if (change.via === 'set_config') {
@@ -472,18 +466,7 @@ class Walk {
       }
       return;
     }
-    if (name === 'role' || name === 'session_authorization') {
-      this.flags.add('roleChange');
-      this.escalate('dcl');
-    } else if (name === 'default_transaction_read_only' || name === 'transaction_read_only') {
-      if (unset || !isTrueish(value)) this.flags.add('readWriteOverride');
-    } else if (name === 'standard_conforming_strings') {
-      if (!unset && !isTrueish(value)) this.flags.add('parserDivergence');
-    } else if (name === 'client_encoding') {
-      if (!unset && !isUtf8Name(value)) this.flags.add('parserDivergence');
-    } else if (name === 'session_replication_role') {
-      this.escalate('admin');
-    }
+    SETTING_EFFECTS[change.name]?.(this, change.action !== 'set', change.value);
   }
 
   dmlOp(command: DmlOp['command'], relation: unknown, hasWhere: boolean): void {
@@ -624,10 +607,45 @@ class Walk {
   }
 }
 
+/** Settings whose change is more than a preference. */
+const SETTING_EFFECTS: Readonly<Record<string, (w: Walk, unset: boolean, value: string | null) => void>> = {
+  role: (w) => {
+    w.flags.add('roleChange');
+    w.escalate('dcl');
+  },
+  session_authorization: (w) => {
+    w.flags.add('roleChange');
+    w.escalate('dcl');
+  },
+  default_transaction_read_only: (w, unset, v) => {
+    if (unset || !isTrueish(v)) w.flags.add('readWriteOverride');
+  },
+  transaction_read_only: (w, unset, v) => {
+    if (unset || !isTrueish(v)) w.flags.add('readWriteOverride');
+  },
+  standard_conforming_strings: (w, unset, v) => {
+    if (!unset && !isTrueish(v)) w.flags.add('parserDivergence');
+  },
+  client_encoding: (w, unset, v) => {
+    if (!unset && !isUtf8Name(v)) w.flags.add('parserDivergence');
+  },
+  // Disables triggers and foreign-key checks.
+  session_replication_role: (w) => w.escalate('admin'),
+};
+
 const EMPTY: ReadonlySet<string> = new Set();
 const WRAPPERS: ReadonlySet<string> = new Set(['PrepareStmt', 'ExplainStmt', 'DeclareCursorStmt']);
 const WITH_SKIP: ReadonlySet<string> = new Set(['withClause']);
 const ACCESS_RANK: Readonly<Record<TableAccess, number>> = { read: 0, lock: 1, write: 2 };
+
+function aConstText(n: Obj): string | null {
+  if (isObj(n.sval)) return str(n.sval.sval) ?? '';
+  // Protobuf JSON omits zero values: { ival: {} } is 0.
+  if (isObj(n.ival)) return String(typeof n.ival.ival === 'number' ? n.ival.ival : 0);
+  if (isObj(n.fval)) return str(n.fval.fval) ?? '0';
+  if (isObj(n.bsval)) return str(n.bsval.bsval) ?? '';
+  return null;
+}
 
 /** Typed fields hold bare structs (no `{ Type: … }` wrapper): name them by shape, else by field (`@into`). */
 function bareType(v: Obj, field: string): string {
@@ -678,16 +696,20 @@ function comparisonIsTrue(w: Walk, n: Obj): boolean {
   const op = names(n.name).join('.');
   const l = n.lexpr;
   const r = n.rexpr;
-  const sameColumn = unwrap(l)?.[0] === 'ColumnRef' && JSON.stringify(stripLocations(l)) === JSON.stringify(stripLocations(r));
-  if (sameColumn) return op === '=' || op === '<=' || op === '>=';
+  const reflexive = op === '=' || op === '<=' || op === '>=';
+  if (isSameColumn(l, r)) return reflexive;
   // Read values only when both sides are constants: `id = 1` must stay cacheable by its shape.
   if (!isConstNode(l) || !isConstNode(r)) return false;
   const lc = w.constValue(l);
   const rc = w.constValue(r);
   if (lc === null || rc === null) return false;
-  if (op === '=' || op === '<=' || op === '>=') return lc === rc || numEq(lc, rc);
-  if (op === '<>' || op === '!=') return lc !== rc && !numEq(lc, rc);
-  return false;
+  const equal = lc === rc || numEq(lc, rc);
+  if (reflexive) return equal;
+  return (op === '<>' || op === '!=') && !equal;
+}
+
+function isSameColumn(l: unknown, r: unknown): boolean {
+  return unwrap(l)?.[0] === 'ColumnRef' && JSON.stringify(stripLocations(l)) === JSON.stringify(stripLocations(r));
 }
 
 function isConstNode(v: unknown): boolean {
@@ -739,35 +761,29 @@ function topInfo(type: string, node: Obj): TopInfo {
   return { command: commandName(type, node), wrapper: null };
 }
 
+/** An enum-valued field as a string ('' when absent). */
+function enumStr(v: unknown, fallback = ''): string {
+  return typeof v === 'string' ? v : fallback;
+}
+
+const COMMAND_OF: Readonly<Record<string, (node: Obj) => string>> = {
+  SelectStmt: (n) => (n.intoClause ? 'SELECT_INTO' : n.valuesLists ? 'VALUES' : 'SELECT'),
+  CopyStmt: (n) => (n.is_from === true ? 'COPY_FROM' : 'COPY_TO'),
+  VariableSetStmt: (n) => (enumStr(n.kind).startsWith('VAR_RESET') ? 'RESET' : 'SET'),
+  TransactionStmt: (n) => enumStr(n.kind).replace(/^TRANS_STMT_/, ''),
+  DropStmt: (n) => `DROP_${enumStr(n.removeType).replace(/^OBJECT_/, '')}`,
+  AlterTableStmt: (n) => `ALTER_${enumStr(n.objtype, 'OBJECT_TABLE').replace(/^OBJECT_/, '')}`,
+  CreateTableAsStmt: (n) => (n.objtype === 'OBJECT_MATVIEW' ? 'CREATE_MATERIALIZED_VIEW' : 'CREATE_TABLE_AS'),
+  GrantStmt: (n) => (n.is_grant === true ? 'GRANT' : 'REVOKE'),
+  GrantRoleStmt: (n) => (n.is_grant === true ? 'GRANT_ROLE' : 'REVOKE_ROLE'),
+  CreateRoleStmt: (n) => `CREATE_${enumStr(n.stmt_type, 'ROLESTMT_ROLE').replace(/^ROLESTMT_/, '')}`,
+  VacuumStmt: (n) => (n.is_vacuumcmd === true ? 'VACUUM' : 'ANALYZE'),
+  FetchStmt: (n) => (n.ismove === true ? 'MOVE' : 'FETCH'),
+};
+
 function commandName(type: string, node: Obj): string {
-  switch (type) {
-    case 'SelectStmt':
-      return node.intoClause ? 'SELECT_INTO' : node.valuesLists ? 'VALUES' : 'SELECT';
-    case 'CopyStmt':
-      return node.is_from === true ? 'COPY_FROM' : 'COPY_TO';
-    case 'VariableSetStmt':
-      return String(node.kind).startsWith('VAR_RESET') ? 'RESET' : 'SET';
-    case 'TransactionStmt':
-      return String(node.kind).replace(/^TRANS_STMT_/, '');
-    case 'DropStmt':
-      return `DROP_${String(node.removeType).replace(/^OBJECT_/, '')}`;
-    case 'AlterTableStmt':
-      return `ALTER_${String(node.objtype ?? 'OBJECT_TABLE').replace(/^OBJECT_/, '')}`;
-    case 'CreateTableAsStmt':
-      return node.objtype === 'OBJECT_MATVIEW' ? 'CREATE_MATERIALIZED_VIEW' : 'CREATE_TABLE_AS';
-    case 'GrantStmt':
-      return node.is_grant === true ? 'GRANT' : 'REVOKE';
-    case 'GrantRoleStmt':
-      return node.is_grant === true ? 'GRANT_ROLE' : 'REVOKE_ROLE';
-    case 'CreateRoleStmt':
-      return `CREATE_${String(node.stmt_type ?? 'ROLESTMT_ROLE').replace(/^ROLESTMT_/, '')}`;
-    case 'VacuumStmt':
-      return node.is_vacuumcmd === true ? 'VACUUM' : 'ANALYZE';
-    case 'FetchStmt':
-      return node.ismove === true ? 'MOVE' : 'FETCH';
-    default:
-      return COMMAND_NAME[type] ?? camelToSnake(type.replace(/Stmt$/, ''));
-  }
+  const fn = COMMAND_OF[type];
+  return fn ? fn(node) : (COMMAND_NAME[type] ?? camelToSnake(type.replace(/Stmt$/, '')));
 }
 
 const HANDLERS: Readonly<Record<string, Handler>> = {
@@ -890,14 +906,7 @@ const HANDLERS: Readonly<Record<string, Handler>> = {
     w.flags.add('dynamicCode');
     // LANGUAGE 'c' and the body are string literals: only an exact-text cache entry is safe.
     w.literalSensitive = true;
-    let language = 'sql';
-    let body: string | null = null;
-    for (const o of Array.isArray(node.options) ? node.options : []) {
-      const d = unwrap(o)?.[1];
-      if (!d) continue;
-      if (d.defname === 'language') language = (unwrap(d.arg)?.[1]?.sval as string | undefined)?.toLowerCase() ?? language;
-      if (d.defname === 'as') body = names(unwrap(d.arg)?.[1]?.items)[0] ?? null;
-    }
+    const { language, body } = functionOptions(node);
     if (language === 'c' || language === 'internal') w.escalate('admin');
     if (body !== null && language === 'sql') w.embeddedSql(body);
     // funcname names the function being defined, not one being called.
@@ -945,6 +954,18 @@ const HANDLERS: Readonly<Record<string, Handler>> = {
   },
 };
 
+/** LANGUAGE and the AS body of CREATE FUNCTION (language defaults to sql, as PostgreSQL does for BEGIN ATOMIC). */
+function functionOptions(node: Obj): { language: string; body: string | null } {
+  let language = 'sql';
+  let body: string | null = null;
+  for (const o of Array.isArray(node.options) ? node.options : []) {
+    const d = unwrap(o)?.[1];
+    if (d?.defname === 'language') language = (str(unwrap(d.arg)?.[1]?.sval) ?? language).toLowerCase();
+    if (d?.defname === 'as') body = names(unwrap(d.arg)?.[1]?.items)[0] ?? null;
+  }
+  return { language, body };
+}
+
 const FUNCNAME_SKIP: ReadonlySet<string> = new Set(['funcname']);
 const RELATION_SKIP: ReadonlySet<string> = new Set(['relation']);
 const SETSTMT_SKIP: ReadonlySet<string> = new Set(['setstmt']);
@@ -958,28 +979,29 @@ function variableSet(w: Walk, node: Obj, via: 'SET'): void {
   }
   const name = (str(node.name) ?? '').toLowerCase();
   if (kind === 'VAR_SET_MULTI') {
-    // SET TRANSACTION / SET SESSION CHARACTERISTICS AS TRANSACTION: DefElem list.
-    for (const a of Array.isArray(node.args) ? node.args : []) {
-      const d = unwrap(a)?.[1];
-      if (!d) continue;
-      const v = w.constValue(d.arg);
-      const value = str(d.defname) === 'transaction_read_only' ? (v === '1' ? 'on' : 'off') : v;
-      const target = name === 'session characteristics' ? `default_${str(d.defname) ?? ''}` : (str(d.defname) ?? '');
-      w.setting({ name: target, action: 'set', local, value, via });
-    }
+    setMulti(w, node, name === 'session characteristics', local);
     return;
   }
-  if (kind === 'VAR_RESET') {
-    w.setting({ name, action: 'reset', local, value: null, via: 'RESET' });
-    return;
-  }
-  if (kind === 'VAR_SET_DEFAULT' || kind === 'VAR_SET_CURRENT') {
-    w.setting({ name, action: 'default', local, value: null, via });
+  if (kind === 'VAR_RESET' || kind === 'VAR_SET_DEFAULT' || kind === 'VAR_SET_CURRENT') {
+    const reset = kind === 'VAR_RESET';
+    w.setting({ name, action: reset ? 'reset' : 'default', local, value: null, via: reset ? 'RESET' : via });
     return;
   }
   const values = (Array.isArray(node.args) ? node.args : []).map((a) => w.constValue(a));
   const value = values.some((v) => v === null) ? null : values.join(', ');
   w.setting({ name, action: 'set', local, value, via });
+}
+
+/** SET TRANSACTION / SET SESSION CHARACTERISTICS AS TRANSACTION: a DefElem list. */
+function setMulti(w: Walk, node: Obj, sessionDefault: boolean, local: boolean): void {
+  for (const a of Array.isArray(node.args) ? node.args : []) {
+    const d = unwrap(a)?.[1];
+    if (!d) continue;
+    const def = str(d.defname) ?? '';
+    const v = w.constValue(d.arg);
+    const value = def === 'transaction_read_only' ? (v === '1' ? 'on' : 'off') : v;
+    w.setting({ name: sessionDefault ? `default_${def}` : def, action: 'set', local, value, via: 'SET' });
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1049,7 +1071,7 @@ interface Span {
 /** Statement texts from the parser's byte offsets (used when the scanner's split disagrees). */
 function spansFromParser(text: string, tree: ParseTree): Span[] {
   const stmts = tree.stmts ?? [];
-  const ascii = !/[^\x00-\x7f]/.test(text);
+  const ascii = !/[\u0080-\uffff]/.test(text);
   const buf = ascii ? undefined : Buffer.from(text, 'utf8');
   return stmts.map((s) => {
     const loc = s.stmt_location ?? 0;

@@ -165,6 +165,11 @@ class Scanner {
       this.lastWordEnd = this.i;
       return true;
     }
+    return this.operatorChar(c, start);
+  }
+
+  /** Any other character, copied verbatim; parentheses tracked so `;` inside CREATE RULE (…) is not a split. */
+  private operatorChar(c: number, start: number): boolean {
     if (c === 0) {
       this.complete = false;
       return false;
@@ -172,9 +177,8 @@ class Scanner {
     if (c === 40) this.depth++;
     else if (c === 41 && this.depth > 0) this.depth--;
     this.i++;
-    this.emit(s[start] ?? '', start);
-    // `U&'…'`: the & keeps "u" as the word right before the quote for UESCAPE purposes; harmless.
-    if (c !== 38) this.lastWord = '';
+    this.emit(this.s[start] ?? '', start);
+    this.lastWord = '';
     return true;
   }
 

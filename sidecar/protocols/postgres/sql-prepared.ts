@@ -5,7 +5,7 @@
 // registry that saw the PREPARE turns it into the prepared statement's facts. A name prepared twice
 // (the second PREPARE fails on the server, unless the first one failed) resolves to the union of
 // both definitions, so the registry errs toward the more restrictive reading.
-import type { SqlFlag, StatementFacts, TableRef, DmlOp, SettingChange } from './sql-facts.ts';
+import type { SqlFlag, SqlKind, StatementFacts, TableRef, DmlOp, SettingChange } from './sql-facts.ts';
 import { maxKind } from './sql-facts.ts';
 import { functionEffect } from './sql-functions.ts';
 
@@ -53,32 +53,22 @@ function merge(exec: StatementFacts, prepared: readonly StatementFacts[]): State
   const commands = new Set<string>();
   const dml: DmlOp[] = [];
   const settings: SettingChange[] = [...exec.settings];
-  for (const t of exec.tables) tables.set(`${t.schema ?? ''}.${t.name}`, t);
+  for (const t of exec.tables) addTable(tables, t);
   let hasWhere: boolean | null = null;
   for (const p of prepared) {
     kind = maxKind(kind, p.kind);
-    for (const t of p.tables) {
-      const k = `${t.schema ?? ''}.${t.name}`;
-      const prev = tables.get(k);
-      if (!prev || rank(t.access) > rank(prev.access)) tables.set(k, t);
-    }
+    for (const t of p.tables) addTable(tables, t);
     for (const fn of p.functions) functions.add(fn);
     for (const fl of p.flags) flags.add(fl);
     for (const c of p.commands) commands.add(c);
     dml.push(...p.dml);
     settings.push(...p.settings);
-    if (p.hasWhere !== null) hasWhere = hasWhere === null ? p.hasWhere : hasWhere && p.hasWhere;
+    if (p.hasWhere !== null) hasWhere = (hasWhere ?? true) && p.hasWhere;
   }
-  // Functions in EXECUTE's own parameters (EXECUTE p(nextval('s'))) still count.
-  for (const fn of exec.functions) {
-    const effect = functionEffect(fn.slice(fn.lastIndexOf('.') + 1));
-    if (effect?.kind) kind = maxKind(kind, effect.kind);
-  }
-  const first = prepared[0];
   return {
     ...exec,
-    kind,
-    command: first?.command ?? exec.command,
+    kind: maxKind(kind, parameterKind(exec)),
+    command: prepared[0]?.command ?? exec.command,
     commands: [...commands],
     tables: [...tables.values()],
     functions: [...functions],
@@ -86,8 +76,23 @@ function merge(exec: StatementFacts, prepared: readonly StatementFacts[]): State
     flags: [...flags].sort(),
     settings,
     hasWhere,
-    executes: exec.executes,
   };
+}
+
+/** Functions in EXECUTE's own parameters (EXECUTE p(nextval('s'))) still count. */
+function parameterKind(exec: StatementFacts): SqlKind {
+  let kind: SqlKind = 'read';
+  for (const fn of exec.functions) {
+    const effect = functionEffect(fn.slice(fn.lastIndexOf('.') + 1));
+    if (effect?.kind) kind = maxKind(kind, effect.kind);
+  }
+  return kind;
+}
+
+function addTable(tables: Map<string, TableRef>, t: TableRef): void {
+  const k = `${t.schema ?? ''}\u0001${t.name}`;
+  const prev = tables.get(k);
+  if (!prev || rank(t.access) > rank(prev.access)) tables.set(k, t);
 }
 
 function rank(a: TableRef['access']): number {
