@@ -56,7 +56,7 @@ export const azureStorageKey: Detector = {
   pattern: /AccountKey=(?<secret>[A-Za-z0-9+/]{60,100}={0,2})(?![A-Za-z0-9+/=])/gid,
   validate: (c) => entropy(c) >= 4.5,
   confidence: 'high',
-  maxLength: 102,
+  maxLength: 115,
   generate: (rng) => `DefaultEndpointsProtocol=https;AccountName=${rng.pick('abcdefghijklmnopqrstuvwxyz', 10)};AccountKey=${rng.pick(B64, 86)}==;EndpointSuffix=core.windows.net`,
   positives: [
     { text: `DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=${SK1};EndpointSuffix=core.windows.net`, secret: SK1, reason: 'connection string' },
@@ -73,7 +73,7 @@ export const azureSharedAccessKey: Detector = {
   description: 'Azure Service Bus / Event Hubs / IoT Hub SharedAccessKey (44 base64 characters)',
   keywords: ['sharedaccesskey='],
   pattern: /SharedAccessKey=(?<secret>[A-Za-z0-9+/]{42,44}={0,2})(?![A-Za-z0-9+/=])/gid,
-  maxLength: 46,
+  maxLength: 64,
   generate: (rng) => `Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=${rng.pick(B64, 43)}=`,
   positives: [
     { text: `Endpoint=sb://x.servicebus.windows.net/;SharedAccessKeyName=Root;SharedAccessKey=${SAK1}`, secret: SAK1, reason: 'Service Bus connection string' },
@@ -103,7 +103,7 @@ export const azureSasSignature: Detector = {
   pattern: /(?<![A-Za-z0-9])sig=(?<secret>[A-Za-z0-9%+/=]{40,70})(?![A-Za-z0-9%+/=])/gd,
   validate: sasSigValid,
   confidence: 'high',
-  maxLength: 70,
+  maxLength: 75,
   generate: (rng) => `https://acct.blob.core.windows.net/c/f.txt?sv=2022-11-02&ss=b&srt=o&sp=r&se=2030-01-01T00:00:00Z&sig=${encodeURIComponent(rng.pick(B64, 43) + '=')}`,
   positives: [
     { text: `https://a.blob.core.windows.net/c?sv=2021-08-06&sp=rl&sig=${encodeURIComponent(SAS1)}`, secret: encodeURIComponent(SAS1), reason: 'blob SAS URL' },

@@ -112,6 +112,27 @@ describe('generate()', () => {
   }
 });
 
+/** Longest raw match of the pattern in `text` (the whole match, key and separators included). */
+function longestMatch(re: RegExp, text: string): number {
+  const r = new RegExp(re.source, re.flags);
+  let max = 0;
+  for (let m = r.exec(text); m !== null; m = r.exec(text)) {
+    max = Math.max(max, m[0].length);
+    if (m[0].length === 0) r.lastIndex++;
+  }
+  return max;
+}
+
+describe('maxLength bounds the whole match (the streaming carry-over relies on it)', () => {
+  for (const d of DETECTORS) {
+    it(`${d.id}: positives and generated samples fit in maxLength`, () => {
+      const texts = [...d.positives.map((p) => p.text)];
+      for (let seed = 1; seed <= 50; seed++) texts.push(d.generate?.(createRng(seed)) ?? '');
+      for (const t of texts) assert.ok(longestMatch(d.pattern, t) <= d.maxLength, `${d.id}: match longer than maxLength ${d.maxLength}`);
+    });
+  }
+});
+
 describe('linear time on adversarial input', () => {
   for (const d of DETECTORS) {
     it(`${d.id}: completes on 256 KiB runs of its charset, prefixes and near misses`, () => {

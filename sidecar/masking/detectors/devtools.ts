@@ -77,7 +77,7 @@ export const npmrcAuthToken: Detector = {
   pattern: /(?:_authToken|_auth|_password|npmAuthToken)["']?[ \t]{0,3}[=:][ \t]{0,3}["']?(?<secret>[A-Za-z0-9+/=_.:-]{8,512})/gd,
   validate: (c) => !c.startsWith('${') && entropy(c) >= 3,
   confidence: 'high',
-  maxLength: 512,
+  maxLength: 540,
   generate: (rng) => `//registry.npmjs.org/:_authToken=${rng.pick(ALNUM, 36)}`,
   positives: [
     { text: '//npm.pkg.github.com/:_authToken=Zk3q9LmX2vB7nR4tY8wE1uI6oP5aS0dF', secret: 'Zk3q9LmX2vB7nR4tY8wE1uI6oP5aS0dF', reason: '.npmrc registry line' },
@@ -193,6 +193,7 @@ export const oktaSsws: Detector = {
   description: 'Okta API token in an SSWS Authorization header',
   keywords: ['ssws'],
   pattern: /SSWS[ \t]{1,3}(?<secret>[A-Za-z0-9_-]{40,42})(?![A-Za-z0-9_-])/gd,
+  maxLength: 50,
   generate: (rng) => `Authorization: SSWS 00${rng.pick(ALNUM, 40)}`,
   positives: [
     { text: `Authorization: SSWS ${OKTA1}`, secret: OKTA1, reason: 'SSWS header' },

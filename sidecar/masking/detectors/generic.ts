@@ -105,10 +105,10 @@ export const passwordFlag: Detector = {
   category: 'secret',
   description: 'password given after a space: CLI flags (--password x, -p x), .netrc (password x), SQL (PASSWORD \'x\', IDENTIFIED BY \'x\')',
   keywords: ['pass', 'identified by', 'pwd'],
-  pattern: new RegExp(String.raw`(?:--?(?:password|passwd|pass|pwd)|(?<![A-Za-z])(?:password|passwd)|identified[ \t]+by)[ \t]{1,3}(?:\\?["'])?${VALUE}`, 'gid'),
+  pattern: new RegExp(String.raw`(?:--?(?:password|passwd|pass|pwd)|(?<![A-Za-z])(?:password|passwd)|identified[ \t]+by)(?:[ \t]{1,3}(?:is|was|now|set to))?[ \t]{1,3}(?:\\?["'])?${VALUE}`, 'gid'),
   validate: (c) => passwordValid(c) && (charClasses(c) >= 2 || c.length >= 12) && c.length >= 4,
   confidence: 'medium',
-  maxLength: 240,
+  maxLength: 260,
   generate: (rng) => {
     const forms = ['machine api.test login bot password ', '--password ', "ALTER USER app WITH PASSWORD '", "CREATE USER u IDENTIFIED BY '"];
     const f = forms[rng.int(forms.length)] ?? '--password ';
@@ -119,6 +119,7 @@ export const passwordFlag: Detector = {
     { text: `ALTER ROLE app WITH LOGIN PASSWORD '${PW2}';`, secret: PW2, reason: 'SQL' },
     { text: `CREATE USER 'u'@'%' IDENTIFIED BY '${PW1}';`, secret: PW1, reason: 'MySQL' },
     { text: `psql --password ${PW2} -h db`, secret: PW2, reason: 'CLI' },
+    { text: 'fyi the admin password is hunter2 until Friday', secret: 'hunter2', reason: 'prose with a value that looks like a password' },
   ],
   negatives: [
     { text: 'Enter your password below and press enter.', reason: 'prose: a plain word after password' },
@@ -185,7 +186,7 @@ export const highEntropyInContext: Detector = {
     return entropy(c) >= 4.2 && charClasses(c) >= 3;
   },
   confidence: 'low',
-  maxLength: 300,
+  maxLength: 320,
   generate: (rng) => (rng.int(2) === 0 ? `signing secret is ${rng.pick(HEX, 64)}` : `token => ${rng.pick(B64, 44)}`),
   positives: [
     { text: `# webhook secret\n  value ${fake(605, HEX, 64)}`.replace('\n  ', ' '), secret: fake(605, HEX, 64), reason: 'hex after the word secret' },
@@ -277,7 +278,7 @@ export const curlUserPassword: Detector = {
   pattern: /(?:(?<![A-Za-z0-9-])-u|--user|--auth|-a)[ =]{1,2}["']?[^\s:'"]{1,64}:(?<secret>[^\s'"]{1,128})/gd,
   validate: (c) => passwordValid(c) && c.length >= 3,
   confidence: 'high',
-  maxLength: 200,
+  maxLength: 210,
   generate: (rng) => `curl -u admin:${genPassword(rng)} https://api.test/v1`,
   positives: [
     { text: `curl -u admin:${PW1} https://api.test`, secret: PW1, reason: 'curl -u' },

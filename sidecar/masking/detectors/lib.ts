@@ -303,7 +303,9 @@ export function contextual(spec: ContextSpec): Detector {
   const v1 = genValue(createRng(31));
   const v2 = genValue(createRng(32));
   const k = spec.sampleKeys[0] ?? 'key';
-  const maxLength = spec.value.reduce((n, s) => n + segMaxLen(s), 0);
+  // Whole match: the longest name, up to 30 name characters, the separator (at most 12), then the value.
+  const valueMax = spec.value.reduce((n, s) => n + segMaxLen(s), 0);
+  const maxLength = Math.max(...spec.names.map((n) => n.length)) + 30 + 12 + valueMax;
   const minLength = spec.value.reduce((n, s) => n + (typeof s === 'string' ? s.length : s.min), 0);
   return {
     id: spec.id,

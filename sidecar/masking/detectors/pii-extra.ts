@@ -157,7 +157,7 @@ export const usSsnInContext: Detector = {
   pattern: SSN_CTX,
   validate: (c) => ssnValid(`${c.slice(0, 3)}-${c.slice(3, 5)}-${c.slice(5)}`),
   confidence: 'medium',
-  maxLength: 9,
+  maxLength: 56,
   generate: (rng) => `ssn: ${String(1 + rng.int(665)).padStart(3, '0').replace('666', '667')}${String(1 + rng.int(98)).padStart(2, '0')}${String(1 + rng.int(9998)).padStart(4, '0')}`,
   positives: [
     { text: '{"name":"Jane","ssn":"536228841"}', secret: '536228841', reason: 'JSON field' },
