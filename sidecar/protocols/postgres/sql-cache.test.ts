@@ -117,3 +117,27 @@ describe('SqlClassifier cache', () => {
     assert.ok(!r.ok && r.error.code === 'classifier-error');
   });
 });
+
+describe('SqlClassifier cache: differential check over the evasion corpus', () => {
+  it('a cached answer always equals the uncached answer for the same text', async () => {
+    const { EVASIONS } = await import('../../../test/corpus/sql/evasions.ts');
+    const c = new SqlClassifier(parse);
+    // Warm with each case, then ask for variants whose digits and string contents changed.
+    const variants = (sql: string): string[] => [sql, sql.replace(/\d/g, (d) => String((Number(d) + 3) % 10)), sql.replace(/'([^']*)'/g, "'zz'")];
+    for (const e of EVASIONS) c.classify(e.sql);
+    let hits = 0;
+    for (const e of EVASIONS) {
+      for (const v of variants(e.sql)) {
+        const got = c.classify(v);
+        if (got.ok && got.cache !== 'miss') hits++;
+        const ref = classifyUncached(parse, v);
+        if (!got.ok || !ref.ok) {
+          assert.equal(got.ok, ref.ok, v);
+          continue;
+        }
+        assert.deepEqual(got.statements, ref.statements, v);
+      }
+    }
+    assert.ok(hits > EVASIONS.length, `only ${hits} hits: the check would prove nothing`);
+  });
+});

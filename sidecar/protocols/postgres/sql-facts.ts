@@ -2,7 +2,7 @@
 //
 // Taxonomy (`kind`, ordered from least to most restrictive; a statement takes the MAX of its own
 // command's kind and of everything found anywhere inside it):
-//   read        SELECT, VALUES, TABLE, COPY … TO STDOUT, DECLARE CURSOR, SHOW-free queries
+//   read        SELECT, VALUES, TABLE, COPY … TO STDOUT, DECLARE CURSOR (of a read)
 //   transaction BEGIN/START/COMMIT/ROLLBACK/SAVEPOINT/RELEASE/PREPARE TRANSACTION…, SET CONSTRAINTS
 //   utility     SET/RESET/SHOW (ordinary settings), EXPLAIN (no ANALYZE), LISTEN/UNLISTEN/NOTIFY,
 //               FETCH/MOVE/CLOSE, DEALLOCATE, DISCARD
