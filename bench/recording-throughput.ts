@@ -16,11 +16,14 @@ const WRITERS = [1, 16] as const;
 interface Config {
   readonly name: string;
   readonly file: boolean;
+  /** No stdout either: a sink that accepts instantly, to isolate the recorder's own cost (mask, link, hash, queue). */
+  readonly nullSink?: boolean;
   readonly opts: Partial<RecorderOptions>;
 }
 
 const { privateKey } = generateKeyPairSync('ed25519');
 const CONFIGS: readonly Config[] = [
+  { name: 'null-sink', file: false, nullSink: true, opts: {} },
   { name: 'stdout-only', file: false, opts: {} },
   { name: 'file-group-fdatasync', file: true, opts: {} },
   { name: 'file-fdatasync-per-event', file: true, opts: { maxBatchLines: 1 } },
@@ -40,6 +43,11 @@ function event(session: string, cmd: number): StatementEvent {
   };
 }
 
+function nullSink(): Sink {
+  const ok = (): Promise<{ last: null; truncatedBytes: number }> => Promise.resolve({ last: null, truncatedBytes: 0 });
+  return { name: 'null', required: true, open: ok, write: () => Promise.resolve(), ack: () => undefined, recover: ok, close: () => Promise.resolve(), stats: () => ({ writes: 0, bytes: 0, syncs: 0 }) };
+}
+
 interface Run {
   readonly events: number;
   readonly ms: number;
@@ -51,7 +59,7 @@ interface Run {
 }
 
 async function runOne(cfg: Config, writers: number, dir: string, maxEvents = MAX_EVENTS): Promise<Run> {
-  const sinks: Sink[] = [streamSink(createWriteStream('/dev/null'), { name: 'stdout' })];
+  const sinks: Sink[] = [cfg.nullSink ? nullSink() : streamSink(createWriteStream('/dev/null'), { name: 'stdout' })];
   const path = join(dir, `${cfg.name}-${writers}.jsonl`);
   if (cfg.file) sinks.push(fileSink({ path }));
   const rec = await createRecorder({ ...cfg.opts, sinks });

