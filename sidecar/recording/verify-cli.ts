@@ -1,5 +1,5 @@
 // `chaperone-verify FILE|-`: checks a recording (file, stdin, `kubectl logs` output) and exits 0 only when it is whole.
-import { createReadStream, readFileSync } from 'node:fs';
+import { createReadStream, readFileSync, realpathSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { loadKey } from './signing.ts';
@@ -104,6 +104,7 @@ export async function main(argv: readonly string[], io: CliIo = { stdin: process
   return result.ok ? 0 : 1;
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+// Run as a program (also through an npm bin symlink, whose argv[1] is the link, not the module).
+if (process.argv[1] && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) {
   process.exitCode = await main(process.argv.slice(2));
 }
