@@ -1,6 +1,6 @@
 // Source hosts, package registries, CI and developer SaaS: GitLab, Bitbucket, Atlassian, npm, PyPI, Docker…
 import type { Detector } from '../types.ts';
-import { ALNUM, ALNUM_LOWER, B64, HEX, alnum, alnumLower, alnumUpper, b64url, base62, contextual, crc32, crcTokenValid, entropy, fake, hex, run, token } from './lib.ts';
+import { ALNUM, ALNUM_LOWER, B64, HEX, alnum, alnumLower, alnumUpper, b64url, base62, contextual, crc32, crcTokenOrRandom, entropy, fake, hex, run, token } from './lib.ts';
 
 const ent = (min: number) => (c: string): boolean => entropy(c) >= min;
 const W = 'A-Za-z0-9_-';
@@ -66,7 +66,7 @@ export const npmToken = token({
   description: 'npm access token (npm_ + 36 base62, last 6 are the CRC32 checksum)',
   prefix: 'npm_',
   body: [alnum(36)],
-  validate: (c) => crcTokenValid(c, 4),
+  validate: (c) => crcTokenOrRandom(c, 4),
   finish: (t) => t.slice(0, 34) + base62(crc32(t.slice(4, 34)), 6),
 });
 export const npmrcAuthToken: Detector = {
