@@ -56,11 +56,18 @@ export function gitleaksSpans(bin: string, texts: readonly string[]): PeerSpan[]
 
 /** Wall time of `gitleaks stdin` over one input (process start included, so pass a big one). */
 export function gitleaksStdinSeconds(bin: string, input: Buffer): number {
-  const t0 = process.hrtime.bigint();
-  const r = spawnSync(bin, ['stdin', '--no-banner', '--log-level', 'error', '--exit-code', '0', '--report-format', 'json', '--report-path', '/dev/null'], { input, maxBuffer: 1 << 30 });
-  const s = Number(process.hrtime.bigint() - t0) / 1e9;
-  if (r.status !== 0) throw new Error(`gitleaks stdin failed (${r.status}): ${r.stderr.toString()}`);
-  return s;
+  // Never point --report-path at /dev/null: gitleaks replaces the path with a regular file, which
+  // broke /dev/null for the whole machine once. A temp file per run is cheap.
+  const dir = mkdtempSync(join(tmpdir(), 'chaperone-gitleaks-'));
+  try {
+    const t0 = process.hrtime.bigint();
+    const r = spawnSync(bin, ['stdin', '--no-banner', '--log-level', 'error', '--exit-code', '0', '--report-format', 'json', '--report-path', join(dir, 'report.json')], { input, maxBuffer: 1 << 30 });
+    const s = Number(process.hrtime.bigint() - t0) / 1e9;
+    if (r.status !== 0) throw new Error(`gitleaks stdin failed (${r.status}): ${r.stderr.toString()}`);
+    return s;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 const SECRETLINT_CONFIG = { rules: [{ id: '@secretlint/secretlint-rule-preset-recommend', rule: presetRecommend }] };
