@@ -1,0 +1,348 @@
+// Types of the compiled sidecar config (the file the operator writes into a ConfigMap), after defaults are applied.
+//
+// The file format is `SidecarConfigFile` (fields with a default may be left out); `loadConfig` in
+// config.ts validates it against the JSON Schema in config-schema.ts and returns a `SidecarConfig`,
+// where every defaulted field is filled in. Credentials are never values here: always paths of
+// files (mounted Secrets) that only the protocol code reads, when it connects.
+import type { Logger } from 'pino';
+import type { AdminRoutes } from '../admin/routes.ts';
+import type { IssuerOptions } from '../identity/options.ts';
+import type { TokenVerifier } from '../identity/verify-token.ts';
+import type { Recorder } from '../recording/writer.ts';
+import type { SidecarMetrics } from './metrics.ts';
+import type { SqlPolicyJson } from '../policy/sql-rules.ts';
+
+export const CONFIG_VERSION = 1;
+
+export type Protocol = 'postgres' | 'http' | 'kubernetes';
+export const PROTOCOLS: readonly Protocol[] = ['postgres', 'http', 'kubernetes'];
+
+/** Connection listeners bind to loopback: the agent in the same pod reaches them, nothing else does. */
+export const DEFAULT_LISTEN_HOST = '127.0.0.1';
+/** Same default as AgentIdentity `spec.sidecar.adminPort`. Loopback by default; the operator sets `0.0.0.0` so kubelet probes reach it. */
+export const DEFAULT_ADMIN_HOST = '127.0.0.1';
+export const DEFAULT_ADMIN_PORT = 9901;
+export const DEFAULT_POSTGRES_PORT = 5432;
+/** Same as the PostgreSQL framers' DEFAULT_MAX_MESSAGE_SIZE (protocols/postgres/codes.ts). */
+export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+/** A session with no traffic in either direction for this long is closed (0 = never). */
+export const DEFAULT_IDLE_TIMEOUT_SECONDS = 3600;
+export const DEFAULT_CONNECT_TIMEOUT_SECONDS = 10;
+/** Concurrent sessions per connection; the next one is refused with a clear error. */
+export const DEFAULT_MAX_SESSIONS = 100;
+/** How long a held (RequireApproval) command waits for a decision before it is denied. */
+export const DEFAULT_APPROVAL_TIMEOUT_SECONDS = 600;
+/** SIGTERM: stop accepting, then give open sessions this long before closing them (Kubernetes' grace period is 30 s). */
+export const DEFAULT_DRAIN_TIMEOUT_SECONDS = 20;
+/** Hot reload: wait this long after the last file event before reading (a ConfigMap swap is several events). */
+export const DEFAULT_RELOAD_DEBOUNCE_MS = 200;
+export const DEFAULT_CHECKPOINT_EVERY_LINES = 1000;
+export const DEFAULT_CHECKPOINT_INTERVAL_SECONDS = 60;
+export const DEFAULT_LOG_LEVEL: LogLevel = 'info';
+
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+export const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+// ---------------------------------------------------------------------------------------------
+// Identity
+
+/** An accepted issuer: identity's IssuerOptions minus the inline CA (the config names files only). */
+export type IssuerConfig = Omit<IssuerOptions, 'caPem'>;
+
+export interface IdentityConfig {
+  readonly issuers: readonly IssuerConfig[];
+  /** Verified-token cache (identity DEFAULT_VERIFIED_CACHE_SIZE when absent; 0 turns it off). */
+  readonly verifiedCacheSize?: number;
+  readonly verifiedCacheSeconds?: number;
+  readonly maxTokenBytes?: number;
+}
+
+/** The sidecar's own pod comes from the downward API env (POD_NAME, POD_UID, POD_NAMESPACE), never from the file. */
+export interface PodInfo {
+  readonly name: string | undefined;
+  readonly uid: string | undefined;
+  readonly namespace: string | undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connections
+
+export interface ListenConfig {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** Who may open the connection (identity/authorize.ts `mayUseConnection`); empty lists and no anyAuthenticated = nobody. */
+export interface AccessConfig {
+  readonly allowedGroups: readonly string[];
+  readonly allowedSubjects: readonly string[];
+  readonly anyAuthenticated: boolean;
+}
+
+export interface LimitsConfig {
+  /** Largest single protocol message (PostgreSQL frame) accepted from either side. */
+  readonly maxMessageBytes: number;
+  /** 0 = no idle timeout. */
+  readonly idleTimeoutSeconds: number;
+  /** Sent upstream as `statement_timeout` when set (PostgreSQL); absent = the server's setting. */
+  readonly statementTimeoutSeconds: number | undefined;
+  readonly connectTimeoutSeconds: number;
+  readonly maxSessions: number;
+}
+
+export type TlsMode = 'disable' | 'require' | 'verify-full';
+
+export interface PostgresTlsConfig {
+  readonly mode: TlsMode;
+  /** PEM CA bundle (verify-full); absent = the system roots. */
+  readonly caFile: string | undefined;
+  /** SNI and the certificate name to check, when it differs from upstream.host. */
+  readonly serverName: string | undefined;
+  /** Client certificate for mutual TLS (both or neither). */
+  readonly certFile: string | undefined;
+  readonly keyFile: string | undefined;
+}
+
+export interface PostgresUpstreamConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly database: string;
+  readonly tls: PostgresTlsConfig;
+}
+
+/** Either a username + password file pair, or a file holding a `postgresql://user:pass@…` URL (its host/port/db are ignored: upstream decides). */
+export type PostgresCredentialsConfig =
+  | { readonly usernameFile: string; readonly passwordFile: string; readonly urlFile?: undefined }
+  | { readonly urlFile: string; readonly usernameFile?: undefined; readonly passwordFile?: undefined };
+
+export interface HttpTlsConfig {
+  readonly caFile: string | undefined;
+  readonly serverName: string | undefined;
+  readonly certFile: string | undefined;
+  readonly keyFile: string | undefined;
+}
+
+export interface UrlUpstreamConfig {
+  /** Base URL with scheme; request paths are appended. */
+  readonly url: string;
+  readonly tls: HttpTlsConfig;
+}
+
+export type HttpCredentialsConfig =
+  | { readonly type: 'bearer'; readonly tokenFile: string }
+  | { readonly type: 'basic'; readonly usernameFile: string; readonly passwordFile: string }
+  | { readonly type: 'header'; readonly headerName: string; readonly tokenFile: string }
+  | { readonly type: 'query'; readonly queryParam: string; readonly tokenFile: string }
+  | { readonly type: 'none' };
+
+export interface KubernetesCredentialsConfig {
+  /** The scoped ServiceAccount token (a projected token file; re-read on rotation). */
+  readonly tokenFile: string;
+}
+
+/** Masking options for `createMasker` (masking/options.ts) as JSON: the HMAC key is a file path, not bytes. */
+export interface MaskingConfig {
+  readonly detectors?: readonly string[];
+  readonly disable?: readonly string[];
+  readonly replacement?: ReplacementConfig;
+  readonly replacements?: Readonly<Record<string, ReplacementConfig>>;
+  /** File holding the HMAC key bytes for `hmac` replacements (at least 16 bytes). */
+  readonly hmacKeyFile?: string;
+  readonly customPatterns?: readonly {
+    readonly id: string;
+    readonly pattern: string;
+    readonly ignoreCase?: boolean;
+    readonly keywords?: readonly string[];
+    readonly maxLength?: number;
+    readonly category?: 'secret' | 'pii';
+  }[];
+  readonly keywordLists?: readonly { readonly id: string; readonly words: readonly string[] }[];
+  readonly fieldRules?: readonly { readonly id?: string; readonly names: readonly string[] }[];
+  readonly decodeEscapes?: boolean;
+  readonly decodeBase64InJson?: boolean;
+  readonly maxWindow?: number;
+}
+
+export type ReplacementConfig =
+  | { readonly kind: 'placeholder'; readonly format?: string }
+  | { readonly kind: 'partial'; readonly keepLast: number; readonly maskChar?: string }
+  | { readonly kind: 'hmac'; readonly prefix?: string; readonly length?: number };
+
+interface ConnectionCommon {
+  /** Unique; rules, metrics, recordings and logs name the connection by it. */
+  readonly name: string;
+  readonly listen: ListenConfig;
+  readonly access: AccessConfig;
+  /** Refuse every write (postgres: read statements only and read-only transactions upstream). */
+  readonly readOnly: boolean;
+  readonly limits: LimitsConfig;
+  /** Absent in the file = the default detectors (`{}`); masking cannot be switched off by leaving it out. */
+  readonly masking: MaskingConfig;
+}
+
+export interface PostgresConnectionConfig extends ConnectionCommon {
+  readonly protocol: 'postgres';
+  readonly upstream: PostgresUpstreamConfig;
+  readonly credentials: PostgresCredentialsConfig;
+  /**
+   * `sql` is the JSON `compileSqlPolicy` takes (policy/sql-rules.ts). Absent in the file =
+   * `{ default: 'allow' }` (the connection itself is the grant; the built-in invariants always
+   * apply). `readOnly: true` adds the `read-only` pack to `sql.packs` at load time.
+   */
+  readonly policy: { readonly sql: SqlPolicyJson };
+}
+
+/** HTTP rules are opaque here until the HTTP gateway's compiler exists; it validates them. */
+export interface HttpPolicyConfig {
+  readonly default?: 'allow' | 'deny';
+  readonly rules?: readonly Readonly<Record<string, unknown>>[];
+}
+
+export interface HttpConnectionConfig extends ConnectionCommon {
+  readonly protocol: 'http';
+  readonly upstream: UrlUpstreamConfig;
+  readonly credentials: HttpCredentialsConfig;
+  readonly policy: { readonly http: HttpPolicyConfig };
+}
+
+export interface KubernetesConnectionConfig extends ConnectionCommon {
+  readonly protocol: 'kubernetes';
+  readonly upstream: UrlUpstreamConfig;
+  readonly credentials: KubernetesCredentialsConfig;
+  readonly policy: { readonly http: HttpPolicyConfig };
+}
+
+export type ConnectionConfig = PostgresConnectionConfig | HttpConnectionConfig | KubernetesConnectionConfig;
+
+// ---------------------------------------------------------------------------------------------
+// Approvals, recording, admin, log, shutdown
+
+/** `none`: no backend, so every RequireApproval outcome is denied (fail closed). */
+export type ApprovalBackend = 'none' | 'local' | 'kubernetes';
+
+export interface KubernetesApprovalsConfig {
+  /** API server base URL (default in-cluster `https://kubernetes.default.svc`). */
+  readonly apiServerUrl: string;
+  readonly caFile: string | undefined;
+  /** The sidecar's own ServiceAccount token file (may create/watch ApprovalRequests). */
+  readonly tokenFile: string;
+}
+
+export interface ApprovalsConfig {
+  readonly backend: ApprovalBackend;
+  readonly timeoutSeconds: number;
+  /** Only with backend `kubernetes`. */
+  readonly kubernetes: KubernetesApprovalsConfig | undefined;
+}
+
+export type RecordingSync = 'fdatasync' | 'fsync' | 'none';
+
+export interface RecordingConfig {
+  /** JSON lines on stdout (the container log). Logs go to stderr so the two never mix. */
+  readonly stdout: boolean;
+  readonly file: { readonly path: string; readonly sync: RecordingSync } | undefined;
+  readonly signing: {
+    /** Ed25519 private key (PKCS#8 PEM) file. */
+    readonly privateKeyFile: string;
+    readonly checkpointEveryLines: number;
+    readonly checkpointIntervalSeconds: number;
+  } | undefined;
+}
+
+export interface AdminConfig {
+  readonly host: string;
+  readonly port: number;
+  /** Groups whose tokens may decide held commands through the admin listener (approvals backend `local`). */
+  readonly approverGroups: readonly string[];
+}
+
+export interface LogConfig {
+  readonly level: LogLevel;
+}
+
+export interface ShutdownConfig {
+  readonly drainTimeoutSeconds: number;
+}
+
+/** The loaded config, every default applied. */
+export interface SidecarConfig {
+  readonly version: typeof CONFIG_VERSION;
+  readonly identity: IdentityConfig;
+  readonly connections: readonly ConnectionConfig[];
+  readonly approvals: ApprovalsConfig;
+  readonly recording: RecordingConfig;
+  readonly admin: AdminConfig;
+  readonly log: LogConfig;
+  readonly shutdown: ShutdownConfig;
+}
+
+/** What a file may contain: the same shape with every defaulted field optional (the JSON Schema is exact). */
+export type SidecarConfigFile = DeepPartialExcept<SidecarConfig>;
+
+/** Recursive optional (loose on purpose: the JSON Schema, not this type, says what is required). */
+export type DeepPartialExcept<T> = T extends readonly (infer U)[]
+  ? readonly DeepPartialExcept<U>[]
+  : T extends object
+    ? { readonly [K in keyof T]?: DeepPartialExcept<T[K]> }
+    : T;
+
+/** One problem in a config: the field's path (`connections[1].upstream.port`) and what is wrong. */
+export interface ConfigError {
+  readonly path: string;
+  readonly message: string;
+}
+
+export type LoadResult =
+  | { readonly ok: true; readonly config: SidecarConfig; readonly hash: string }
+  | { readonly ok: false; readonly errors: readonly ConfigError[] };
+
+// ---------------------------------------------------------------------------------------------
+// The contract between main.ts and a protocol's listener module (protocols/<p>/listener.ts).
+
+/** Where a reloaded config takes effect (docs/sidecar.md "Hot reload"). */
+export interface ConnectionState<C extends ConnectionConfig = ConnectionConfig> {
+  readonly config: C;
+  /** sha256 of the whole config file that produced this state (recorded with each session). */
+  readonly configHash: string;
+  readonly approvals: ApprovalsConfig;
+}
+
+/**
+ * Handed to a listener module's `startListener`. `current()` returns the connection's state from
+ * the latest good config: call it when a session starts, and again before each statement, so a
+ * reloaded policy or masking config applies to the next statement of an open session; upstream,
+ * credentials and access are taken once at session start (a session never switches upstream).
+ * A reload that removes the connection or changes its listen address or protocol stops this
+ * listener (`stop`) and starts a new one.
+ */
+export interface ListenerContext<C extends ConnectionConfig = ConnectionConfig> {
+  readonly name: string;
+  current(): ConnectionState<C>;
+  readonly pod: PodInfo;
+  readonly services: SidecarServices;
+}
+
+export interface RunningListener {
+  /** The bound address (port 0 in the config = an ephemeral port, for tests). */
+  readonly address: { readonly host: string; readonly port: number };
+  /** Open sessions right now. */
+  sessions(): number;
+  /** Stop accepting at once; let open sessions finish until `deadline` (ms since the epoch), then close them. */
+  stop(deadline: number): Promise<void>;
+}
+
+/** What `protocols/<protocol>/listener.ts` exports; main.ts imports it only when a connection uses the protocol. */
+export interface ProtocolModule {
+  startListener(ctx: ListenerContext): Promise<RunningListener>;
+}
+
+/** The runtime services main.ts hands every listener (`ListenerContext.services`). */
+export interface SidecarServices {
+  readonly verifier: TokenVerifier;
+  readonly recorder: Recorder;
+  readonly metrics: SidecarMetrics;
+  /** The process logger; make a per-session child with core/log.ts `sessionLogger`. */
+  readonly log: Logger;
+  /** Register admin routes here (e.g. local approval endpoints); see admin/routes.ts. */
+  readonly admin: AdminRoutes;
+}
