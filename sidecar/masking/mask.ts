@@ -18,12 +18,11 @@ export function unchanged<T>(value: T): MaskResult<T> {
 /** Spans of one complete text (`hits` are the raw text's keyword hits). */
 export function findGroups(c: Compiled, text: string, hits: KeywordHits): Group[] {
   const spans: RawSpan[] = [];
-  const slots = c.rules.length + 1;
-  scanView(c, { text, map: undefined, hits, ended: true, limit: text.length, resume: new Int32Array(slots) }, spans);
-  if (c.decodeEscapes && hasEscapes(text)) {
+  scanView(c, { text, map: undefined, hits, ended: true, limit: text.length }, spans);
+  if (c.decodeEscapes && hits.escapes && hasEscapes(text)) {
     const dv = decodeView(text);
     const dhits = c.prefilter.scanText(dv.text);
-    scanView(c, { text: dv.text, map: dv.map, hits: dhits, ended: true, limit: dv.text.length, resume: new Int32Array(slots) }, spans);
+    scanView(c, { text: dv.text, map: dv.map, hits: dhits, ended: true, limit: dv.text.length }, spans);
   }
   return mergeSpans(spans);
 }
@@ -32,9 +31,22 @@ function skipScan(c: Compiled, length: number): boolean {
   return length < MIN_SCAN_LENGTH && (c.literalIds.length === 0 || length < 2);
 }
 
+/** True when no rule can run on a text with these hits: no keyword, and no keywordless rule passes its digit gate. */
+export function nothingToRun(c: Compiled, hits: KeywordHits, length: number): boolean {
+  if (hits.count > 0) return false;
+  for (const r of c.keywordlessRules) {
+    const rule = c.rules[r]!;
+    if (hits.digits >= rule.minDigits && length >= rule.minTextLength) return false;
+  }
+  return true;
+}
+
 export function maskString(c: Compiled, text: string): MaskResult<string> {
   if (skipScan(c, text.length)) return unchanged(text);
-  const groups = findGroups(c, text, c.prefilter.scanText(text));
+  const hits = c.prefilter.scanText(text);
+  // The common case on the hot path: no keyword, few digits, no escapes: untouched, nothing allocated.
+  if (nothingToRun(c, hits, text.length) && !(c.decodeEscapes && hits.escapes)) return unchanged(text);
+  const groups = findGroups(c, text, hits);
   if (groups.length === 0) return unchanged(text);
   const parts: string[] = [];
   let at = 0;
@@ -47,10 +59,18 @@ export function maskString(c: Compiled, text: string): MaskResult<string> {
 }
 
 /** Bytes are scanned as latin1 (one char per byte): offsets are byte offsets and invalid UTF-8 is harmless. */
+// Buffer.prototype.latin1Slice skips toString's argument checks (a third of the cost on short cells).
+const latin1Slice = (Buffer.prototype as unknown as { latin1Slice?: (this: Buffer, s: number, e: number) => string }).latin1Slice;
+export function latin1(buf: Buffer): string {
+  return latin1Slice !== undefined ? latin1Slice.call(buf, 0, buf.length) : buf.toString('latin1');
+}
+
 export function maskBytes(c: Compiled, buf: Buffer): MaskResult<Buffer> {
   if (skipScan(c, buf.length)) return unchanged(buf);
   const hits = c.prefilter.scanBytes(buf);
-  const text = buf.toString('latin1', 0, buf.length);
+  // Decoding bytes to a string is the main cost on short cells: skip it when no rule can run.
+  if (nothingToRun(c, hits, buf.length) && !(c.decodeEscapes && hits.escapes)) return unchanged(buf);
+  const text = latin1(buf);
   const groups = findGroups(c, text, hits);
   if (groups.length === 0) return unchanged(buf);
   const parts: Buffer[] = [];

@@ -70,6 +70,8 @@ export interface Rule {
   readonly keywords: readonly number[];
   /** For keywordless rules: skip texts with fewer digits (derived from the rule's own examples). */
   readonly minDigits: number;
+  /** For keywordless rules: skip texts shorter than this (half the shortest example secret). */
+  readonly minTextLength: number;
   readonly maxLength: number;
 }
 
@@ -174,6 +176,12 @@ function deriveMinDigits(d: Detector): number {
   return Math.floor(min / 2);
 }
 
+/** Half the shortest example secret: a keywordless rule skips shorter texts and rejects shorter matches. */
+function deriveMinLength(d: Detector): number {
+  if (d.positives.length === 0) return 0;
+  return Math.floor(Math.min(...d.positives.map((p) => p.secret.length)) / 2);
+}
+
 function withIndicesFlag(re: RegExp): RegExp {
   const flags = re.flags.includes('g') ? re.flags : re.flags + 'g';
   return new RegExp(re.source, flags.includes('d') ? flags : flags + 'd');
@@ -232,6 +240,7 @@ function buildRules(opts: MaskerOptions, table: readonly Detector[], kt: Keyword
       validate: d.validate,
       keywords,
       minDigits: keywords.length === 0 ? deriveMinDigits(d) : 0,
+      minTextLength: keywords.length === 0 ? deriveMinLength(d) : 0,
       maxLength: d.maxLength,
     });
   }
@@ -247,7 +256,7 @@ function buildRules(opts: MaskerOptions, table: readonly Detector[], kt: Keyword
       return keywordIndex(kt, w);
     });
     keywords.forEach((k) => kt.rulesByKeyword[k]!.push(index));
-    rules.push({ index, id: p.id, category: p.category ?? 'secret', re, indices: false, validate: undefined, keywords, minDigits: 0, maxLength });
+    rules.push({ index, id: p.id, category: p.category ?? 'secret', re, indices: false, validate: undefined, keywords, minDigits: 0, minTextLength: 0, maxLength });
   });
   return rules;
 }

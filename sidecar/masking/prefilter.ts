@@ -11,6 +11,8 @@ export interface KeywordHits {
   readonly keywords: Int32Array;
   /** ASCII digits in the text (gates keywordless rules such as card numbers). */
   readonly digits: number;
+  /** The text has a backslash or a percent sign (an escape may hide a secret). */
+  readonly escapes: boolean;
 }
 
 /** A compiled keyword automaton; keyword i is `words[i]` (lower case ASCII). */
@@ -27,8 +29,11 @@ export interface Prefilter {
 const MAX_STATES = 65535;
 const EMPTY = new Int32Array(0);
 // Digits share no class with keywords unless a keyword has one; a second table counts them.
-const IS_DIGIT = new Uint8Array(256);
-for (let c = 48; c <= 57; c++) IS_DIGIT[c] = 1;
+// Digits count up in the low byte; a backslash or percent sign adds 256 (escape flag).
+const FLAGS = new Uint16Array(256);
+for (let c = 48; c <= 57; c++) FLAGS[c] = 1;
+FLAGS[0x5c] = 256;
+FLAGS[0x25] = 256;
 
 /** Builds the automaton. Keywords must be non-empty; they are lower-cased and matched ASCII-case-insensitively. */
 export function compilePrefilter(words: readonly string[]): Prefilter {
@@ -121,11 +126,19 @@ export function compilePrefilter(words: readonly string[]): Prefilter {
     }
     return count;
   };
-  const finish = (count: number, digits: number): KeywordHits => {
+  // Most scans find nothing: they share one result object, overwritten by the next scan (callers
+  // consume hits before scanning again), so the hot path allocates nothing.
+  const none = { count: 0, ends: EMPTY, keywords: EMPTY, digits: 0, escapes: false };
+  const finish = (count: number, flags: number, digits: number): KeywordHits => {
     stats.scans++;
-    if (count === 0) return { count, ends: EMPTY, keywords: EMPTY, digits };
+    const escapes = flags >= 256;
+    if (count === 0) {
+      none.digits = digits;
+      none.escapes = escapes;
+      return none;
+    }
     stats.withHits++;
-    return { count, ends: hitStarts.slice(0, count), keywords: hitKws.slice(0, count), digits };
+    return { count, ends: hitStarts.slice(0, count), keywords: hitKws.slice(0, count), digits, escapes };
   };
 
   return {
@@ -134,28 +147,34 @@ export function compilePrefilter(words: readonly string[]): Prefilter {
     scanText(text: string): KeywordHits {
       let s = 0;
       let count = 0;
+      let flags = 0;
       let digits = 0;
       const n = text.length;
       for (let i = 0; i < n; i++) {
-        const ch = text.charCodeAt(i) & 0xffff;
+        const ch = text.charCodeAt(i);
         const b = ch < 256 ? ch : 0;
-        digits += IS_DIGIT[b]!;
+        const f = FLAGS[b]!;
+        digits += f & 255;
+        flags |= f;
         s = delta[s * nClasses + classOf[b]!]!;
         if (hasOut[s] === 1) count = record(count, s, i);
       }
-      return finish(count, digits);
+      return finish(count, flags, digits);
     },
     scanBytes(buf: Uint8Array, start = 0, end = buf.length): KeywordHits {
       let s = 0;
       let count = 0;
+      let flags = 0;
       let digits = 0;
       for (let i = start; i < end; i++) {
         const b = buf[i]!;
-        digits += IS_DIGIT[b]!;
+        const f = FLAGS[b]!;
+        digits += f & 255;
+        flags |= f;
         s = delta[s * nClasses + classOf[b]!]!;
         if (hasOut[s] === 1) count = record(count, s, i - start);
       }
-      return finish(count, digits);
+      return finish(count, flags, digits);
     },
   };
 }

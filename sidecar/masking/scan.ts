@@ -33,40 +33,79 @@ export interface ViewScan {
   readonly ended: boolean;
   /** Matches starting at or after this view offset are left for later (stream commit point). */
   readonly limit: number;
-  /** Per rule: view offset where its search resumes; updated to where it stopped. */
-  readonly resume: Int32Array;
+  /** Stream mode, per rule (+1 slot for literals): view offset where its search resumes; updated to where it stopped. */
+  readonly resume?: Int32Array;
 }
 
-function activeRules(c: Compiled, hits: KeywordHits): Uint8Array {
-  const active = new Uint8Array(c.rules.length);
-  for (const r of c.keywordlessRules) if (hits.digits >= c.rules[r]!.minDigits) active[r] = 1;
-  for (let i = 0; i < hits.count; i++) for (const r of c.rulesByKeyword[hits.keywords[i]!]!) active[r] = 1;
+/** Per-compiled scratch: a generation stamp per rule (dedupes active rules without allocating) and hit lists. */
+interface Scratch {
+  gen: number;
+  readonly stamp: Uint32Array;
+  readonly ruleHits: number[][];
+}
+const scratches = new WeakMap<Compiled, Scratch>();
+
+function scratchOf(c: Compiled): Scratch {
+  let s = scratches.get(c);
+  if (s === undefined) {
+    s = { gen: 0, stamp: new Uint32Array(c.rules.length), ruleHits: c.rules.map(() => []) };
+    scratches.set(c, s);
+  }
+  return s;
+}
+
+/** Rules to run: those with a keyword hit (each hit is filed under its rules) and keywordless ones past the digit gate. */
+function activeRules(c: Compiled, hits: KeywordHits, sc: Scratch, length: number): number[] {
+  const active: number[] = [];
+  sc.gen = (sc.gen + 1) >>> 0;
+  if (sc.gen === 0) {
+    sc.stamp.fill(0);
+    sc.gen = 1;
+  }
+  const g = sc.gen;
+  for (let i = 0; i < hits.count; i++) {
+    for (const r of c.rulesByKeyword[hits.keywords[i]!]!) {
+      if (sc.stamp[r] !== g) {
+        sc.stamp[r] = g;
+        sc.ruleHits[r]!.length = 0;
+        active.push(r);
+      }
+      sc.ruleHits[r]!.push(i);
+    }
+  }
+  for (const r of c.keywordlessRules) {
+    const rule = c.rules[r]!;
+    if (hits.digits >= rule.minDigits && length >= rule.minTextLength) {
+      sc.stamp[r] = g;
+      active.push(r);
+    }
+  }
   return active;
 }
 
-/** First hit index whose end is >= pos (ends are non-decreasing). */
-function firstHitEndingAtOrAfter(hits: KeywordHits, pos: number): number {
+/** First index into `list` (hit indices, ends non-decreasing) whose hit ends at or after pos. */
+function firstHitEndingAtOrAfter(hits: KeywordHits, list: readonly number[], pos: number): number {
   let lo = 0;
-  let hi = hits.count;
+  let hi = list.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (hits.ends[mid]! < pos) lo = mid + 1;
+    if (hits.ends[list[mid]!]! < pos) lo = mid + 1;
     else hi = mid;
   }
   return lo;
 }
 
-function keywordNear(c: Compiled, rule: Rule, hits: KeywordHits, start: number, end: number): boolean {
-  if (rule.keywords.length === 0) return true;
+/** A keyword of the rule starts or ends within NEAR of the masked span. */
+function keywordNear(c: Compiled, hits: KeywordHits, list: readonly number[] | undefined, start: number, end: number): boolean {
+  if (list === undefined) return true;
   const from = start - NEAR;
   const to = end + NEAR;
   const words = c.prefilter.words;
-  for (let i = firstHitEndingAtOrAfter(hits, from); i < hits.count; i++) {
+  for (let j = firstHitEndingAtOrAfter(hits, list, from); j < list.length; j++) {
+    const i = list[j]!;
     const hEnd = hits.ends[i]!;
-    const k = hits.keywords[i]!;
-    const hStart = hEnd - words[k]!.length;
+    if (hEnd - words[hits.keywords[i]!]!.length < to) return true;
     if (hEnd - c.maxKeywordLength >= to) break; // ends are sorted: every later hit starts at or after `to`
-    if (hStart < to && rule.keywords.includes(k)) return true;
   }
   return false;
 }
@@ -80,7 +119,12 @@ interface Candidate {
   readonly e: number;
 }
 
-function candidateOf(rule: Rule, m: NonNullable<ReturnType<Rule['re']['exec']>>): Candidate {
+function candidateOf(rule: Rule, m: NonNullable<ReturnType<Rule['re']['exec']>>, offset: number): Candidate {
+  const c = candidateIn(rule, m);
+  return offset === 0 ? c : { ms: c.ms + offset, me: c.me + offset, s: c.s + offset, e: c.e + offset };
+}
+
+function candidateIn(rule: Rule, m: NonNullable<ReturnType<Rule['re']['exec']>>): Candidate {
   const ms = m.index ?? 0;
   const me = ms + (m[0]?.length ?? 0);
   if (rule.indices) {
@@ -103,32 +147,86 @@ function toRaw(v: ViewScan, cand: { ms: number; s: number; e: number }, rule: nu
   return { start: v.map[s]!, end: v.map[e]!, rule, matchStart: v.map[ms]!, truncated };
 }
 
-function scanRule(c: Compiled, rule: Rule, v: ViewScan, out: RawSpan[]): void {
+/** Texts longer than this are scanned only in windows around the rule's keyword hits. */
+const WINDOW_MIN_TEXT = 16384;
+/** Context kept around a window for lookbehind and lookahead assertions. */
+const WINDOW_MARGIN = 64;
+
+/**
+ * Windows [from, to) where an accepted match of the rule can start: within NEAR + maxLength of one
+ * of its keywords (a match is accepted only near a keyword). Merged, in order.
+ */
+function windowsOf(c: Compiled, rule: Rule, hits: KeywordHits, list: readonly number[], n: number): number[] {
+  const out: number[] = [];
+  const reach = NEAR + rule.maxLength;
+  for (const i of list) {
+    const hEnd = hits.ends[i]!;
+    const from = Math.max(0, hEnd - c.prefilter.words[hits.keywords[i]!]!.length - reach);
+    const to = Math.min(n, hEnd + NEAR + 1);
+    if (out.length > 0 && from <= out[out.length - 1]!) out[out.length - 1] = Math.max(out[out.length - 1]!, to);
+    else out.push(from, to);
+  }
+  return out;
+}
+
+interface Cursor {
+  pos: number;
+}
+
+/** Runs the rule's exec loop over starts in [pos, stop); `sub` is text[subStart, subEnd). */
+function scanWindow(c: Compiled, rule: Rule, v: ViewScan, list: readonly number[] | undefined, cur: Cursor, stop: number, sub: { text: string; start: number }, out: RawSpan[]): boolean {
   const { text, limit } = v;
   const re = rule.re;
-  let pos = v.resume[rule.index]!;
-  re.lastIndex = pos;
+  const subEnd = sub.start + sub.text.length;
   for (;;) {
-    if (pos >= limit || pos > text.length) break;
-    re.lastIndex = pos;
-    const m = re.exec(text);
-    if (m === null) break;
-    const cand = candidateOf(rule, m);
-    if (cand.ms >= limit) break;
+    if (cur.pos >= stop || cur.pos >= limit || cur.pos > text.length) return true;
+    re.lastIndex = cur.pos - sub.start;
+    let m = re.exec(sub.text);
+    if (m === null) return true;
+    let cand = candidateOf(rule, m, sub.start);
+    if (cand.ms >= limit) return false;
+    if (cand.ms >= stop) return true;
+    if (cand.me >= subEnd && subEnd < text.length) {
+      // The window cut a long match short: take it again from the whole text.
+      re.lastIndex = cand.ms;
+      m = re.exec(text);
+      if (m === null) return true;
+      cand = candidateOf(rule, m, 0);
+    }
     const truncated = !v.ended && cand.me >= text.length;
-    let accepted = cand.e > cand.s && keywordNear(c, rule, v.hits, cand.s, cand.e) && digitsAtLeast(text, cand.ms, cand.me, rule.minDigits);
+    let accepted = cand.e > cand.s && keywordNear(c, v.hits, list, cand.s, cand.e) && cand.me - cand.ms >= rule.minTextLength && digitsAtLeast(text, cand.ms, cand.me, rule.minDigits);
     // A truncated candidate may fail a checksum only because its tail has not arrived: mask it.
     if (accepted && !truncated && rule.validate !== undefined) accepted = safeValidate(rule, text.slice(cand.s, cand.e));
     if (accepted) {
       out.push(toRaw(v, cand, rule.index, truncated));
-      pos = Math.max(cand.me, cand.ms + 1);
+      cur.pos = Math.max(cand.me, cand.ms + 1);
     } else {
-      pos = cand.me - cand.ms > rule.maxLength ? Math.max(cand.me, cand.ms + 1) : cand.ms + 1;
+      cur.pos = cand.me - cand.ms > rule.maxLength ? Math.max(cand.me, cand.ms + 1) : cand.ms + 1;
     }
   }
+}
+
+function scanRule(c: Compiled, rule: Rule, v: ViewScan, list: readonly number[] | undefined, out: RawSpan[]): void {
+  const { text, limit } = v;
+  const cur: Cursor = { pos: v.resume?.[rule.index] ?? 0 };
+  const n = text.length;
+  if (list === undefined || n < WINDOW_MIN_TEXT) scanWindow(c, rule, v, list, cur, n + 1, { text, start: 0 }, out);
+  else {
+    const w = windowsOf(c, rule, v.hits, list, n);
+    for (let k = 0; k < w.length; k += 2) {
+      const from = w[k]!;
+      const to = w[k + 1]!;
+      if (to <= cur.pos) continue;
+      cur.pos = Math.max(cur.pos, from);
+      const subStart = Math.max(0, cur.pos - WINDOW_MARGIN);
+      const sub = { text: text.slice(subStart, Math.min(n, to + rule.maxLength + WINDOW_MARGIN)), start: subStart };
+      if (!scanWindow(c, rule, v, list, cur, to, sub, out)) break;
+      if (cur.pos < to) cur.pos = to;
+    }
+  }
+  rule.re.lastIndex = 0;
   // No match starts in [pos, limit) with the data seen: the rest can only start at `limit` or later.
-  v.resume[rule.index] = Math.max(pos, limit);
-  re.lastIndex = 0;
+  if (v.resume !== undefined) v.resume[rule.index] = Math.max(cur.pos, limit);
 }
 
 /** The digit gate of keywordless rules, applied to the match itself so it does not depend on the rest of the text. */
@@ -154,27 +252,31 @@ function safeValidate(rule: Rule, candidate: string): boolean {
 /** Spans of keyword-list literals (masked wherever they occur). */
 function literalSpans(c: Compiled, v: ViewScan, out: RawSpan[]): void {
   const words = c.prefilter.words;
+  const from = v.resume?.[c.rules.length] ?? 0;
   for (let i = 0; i < v.hits.count; i++) {
     const k = v.hits.keywords[i]!;
     const list = c.literalOf[k];
     if (list === undefined) continue;
     const e = v.hits.ends[i]!;
     const s = e - words[k]!.length;
-    if (s >= v.limit || s < (v.resume[c.rules.length] ?? 0)) continue;
+    if (s >= v.limit || s < from) continue;
     out.push(toRaw(v, { ms: s, s, e }, -1 - c.literalIds.indexOf(list), false));
   }
 }
 
 /** Scans one view with every active rule; appends raw spans to `out`. */
 export function scanView(c: Compiled, v: ViewScan, out: RawSpan[]): void {
-  const active = activeRules(c, v.hits);
-  for (const rule of c.rules) {
-    if (active[rule.index] === 1) scanRule(c, rule, v, out);
-    else v.resume[rule.index] = Math.max(v.resume[rule.index]!, v.limit);
+  const sc = scratchOf(c);
+  const active = activeRules(c, v.hits, sc, v.text.length);
+  for (const r of active) {
+    const rule = c.rules[r]!;
+    scanRule(c, rule, v, rule.keywords.length === 0 ? undefined : sc.ruleHits[r], out);
   }
-  if (c.literalIds.length > 0) {
-    literalSpans(c, v, out);
-    v.resume[c.rules.length] = Math.max(v.resume[c.rules.length] ?? 0, v.limit);
+  if (c.literalIds.length > 0) literalSpans(c, v, out);
+  if (v.resume !== undefined) {
+    // Stream mode: rules that did not run (no keyword in the data) cannot match before the limit.
+    for (let r = 0; r < c.rules.length; r++) if (sc.stamp[r] !== sc.gen) v.resume[r] = Math.max(v.resume[r]!, v.limit);
+    v.resume[c.rules.length] = Math.max(v.resume[c.rules.length]!, v.limit);
   }
 }
 
