@@ -10,7 +10,7 @@ import type { IssuerOptions } from '../identity/options.ts';
 import type { TokenVerifier } from '../identity/verify-token.ts';
 import type { Recorder } from '../recording/writer.ts';
 import type { SidecarMetrics } from './metrics.ts';
-import type { SqlPolicyJson } from '../policy/sql-rules.ts';
+import type { CompiledSqlPolicy, SqlPolicyJson } from '../policy/sql-rules.ts';
 
 export const CONFIG_VERSION = 1;
 
@@ -293,7 +293,14 @@ export interface ConfigError {
 }
 
 export type LoadResult =
-  | { readonly ok: true; readonly config: SidecarConfig; readonly hash: string }
+  | {
+      readonly ok: true;
+      readonly config: SidecarConfig;
+      /** sha256 (hex) of the file's bytes. */
+      readonly hash: string;
+      /** Compiled SQL policy per postgres connection name (already checked; reuse it). */
+      readonly sqlPolicies: ReadonlyMap<string, CompiledSqlPolicy>;
+    }
   | { readonly ok: false; readonly errors: readonly ConfigError[] };
 
 // ---------------------------------------------------------------------------------------------
