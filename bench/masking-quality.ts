@@ -4,8 +4,7 @@
 // A secret counts as caught only when at most 4 of its characters stay visible.
 import { createMasker } from '../sidecar/masking/index.ts';
 import { DETECTORS, createRng } from '../sidecar/masking/detectors/index.ts';
-import { compileOptions } from '../sidecar/masking/options.ts';
-import { findGroups } from '../sidecar/masking/mask.ts';
+import { compile, findGroups } from '../sidecar/masking/mask.ts';
 import { generateCorpus, NEGATIVE_CLASSES, type EmbeddedSecret, type PositiveSample } from '../test/corpus/generate.ts';
 import { gitleaksBinary, gitleaksSpans, gitleaksVersion, secretlintSpans, type PeerSpan } from './tools/peers.ts';
 import { round3, writeResult, type BenchRow } from './lib/results.ts';
@@ -120,7 +119,7 @@ async function main(): Promise<void> {
   const negCount: Record<string, number> = {};
   for (const c of negClasses) negCount[c] = (negCount[c] ?? 0) + 1;
 
-  const c = compileOptions({}, DETECTORS);
+  const c = compile({}, DETECTORS);
   const ours = (t: string): PeerSpan[] => findGroups(c, t, c.prefilter.scanText(t)).map((g) => ({ start: g.start, end: g.end, rule: String(g.rule) }));
   const oursScore = score(corpus.positives, posTexts.map(ours), negClasses, negTexts.map(ours));
 

@@ -223,3 +223,29 @@ describe('bad input stays linear and never throws', () => {
     }
   });
 });
+
+describe('base64 in text', () => {
+  it('masks a base64 run whose plaintext holds a secret, in text, bytes and streams', () => {
+    const { secret } = sample('github-pat');
+    const b64 = Buffer.from(`GITHUB_TOKEN=${secret}`).toString('base64');
+    const t = `config blob: ${b64} (end)`;
+    assert.equal(m.maskText(t).value, 'config blob: [MASKED:base64-encoded-secret] (end)');
+    assert.equal(m.maskBuffer(Buffer.from(t)).value.toString(), 'config blob: [MASKED:base64-encoded-secret] (end)');
+    const s = m.stream();
+    const out = Buffer.concat([...Buffer.from(t)].map((b) => s.push(Buffer.from([b]))).concat(s.end())).toString();
+    assert.equal(out, 'config blob: [MASKED:base64-encoded-secret] (end)');
+  });
+
+  it('leaves base64 of harmless text, hashes and binary alone', () => {
+    for (const b64 of [Buffer.from('just a harmless configuration value').toString('base64'), 'q'.repeat(40), Buffer.alloc(48, 0xfe).toString('base64')]) {
+      assert.equal(m.maskText(`x ${b64} y`).changed, false, b64);
+    }
+  });
+
+  it('can be turned off', () => {
+    const { secret } = sample('github-pat');
+    const off = createMasker({ decodeBase64InText: false });
+    const b64 = Buffer.from(`token ${secret}`).toString('base64');
+    assert.equal(off.maskText(b64).changed, false);
+  });
+});

@@ -2,8 +2,8 @@
 import type { Detector, MaskResult } from './types.ts';
 import { DETECTORS } from './detectors/index.ts';
 import { maskBase64With, maskJsonWith } from './json.ts';
-import { maskBytes, maskString } from './mask.ts';
-import { compileOptions, type Compiled, type Masker, type MaskerOptions } from './options.ts';
+import { compile, maskBytes, maskString } from './mask.ts';
+import type { Compiled, Masker, MaskerOptions } from './options.ts';
 import { replacementText } from './replace.ts';
 import { createStream } from './stream.ts';
 
@@ -26,7 +26,7 @@ function guarded<T>(input: T, f: () => MaskResult<T>, fallback: () => MaskResult
 
 /** Compiles the options once (throws an Error naming the bad field) and returns the masker. */
 export function createMasker(options: MaskerOptions = {}, table: readonly Detector[] = DETECTORS): Masker {
-  const c = compileOptions(options, table);
+  const c = compile(options, table);
   const wholeString = (v: string): MaskResult<string> => ({ value: '[MASKED:error]', changed: v.length > 0, findings: { error: 1 } });
   const wholeBuffer = (b: Buffer): MaskResult<Buffer> => ({ value: Buffer.from('[MASKED:error]'), changed: b.length > 0, findings: { error: 1 } });
   const maskText = (text: string): MaskResult<string> => guarded(text, () => maskString(c, text), () => wholeString(text));

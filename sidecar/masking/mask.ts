@@ -1,7 +1,9 @@
 // Whole-value masking of strings and bytes: scan the raw text and its decoded view, merge, replace.
 import type { FindingCounts, MaskResult } from './types.ts';
 import { decodeView, hasEscapes } from './decode.ts';
-import type { Compiled } from './options.ts';
+import { compileOptions, type Compiled, type MaskerOptions, type Rule } from './options.ts';
+import type { Detector } from './types.ts';
+import { decodeBase64, looksLikeText } from './base64.ts';
 import type { KeywordHits } from './prefilter.ts';
 import { countFindings, groupReplacement } from './replace.ts';
 import { mergeSpans, scanView, type Group, type RawSpan } from './scan.ts';
@@ -18,8 +20,9 @@ export function unchanged<T>(value: T): MaskResult<T> {
 /** Spans of one complete text (`hits` are the raw text's keyword hits). */
 export function findGroups(c: Compiled, text: string, hits: KeywordHits): Group[] {
   const spans: RawSpan[] = [];
+  const escapes = hits.escapes; // read before scanning: nested scans reuse the hits object
   scanView(c, { text, map: undefined, hits, ended: true, limit: text.length }, spans);
-  if (c.decodeEscapes && hits.escapes && hasEscapes(text)) {
+  if (c.decodeEscapes && escapes && hasEscapes(text)) {
     const dv = decodeView(text);
     const dhits = c.prefilter.scanText(dv.text);
     scanView(c, { text: dv.text, map: dv.map, hits: dhits, ended: true, limit: dv.text.length }, spans);
@@ -83,3 +86,43 @@ export function maskBytes(c: Compiled, buf: Buffer): MaskResult<Buffer> {
   return { value: Buffer.concat(parts), changed: true, findings: countFindings(c, groups) };
 }
 
+
+export const BASE64_RULE_ID = 'base64-encoded-secret';
+/** Base64 runs worth decoding in text: 20 to 4096 characters (15 to 3072 bytes of plaintext). */
+const BASE64_RUN = /(?<![A-Za-z0-9+/_-])(?:[A-Za-z0-9+/]{20,4096}={0,2}|[A-Za-z0-9_-]{20,4096})(?![A-Za-z0-9+/=_-])/dg;
+let nesting = 0;
+
+/** A base64 run in text holds a secret when its plaintext is text that masking would change. */
+function base64HoldsSecret(c: Compiled, run: string): boolean {
+  if (nesting > 0) return false; // one level: base64 inside base64 is followed by maskJson/maskBase64Value only
+  const dec = decodeBase64(run);
+  if (dec === undefined || !looksLikeText(dec.bytes)) return false;
+  nesting++;
+  try {
+    return maskBytes(c, dec.bytes).changed;
+  } finally {
+    nesting--;
+  }
+}
+
+/** Compiles options and, unless turned off, adds the rule that decodes base64 runs in text and masks those hiding a secret. */
+export function compile(opts: MaskerOptions, table: readonly Detector[]): Compiled {
+  const base = compileOptions(opts, table);
+  if (opts.decodeBase64InText === false) return base;
+  let self: Compiled | undefined;
+  const index = base.rules.length;
+  const rule: Rule = {
+    index,
+    id: BASE64_RULE_ID,
+    category: 'secret',
+    re: BASE64_RUN,
+    indices: true,
+    validate: (run) => self !== undefined && base64HoldsSecret(self, run),
+    keywords: [],
+    minDigits: 0,
+    minTextLength: 20,
+    maxLength: 4100,
+  };
+  self = { ...base, rules: [...base.rules, rule], keywordlessRules: [...base.keywordlessRules, index], window: Math.max(base.window, Math.min(4100, base.cap)) };
+  return self;
+}

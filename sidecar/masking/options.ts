@@ -45,6 +45,8 @@ export interface MaskerOptions {
   readonly decodeEscapes?: boolean;
   /** In maskJson, scan the plaintext of string values that are base64 (default true). */
   readonly decodeBase64InJson?: boolean;
+  /** In text, bytes and streams, decode base64 runs and mask those whose plaintext holds a secret (default true). */
+  readonly decodeBase64InText?: boolean;
   /** Cap on the streaming carry-over window in bytes (default 4096, at least 256). */
   readonly maxWindow?: number;
   /** The detector table (default: the built-in DETECTORS); tests pass their own. */
@@ -97,6 +99,8 @@ export interface Compiled {
   readonly decodeBase64InJson: boolean;
   /** Longest match the stream guarantees to see whole. */
   readonly window: number;
+  /** The configured cap on the window. */
+  readonly cap: number;
 }
 
 export interface StreamMasker {
@@ -308,5 +312,6 @@ export function compileOptions(opts: MaskerOptions, defaultTable: readonly Detec
     decodeEscapes: opts.decodeEscapes ?? true,
     decodeBase64InJson: opts.decodeBase64InJson ?? true,
     window: Math.min(cap, longest),
+    cap,
   };
 }

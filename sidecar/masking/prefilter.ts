@@ -103,6 +103,12 @@ export function compilePrefilter(words: readonly string[]): Prefilter {
   const outFlat = Int32Array.from(outList);
   const hasOut = new Uint8Array(next.length);
   for (let s = 0; s < next.length; s++) hasOut[s] = outStart[s + 1]! > outStart[s]! ? 1 : 0;
+  // The scan table holds (target row offset << 1 | target has output): one load and no multiply per byte.
+  const step = new Int32Array(next.length * nClasses);
+  for (let i = 0; i < step.length; i++) {
+    const t = delta[i]!;
+    step[i] = ((t * nClasses) << 1) | hasOut[t]!;
+  }
   const stats = { scans: 0, withHits: 0 };
 
   // Hits are rare; they go through a small growable buffer (end offsets, exclusive).
@@ -156,8 +162,9 @@ export function compilePrefilter(words: readonly string[]): Prefilter {
         const f = FLAGS[b]!;
         digits += f & 255;
         flags |= f;
-        s = delta[s * nClasses + classOf[b]!]!;
-        if (hasOut[s] === 1) count = record(count, s, i);
+        const v = step[s + classOf[b]!]!;
+        s = v >> 1;
+        if ((v & 1) !== 0) count = record(count, s / nClasses, i);
       }
       return finish(count, flags, digits);
     },
@@ -171,8 +178,9 @@ export function compilePrefilter(words: readonly string[]): Prefilter {
         const f = FLAGS[b]!;
         digits += f & 255;
         flags |= f;
-        s = delta[s * nClasses + classOf[b]!]!;
-        if (hasOut[s] === 1) count = record(count, s, i - start);
+        const v = step[s + classOf[b]!]!;
+        s = v >> 1;
+        if ((v & 1) !== 0) count = record(count, s / nClasses, i - start);
       }
       return finish(count, flags, digits);
     },

@@ -43,13 +43,20 @@ interface Scratch {
   readonly stamp: Uint32Array;
   readonly ruleHits: number[][];
 }
-const scratches = new WeakMap<Compiled, Scratch>();
+// One scratch per nesting level: a validator may mask a decoded value (base64) in the middle of a scan.
+const scratches = new WeakMap<Compiled, Scratch[]>();
+let depth = 0;
 
-function scratchOf(c: Compiled): Scratch {
-  let s = scratches.get(c);
+function scratchOf(c: Compiled, level: number): Scratch {
+  let pool = scratches.get(c);
+  if (pool === undefined) {
+    pool = [];
+    scratches.set(c, pool);
+  }
+  let s = pool[level];
   if (s === undefined) {
     s = { gen: 0, stamp: new Uint32Array(c.rules.length), ruleHits: c.rules.map(() => []) };
-    scratches.set(c, s);
+    pool[level] = s;
   }
   return s;
 }
@@ -266,7 +273,15 @@ function literalSpans(c: Compiled, v: ViewScan, out: RawSpan[]): void {
 
 /** Scans one view with every active rule; appends raw spans to `out`. */
 export function scanView(c: Compiled, v: ViewScan, out: RawSpan[]): void {
-  const sc = scratchOf(c);
+  depth++;
+  try {
+    scanViewAt(c, v, out, scratchOf(c, depth - 1));
+  } finally {
+    depth--;
+  }
+}
+
+function scanViewAt(c: Compiled, v: ViewScan, out: RawSpan[], sc: Scratch): void {
   const active = activeRules(c, v.hits, sc, v.text.length);
   for (const r of active) {
     const rule = c.rules[r]!;
