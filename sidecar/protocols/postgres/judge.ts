@@ -1,0 +1,74 @@
+// Judging one client SQL message (pure): classify, resolve EXECUTE, evaluate the policy, add the read-only wall; and the refusal's error fields.
+import { ERRORS, formatMessage, type ErrorCode } from '../../core/errors.ts';
+import type { CompiledSqlPolicy } from '../../policy/sql-rules.ts';
+import { evaluateSql, type SqlDecision } from '../../policy/evaluate-sql.ts';
+import type { StatementClassification } from '../../recording/event.ts';
+import type { Protocol, SqlClassifier } from './sql-cache.ts';
+import { displayTable, sha256Hex, type ClassifyResult, type StatementFacts } from './sql-facts.ts';
+import type { PreparedRegistry } from './sql-prepared.ts';
+
+export interface Judgement {
+  readonly decision: SqlDecision;
+  readonly facts: readonly StatementFacts[];
+  readonly classification: StatementClassification;
+  /** What an approval binds to: the statement's own hash, or the whole message's for several statements. */
+  readonly hash: string;
+}
+
+/** Settings whose change would lift the read-only second wall set at start-up. */
+const READ_ONLY_SETTINGS = new Set(['default_transaction_read_only', 'transaction_read_only', '*']);
+
+/** A read-only connection refuses anything that could undo default_transaction_read_only, whatever the policy says. */
+export function readOnlyViolation(facts: readonly StatementFacts[]): SqlDecision | null {
+  for (const f of facts) {
+    const setting = f.settings.find((s) => READ_ONLY_SETTINGS.has(s.name));
+    if (f.flags.includes('readWriteOverride') || setting !== undefined) {
+      return {
+        action: 'deny',
+        rule: 'chaperone.read-only',
+        reason: 'read-only-connection',
+        message: `this connection is read-only; ${setting ? `changing ${setting.name === '*' ? 'every setting (RESET ALL/DISCARD ALL)' : setting.name}` : 'a READ WRITE transaction'} is not allowed`,
+        statementIndex: f.index,
+      };
+    }
+  }
+  return null;
+}
+
+function classificationOf(facts: readonly StatementFacts[]): StatementClassification {
+  const tables = new Set<string>();
+  const functions = new Set<string>();
+  for (const f of facts) {
+    for (const t of f.tables) tables.add(displayTable(t));
+    for (const fn of f.functions) functions.add(fn);
+  }
+  return { kinds: facts.map((f) => f.kind), tables: [...tables], functions: [...functions] };
+}
+
+/** Classifies and judges a Query ('simple') or Parse ('extended') text. Never throws (a failure is a deny). */
+export function judge(cls: SqlClassifier, policy: CompiledSqlPolicy, prepared: PreparedRegistry, readOnly: boolean, sql: string, protocol: Protocol): Judgement {
+  let classified: ClassifyResult = cls.classify(sql, protocol);
+  let facts: readonly StatementFacts[] = [];
+  if (classified.ok) {
+    facts = classified.statements.map((s) => prepared.resolve(s));
+    classified = { ok: true, statements: facts, cache: classified.cache };
+  }
+  let decision = evaluateSql(policy, classified);
+  if (decision.action !== 'deny' && readOnly) decision = readOnlyViolation(facts) ?? decision;
+  const hash = facts.length === 1 && facts[0] ? facts[0].hash : sha256Hex(sql);
+  return { decision, facts, classification: classificationOf(facts), hash };
+}
+
+/** ErrorResponse fields for one of our refusals; the code is named at the end of the message so logs and tests can find it. */
+export function errorFields(code: ErrorCode, params: Readonly<Record<string, string | number>>, severity: 'ERROR' | 'FATAL' = 'ERROR', extra: Readonly<Record<string, string>> = {}): Record<string, string> {
+  const spec = ERRORS[code];
+  return { S: severity, V: severity, C: spec.sqlState, M: `${formatMessage(spec.message, params)} [${code}]`, ...extra };
+}
+
+/** The client's error for a denied statement: rule, reason and message; a parse error carries the parser's position. */
+export function denialFields(d: Extract<SqlDecision, { action: 'deny' }>): Record<string, string> {
+  const extra: Record<string, string> = {};
+  if (d.cursorPosition !== undefined && d.cursorPosition !== null) extra['P'] = String(d.cursorPosition + 1);
+  extra['H'] = d.rule.startsWith('chaperone.parse') ? 'the PostgreSQL parser could not read this SQL, so Chaperone refuses it (fail closed)' : `refused by rule ${d.rule}; ask the platform team if this statement should be allowed`;
+  return errorFields('CHAP_ERR_SQL_DENIED', { rule: d.rule, reason: d.reason, detail: d.message }, 'ERROR', extra);
+}

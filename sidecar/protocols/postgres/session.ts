@@ -1,0 +1,758 @@
+// One client ⇄ sidecar ⇄ PostgreSQL session: a short loop over framed messages, driving session-state.ts, judge.ts, mask-rows.ts and upstream.ts.
+import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import type { ErrorCode } from '../../core/errors.ts';
+import type { PostgresConnectionConfig } from '../../core/config-types.ts';
+import type { Principal, TokenVerifier } from '../../identity/verify-token.ts';
+import type { Masker } from '../../masking/index.ts';
+import type { CompiledSqlPolicy } from '../../policy/sql-rules.ts';
+import type { SqlDecision } from '../../policy/evaluate-sql.ts';
+import type { Decision, RecordEvent } from '../../recording/event.ts';
+import { holdForApproval, newApprovalId, type ApprovalBackend, type ApprovalRequest } from './approval-hold.ts';
+import { authenticate } from './auth.ts';
+import { decodeReadyStatus } from './backend-framer.ts';
+import type { CancelRegistry } from './cancel.ts';
+import { BackendCode, FrontendCode, ProtocolError } from './codes.ts';
+import { decodeDescribeOrClose, decodeParse, decodePasswordMessage, decodeQuery, decodeStartup, FrontendFramer, decodeBind } from './frontend-framer.ts';
+import { denialFields, errorFields, judge, type Judgement } from './judge.ts';
+import { ResponseMasker, Scrubber } from './mask-rows.ts';
+import type { BackendFrame, FrontendFrame, StartupMessage, TransactionStatus } from './messages.ts';
+import * as be from './serialize-backend.ts';
+import { parse as parseMessage, query as queryMessage, terminate as terminateMessage } from './serialize-frontend.ts';
+import { next, route, SessionState, type SessionAction, type SessionEvent, type Transition } from './session-state.ts';
+import type { SqlClassifier } from './sql-cache.ts';
+import { PreparedRegistry } from './sql-prepared.ts';
+import { planStartup, startupRefusal, type StartupPlan } from './startup.ts';
+import { connectUpstream, readCredential, sendUpstreamCancel, UpstreamError, type Credential, type UpstreamSession, type UpstreamTarget } from './upstream.ts';
+
+/** The slice of a pino logger a session uses (object first, fixed message). */
+export interface PgLogger {
+  debug(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+  child?(bindings: object): PgLogger;
+}
+
+/** Counters a session reports; every hook is optional. */
+export interface PgMetrics {
+  sessionStarted?(connection: string): void;
+  sessionEnded?(connection: string, reason: string): void;
+  statement?(connection: string, decision: Decision): void;
+  authFailure?(connection: string, reason: string): void;
+  masked?(connection: string, rule: string, n: number): void;
+  upstreamLatency?(connection: string, seconds: number): void;
+}
+
+export interface RecorderLike {
+  record(event: RecordEvent): Promise<unknown>;
+}
+
+/** Everything a session needs, resolved (listener.ts fills the fail-closed defaults). */
+export interface SessionContext {
+  readonly conn: PostgresConnectionConfig;
+  readonly verifier: TokenVerifier;
+  readonly masker: Masker;
+  readonly policy: CompiledSqlPolicy;
+  readonly classifier: () => Promise<SqlClassifier>;
+  readonly recorder: RecorderLike | null;
+  readonly approvals: ApprovalBackend;
+  readonly approvalTimeoutMs: number;
+  readonly cancels: CancelRegistry;
+  readonly logger: PgLogger;
+  readonly metrics: PgMetrics;
+  /** AgentIdentity name, for the recording. */
+  readonly identity: string;
+  readonly target: UpstreamTarget;
+  readonly readCredential?: () => Promise<Credential>;
+}
+
+/** Responses between two ReadyForQuery: what the result line of that batch reports. */
+interface Cycle {
+  cmd: number | null;
+  readonly started: number;
+  rows: number;
+  bytes: number;
+  sqlState: string | undefined;
+  error: string | undefined;
+  readonly poisons: string[];
+}
+
+const POISON_PREFIX = 'chaperone_refused_';
+const POISON_RE = /chaperone_refused_[0-9a-f]+_\d+/;
+/** Frames waiting behind an async step (recording, approval) before the client socket is paused. */
+const INBOX_HIGH_WATER = 256;
+
+function newCycle(): Cycle {
+  return { cmd: null, started: performance.now(), rows: 0, bytes: 0, sqlState: undefined, error: undefined, poisons: [] };
+}
+
+export class Session {
+  readonly id: string;
+  private state: SessionState = SessionState.Startup;
+  private readonly framer: FrontendFramer;
+  private readonly inbox: FrontendFrame[] = [];
+  private pumping = false;
+  private clientPaused = false;
+  private upstreamPaused = false;
+  private up: UpstreamSession | null = null;
+  private upSocket: Socket | TLSSocket | null = null;
+  private rm: ResponseMasker | null = null;
+  private principal: Principal | null = null;
+  private startup: StartupMessage | null = null;
+  private plan: StartupPlan | null = null;
+  private cls: SqlClassifier | null = null;
+  private discarding = false;
+  private readonly prepared = new PreparedRegistry();
+  /** Named statement → the cmd of its Parse (result lines of later executions refer to it). */
+  private readonly statementCmd = new Map<string, number>();
+  private readonly cycles: Cycle[] = [];
+  private open: Cycle = newCycle();
+  private readonly poisons = new Map<string, Buffer>();
+  private readonly nonce = randomBytes(8).toString('hex');
+  private poisonSeq = 0;
+  private cmdSeq = 0;
+  private readonly gone = new AbortController();
+  private hold: AbortController | null = null;
+  private fakePid = 0;
+  private closed = false;
+  private readonly startedAt = Date.now();
+  private readonly summary = { commands: 0, denied: 0, approvals: 0, rows: 0, bytes: 0, masked: {} as Record<string, number> };
+  private sessionRecorded = false;
+  private readonly log: PgLogger;
+
+  constructor(
+    private readonly client: Socket,
+    private readonly ctx: SessionContext,
+    private readonly onClosed: (s: Session) => void = () => undefined,
+  ) {
+    this.id = `pg-${randomBytes(8).toString('hex')}`;
+    this.framer = new FrontendFramer({ maxMessageSize: ctx.conn.limits.maxMessageBytes });
+    this.log = ctx.logger.child?.({ session: this.id, connection: ctx.conn.name, protocol: 'postgres' }) ?? ctx.logger;
+    client.setNoDelay(true);
+    client.on('data', (chunk: Buffer) => this.onClientData(chunk));
+    client.on('end', () => this.close('client-closed'));
+    client.on('error', (e: NodeJS.ErrnoException) => this.close(`client-error ${e.code ?? ''}`.trim()));
+    client.on('close', () => this.close('client-closed'));
+    client.on('drain', () => this.resumeUpstream());
+  }
+
+  get sessionState(): SessionState {
+    return this.state;
+  }
+
+  /** Graceful shutdown: tell the client why, then close. */
+  shutdown(): void {
+    if (this.closed) return;
+    this.writeClient(be.errorResponse(errorFields('CHAP_ERR_RECORDING_CLOSED', {}, 'FATAL')));
+    this.close('shutdown');
+  }
+
+  // ---- client side ----
+
+  private onClientData(chunk: Buffer): void {
+    if (this.closed) return;
+    this.upSocket?.cork();
+    try {
+      this.framer.push(chunk, (f) => this.enqueue(f));
+    } catch (e) {
+      this.protocolFailure(e);
+    } finally {
+      this.upSocket?.uncork();
+    }
+  }
+
+  private protocolFailure(e: unknown): void {
+    const detail = e instanceof ProtocolError ? e.message : `unexpected error (${(e as Error)?.message ?? String(e)})`;
+    const fields = errorFields('CHAP_ERR_PG_PROTOCOL', { detail }, 'FATAL');
+    if (e instanceof ProtocolError) fields['C'] = e.sqlState;
+    this.log.warn({ err: detail }, 'client protocol error');
+    this.fatal(fields, 'protocol-error');
+  }
+
+  private enqueue(f: FrontendFrame): void {
+    this.inbox.push(f);
+    if (this.inbox.length > INBOX_HIGH_WATER && !this.clientPaused) {
+      this.clientPaused = true;
+      this.client.pause();
+    }
+    if (!this.pumping) this.pump();
+  }
+
+  /** The loop: one message at a time, in order; an async step (record, approve, connect) suspends it. */
+  private pump(): void {
+    this.pumping = true;
+    while (this.inbox.length > 0 && !this.closed) {
+      const f = this.inbox.shift();
+      if (f === undefined) break;
+      let r: void | Promise<void>;
+      try {
+        r = this.handle(f);
+      } catch (e) {
+        this.protocolFailure(e);
+        break;
+      }
+      if (r instanceof Promise) {
+        r.then(
+          () => this.resumePump(),
+          (e: unknown) => this.internalFailure(e),
+        );
+        return;
+      }
+    }
+    this.pumping = false;
+    if (this.clientPaused && this.inbox.length < INBOX_HIGH_WATER / 2 && !this.closed) {
+      this.clientPaused = false;
+      this.client.resume();
+    }
+  }
+
+  private resumePump(): void {
+    this.upSocket?.cork();
+    try {
+      this.pump();
+    } finally {
+      this.upSocket?.uncork();
+    }
+  }
+
+  private internalFailure(e: unknown): void {
+    this.log.error({ err: (e as Error)?.stack ?? String(e) }, 'session failed');
+    this.fatal(errorFields('CHAP_ERR_INTERNAL', { detail: (e as Error)?.message ?? String(e) }, 'FATAL'), 'error');
+  }
+
+  private handle(f: FrontendFrame): void | Promise<void> {
+    switch (this.state) {
+      case SessionState.Startup:
+        return this.onStartupFrame(f);
+      case SessionState.AwaitingPassword:
+        if (f.kind === 'tagged' && f.code === FrontendCode.Password) return this.apply(next(this.state, { type: 'password', token: decodePasswordMessage(f).password }));
+        return this.apply(next(this.state, { type: 'tagged-early', code: f.code }));
+      case SessionState.Ready:
+        return this.onTagged(f);
+      default:
+        return undefined;
+    }
+  }
+
+  private onStartupFrame(f: FrontendFrame): void | Promise<void> {
+    const m = decodeStartup(f);
+    switch (m.name) {
+      case 'sslRequest':
+        return this.apply(next(this.state, { type: 'ssl-request' }));
+      case 'gssEncRequest':
+        return this.apply(next(this.state, { type: 'gssenc-request' }));
+      case 'cancelRequest':
+        this.ctx.cancels.cancel(m.processId, m.secretKey);
+        return this.apply(next(this.state, { type: 'cancel-request' }));
+      case 'startupMessage':
+        this.startup = m;
+        return this.apply(next(this.state, { type: 'startup', refusal: startupRefusal(m) }));
+    }
+  }
+
+  /** Runs a transition's actions; the first async action suspends the loop until it is done. */
+  private apply(t: Transition): void | Promise<void> {
+    this.state = t.state;
+    for (const a of t.actions) {
+      const r = this.act(a);
+      if (r instanceof Promise) return r;
+    }
+    return undefined;
+  }
+
+  private event(e: SessionEvent): void | Promise<void> {
+    return this.apply(next(this.state, e));
+  }
+
+  private act(a: SessionAction): void | Promise<void> {
+    switch (a.type) {
+      case 'refuse-encryption':
+        this.writeClient(be.encryptionRefused());
+        this.framer.resumeStartup();
+        return;
+      case 'forward-cancel':
+        return;
+      case 'ask-password':
+        this.askPassword();
+        return;
+      case 'verify':
+        return this.verify(a.token);
+      case 'connect-upstream':
+        return this.connect();
+      case 'send-welcome':
+        this.welcome();
+        return;
+      case 'fatal':
+        this.fatal(errorFields(a.code, a.params, 'FATAL'), 'refused');
+        return;
+      case 'close':
+        this.close('closed');
+        return;
+    }
+  }
+
+  private askPassword(): void {
+    const m = this.startup;
+    if (m === null) return;
+    this.plan = planStartup(m, {
+      user: '',
+      database: this.ctx.conn.upstream.database,
+      readOnly: this.ctx.conn.readOnly,
+      statementTimeoutSeconds: this.ctx.conn.limits.statementTimeoutSeconds,
+    });
+    if (this.plan.negotiate) this.writeClient(be.negotiateProtocolVersion(0, this.plan.unrecognizedOptions));
+    this.writeClient(be.authenticationCleartextPassword());
+  }
+
+  private async verify(token: string): Promise<void> {
+    const conn = this.ctx.conn;
+    const a = await authenticate(this.ctx.verifier, token, conn.name, conn.access);
+    if (this.closed) return;
+    if (!a.ok) {
+      this.ctx.metrics.authFailure?.(conn.name, a.reason);
+      this.log.info({ reason: a.reason }, 'agent refused');
+      return this.event({ type: 'auth-refused', code: a.code, params: a.params });
+    }
+    this.principal = a.principal;
+    const p = a.principal;
+    const client = `${this.client.remoteAddress ?? '?'}:${this.client.remotePort ?? 0}`;
+    const pod = p.pod ? `${p.serviceAccount?.namespace ?? ''}/${p.pod.name}` : null;
+    const ok = await this.record({ type: 'session.start', session: this.id, identity: this.ctx.identity, subject: p.subject, groups: p.groups, pod, client, connection: conn.name, protocol: 'postgres' });
+    if (!ok) return this.event({ type: 'auth-refused', code: 'CHAP_ERR_RECORDING_FAILED', params: { detail: 'session start' } });
+    this.sessionRecorded = true;
+    this.ctx.metrics.sessionStarted?.(conn.name);
+    return this.event({ type: 'auth-ok' });
+  }
+
+  private async connect(): Promise<void> {
+    const conn = this.ctx.conn;
+    const started = performance.now();
+    try {
+      const cred = await (this.ctx.readCredential ?? (() => readCredential(conn.credentials)))();
+      const m = this.startup;
+      if (m === null) throw new Error('no start-up message');
+      this.plan = planStartup(m, { user: cred.user, database: conn.upstream.database, readOnly: conn.readOnly, statementTimeoutSeconds: conn.limits.statementTimeoutSeconds });
+      const up = await connectUpstream(this.ctx.target, cred, this.plan.upstream, this.gone.signal);
+      this.ctx.metrics.upstreamLatency?.(conn.name, (performance.now() - started) / 1000);
+      if (this.closed) {
+        up.socket.destroy();
+        return;
+      }
+      this.attachUpstream(up, cred);
+      return this.event({ type: 'upstream-ready' });
+    } catch (e) {
+      if (this.closed) return;
+      return this.event(this.upstreamFailure(e));
+    }
+  }
+
+  private upstreamFailure(e: unknown): SessionEvent {
+    const name = this.ctx.conn.name;
+    if (!(e instanceof UpstreamError)) return { type: 'upstream-failed', code: 'CHAP_ERR_INTERNAL', params: { detail: (e as Error)?.message ?? String(e) } };
+    let detail = e.message;
+    const fields = e.fields;
+    if (fields) detail += `: ${this.ctx.masker.maskText(fields.get('M') ?? '').value}`;
+    this.log.warn({ kind: e.kind, detail }, 'upstream login failed');
+    const code: ErrorCode = e.kind === 'auth' ? 'CHAP_ERR_UPSTREAM_AUTH' : 'CHAP_ERR_UPSTREAM_UNAVAILABLE';
+    return { type: 'upstream-failed', code, params: { connection: name, detail } };
+  }
+
+  private attachUpstream(up: UpstreamSession, cred: Credential): void {
+    this.up = up;
+    this.upSocket = up.socket;
+    this.rm = new ResponseMasker(this.ctx.masker, new Scrubber(cred.password));
+    const s = up.socket;
+    s.setNoDelay(true);
+    s.on('data', (chunk: Buffer) => this.onUpstreamData(chunk));
+    s.on('error', (e: NodeJS.ErrnoException) => this.upstreamLost(e.code ?? e.message));
+    s.on('close', () => this.upstreamLost('the upstream closed the connection'));
+    s.on('drain', () => this.resumeClient());
+    this.lastStatus = up.status;
+  }
+
+  private lastStatus: TransactionStatus = 'I';
+
+  private welcome(): void {
+    const up = this.up;
+    const rm = this.rm;
+    if (up === null || rm === null) return;
+    const key = this.ctx.cancels.register(() => this.onCancel());
+    this.fakePid = key.processId;
+    this.client.cork();
+    this.writeClient(be.authenticationOk());
+    for (const f of up.parameterStatus) this.writeClient(rm.parameterStatus(f));
+    for (const f of up.notices) this.writeClient(rm.errorOrNotice(f));
+    const dropped = this.plan?.dropped ?? [];
+    if (dropped.length > 0) {
+      this.writeClient(be.noticeResponse({ S: 'NOTICE', V: 'NOTICE', C: '01000', M: `Chaperone did not forward the start-up parameter(s) ${dropped.join(', ')}: they could change what the session may do; use SET after connecting (policy permitting)` }));
+    }
+    this.writeClient(be.backendKeyData(key.processId, key.secretKey));
+    this.writeClient(be.readyForQuery(up.status));
+    this.client.uncork();
+    up.socket.resume();
+    for (const f of up.extra) this.onUpstreamFrame(f);
+    this.log.debug({ subject: this.principal?.subject }, 'session ready');
+  }
+
+  /** A CancelRequest with our fake key: end an approval wait, or cancel the upstream query. */
+  private onCancel(): void {
+    if (this.hold !== null) {
+      this.hold.abort();
+      return;
+    }
+    const up = this.up;
+    if (up === null) return;
+    sendUpstreamCancel(this.ctx.target, up.processId, up.secretKey).catch((e: unknown) => this.log.warn({ err: (e as Error).message }, 'upstream cancel failed'));
+  }
+
+  // ---- ready: routing ----
+
+  private onTagged(f: FrontendFrame): void | Promise<void> {
+    switch (route(f.code, this.discarding)) {
+      case 'judge-query':
+        return this.withClassifier(() => this.onSql(f, 'simple'));
+      case 'judge-parse':
+        return this.withClassifier(() => this.onSql(f, 'extended'));
+      case 'forward':
+        this.track(f);
+        this.forward(f);
+        return;
+      case 'sync':
+        this.discarding = false;
+        this.forward(f);
+        this.endCycle();
+        return;
+      case 'discard':
+        return;
+      case 'refuse-function-call':
+        this.summary.denied++;
+        this.poison('simple', errorFields('CHAP_ERR_PG_FUNCTION_CALL', {}));
+        return;
+      case 'protocol-violation':
+        this.fatal(errorFields('CHAP_ERR_PG_PROTOCOL', { detail: "a password message ('p') after authentication" }, 'FATAL'), 'protocol-error');
+        return;
+      case 'terminate':
+        this.forward(f);
+        this.close('client-terminated');
+        return;
+    }
+  }
+
+  /** Bind names the statement it executes (for the result line); Close 'S' forgets one. */
+  private track(f: FrontendFrame): void {
+    if (f.code === FrontendCode.Bind) {
+      const cmd = this.statementCmd.get(decodeBind(f).statement);
+      if (cmd !== undefined) this.open.cmd ??= cmd;
+    } else if (f.code === FrontendCode.Close) {
+      const c = decodeDescribeOrClose(f);
+      if (c.target === 'S') this.statementCmd.delete(c.targetName);
+    }
+  }
+
+  private withClassifier(fn: () => void | Promise<void>): void | Promise<void> {
+    if (this.cls !== null) return fn();
+    return this.ctx.classifier().then((c) => {
+      this.cls = c;
+      return fn();
+    });
+  }
+
+  private onSql(f: FrontendFrame, protocol: 'simple' | 'extended'): void | Promise<void> {
+    const cls = this.cls;
+    if (cls === null) throw new Error('classifier not loaded');
+    const parse = protocol === 'extended' ? decodeParse(f) : undefined;
+    const sql = parse?.sql ?? decodeQuery(f).sql;
+    const j = judge(cls, this.ctx.policy, this.prepared, this.ctx.conn.readOnly, sql, protocol);
+    const cmd = ++this.cmdSeq;
+    this.summary.commands++;
+    const decision: Decision = j.decision.action === 'allow' ? 'allow' : j.decision.action === 'deny' ? 'deny' : 'approval';
+    this.ctx.metrics.statement?.(this.ctx.conn.name, decision);
+    const text = this.ctx.masker.maskText(sql).value;
+    const ev: RecordEvent = {
+      type: 'statement', session: this.id, cmd, text, classification: j.classification, decision,
+      rule: j.decision.rule, reason: j.decision.reason, statementHash: j.hash,
+    };
+    const after = (recorded: boolean): void | Promise<void> => {
+      if (this.closed) return;
+      if (!recorded) return this.refuse(protocol, errorFields('CHAP_ERR_RECORDING_FAILED', { detail: 'statement' }));
+      return this.decide(f, j, cmd, protocol, text, parse?.statement);
+    };
+    if (this.ctx.recorder === null) return after(true);
+    return this.record(ev).then(after);
+  }
+
+  private decide(f: FrontendFrame, j: Judgement, cmd: number, protocol: 'simple' | 'extended', text: string, statement: string | undefined): void | Promise<void> {
+    const d = j.decision;
+    if (d.action === 'allow') return this.forwardJudged(f, j, cmd, protocol, statement);
+    if (d.action === 'deny') {
+      this.summary.denied++;
+      this.log.info({ cmd, rule: d.rule, reason: d.reason }, 'statement denied');
+      return this.refuse(protocol, denialFields(d), cmd);
+    }
+    return this.awaitApproval(f, j, d, cmd, protocol, text, statement);
+  }
+
+  private forwardJudged(f: FrontendFrame, j: Judgement, cmd: number, protocol: 'simple' | 'extended', statement: string | undefined): void {
+    for (const fact of j.facts) this.prepared.observe(fact);
+    this.open.cmd = cmd;
+    if (statement !== undefined && statement !== '') this.statementCmd.set(statement, cmd);
+    this.forward(f);
+    if (protocol === 'simple') this.endCycle();
+  }
+
+  private refuse(protocol: 'simple' | 'extended', fields: Record<string, string>, cmd?: number): void {
+    if (cmd !== undefined) this.open.cmd = cmd;
+    this.poison(protocol, fields);
+  }
+
+  private async awaitApproval(f: FrontendFrame, j: Judgement, d: Extract<SqlDecision, { action: 'require-approval' }>, cmd: number, protocol: 'simple' | 'extended', text: string, statement: string | undefined): Promise<void> {
+    const p = this.principal;
+    if (p === null) throw new Error('no principal');
+    this.summary.approvals++;
+    const groups = Array.isArray(d.approval['approverGroups']) ? (d.approval['approverGroups'] as unknown[]).filter((g): g is string => typeof g === 'string') : [];
+    const seconds = typeof d.approval['timeoutSeconds'] === 'number' ? d.approval['timeoutSeconds'] : undefined;
+    const timeoutMs = seconds !== undefined && seconds > 0 ? Math.min(seconds * 1000, this.ctx.approvalTimeoutMs) : this.ctx.approvalTimeoutMs;
+    const req: ApprovalRequest = {
+      id: newApprovalId(), session: this.id, cmd, connection: this.ctx.conn.name, identity: this.ctx.identity, subject: p.subject, username: p.username,
+      groups: p.groups, statement: text, statementHash: j.hash, rule: d.rule, reason: d.reason, message: d.message, approverGroups: groups, timeoutMs, settings: d.approval,
+    };
+    this.writeClient(be.noticeResponse({
+      S: 'NOTICE', V: 'NOTICE', C: '01000',
+      M: `Chaperone is holding this statement for approval (rule ${d.rule}: ${d.message}); waiting up to ${Math.round(timeoutMs / 1000)} s for request ${req.id}`,
+      H: this.ctx.approvals.howToApprove(req),
+    }));
+    const waitOk = await this.record({ type: 'approval.wait', session: this.id, cmd, request: req.id, approverGroups: groups, timeoutMs });
+    const started = Date.now();
+    this.hold = new AbortController();
+    const onGone = (): void => this.hold?.abort();
+    this.gone.signal.addEventListener('abort', onGone, { once: true });
+    const o = waitOk ? await holdForApproval(this.ctx.approvals, req, this.hold.signal) : { outcome: 'denied' as const, reason: 'the wait could not be recorded' };
+    this.gone.signal.removeEventListener('abort', onGone);
+    this.hold = null;
+    await this.record({ type: 'approval.outcome', session: this.id, cmd, request: req.id, outcome: o.outcome, by: 'by' in o ? (o.by ?? []) : [], waitedMs: Date.now() - started });
+    if (this.closed) return;
+    this.log.info({ cmd, request: req.id, outcome: o.outcome }, 'approval outcome');
+    if (o.outcome === 'approved') return this.forwardJudged(f, j, cmd, protocol, statement);
+    this.summary.denied++;
+    return this.refuse(protocol, errorFields('CHAP_ERR_SQL_APPROVAL_DENIED', { rule: d.rule, outcome: o.outcome, detail: o.reason }), cmd);
+  }
+
+  /**
+   * Refuses in place without breaking the server's view of the protocol: a statement that cannot
+   * parse is sent instead, so PostgreSQL itself aborts the transaction and (extended protocol)
+   * discards until Sync exactly as for a real error; its syntax error is replaced by ours on the way back.
+   */
+  private poison(protocol: 'simple' | 'extended', fields: Record<string, string>): void {
+    const token = `${POISON_PREFIX}${this.nonce}_${++this.poisonSeq}`;
+    this.poisons.set(token, be.errorResponse(fields));
+    this.open.poisons.push(token);
+    if (protocol === 'simple') {
+      this.writeUpstream(queryMessage(token));
+      this.endCycle();
+    } else {
+      this.writeUpstream(parseMessage(token, token));
+      this.discarding = true;
+    }
+  }
+
+  private forward(f: FrontendFrame): void {
+    this.writeUpstream(f.raw);
+  }
+
+  private endCycle(): void {
+    this.cycles.push(this.open);
+    this.open = newCycle();
+  }
+
+  // ---- upstream side ----
+
+  private onUpstreamData(chunk: Buffer): void {
+    const up = this.up;
+    if (up === null || this.closed) return;
+    this.client.cork();
+    try {
+      up.framer.push(chunk, (f) => this.onUpstreamFrame(f));
+    } catch (e) {
+      this.log.error({ err: (e as Error).message }, 'upstream stream broken');
+      this.fatal(errorFields('CHAP_ERR_UPSTREAM_LOST', { detail: `the upstream sent data the sidecar could not read: ${(e as Error).message}` }, 'FATAL'), 'upstream-error');
+    } finally {
+      this.client.uncork();
+    }
+  }
+
+  private onUpstreamFrame(f: BackendFrame): void {
+    const rm = this.rm;
+    if (rm === null) return;
+    const c = this.cycles[0] ?? this.open;
+    c.bytes += f.raw.length;
+    let out: Buffer | null = f.raw;
+    switch (f.code) {
+      case BackendCode.DataRow:
+        c.rows++;
+        out = rm.dataRow(f);
+        break;
+      case BackendCode.RowDescription:
+        out = rm.rowDescription(f);
+        break;
+      case BackendCode.ErrorResponse:
+        out = this.upstreamError(f, c, rm);
+        break;
+      case BackendCode.NoticeResponse:
+        out = rm.errorOrNotice(f);
+        break;
+      case BackendCode.NotificationResponse:
+        out = rm.notification(f);
+        break;
+      case BackendCode.ParameterStatus:
+        out = rm.parameterStatus(f);
+        break;
+      case BackendCode.CopyOutResponse:
+      case BackendCode.CopyBothResponse:
+        rm.copyStart();
+        break;
+      case BackendCode.CopyData:
+        out = rm.copyData(f);
+        break;
+      case BackendCode.CopyDone:
+        this.writeOpt(rm.copyEnd());
+        break;
+      case BackendCode.ReadyForQuery:
+        this.ready(f);
+        break;
+      case BackendCode.BackendKeyData:
+      case BackendCode.Authentication:
+      case BackendCode.NegotiateProtocolVersion:
+        out = null;
+        break;
+      default:
+        break;
+    }
+    this.writeOpt(out);
+  }
+
+  private writeOpt(b: Buffer | null): void {
+    if (b !== null) this.writeClient(b);
+  }
+
+  private upstreamError(f: BackendFrame, c: Cycle, rm: ResponseMasker): Buffer {
+    if (rm.inCopy) this.writeOpt(rm.copyEnd());
+    if (this.poisons.size > 0 && f.raw.includes(POISON_PREFIX)) {
+      const token = POISON_RE.exec(f.raw.toString('latin1'))?.[0];
+      const ours = token === undefined ? undefined : this.poisons.get(token);
+      if (ours !== undefined && token !== undefined) {
+        this.poisons.delete(token);
+        c.sqlState = '42501';
+        c.error = 'refused by chaperone';
+        return ours;
+      }
+    }
+    const out = rm.errorOrNotice(f);
+    // A second decode is cheap and only on errors: the recording gets the SQLSTATE and masked message.
+    const m = /C([0-9A-Z]{5})\0/.exec(f.raw.toString('latin1', 5));
+    c.sqlState = m?.[1];
+    return out;
+  }
+
+  private ready(f: BackendFrame): void {
+    this.lastStatus = decodeReadyStatus(f);
+    const c = this.cycles.shift() ?? this.open;
+    if (c === this.open) this.open = newCycle();
+    for (const t of c.poisons) this.poisons.delete(t);
+    const findings = this.rm?.takeFindings() ?? {};
+    this.summary.rows += c.rows;
+    this.summary.bytes += c.bytes;
+    for (const [k, n] of Object.entries(findings)) {
+      this.summary.masked[k] = (this.summary.masked[k] ?? 0) + n;
+      this.ctx.metrics.masked?.(this.ctx.conn.name, k, n);
+    }
+    if (c.cmd === null || this.ctx.recorder === null) return;
+    const ev: RecordEvent = {
+      type: 'result', session: this.id, cmd: c.cmd, rows: c.rows, bytes: c.bytes, masked: findings,
+      durationMs: Math.round((performance.now() - c.started) * 1000) / 1000,
+      ...(c.sqlState !== undefined ? { sqlState: c.sqlState } : {}),
+    };
+    // Results are not write-ahead: the response is already on its way; a failure is logged by the recorder.
+    this.ctx.recorder.record(ev).catch(() => undefined);
+  }
+
+  private upstreamLost(why: string): void {
+    if (this.closed) return;
+    this.log.warn({ why }, 'upstream lost');
+    this.fatal(errorFields('CHAP_ERR_UPSTREAM_LOST', { detail: why }, 'FATAL'), 'upstream-closed');
+  }
+
+  // ---- I/O and teardown ----
+
+  private writeClient(b: Buffer): void {
+    if (this.client.destroyed) return;
+    if (!this.client.write(b) && !this.upstreamPaused && this.upSocket !== null) {
+      // Backpressure: a slow client stops us reading the upstream, so memory stays bounded.
+      this.upstreamPaused = true;
+      this.upSocket.pause();
+    }
+  }
+
+  private resumeUpstream(): void {
+    if (!this.upstreamPaused) return;
+    this.upstreamPaused = false;
+    this.upSocket?.resume();
+  }
+
+  private writeUpstream(b: Buffer): void {
+    const s = this.upSocket;
+    if (s === null || s.destroyed) return;
+    if (!s.write(b) && !this.clientPaused) {
+      this.clientPaused = true;
+      this.client.pause();
+    }
+  }
+
+  private resumeClient(): void {
+    if (!this.clientPaused || this.inbox.length >= INBOX_HIGH_WATER / 2) return;
+    this.clientPaused = false;
+    this.client.resume();
+  }
+
+  /** Records an event; false when the recorder refused (the caller refuses the command: write-ahead). */
+  private async record(e: RecordEvent): Promise<boolean> {
+    if (this.ctx.recorder === null) return true;
+    try {
+      await this.ctx.recorder.record(e);
+      return true;
+    } catch (err) {
+      this.log.error({ err: (err as Error).message, type: e.type }, 'recording failed; refusing');
+      return false;
+    }
+  }
+
+  private fatal(fields: Record<string, string>, reason: string): void {
+    this.writeClient(be.errorResponse(fields));
+    this.close(reason);
+  }
+
+  close(reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.state = SessionState.Closed;
+    this.gone.abort();
+    this.hold?.abort();
+    if (this.fakePid !== 0) this.ctx.cancels.unregister(this.fakePid);
+    const s = this.upSocket;
+    if (s !== null && !s.destroyed) {
+      if (reason !== 'upstream-closed' && reason !== 'client-terminated') s.write(terminateMessage());
+      s.end();
+      setTimeout(() => s.destroy(), 2000).unref();
+    }
+    this.client.end();
+    setTimeout(() => this.client.destroy(), 2000).unref();
+    if (this.sessionRecorded) {
+      const summary = { ...this.summary, durationMs: Date.now() - this.startedAt };
+      this.ctx.recorder?.record({ type: 'session.end', session: this.id, reason, summary }).catch(() => undefined);
+      this.ctx.metrics.sessionEnded?.(this.ctx.conn.name, reason);
+    }
+    this.log.debug({ reason }, 'session closed');
+    this.onClosed(this);
+  }
+}
