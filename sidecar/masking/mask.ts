@@ -88,8 +88,8 @@ export function maskBytes(c: Compiled, buf: Buffer): MaskResult<Buffer> {
 
 
 export const BASE64_RULE_ID = 'base64-encoded-secret';
-/** Base64 runs worth decoding in text: 20 to 4096 characters (15 to 3072 bytes of plaintext). */
-const BASE64_RUN = /(?<![A-Za-z0-9+/_-])(?:[A-Za-z0-9+/]{20,4096}={0,2}|[A-Za-z0-9_-]{20,4096})(?![A-Za-z0-9+/=_-])/dg;
+/** Base64 runs worth decoding in text: 16 to 4096 characters (12 to 3072 bytes of plaintext). */
+const BASE64_RUN = /(?<![A-Za-z0-9+/_-])(?:[A-Za-z0-9+/]{14,4096}={0,2}|[A-Za-z0-9_-]{16,4096})(?![A-Za-z0-9+/=_-])/dg;
 let nesting = 0;
 
 /** A base64 run in text holds a secret when its plaintext is text that masking would change. */
@@ -120,7 +120,7 @@ export function compile(opts: MaskerOptions, table: readonly Detector[]): Compil
     validate: (run) => self !== undefined && base64HoldsSecret(self, run),
     keywords: [],
     minDigits: 0,
-    minTextLength: 20,
+    minTextLength: 16,
     maxLength: 4100,
   };
   self = { ...base, rules: [...base.rules, rule], keywordlessRules: [...base.keywordlessRules, index], window: Math.max(base.window, Math.min(4100, base.cap)) };

@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import type { Detector, Rng } from '../../sidecar/masking/types.ts';
 import { DETECTORS, createRng, generateSample } from '../../sidecar/masking/detectors/index.ts';
 
-export type Carrier = 'sql-row' | 'psql-table' | 'json-api' | 'yaml' | 'env' | 'log' | 'stack-trace' | 'url' | 'plain';
+export type Carrier = 'sql-row' | 'psql-table' | 'json-api' | 'yaml' | 'env' | 'log' | 'stack-trace' | 'url' | 'plain' | 'k8s-secret-base64' | 'form-urlencoded';
 
 export type NegativeClass =
   | 'uuid'
@@ -97,6 +97,8 @@ interface Frame {
   readonly before: string;
   readonly after: string;
   readonly encode: (s: string) => string;
+  /** The encoding does not map substrings to substrings (base64): the whole encoded snippet is the secret. */
+  readonly whole?: boolean;
 }
 
 const asIs = (s: string): string => s;
@@ -112,6 +114,8 @@ function frames(rng: Rng, multiline: boolean): Frame[] {
     { carrier: 'log', before: `${date(rng)} INFO  [worker-${rng.int(8)}] loaded settings for ${name}: `, after: ` (took ${rng.int(900)}ms)`, encode: asIs },
     { carrier: 'stack-trace', before: `Error: request failed with config\n    at Client.send (/app/node_modules/client/index.js:${rng.int(400)}:${rng.int(40)})\n    context: `, after: `\n    at async main (/app/src/main.ts:${rng.int(200)}:5)`, encode: asIs },
     { carrier: 'plain', before: `${words(rng, 6)}\n`, after: `\n${words(rng, 5)}`, encode: asIs },
+    { carrier: 'k8s-secret-base64', before: `{"apiVersion":"v1","kind":"Secret","metadata":{"name":"app-${id}"},"data":{"config":"`, after: `"},"type":"Opaque"}`, encode: (x) => Buffer.from(x).toString('base64'), whole: true },
+    { carrier: 'form-urlencoded', before: `grant_type=client_credentials&client_id=${name}&client_secret=`, after: `&scope=read`, encode: encodeURIComponent },
   ];
   if (!multiline) {
     all.push(
@@ -129,7 +133,7 @@ function isPrefixed(d: Detector, sample: { text: string; secret: string }): 'pre
 
 function embed(d: Detector, sample: { text: string; secret: string }, f: Frame, id: string): PositiveSample | undefined {
   const enc = f.encode(sample.text);
-  const encSecret = f.encode(sample.secret);
+  const encSecret = f.whole === true ? enc : f.encode(sample.secret);
   const at = enc.indexOf(encSecret);
   if (at < 0) return undefined;
   const text = f.before + enc + f.after;
