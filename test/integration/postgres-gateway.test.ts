@@ -1,4 +1,5 @@
 // PostgreSQL gateway, core path against real PostgreSQL 15 and node pg: token login, SCRAM upstream, simple and extended queries, masking, denial, recording.
+/* eslint-disable @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-argument -- pg result rows are `any` by design; the asserts check their shape */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';

@@ -45,8 +45,17 @@ function classificationOf(facts: readonly StatementFacts[]): StatementClassifica
   return { kinds: facts.map((f) => f.kind), tables: [...tables], functions: [...functions] };
 }
 
+/** What judging needs besides the text: the session's classifier, policy, PREPARE registry and read-only flag. */
+export interface JudgeContext {
+  readonly cls: SqlClassifier;
+  readonly policy: CompiledSqlPolicy;
+  readonly prepared: PreparedRegistry;
+  readonly readOnly: boolean;
+}
+
 /** Classifies and judges a Query ('simple') or Parse ('extended') text. Never throws (a failure is a deny). */
-export function judge(cls: SqlClassifier, policy: CompiledSqlPolicy, prepared: PreparedRegistry, readOnly: boolean, sql: string, protocol: Protocol): Judgement {
+export function judge(jc: JudgeContext, sql: string, protocol: Protocol): Judgement {
+  const { cls, policy, prepared, readOnly } = jc;
   let classified: ClassifyResult = cls.classify(sql, protocol);
   let facts: readonly StatementFacts[] = [];
   if (classified.ok) {

@@ -142,5 +142,5 @@ export async function startListener(lc: ListenerContext): Promise<RunningListene
     metrics,
     approvalTimeoutMs: state.approvals.timeoutSeconds * 1000,
   });
-  return { address: l.address, sessions: l.sessions, stop: (deadline) => l.close(deadline - Date.now()) };
+  return { address: l.address, sessions: () => l.sessions(), stop: (deadline) => l.close(deadline - Date.now()) };
 }

@@ -110,7 +110,8 @@ export type Route =
   | 'terminate';
 
 /** Pure routing of a tagged message, given whether the batch is being discarded after a refused Parse. */
-export function route(code: number, discarding: boolean): Route {
+export function route(byte: number, discarding: boolean): Route {
+  const code = byte as FrontendCode;
   if (code === FrontendCode.Terminate) return 'terminate';
   // 'p' is only meaningful during authentication; later it is a protocol violation.
   if (code === FrontendCode.Password) return 'protocol-violation';

@@ -84,6 +84,18 @@ const POISON_RE = /chaperone_refused_[0-9a-f]+_\d+/;
 /** Frames waiting behind an async step (recording, approval) before the client socket is paused. */
 const INBOX_HIGH_WATER = 256;
 
+/** A judged SQL message on its way to a decision. */
+interface Judged {
+  readonly f: FrontendFrame;
+  readonly j: Judgement;
+  readonly cmd: number;
+  readonly protocol: 'simple' | 'extended';
+  /** Masked text (the approver and the recording see this). */
+  readonly text: string;
+  /** Parse's statement name ('' unnamed); undefined for a Query. */
+  readonly statement: string | undefined;
+}
+
 function newCycle(): Cycle {
   return { cmd: null, started: performance.now(), rows: 0, bytes: 0, sqlState: undefined, error: undefined, poisons: [] };
 }
@@ -464,7 +476,7 @@ export class Session {
     if (cls === null) throw new Error('classifier not loaded');
     const parse = protocol === 'extended' ? decodeParse(f) : undefined;
     const sql = parse?.sql ?? decodeQuery(f).sql;
-    const j = judge(cls, this.ctx.policy, this.prepared, this.ctx.conn.readOnly, sql, protocol);
+    const j = judge({ cls, policy: this.ctx.policy, prepared: this.prepared, readOnly: this.ctx.conn.readOnly }, sql, protocol);
     const cmd = ++this.cmdSeq;
     this.summary.commands++;
     const decision: Decision = j.decision.action === 'allow' ? 'allow' : j.decision.action === 'deny' ? 'deny' : 'approval';
@@ -477,24 +489,25 @@ export class Session {
     const after = (recorded: boolean): void | Promise<void> => {
       if (this.closed) return;
       if (!recorded) return this.refuse(protocol, errorFields('CHAP_ERR_RECORDING_FAILED', { detail: 'statement' }));
-      return this.decide(f, j, cmd, protocol, text, parse?.statement);
+      return this.decide({ f, j, cmd, protocol, text, statement: parse?.statement });
     };
     if (this.ctx.recorder === null) return after(true);
     return this.record(ev).then(after);
   }
 
-  private decide(f: FrontendFrame, j: Judgement, cmd: number, protocol: 'simple' | 'extended', text: string, statement: string | undefined): void | Promise<void> {
+  private decide(p: Judged): void | Promise<void> {
+    const { j, cmd, protocol } = p;
     const d = j.decision;
-    if (d.action === 'allow') return this.forwardJudged(f, j, cmd, protocol, statement);
+    if (d.action === 'allow') return this.forwardJudged(p);
     if (d.action === 'deny') {
       this.summary.denied++;
       this.log.info({ cmd, rule: d.rule, reason: d.reason }, 'statement denied');
       return this.refuse(protocol, denialFields(d), cmd);
     }
-    return this.awaitApproval(f, j, d, cmd, protocol, text, statement);
+    return this.awaitApproval(p, d);
   }
 
-  private forwardJudged(f: FrontendFrame, j: Judgement, cmd: number, protocol: 'simple' | 'extended', statement: string | undefined): void {
+  private forwardJudged({ f, j, cmd, protocol, statement }: Judged): void {
     for (const fact of j.facts) this.prepared.observe(fact);
     this.open.cmd = cmd;
     if (statement !== undefined && statement !== '') this.statementCmd.set(statement, cmd);
@@ -507,7 +520,8 @@ export class Session {
     this.poison(protocol, fields);
   }
 
-  private async awaitApproval(f: FrontendFrame, j: Judgement, d: Extract<SqlDecision, { action: 'require-approval' }>, cmd: number, protocol: 'simple' | 'extended', text: string, statement: string | undefined): Promise<void> {
+  private async awaitApproval(judged: Judged, d: Extract<SqlDecision, { action: 'require-approval' }>): Promise<void> {
+    const { j, cmd, protocol, text } = judged;
     const p = this.principal;
     if (p === null) throw new Error('no principal');
     this.summary.approvals++;
@@ -534,7 +548,7 @@ export class Session {
     await this.record({ type: 'approval.outcome', session: this.id, cmd, request: req.id, outcome: o.outcome, by: 'by' in o ? (o.by ?? []) : [], waitedMs: Date.now() - started });
     if (this.closed) return;
     this.log.info({ cmd, request: req.id, outcome: o.outcome }, 'approval outcome');
-    if (o.outcome === 'approved') return this.forwardJudged(f, j, cmd, protocol, statement);
+    if (o.outcome === 'approved') return this.forwardJudged(judged);
     this.summary.denied++;
     return this.refuse(protocol, errorFields('CHAP_ERR_SQL_APPROVAL_DENIED', { rule: d.rule, outcome: o.outcome, detail: o.reason }), cmd);
   }
@@ -587,49 +601,46 @@ export class Session {
     if (rm === null) return;
     const c = this.cycles[0] ?? this.open;
     c.bytes += f.raw.length;
-    let out: Buffer | null = f.raw;
+    if (f.code === BackendCode.DataRow) {
+      c.rows++;
+      this.writeClient(rm.dataRow(f));
+      return;
+    }
+    this.writeOpt(this.otherFrame(f, c, rm));
+  }
+
+  /** Every server message but DataRow: what to send the client (null = nothing). */
+  private otherFrame(f: BackendFrame, c: Cycle, rm: ResponseMasker): Buffer | null {
     switch (f.code) {
-      case BackendCode.DataRow:
-        c.rows++;
-        out = rm.dataRow(f);
-        break;
       case BackendCode.RowDescription:
-        out = rm.rowDescription(f);
-        break;
+        return rm.rowDescription(f);
       case BackendCode.ErrorResponse:
-        out = this.upstreamError(f, c, rm);
-        break;
+        return this.upstreamError(f, c, rm);
       case BackendCode.NoticeResponse:
-        out = rm.errorOrNotice(f);
-        break;
+        return rm.errorOrNotice(f);
       case BackendCode.NotificationResponse:
-        out = rm.notification(f);
-        break;
+        return rm.notification(f);
       case BackendCode.ParameterStatus:
-        out = rm.parameterStatus(f);
-        break;
+        return rm.parameterStatus(f);
       case BackendCode.CopyOutResponse:
       case BackendCode.CopyBothResponse:
         rm.copyStart();
-        break;
+        return f.raw;
       case BackendCode.CopyData:
-        out = rm.copyData(f);
-        break;
+        return rm.copyData(f);
       case BackendCode.CopyDone:
         this.writeOpt(rm.copyEnd());
-        break;
+        return f.raw;
       case BackendCode.ReadyForQuery:
         this.ready(f);
-        break;
+        return f.raw;
       case BackendCode.BackendKeyData:
       case BackendCode.Authentication:
       case BackendCode.NegotiateProtocolVersion:
-        out = null;
-        break;
+        return null;
       default:
-        break;
+        return f.raw;
     }
-    this.writeOpt(out);
   }
 
   private writeOpt(b: Buffer | null): void {

@@ -107,7 +107,7 @@ export async function openSocket(t: UpstreamTarget, signal?: AbortSignal): Promi
     const opts = await tlsOptions(t.tls, t.host);
     return await new Promise<TLSSocket>((resolve, reject) => {
       const s = tlsConnect({ ...opts, socket: raw }, () => resolve(s));
-      s.once('error', (e) => reject(new UpstreamError('auth', `TLS to the upstream failed: ${e.message}`)));
+      s.once('error', (e: Error) => reject(new UpstreamError('auth', `TLS to the upstream failed: ${e.message}`)));
     });
   } catch (e) {
     raw.destroy();
