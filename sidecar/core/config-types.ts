@@ -7,6 +7,7 @@
 import type { Logger } from 'pino';
 import type { AdminRoutes } from '../admin/routes.ts';
 import type { IssuerOptions } from '../identity/options.ts';
+import type { Masker } from '../masking/index.ts';
 import type { TokenVerifier } from '../identity/verify-token.ts';
 import type { Recorder } from '../recording/writer.ts';
 import type { SidecarMetrics } from './metrics.ts';
@@ -306,21 +307,26 @@ export type LoadResult =
 // ---------------------------------------------------------------------------------------------
 // The contract between main.ts and a protocol's listener module (protocols/<p>/listener.ts).
 
-/** Where a reloaded config takes effect (docs/sidecar.md "Hot reload"). */
+/** One connection's compiled state from one good config (docs/sidecar.md "Hot reload"). */
 export interface ConnectionState<C extends ConnectionConfig = ConnectionConfig> {
   readonly config: C;
   /** sha256 of the whole config file that produced this state (recorded with each session). */
   readonly configHash: string;
   readonly approvals: ApprovalsConfig;
+  /** Compiled from `config.policy.sql` (postgres); undefined for other protocols. */
+  readonly sqlPolicy: CompiledSqlPolicy | undefined;
+  /** Built from `config.masking` with the HMAC key file read. */
+  readonly masker: Masker;
 }
 
 /**
- * Handed to a listener module's `startListener`. `current()` returns the connection's state from
- * the latest good config: call it when a session starts, and again before each statement, so a
- * reloaded policy or masking config applies to the next statement of an open session; upstream,
- * credentials and access are taken once at session start (a session never switches upstream).
- * A reload that removes the connection or changes its listen address or protocol stops this
- * listener (`stop`) and starts a new one.
+ * Handed to a listener module's `startListener`. Reload semantics: a reloaded config applies to NEW
+ * sessions; an open session keeps the state it started with (one policy and one configHash per
+ * session, so its recording is judged by one config). A listener that calls `current()` for each
+ * new session sets `followsReloads: true` and keeps running across reloads; for one that does not,
+ * main.ts starts a fresh listener with the new config and lets the old one finish its open
+ * sessions. A reload that removes the connection stops its listener; its sessions get
+ * `shutdown.drainTimeoutSeconds` and are then closed.
  */
 export interface ListenerContext<C extends ConnectionConfig = ConnectionConfig> {
   readonly name: string;
@@ -332,9 +338,15 @@ export interface ListenerContext<C extends ConnectionConfig = ConnectionConfig> 
 export interface RunningListener {
   /** The bound address (port 0 in the config = an ephemeral port, for tests). */
   readonly address: { readonly host: string; readonly port: number };
+  /** True if new sessions take `ctx.current()` (then a reload needs no new listener). */
+  readonly followsReloads?: boolean;
   /** Open sessions right now. */
   sessions(): number;
-  /** Stop accepting at once; let open sessions finish until `deadline` (ms since the epoch), then close them. */
+  /**
+   * Stop accepting at once (the port is free when this returns its promise or earlier); let open
+   * sessions finish until `deadline` (ms since the epoch; Infinity = let them end on their own),
+   * then close them. May be called again with an earlier deadline.
+   */
   stop(deadline: number): Promise<void>;
 }
 
