@@ -39,7 +39,7 @@ export function nothingToRun(c: Compiled, hits: KeywordHits, length: number): bo
   if (hits.count > 0) return false;
   for (const r of c.keywordlessRules) {
     const rule = c.rules[r]!;
-    if (hits.digits >= rule.minDigits && length >= rule.minTextLength) return false;
+    if (hits.digits >= rule.minDigits && length >= rule.minTextLength && hits.maxRun >= (rule.minRun ?? 0)) return false;
   }
   return true;
 }
@@ -121,6 +121,7 @@ export function compile(opts: MaskerOptions, table: readonly Detector[]): Compil
     keywords: [],
     minDigits: 0,
     minTextLength: 16,
+    minRun: 14,
     maxLength: 4100,
   };
   self = { ...base, rules: [...base.rules, rule], keywordlessRules: [...base.keywordlessRules, index], window: Math.max(base.window, Math.min(4100, base.cap)) };

@@ -74,6 +74,8 @@ export interface Rule {
   readonly minDigits: number;
   /** For keywordless rules: skip texts shorter than this (half the shortest example secret). */
   readonly minTextLength: number;
+  /** For keywordless rules: skip texts without a base64-character run this long (0 = no gate). */
+  readonly minRun?: number;
   readonly maxLength: number;
 }
 

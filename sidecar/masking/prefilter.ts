@@ -13,6 +13,8 @@ export interface KeywordHits {
   readonly digits: number;
   /** The text has a backslash or a percent sign (an escape may hide a secret). */
   readonly escapes: boolean;
+  /** Longest run of base64 characters (A-Z a-z 0-9 + / _ -): gates the base64 decoding rule. */
+  readonly maxRun: number;
 }
 
 /** A compiled keyword automaton; keyword i is `words[i]` (lower case ASCII). */
@@ -34,6 +36,9 @@ const FLAGS = new Uint16Array(256);
 for (let c = 48; c <= 57; c++) FLAGS[c] = 1;
 FLAGS[0x5c] = 256;
 FLAGS[0x25] = 256;
+// Base64 characters, for the longest-run count.
+const B64 = new Uint8Array(256);
+for (const ch of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-') B64[ch.charCodeAt(0)] = 1;
 
 /** Builds the automaton. Keywords must be non-empty; they are lower-cased and matched ASCII-case-insensitively. */
 export function compilePrefilter(words: readonly string[]): Prefilter {
@@ -134,17 +139,18 @@ export function compilePrefilter(words: readonly string[]): Prefilter {
   };
   // Most scans find nothing: they share one result object, overwritten by the next scan (callers
   // consume hits before scanning again), so the hot path allocates nothing.
-  const none = { count: 0, ends: EMPTY, keywords: EMPTY, digits: 0, escapes: false };
-  const finish = (count: number, flags: number, digits: number): KeywordHits => {
+  const none = { count: 0, ends: EMPTY, keywords: EMPTY, digits: 0, escapes: false, maxRun: 0 };
+  const finish = (count: number, flags: number, digits: number, maxRun: number): KeywordHits => {
     stats.scans++;
     const escapes = flags >= 256;
     if (count === 0) {
       none.digits = digits;
       none.escapes = escapes;
+      none.maxRun = maxRun;
       return none;
     }
     stats.withHits++;
-    return { count, ends: hitStarts.slice(0, count), keywords: hitKws.slice(0, count), digits, escapes };
+    return { count, ends: hitStarts.slice(0, count), keywords: hitKws.slice(0, count), digits, escapes, maxRun };
   };
 
   return {
@@ -155,6 +161,8 @@ export function compilePrefilter(words: readonly string[]): Prefilter {
       let count = 0;
       let flags = 0;
       let digits = 0;
+      let run = 0;
+      let maxRun = 0;
       const n = text.length;
       for (let i = 0; i < n; i++) {
         const ch = text.charCodeAt(i);
@@ -162,27 +170,33 @@ export function compilePrefilter(words: readonly string[]): Prefilter {
         const f = FLAGS[b]!;
         digits += f & 255;
         flags |= f;
+        run = (run + 1) * B64[b]!;
+        if (run > maxRun) maxRun = run;
         const v = step[s + classOf[b]!]!;
         s = v >> 1;
         if ((v & 1) !== 0) count = record(count, s / nClasses, i);
       }
-      return finish(count, flags, digits);
+      return finish(count, flags, digits, maxRun);
     },
     scanBytes(buf: Uint8Array, start = 0, end = buf.length): KeywordHits {
       let s = 0;
       let count = 0;
       let flags = 0;
       let digits = 0;
+      let run = 0;
+      let maxRun = 0;
       for (let i = start; i < end; i++) {
         const b = buf[i]!;
         const f = FLAGS[b]!;
         digits += f & 255;
         flags |= f;
+        run = (run + 1) * B64[b]!;
+        if (run > maxRun) maxRun = run;
         const v = step[s + classOf[b]!]!;
         s = v >> 1;
         if ((v & 1) !== 0) count = record(count, s / nClasses, i - start);
       }
-      return finish(count, flags, digits);
+      return finish(count, flags, digits, maxRun);
     },
   };
 }

@@ -82,7 +82,7 @@ function activeRules(c: Compiled, hits: KeywordHits, sc: Scratch, length: number
   }
   for (const r of c.keywordlessRules) {
     const rule = c.rules[r]!;
-    if (hits.digits >= rule.minDigits && length >= rule.minTextLength) {
+    if (hits.digits >= rule.minDigits && length >= rule.minTextLength && hits.maxRun >= (rule.minRun ?? 0)) {
       sc.stamp[r] = g;
       active.push(r);
     }
