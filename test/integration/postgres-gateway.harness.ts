@@ -172,3 +172,65 @@ export async function sendCancel(port: number, processId: number, secretKey: num
   c.send(b);
   await c.closed;
 }
+
+/** Server messages in `b`, as [type letter, body] pairs (a test-side framer: no sidecar code involved). */
+export function messages(b: Buffer): { readonly type: string; readonly body: Buffer }[] {
+  const out: { type: string; body: Buffer }[] = [];
+  let off = 0;
+  while (off + 5 <= b.length) {
+    const len = b.readUInt32BE(off + 1);
+    if (off + 1 + len > b.length) break;
+    out.push({ type: String.fromCharCode(b[off] ?? 0), body: b.subarray(off + 5, off + 1 + len) });
+    off += 1 + len;
+  }
+  return out;
+}
+
+/** Error/notice fields of a message body by letter. */
+export function fields(body: Buffer): Record<string, string> {
+  const f: Record<string, string> = {};
+  let off = 0;
+  while (off < body.length && body[off] !== 0) {
+    const k = String.fromCharCode(body[off] ?? 0);
+    const end = body.indexOf(0, off + 1);
+    f[k] = body.toString('utf8', off + 1, end);
+    off = end + 1;
+  }
+  return f;
+}
+
+export function hasReady(b: Buffer): boolean {
+  return messages(b).some((m) => m.type === 'Z');
+}
+
+function cstring(s: string): Buffer {
+  return Buffer.concat([Buffer.from(s, 'utf8'), Buffer.from([0])]);
+}
+
+export function startupPacket(params: Record<string, string>): Buffer {
+  const body = Buffer.concat([Buffer.from([0, 3, 0, 0]), ...Object.entries(params).flatMap(([k, v]) => [cstring(k), cstring(v)]), Buffer.from([0])]);
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(body.length + 4);
+  return Buffer.concat([len, body]);
+}
+
+export function tagged(code: string, ...body: Buffer[]): Buffer {
+  const b = Buffer.concat(body);
+  const h = Buffer.alloc(5);
+  h[0] = code.charCodeAt(0);
+  h.writeUInt32BE(b.length + 4, 1);
+  return Buffer.concat([h, b]);
+}
+
+export const password = (p: string): Buffer => tagged('p', cstring(p));
+export const queryMsg = (sql: string): Buffer => tagged('Q', cstring(sql));
+
+/** Logs in over a raw socket; resolves after the first ReadyForQuery (or the error that refused it). */
+export async function rawLogin(port: number, token: string): Promise<RawClient> {
+  const c = await rawClient(port);
+  c.send(startupPacket({ user: 'agent', database: 'postgres' }));
+  await c.until((b) => messages(b).some((m) => m.type === 'R'));
+  c.send(password(token));
+  await c.until((b) => messages(b).some((m) => m.type === 'Z' || m.type === 'E'));
+  return c;
+}
