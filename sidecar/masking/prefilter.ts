@@ -29,6 +29,8 @@ export interface Prefilter {
 }
 
 const MAX_STATES = 65535;
+/** Texts up to this long get their longest base64 run counted; longer ones report their length. */
+const RUN_COUNT_MAX = 2048;
 const EMPTY = new Int32Array(0);
 // Digits share no class with keywords unless a keyword has one; a second table counts them.
 // Digits count up in the low byte; a backslash or percent sign adds 256 (escape flag).
@@ -164,19 +166,23 @@ export function compilePrefilter(words: readonly string[]): Prefilter {
       let run = 0;
       let maxRun = 0;
       const n = text.length;
+      // Long texts nearly always hold a base64-looking run: skip counting (a third of the loop) there.
+      const countRuns = n <= RUN_COUNT_MAX;
       for (let i = 0; i < n; i++) {
         const ch = text.charCodeAt(i);
         const b = ch < 256 ? ch : 0;
         const f = FLAGS[b]!;
         digits += f & 255;
         flags |= f;
-        run = (run + 1) * B64[b]!;
-        if (run > maxRun) maxRun = run;
+        if (countRuns) {
+          run = (run + 1) * B64[b]!;
+          if (run > maxRun) maxRun = run;
+        }
         const v = step[s + classOf[b]!]!;
         s = v >> 1;
         if ((v & 1) !== 0) count = record(count, s / nClasses, i);
       }
-      return finish(count, flags, digits, maxRun);
+      return finish(count, flags, digits, countRuns ? maxRun : n);
     },
     scanBytes(buf: Uint8Array, start = 0, end = buf.length): KeywordHits {
       let s = 0;
@@ -185,18 +191,21 @@ export function compilePrefilter(words: readonly string[]): Prefilter {
       let digits = 0;
       let run = 0;
       let maxRun = 0;
+      const countRuns = end - start <= RUN_COUNT_MAX;
       for (let i = start; i < end; i++) {
         const b = buf[i]!;
         const f = FLAGS[b]!;
         digits += f & 255;
         flags |= f;
-        run = (run + 1) * B64[b]!;
-        if (run > maxRun) maxRun = run;
+        if (countRuns) {
+          run = (run + 1) * B64[b]!;
+          if (run > maxRun) maxRun = run;
+        }
         const v = step[s + classOf[b]!]!;
         s = v >> 1;
         if ((v & 1) !== 0) count = record(count, s / nClasses, i - start);
       }
-      return finish(count, flags, digits, maxRun);
+      return finish(count, flags, digits, countRuns ? maxRun : end - start);
     },
   };
 }
