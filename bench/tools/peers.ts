@@ -76,7 +76,7 @@ const SECRETLINT_CONFIG = { rules: [{ id: '@secretlint/secretlint-rule-preset-re
 export async function secretlintSpans(texts: readonly string[]): Promise<PeerSpan[][]> {
   const out: PeerSpan[][] = [];
   for (const [i, content] of texts.entries()) {
-    const r = await lintSource({ source: { content, filePath: `/virtual/s${i}.txt`, contentType: 'text' }, options: { config: SECRETLINT_CONFIG as never, noPhysicFilePath: true } });
+    const r = await lintSource({ source: { content, filePath: `/virtual/s${i}.txt`, contentType: 'text' }, options: { config: SECRETLINT_CONFIG, noPhysicFilePath: true } });
     out.push(r.messages.filter((m) => m.type === 'message').map((m) => ({ start: m.range[0], end: m.range[1], rule: m.ruleId })));
   }
   return out;
