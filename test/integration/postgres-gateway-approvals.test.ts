@@ -6,7 +6,7 @@ import pg from 'pg';
 import { LocalApprovals } from '../../sidecar/protocols/postgres/approval-hold.ts';
 import { startPostgres, type Postgres } from '../env/postgres.ts';
 import { startOidcProvider, type TestIdp } from '../helpers/oidc-provider.ts';
-import { sendCancel, startGateway, type Gateway } from './postgres-gateway.harness.ts';
+import { sendCancel, startGateway } from './postgres-gateway.harness.ts';
 
 const APPROVAL_RULE = {
   id: 'truncate-needs-ok',
