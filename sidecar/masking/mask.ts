@@ -122,6 +122,11 @@ export function compile(opts: MaskerOptions, table: readonly Detector[]): Compil
     minDigits: 0,
     minTextLength: 16,
     minRun: 14,
+    validatePartial: (run) => {
+      const head = run.slice(0, run.length - (run.length % 4));
+      const dec = decodeBase64(head);
+      return dec !== undefined && looksLikeText(dec.bytes.subarray(0, dec.bytes.length - 3));
+    },
     maxLength: 4100,
   };
   self = { ...base, rules: [...base.rules, rule], keywordlessRules: [...base.keywordlessRules, index], window: Math.max(base.window, Math.min(4100, base.cap)) };

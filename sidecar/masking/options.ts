@@ -76,6 +76,11 @@ export interface Rule {
   readonly minTextLength: number;
   /** For keywordless rules: skip texts without a base64-character run this long (0 = no gate). */
   readonly minRun?: number;
+  /**
+   * For a candidate cut short by the end of the data seen so far (stream): false rejects it. Without
+   * it such candidates are masked unvalidated (a checksum cannot be checked on half a token).
+   */
+  readonly validatePartial?: (candidate: string) => boolean;
   readonly maxLength: number;
 }
 

@@ -202,8 +202,10 @@ function scanWindow(c: Compiled, rule: Rule, v: ViewScan, list: readonly number[
     }
     const truncated = !v.ended && cand.me >= text.length;
     let accepted = cand.e > cand.s && keywordNear(c, v.hits, list, cand.s, cand.e) && cand.me - cand.ms >= rule.minTextLength && digitsAtLeast(text, cand.ms, cand.me, rule.minDigits);
-    // A truncated candidate may fail a checksum only because its tail has not arrived: mask it.
+    // A truncated candidate may fail a checksum only because its tail has not arrived: mask it,
+    // unless the rule can tell from the part seen (base64 whose start decodes to binary).
     if (accepted && !truncated && rule.validate !== undefined) accepted = safeValidate(rule, text.slice(cand.s, cand.e));
+    else if (accepted && truncated && rule.validatePartial !== undefined) accepted = rule.validatePartial(text.slice(cand.s, cand.e));
     if (accepted) {
       out.push(toRaw(v, cand, rule.index, truncated));
       cur.pos = Math.max(cand.me, cand.ms + 1);
