@@ -196,52 +196,64 @@ function afterValue(st: State, start: number): { pos: number; expectValue: boole
   }
 }
 
+interface Cursor {
+  pos: number;
+  expectValue: boolean;
+  expectKey: boolean;
+}
+
+/** In an object, where a key (or the closer of an empty object) is due. */
+function onKeyPosition(st: State, cur: Cursor): void {
+  const { text } = st;
+  const ch = text.charCodeAt(cur.pos);
+  const top = st.stack[st.stack.length - 1]!;
+  if (ch === 0x7d && top.index === 0 && top.key === undefined) {
+    st.stack.pop();
+    Object.assign(cur, afterValue(st, skipWs(text, cur.pos + 1)));
+    return;
+  }
+  if (ch !== 0x22) throw new InvalidJson('expected key');
+  let i = skipWs(text, onString(st, cur.pos, true));
+  if (text.charCodeAt(i) !== 0x3a) throw new InvalidJson('expected :');
+  i = skipWs(text, i + 1);
+  cur.pos = i;
+  cur.expectKey = false;
+  cur.expectValue = true;
+}
+
+/** Where a value is due: read it; a container only opens (an empty array closes at once). */
+function onValuePosition(st: State, cur: Cursor): void {
+  const { text } = st;
+  const before = st.stack.length;
+  const i = skipWs(text, onValue(st, cur.pos));
+  if (st.stack.length <= before) {
+    Object.assign(cur, afterValue(st, i));
+    return;
+  }
+  const array = st.stack[st.stack.length - 1]!.array;
+  if (array && text.charCodeAt(i) === 0x5d) {
+    st.stack.pop();
+    Object.assign(cur, afterValue(st, skipWs(text, i + 1)));
+    return;
+  }
+  cur.pos = i;
+  cur.expectKey = !array;
+  cur.expectValue = array;
+}
+
 function walk(st: State): void {
   const { text } = st;
-  let i = skipWs(text, 0);
-  let expectValue = true;
-  let expectKey = false;
+  const cur: Cursor = { pos: skipWs(text, 0), expectValue: true, expectKey: false };
   let started = false;
-  while (i < text.length || expectValue || expectKey) {
-    if (i >= text.length) throw new InvalidJson('unexpected end');
-    if (expectKey) {
-      const ch = text.charCodeAt(i);
-      const top = st.stack[st.stack.length - 1]!;
-      if (ch === 0x7d && top.index === 0 && top.key === undefined) {
-        st.stack.pop();
-        ({ pos: i, expectValue, expectKey } = afterValue(st, skipWs(text, i + 1)));
-      } else {
-        if (ch !== 0x22) throw new InvalidJson('expected key');
-        i = skipWs(text, onString(st, i, true));
-        if (text.charCodeAt(i) !== 0x3a) throw new InvalidJson('expected :');
-        i = skipWs(text, i + 1);
-        expectKey = false;
-        expectValue = true;
-      }
-      i = skipWs(text, i);
-      continue;
+  while (cur.pos < text.length || cur.expectValue || cur.expectKey) {
+    if (cur.pos >= text.length) throw new InvalidJson('unexpected end');
+    if (cur.expectKey) onKeyPosition(st, cur);
+    else {
+      if (!cur.expectValue || (started && st.stack.length === 0)) throw new InvalidJson('trailing data');
+      started = true;
+      onValuePosition(st, cur);
     }
-    if (!expectValue) throw new InvalidJson('trailing data');
-    if (started && st.stack.length === 0) throw new InvalidJson('trailing data');
-    started = true;
-    const ch = text.charCodeAt(i);
-    const before = st.stack.length;
-    i = skipWs(text, onValue(st, i));
-    if (st.stack.length > before) {
-      // Just opened a container: an empty one closes at once.
-      const array = st.stack[st.stack.length - 1]!.array;
-      if (array && text.charCodeAt(i) === 0x5d) {
-        st.stack.pop();
-        ({ pos: i, expectValue, expectKey } = afterValue(st, skipWs(text, i + 1)));
-      } else {
-        expectKey = !array;
-        expectValue = array;
-      }
-    } else {
-      void ch;
-      ({ pos: i, expectValue, expectKey } = afterValue(st, i));
-    }
-    i = skipWs(text, i);
+    cur.pos = skipWs(text, cur.pos);
   }
 }
 

@@ -109,7 +109,7 @@ function base64HoldsSecret(c: Compiled, run: string): boolean {
 export function compile(opts: MaskerOptions, table: readonly Detector[]): Compiled {
   const base = compileOptions(opts, table);
   if (opts.decodeBase64InText === false) return base;
-  let self: Compiled | undefined;
+  const holder: { c?: Compiled } = {};
   const index = base.rules.length;
   const rule: Rule = {
     index,
@@ -117,7 +117,7 @@ export function compile(opts: MaskerOptions, table: readonly Detector[]): Compil
     category: 'secret',
     re: BASE64_RUN,
     indices: true,
-    validate: (run) => self !== undefined && base64HoldsSecret(self, run),
+    validate: (run) => holder.c !== undefined && base64HoldsSecret(holder.c, run),
     keywords: [],
     minDigits: 0,
     minTextLength: 16,
@@ -129,6 +129,7 @@ export function compile(opts: MaskerOptions, table: readonly Detector[]): Compil
     },
     maxLength: 4100,
   };
-  self = { ...base, rules: [...base.rules, rule], keywordlessRules: [...base.keywordlessRules, index], window: Math.max(base.window, Math.min(4100, base.cap)) };
-  return self;
+  const c: Compiled = { ...base, rules: [...base.rules, rule], keywordlessRules: [...base.keywordlessRules, index], window: Math.max(base.window, Math.min(4100, base.cap)) };
+  holder.c = c;
+  return c;
 }

@@ -157,18 +157,22 @@ function selectDetectors(table: readonly Detector[], opts: MaskerOptions): Detec
   return table.filter((d) => include.some((s) => matches(d, s)) && !exclude.some((s) => matches(d, s)));
 }
 
+function checkPartial(field: string, r: Extract<Replacement, { kind: 'partial' }>): void {
+  if (!Number.isInteger(r.keepLast) || r.keepLast < 0 || r.keepLast > 4) fail(field, 'keepLast must be an integer from 0 to 4 (more would show the secret)');
+  if (r.maskChar !== undefined && [...r.maskChar].length !== 1) fail(field, 'maskChar must be one character');
+}
+
+function checkHmac(field: string, r: Extract<Replacement, { kind: 'hmac' }>, hasKey: boolean): void {
+  if (!hasKey) fail(field, 'hmac replacement needs hmacKey (the key bytes from a Secret)');
+  if (r.length !== undefined && (!Number.isInteger(r.length) || r.length < 8 || r.length > 64)) fail(field, 'length must be an integer from 8 to 64');
+}
+
 function checkReplacement(field: string, r: Replacement, hasKey: boolean): void {
   if (r.kind === 'placeholder') {
     if (r.format !== undefined && typeof r.format !== 'string') fail(field, 'format must be a string');
-  } else if (r.kind === 'partial') {
-    if (!Number.isInteger(r.keepLast) || r.keepLast < 0 || r.keepLast > 4) fail(field, 'keepLast must be an integer from 0 to 4 (more would show the secret)');
-    if (r.maskChar !== undefined && [...r.maskChar].length !== 1) fail(field, 'maskChar must be one character');
-  } else if (r.kind === 'hmac') {
-    if (!hasKey) fail(field, 'hmac replacement needs hmacKey (the key bytes from a Secret)');
-    if (r.length !== undefined && (!Number.isInteger(r.length) || r.length < 8 || r.length > 64)) fail(field, 'length must be an integer from 8 to 64');
-  } else {
-    fail(field, `unknown replacement kind ${JSON.stringify((r as { kind: unknown }).kind)}; use placeholder, partial or hmac`);
-  }
+  } else if (r.kind === 'partial') checkPartial(field, r);
+  else if (r.kind === 'hmac') checkHmac(field, r, hasKey);
+  else fail(field, `unknown replacement kind ${JSON.stringify((r as { kind: unknown }).kind)}; use placeholder, partial or hmac`);
 }
 
 /** Digits in the rule's own examples: a keywordless rule is skipped on texts with fewer than half of the fewest. */
@@ -277,14 +281,7 @@ export function ruleId(c: Compiled, rule: number): string {
   return rule >= 0 ? (c.rules[rule]?.id ?? 'unknown') : (c.literalIds[-1 - rule] ?? 'keyword');
 }
 
-/** Validates and compiles options; throws an Error naming the field on anything wrong. */
-export function compileOptions(opts: MaskerOptions, defaultTable: readonly Detector[]): Compiled {
-  const table = opts.detectorTable ?? defaultTable;
-  const hmacKey = opts.hmacKey;
-  if (hmacKey !== undefined && (!(hmacKey instanceof Uint8Array) || hmacKey.length < 16)) fail('hmacKey', 'must be bytes (Uint8Array/Buffer) of at least 16 bytes');
-  const kt: KeywordTable = { words: [], index: new Map(), rulesByKeyword: [], literalOf: [] };
-  const seen = new Set<string>();
-  const rules = buildRules(opts, table, kt, seen);
+function addKeywordLists(opts: MaskerOptions, kt: KeywordTable, seen: Set<string>): void {
   (opts.keywordLists ?? []).forEach((l, i) => {
     checkId(`keywordLists[${i}]`, l.id, seen);
     if (!Array.isArray(l.words) || l.words.length === 0) fail(`keywordLists[${i}].words`, 'must be a non-empty list of strings');
@@ -293,17 +290,44 @@ export function compileOptions(opts: MaskerOptions, defaultTable: readonly Detec
       kt.literalOf[keywordIndex(kt, w)] = l.id;
     });
   });
-  const fields = compileFieldRules(opts.fieldRules ?? [], seen);
+}
+
+/** Rule ids the engine itself produces (base64 runs in text, docker auth passwords). */
+export const ENGINE_RULE_IDS = ['base64-encoded-secret', 'docker-auth-password'] as const;
+
+function replacementTable(opts: MaskerOptions, seen: ReadonlySet<string>): (id: string) => Replacement {
+  const hasKey = opts.hmacKey !== undefined;
   const base: Replacement = opts.replacement ?? { kind: 'placeholder' };
-  checkReplacement('replacement', base, hmacKey !== undefined);
+  checkReplacement('replacement', base, hasKey);
   const per = new Map<string, Replacement>();
   for (const [id, r] of Object.entries(opts.replacements ?? {})) {
-    if (!seen.has(id)) fail(`replacements.${id}`, `no rule has id ${JSON.stringify(id)}; use the id of an enabled detector, custom pattern, keyword list or field rule`);
-    checkReplacement(`replacements.${id}`, r, hmacKey !== undefined);
+    if (!seen.has(id) && !(ENGINE_RULE_IDS as readonly string[]).includes(id)) {
+      fail(`replacements.${id}`, `no rule has id ${JSON.stringify(id)}; use the id of an enabled detector, custom pattern, keyword list or field rule`);
+    }
+    checkReplacement(`replacements.${id}`, r, hasKey);
     per.set(id, r);
   }
+  return (id) => per.get(id) ?? base;
+}
+
+function windowCap(opts: MaskerOptions): number {
   const cap = opts.maxWindow ?? DEFAULT_MAX_WINDOW;
   if (!Number.isInteger(cap) || cap < MIN_WINDOW || cap > 1 << 20) fail('maxWindow', `must be an integer from ${MIN_WINDOW} to 1048576`);
+  return cap;
+}
+
+/** Validates and compiles options; throws an Error naming the field on anything wrong. */
+export function compileOptions(opts: MaskerOptions, defaultTable: readonly Detector[]): Compiled {
+  const table = opts.detectorTable ?? defaultTable;
+  const hmacKey = opts.hmacKey;
+  if (hmacKey !== undefined && (!(hmacKey instanceof Uint8Array) || hmacKey.length < 16)) fail('hmacKey', 'must be bytes (Uint8Array/Buffer) of at least 16 bytes');
+  const kt: KeywordTable = { words: [], index: new Map(), rulesByKeyword: [], literalOf: [] };
+  const seen = new Set<string>();
+  const rules = buildRules(opts, table, kt, seen);
+  addKeywordLists(opts, kt, seen);
+  const fields = compileFieldRules(opts.fieldRules ?? [], seen);
+  const replacementFor = replacementTable(opts, seen);
+  const cap = windowCap(opts);
   const longest = Math.max(64, ...rules.map((r) => r.maxLength), ...kt.words.map((w) => w.length));
   return {
     rules,
@@ -314,7 +338,7 @@ export function compileOptions(opts: MaskerOptions, defaultTable: readonly Detec
     literalIds: (opts.keywordLists ?? []).map((l) => l.id),
     maxKeywordLength: Math.max(1, ...kt.words.map((w) => w.length)),
     fields,
-    replacementFor: (id) => per.get(id) ?? base,
+    replacementFor,
     hmacKey,
     decodeEscapes: opts.decodeEscapes ?? true,
     decodeBase64InJson: opts.decodeBase64InJson ?? true,

@@ -42,10 +42,8 @@ FLAGS[0x25] = 256;
 const B64 = new Uint8Array(256);
 for (const ch of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-') B64[ch.charCodeAt(0)] = 1;
 
-/** Builds the automaton. Keywords must be non-empty; they are lower-cased and matched ASCII-case-insensitively. */
-export function compilePrefilter(words: readonly string[]): Prefilter {
-  const lower = words.map((w) => w.toLowerCase());
-  // Byte classes: each byte that occurs in some keyword (after folding A-Z to a-z) gets its own class.
+/** Byte classes: each byte that occurs in some keyword (after folding A-Z to a-z) gets its own class; the rest share 0. */
+function byteClasses(lower: readonly string[]): { classOf: Uint8Array; nClasses: number } {
   const classOf = new Uint8Array(256);
   let nClasses = 1;
   for (const w of lower) {
@@ -56,6 +54,13 @@ export function compilePrefilter(words: readonly string[]): Prefilter {
     }
   }
   for (let c = 65; c <= 90; c++) classOf[c] = classOf[c + 32] ?? 0;
+  return { classOf, nClasses };
+}
+
+/** Builds the automaton. Keywords must be non-empty; they are lower-cased and matched ASCII-case-insensitively. */
+export function compilePrefilter(words: readonly string[]): Prefilter {
+  const lower = words.map((w) => w.toLowerCase());
+  const { classOf, nClasses } = byteClasses(lower);
   // Trie.
   const next: number[][] = [new Array<number>(nClasses).fill(-1)];
   const outs: number[][] = [[]];

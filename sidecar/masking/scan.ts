@@ -180,8 +180,30 @@ interface Cursor {
   pos: number;
 }
 
-/** Runs the rule's exec loop over starts in [pos, stop); `sub` is text[subStart, subEnd). */
-function scanWindow(c: Compiled, rule: Rule, v: ViewScan, list: readonly number[] | undefined, cur: Cursor, stop: number, sub: { text: string; start: number }, out: RawSpan[]): boolean {
+/** What one rule's scan over one view needs. */
+interface RuleScan {
+  readonly c: Compiled;
+  readonly rule: Rule;
+  readonly v: ViewScan;
+  /** The rule's keyword hits (indices into v.hits); undefined for keywordless rules. */
+  readonly list: readonly number[] | undefined;
+  readonly out: RawSpan[];
+}
+
+/** Locality, the keywordless gates, then the validator (or the partial validator on a cut-short candidate). */
+function accepts(rs: RuleScan, cand: Candidate, truncated: boolean): boolean {
+  const { c, rule, v, list } = rs;
+  if (cand.e <= cand.s || !keywordNear(c, v.hits, list, cand.s, cand.e)) return false;
+  if (cand.me - cand.ms < rule.minTextLength || !digitsAtLeast(v.text, cand.ms, cand.me, rule.minDigits)) return false;
+  // A truncated candidate may fail a checksum only because its tail has not arrived: mask it,
+  // unless the rule can tell from the part seen (base64 whose start decodes to binary).
+  if (truncated) return rule.validatePartial?.(v.text.slice(cand.s, cand.e)) ?? true;
+  return rule.validate === undefined || safeValidate(rule, v.text.slice(cand.s, cand.e));
+}
+
+/** Runs the rule's exec loop over starts in [cur.pos, stop) on `sub` = text[sub.start, …). False: stop scanning (limit reached). */
+function scanWindow(rs: RuleScan, cur: Cursor, stop: number, sub: { text: string; start: number }): boolean {
+  const { rule, v } = rs;
   const { text, limit } = v;
   const re = rule.re;
   const subEnd = sub.start + sub.text.length;
@@ -201,13 +223,8 @@ function scanWindow(c: Compiled, rule: Rule, v: ViewScan, list: readonly number[
       cand = candidateOf(rule, m, 0);
     }
     const truncated = !v.ended && cand.me >= text.length;
-    let accepted = cand.e > cand.s && keywordNear(c, v.hits, list, cand.s, cand.e) && cand.me - cand.ms >= rule.minTextLength && digitsAtLeast(text, cand.ms, cand.me, rule.minDigits);
-    // A truncated candidate may fail a checksum only because its tail has not arrived: mask it,
-    // unless the rule can tell from the part seen (base64 whose start decodes to binary).
-    if (accepted && !truncated && rule.validate !== undefined) accepted = safeValidate(rule, text.slice(cand.s, cand.e));
-    else if (accepted && truncated && rule.validatePartial !== undefined) accepted = rule.validatePartial(text.slice(cand.s, cand.e));
-    if (accepted) {
-      out.push(toRaw(v, cand, rule.index, truncated));
+    if (accepts(rs, cand, truncated)) {
+      rs.out.push(toRaw(v, cand, rule.index, truncated));
       cur.pos = Math.max(cand.me, cand.ms + 1);
     } else {
       cur.pos = cand.me - cand.ms > rule.maxLength ? Math.max(cand.me, cand.ms + 1) : cand.ms + 1;
@@ -219,7 +236,8 @@ function scanRule(c: Compiled, rule: Rule, v: ViewScan, list: readonly number[] 
   const { text, limit } = v;
   const cur: Cursor = { pos: v.resume?.[rule.index] ?? 0 };
   const n = text.length;
-  if (list === undefined || n < WINDOW_MIN_TEXT) scanWindow(c, rule, v, list, cur, n + 1, { text, start: 0 }, out);
+  const rs: RuleScan = { c, rule, v, list, out };
+  if (list === undefined || n < WINDOW_MIN_TEXT) scanWindow(rs, cur, n + 1, { text, start: 0 });
   else {
     const w = windowsOf(c, rule, v.hits, list, n);
     for (let k = 0; k < w.length; k += 2) {
@@ -229,7 +247,7 @@ function scanRule(c: Compiled, rule: Rule, v: ViewScan, list: readonly number[] 
       cur.pos = Math.max(cur.pos, from);
       const subStart = Math.max(0, cur.pos - WINDOW_MARGIN);
       const sub = { text: text.slice(subStart, Math.min(n, to + rule.maxLength + WINDOW_MARGIN)), start: subStart };
-      if (!scanWindow(c, rule, v, list, cur, to, sub, out)) break;
+      if (!scanWindow(rs, cur, to, sub)) break;
       if (cur.pos < to) cur.pos = to;
     }
   }

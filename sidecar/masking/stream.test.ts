@@ -134,6 +134,15 @@ describe('stream equals whole-buffer masking', () => {
     }
   });
 
+  it('passes a base64 image longer than the window through untouched, chunked or not (regression: masked when cut short)', () => {
+    const m = createMasker({ maxWindow: 256 });
+    const rng = createRng(4);
+    const img = Buffer.from(Array.from({ length: 3000 }, () => rng.int(256))).toString('base64');
+    const text = Buffer.from(`<img src="data:image/png;base64,${img}"> and ${'x'.repeat(900)}\n`);
+    assert.ok(m.maskBuffer(text).value.equals(text));
+    for (const size of [() => 1 + rng.int(50), () => 700]) assert.ok(streamed(m, text, size).equals(text));
+  });
+
   it('reports findings by detector id', () => {
     const m = createMasker();
     const gh = DETECTORS.find((d) => d.id === 'github-pat')!.positives[0]!.text;

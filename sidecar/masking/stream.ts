@@ -120,16 +120,8 @@ export function createStream(c: Compiled): StreamMasker {
     for (const [slot, start] of first) resume[slot] = base + start;
   };
 
-  const process = (ended: boolean): Buffer => {
-    if (!continueRun(ended)) return trim(undefined, EMPTY);
-    const n = buf.length;
-    const limitRel = ended ? n : n - hold;
-    if (base + limitRel <= emitted) return trim(undefined, EMPTY);
-    const text = buf.toString('latin1', 0, n);
-    const dv = c.decodeEscapes && hasEscapes(text) ? decodeView(text) : undefined;
-    const { raw, dec } = scanAll({ text, dv }, limitRel, ended);
-    const groups = mergeSpans([...raw, ...dec]);
-    const { end, overLong } = emitPoint(groups, limitRel);
+  /** Output from `emitted` up to `end` (relative), groups replaced; advances `emitted`. */
+  const emitGroups = (groups: readonly Group[], end: number, overLong: Group | undefined): Buffer[] => {
     const out: Buffer[] = [];
     let at = emitted - base;
     const masked: Group[] = [];
@@ -143,6 +135,20 @@ export function createStream(c: Compiled): StreamMasker {
     if (end > at) out.push(buf.subarray(at, end));
     countFindings(c, masked, findings);
     emitted = base + Math.max(end, at);
+    return out;
+  };
+
+  const process = (ended: boolean): Buffer => {
+    if (!continueRun(ended)) return trim(undefined, EMPTY);
+    const n = buf.length;
+    const limitRel = ended ? n : n - hold;
+    if (base + limitRel <= emitted) return trim(undefined, EMPTY);
+    const text = buf.toString('latin1', 0, n);
+    const dv = c.decodeEscapes && hasEscapes(text) ? decodeView(text) : undefined;
+    const { raw, dec } = scanAll({ text, dv }, limitRel, ended);
+    const groups = mergeSpans([...raw, ...dec]);
+    const { end, overLong } = emitPoint(groups, limitRel);
+    const out = emitGroups(groups, end, overLong);
     resetResume(raw, rawResume, end);
     resetResume(dec, decResume, end);
     if (overLong !== undefined && overLong.end >= n && !ended) {
