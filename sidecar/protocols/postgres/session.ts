@@ -481,7 +481,8 @@ export class Session {
     this.summary.commands++;
     const decision: Decision = j.decision.action === 'allow' ? 'allow' : j.decision.action === 'deny' ? 'deny' : 'approval';
     this.ctx.metrics.statement?.(this.ctx.conn.name, decision);
-    const text = this.ctx.masker.maskText(sql).value;
+    // Masked text is needed only for the recording and an approver; skip the scan otherwise (hot path).
+    const text = this.ctx.recorder !== null || j.decision.action === 'require-approval' ? this.ctx.masker.maskText(sql).value : '';
     const ev: RecordEvent = {
       type: 'statement', session: this.id, cmd, text, classification: j.classification, decision,
       rule: j.decision.rule, reason: j.decision.reason, statementHash: j.hash,

@@ -1,0 +1,227 @@
+// pgbench through the PostgreSQL gateway vs direct vs pgbouncer (-S/-N, simple/prepared, c=1/16/64, interleaved) → bench/results/pg.json.
+//
+// Bounded: each cell runs `pgbench -T CELL_SECONDS`. The sidecar runs in a child process (this file
+// with --sidecar-child) with the real token verifier (oidc-provider IdP), policy packs, default
+// masking and a file recorder (no fsync), so its RSS and CPU time are its own.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { chownSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile, chmod } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { round3, writeResult, type BenchRow } from './lib/results.ts';
+
+const run = promisify(execFile);
+const CELL_SECONDS = Number(process.env['CHAP_BENCH_CELL_SECONDS'] ?? 3);
+const CLIENTS = (process.env['CHAP_BENCH_CLIENTS'] ?? '1,16,64').split(',').map(Number);
+const SQL_POLICY = { default: 'allow', packs: ['no-delete-without-where', 'no-update-without-where', 'no-server-file-access', 'no-role-change'] };
+
+interface ChildConfig {
+  readonly pgPort: number;
+  readonly dir: string;
+  readonly issuer: string;
+}
+
+/** The sidecar process: listener on an ephemeral port, real verifier, recorder to a file. */
+async function sidecarChild(cfg: ChildConfig): Promise<void> {
+  const { startPostgresListener } = await import('../sidecar/protocols/postgres/listener.ts');
+  const { createTokenVerifier } = await import('../sidecar/identity/verify-token.ts');
+  const { createRecorder } = await import('../sidecar/recording/writer.ts');
+  const { fileSink } = await import('../sidecar/recording/sinks.ts');
+  const recorder = await createRecorder({ sinks: [fileSink({ path: join(cfg.dir, 'recording.jsonl'), sync: 'none' })] });
+  const verifier = createTokenVerifier({ issuers: [{ issuer: cfg.issuer, audiences: ['chaperone'] }] });
+  const l = await startPostgresListener(
+    {
+      name: 'bench',
+      protocol: 'postgres',
+      listen: { host: '127.0.0.1', port: 0 },
+      access: { allowedGroups: ['db-writers'], allowedSubjects: [], anyAuthenticated: false },
+      readOnly: false,
+      limits: { maxMessageBytes: 1 << 20, idleTimeoutSeconds: 0, statementTimeoutSeconds: undefined, connectTimeoutSeconds: 10, maxSessions: 200 },
+      masking: {},
+      upstream: { host: '127.0.0.1', port: cfg.pgPort, database: 'postgres', tls: { mode: 'disable', caFile: undefined, serverName: undefined, certFile: undefined, keyFile: undefined } },
+      credentials: { usernameFile: join(cfg.dir, 'username'), passwordFile: join(cfg.dir, 'password') },
+      policy: { sql: SQL_POLICY as never },
+    },
+    { verifier, recorder },
+  );
+  process.stdout.write(`READY ${l.address.port}\n`);
+  process.on('SIGTERM', () => {
+    void l.close(0).then(() => recorder.close()).finally(() => process.exit(0));
+  });
+}
+
+interface PgbenchResult {
+  readonly tps: number;
+  readonly latencyMs: number;
+  readonly transactions: number;
+}
+
+async function pgbench(port: number, env: NodeJS.ProcessEnv, script: '-S' | '-N', mode: string, clients: number): Promise<PgbenchResult> {
+  const args = ['-n', '-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-T', String(CELL_SECONDS), '-c', String(clients), '-j', String(Math.min(clients, 2)), '-M', mode, script, 'postgres'];
+  const { stdout } = await run('pgbench', args, { env, timeout: (CELL_SECONDS + 60) * 1000, maxBuffer: 8 << 20 });
+  const tps = Number(/tps = ([\d.]+)/.exec(stdout)?.[1] ?? NaN);
+  const latencyMs = Number(/latency average = ([\d.]+) ms/.exec(stdout)?.[1] ?? NaN);
+  const transactions = Number(/actually processed: (\d+)/.exec(stdout)?.[1] ?? NaN);
+  return { tps, latencyMs, transactions };
+}
+
+/** utime + stime of a process in µs (from /proc). */
+function cpuMicros(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  const ticks = Number(f[11]) + Number(f[12]);
+  return (ticks / 100) * 1e6;
+}
+
+function rssMiB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m?.[1] ?? NaN) / 1024;
+}
+
+function waitLine(child: ChildProcess, re: RegExp, ms: number): Promise<RegExpExecArray> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const timer = setTimeout(() => reject(new Error(`child did not print ${String(re)} in ${ms} ms: ${buf}`)), ms);
+    child.stdout?.on('data', (c: Buffer) => {
+      buf += c.toString();
+      const m = re.exec(buf);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m);
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`child exited (${code}) before ready: ${buf}`)));
+  });
+}
+
+async function startPgbouncer(pgPort: number, password: string, user: { uid: number; gid: number; name: string } | undefined): Promise<{ port: number; pid: number; stop: () => Promise<void> }> {
+  const { freePort } = await import('../test/env/ports.ts');
+  const { startDaemon } = await import('../test/env/process.ts');
+  const dir = await mkdtemp(join(tmpdir(), 'chap-pgbouncer-'));
+  const port = await freePort();
+  const ini = [
+    '[databases]',
+    `postgres = host=127.0.0.1 port=${pgPort} dbname=postgres`,
+    '[pgbouncer]',
+    'listen_addr = 127.0.0.1',
+    `listen_port = ${port}`,
+    'auth_type = trust',
+    `auth_file = ${join(dir, 'users.txt')}`,
+    'pool_mode = session',
+    'max_client_conn = 300',
+    'default_pool_size = 80',
+    `unix_socket_dir = ${dir}`,
+    `pidfile = ${join(dir, 'pgbouncer.pid')}`,
+    `logfile = ${join(dir, 'pgbouncer.log')}`,
+    'log_connections = 0',
+    'log_disconnections = 0',
+    '',
+  ].join('\n');
+  await writeFile(join(dir, 'pgbouncer.ini'), ini);
+  await writeFile(join(dir, 'users.txt'), `"postgres" "${password}"\n`);
+  await chmod(join(dir, 'users.txt'), 0o600);
+  if (user !== undefined) for (const f of ['', 'pgbouncer.ini', 'users.txt']) chownSync(join(dir, f), user.uid, user.gid);
+  const d = startDaemon({ name: 'pgbouncer', command: 'pgbouncer', args: [join(dir, 'pgbouncer.ini')], logFile: join(dir, 'stdout.log'), user, cwd: dir });
+  for (let i = 0; i < 100; i++) {
+    try {
+      await run('psql', ['-X', '-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-tAc', 'SELECT 1', 'postgres'], { env: { ...process.env, PGCONNECT_TIMEOUT: '2' } });
+      break;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  return {
+    port,
+    pid: d.pid,
+    stop: async () => {
+      await d.stop('SIGTERM');
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const { startPostgres, postgresOsUser } = await import('../test/env/postgres.ts');
+  const { startOidcProvider } = await import('../test/helpers/oidc-provider.ts');
+  const pg = await startPostgres({ auth: 'scram-sha-256', settings: { max_connections: '250' } });
+  const idp = await startOidcProvider();
+  const dir = await mkdtemp(join(tmpdir(), 'chap-benchpg-'));
+  let child: ChildProcess | undefined;
+  let bouncer: Awaited<ReturnType<typeof startPgbouncer>> | undefined;
+  try {
+    await writeFile(join(dir, 'username'), pg.superuser);
+    await writeFile(join(dir, 'password'), pg.password);
+    const direct = { ...process.env, PGPASSWORD: pg.password, PGSSLMODE: 'disable' };
+    await run('pgbench', ['-i', '-q', '-s', '10', '-h', '127.0.0.1', '-p', String(pg.port), '-U', 'postgres', 'postgres'], { env: direct, timeout: 300_000 });
+    bouncer = await startPgbouncer(pg.port, pg.password, postgresOsUser());
+    const cfg: ChildConfig = { pgPort: pg.port, dir, issuer: idp.issuer };
+    child = spawn(process.execPath, ['--import', 'tsx', process.argv[1] ?? 'bench/pg.ts', '--sidecar-child', JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const sidecarPort = Number((await waitLine(child, /READY (\d+)/, 30_000))[1]);
+    const sidecarPid = child.pid ?? 0;
+    const idleRss = rssMiB(sidecarPid, 'VmRSS');
+    const rows: BenchRow[] = [{ config: 'sidecar', metric: 'rss-idle', value: round3(idleRss), unit: 'MiB' }];
+    const ratios: Record<string, number> = {};
+    const results = new Map<string, PgbenchResult>();
+    for (const script of ['-S', '-N'] as const) {
+      for (const mode of ['simple', 'prepared']) {
+        for (const c of CLIENTS) {
+          // Interleaved: the three targets run back to back for every cell, so drift hits all alike.
+          const token = await idp.token('agent-writer');
+          const targets: [string, number, NodeJS.ProcessEnv, number][] = [
+            ['direct', pg.port, direct, 0],
+            ['pgbouncer', bouncer.port, { ...process.env, PGSSLMODE: 'disable' }, bouncer.pid],
+            ['sidecar', sidecarPort, { ...process.env, PGPASSWORD: token, PGSSLMODE: 'disable' }, sidecarPid],
+          ];
+          for (const [name, port, env, pid] of targets) {
+            const cpu0 = pid > 0 ? cpuMicros(pid) : 0;
+            const r = await pgbench(port, env, script, mode, c);
+            const cpu = pid > 0 ? (cpuMicros(pid) - cpu0) / Math.max(1, r.transactions) : NaN;
+            const cell = `${script.slice(1)} ${mode} c=${c}`;
+            results.set(`${name} ${cell}`, r);
+            rows.push({ config: name, metric: `tps ${cell}`, value: round3(r.tps), unit: 'tps' });
+            if (c === 1) rows.push({ config: name, metric: `latency ${cell}`, value: round3(r.latencyMs * 1000), unit: 'µs' });
+            if (pid > 0) rows.push({ config: name, metric: `cpu-per-tx ${cell}`, value: round3(cpu), unit: 'µs' });
+            console.log(`${name.padEnd(9)} ${cell.padEnd(18)} ${r.tps.toFixed(0).padStart(7)} tps  ${(r.latencyMs * 1000).toFixed(0).padStart(6)} µs avg${pid > 0 ? `  ${cpu.toFixed(0)} CPU-µs/tx` : ''}`);
+          }
+          const cell = `${script.slice(1)} ${mode} c=${c}`;
+          const s = results.get(`sidecar ${cell}`);
+          const b = results.get(`pgbouncer ${cell}`);
+          const d = results.get(`direct ${cell}`);
+          if (s && b && d) {
+            ratios[`sidecar/pgbouncer tps ${cell}`] = round3(s.tps / b.tps);
+            ratios[`sidecar/direct tps ${cell}`] = round3(s.tps / d.tps);
+            if (c === 1) {
+              const added = (s.latencyMs - d.latencyMs) * 1000;
+              const addedB = (b.latencyMs - d.latencyMs) * 1000;
+              rows.push({ config: 'sidecar', metric: `added-latency ${cell}`, value: round3(added), unit: 'µs' });
+              rows.push({ config: 'pgbouncer', metric: `added-latency ${cell}`, value: round3(addedB), unit: 'µs' });
+              ratios[`added latency sidecar/pgbouncer ${cell}`] = round3(added / addedB);
+            }
+          }
+        }
+      }
+    }
+    rows.push({ config: 'sidecar', metric: 'rss-peak', value: round3(rssMiB(sidecarPid, 'VmHWM')), unit: 'MiB' });
+    rows.push({ config: 'sidecar', metric: 'rss-after', value: round3(rssMiB(sidecarPid, 'VmRSS')), unit: 'MiB' });
+    const path = writeResult({
+      name: 'pg',
+      command: 'node --import tsx bench/pg.ts',
+      params: { cellSeconds: CELL_SECONDS, clients: CLIENTS, scale: 10, policy: SQL_POLICY, masking: 'default detectors', recording: 'file, sync none', pgbouncer: 'session pooling, trust' },
+      results: rows,
+      ratios,
+    });
+    console.log(`wrote ${path}`);
+  } finally {
+    child?.kill('SIGTERM');
+    await bouncer?.stop();
+    await idp.close();
+    await pg.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[2] === '--sidecar-child') {
+  await sidecarChild(JSON.parse(process.argv[3] ?? '{}') as ChildConfig);
+} else {
+  await main();
+}
