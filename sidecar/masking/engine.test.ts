@@ -249,3 +249,16 @@ describe('base64 in text', () => {
     assert.equal(off.maskText(b64).changed, false);
   });
 });
+
+describe('bytea hex cells', () => {
+  it('masks a secret stored as bytea (\\x hex output) and writes hex back', () => {
+    const { secret } = sample('github-pat');
+    const cell = '\\x' + Buffer.from(`token=${secret}`).toString('hex');
+    const r = m.maskValue(cell, 'payload');
+    assert.equal(r.changed, true);
+    assert.ok(r.value.startsWith('\\x'));
+    assert.equal(Buffer.from(r.value.slice(2), 'hex').toString(), 'token=[MASKED:github-pat]');
+    const b = m.maskBuffer(Buffer.from(cell));
+    assert.equal(Buffer.from(b.value.toString().slice(2), 'hex').toString(), 'token=[MASKED:github-pat]');
+  });
+});

@@ -14,6 +14,15 @@ function fieldMask(c: Compiled, value: string, fieldName: string | undefined): M
   return { value: replacementText(c.replacementFor(id), id, value, c.hmacKey, false), changed: true, findings: { [id]: 1 } };
 }
 
+const BYTEA_HEX = /^\\x(?:[0-9a-fA-F]{2})+$/;
+
+/** PostgreSQL bytea in hex output (`\x4142…`): the bytes are masked and written back as hex. */
+function byteaHex(c: Compiled, value: string): MaskResult<string> | undefined {
+  if (value.length < 14 || value.charCodeAt(0) !== 0x5c || value.charCodeAt(1) !== 0x78 || !BYTEA_HEX.test(value)) return undefined;
+  const r = maskBytes(c, Buffer.from(value.slice(2), 'hex'));
+  return r.changed ? { value: '\\x' + r.value.toString('hex'), changed: true, findings: r.findings } : undefined;
+}
+
 function guarded<T>(input: T, f: () => MaskResult<T>, fallback: () => MaskResult<T>): MaskResult<T> {
   try {
     return f();
@@ -34,7 +43,7 @@ export function createMasker(options: MaskerOptions = {}, table: readonly Detect
     ruleIds: c.rules.map((r) => r.id),
     window: c.window,
     maskText,
-    maskValue: (value, fieldName) => guarded(value, () => fieldMask(c, value, fieldName) ?? maskString(c, value), () => wholeString(value)),
+    maskValue: (value, fieldName) => guarded(value, () => fieldMask(c, value, fieldName) ?? byteaHex(c, value) ?? maskString(c, value), () => wholeString(value)),
     maskBuffer: (buf, fieldName) =>
       guarded(
         buf,
@@ -42,6 +51,10 @@ export function createMasker(options: MaskerOptions = {}, table: readonly Detect
           if (fieldName !== undefined && !c.fields.empty && c.fields.match(fieldName) !== undefined && buf.length > 0) {
             const r = fieldMask(c, buf.toString('utf8'), fieldName)!;
             return { value: Buffer.from(r.value, 'utf8'), changed: true, findings: r.findings };
+          }
+          if (buf.length > 2 && buf[0] === 0x5c && buf[1] === 0x78) {
+            const r = byteaHex(c, buf.toString('latin1'));
+            if (r !== undefined) return { value: Buffer.from(r.value, 'latin1'), changed: true, findings: r.findings };
           }
           return maskBytes(c, buf);
         },
