@@ -157,7 +157,7 @@ describe('postgres gateway: hostile input and failures', () => {
       assert.match(e?.['M'] ?? '', /could not connect to the upstream/);
       assert.ok(!c.bytes().includes(pgp.password));
     } finally {
-      await dead.listener.close(0);
+      await dead.close();
     }
     await stillServes();
   });
