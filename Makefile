@@ -5,7 +5,7 @@ SHELL := /bin/bash
 NPM ?= npm
 export CHAPERONE_CACHE ?= $(HOME)/.cache/chaperone
 
-.PHONY: all deps build lint typecheck unit integration e2e test bench demo cluster-bins cluster-up cluster-down clean
+.PHONY: all deps bench-deps build lint typecheck unit integration e2e test bench demo cluster-bins cluster-up cluster-down clean
 
 all: build
 
@@ -49,7 +49,11 @@ test: lint unit integration e2e
 	$(NPM) run --silent test:leftovers
 	@echo "==> all tests passed"
 
-bench: deps
+bench-deps:
+	@echo "==> benchmark peers from Debian (pgbouncer) if missing"
+	command -v pgbouncer >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer; }
+
+bench: deps bench-deps cluster-bins
 	@echo "==> benchmarks (results in bench/results/*.json; quoted in docs/benchmarks.md)"
 	$(NPM) run --silent bench
 
