@@ -43,23 +43,29 @@ export function createMasker(options: MaskerOptions = {}, table: readonly Detect
     ruleIds: c.rules.map((r) => r.id),
     window: c.window,
     maskText,
-    maskValue: (value, fieldName) => guarded(value, () => fieldMask(c, value, fieldName) ?? byteaHex(c, value) ?? maskString(c, value), () => wholeString(value)),
-    maskBuffer: (buf, fieldName) =>
-      guarded(
-        buf,
-        () => {
-          if (fieldName !== undefined && !c.fields.empty && c.fields.match(fieldName) !== undefined && buf.length > 0) {
-            const r = fieldMask(c, buf.toString('utf8'), fieldName)!;
-            return { value: Buffer.from(r.value, 'utf8'), changed: true, findings: r.findings };
-          }
-          if (buf.length > 2 && buf[0] === 0x5c && buf[1] === 0x78) {
-            const r = byteaHex(c, buf.toString('latin1'));
-            if (r !== undefined) return { value: Buffer.from(r.value, 'latin1'), changed: true, findings: r.findings };
-          }
-          return maskBytes(c, buf);
-        },
-        () => wholeBuffer(buf),
-      ),
+    maskValue: (value, fieldName): MaskResult<string> => {
+      try {
+        return fieldMask(c, value, fieldName) ?? byteaHex(c, value) ?? maskString(c, value);
+      } catch {
+        return wholeString(value);
+      }
+    },
+    // The per-cell hot path: no closures allocated per call.
+    maskBuffer: (buf, fieldName): MaskResult<Buffer> => {
+      try {
+        if (fieldName !== undefined && !c.fields.empty && buf.length > 0 && c.fields.match(fieldName) !== undefined) {
+          const r = fieldMask(c, buf.toString('utf8'), fieldName)!;
+          return { value: Buffer.from(r.value, 'utf8'), changed: true, findings: r.findings };
+        }
+        if (buf.length > 2 && buf[0] === 0x5c && buf[1] === 0x78) {
+          const r = byteaHex(c, buf.toString('latin1'));
+          if (r !== undefined) return { value: Buffer.from(r.value, 'latin1'), changed: true, findings: r.findings };
+        }
+        return maskBytes(c, buf);
+      } catch {
+        return wholeBuffer(buf);
+      }
+    },
     maskJson: (text) => guarded(text, () => maskJsonWith(c, text), () => maskText(text)),
     maskBase64Value: (b64, fieldName) => guarded(b64, () => maskBase64With(c, b64, fieldName), () => wholeString(b64)),
     stream: () => createStream(c),

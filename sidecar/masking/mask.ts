@@ -36,10 +36,14 @@ function skipScan(c: Compiled, length: number): boolean {
 
 /** True when no rule can run on a text with these hits: no keyword, and no keywordless rule passes its digit gate. */
 export function nothingToRun(c: Compiled, hits: KeywordHits, length: number): boolean {
-  if (hits.count > 0) return false;
+  for (let i = 0; i < hits.count; i++) {
+    const k = hits.keywords[i]!;
+    if (c.literalOf[k] !== undefined) return false;
+    for (const r of c.rulesByKeyword[k]!) if ((c.rules[r]!.minMatch ?? 0) <= length) return false;
+  }
   for (const r of c.keywordlessRules) {
     const rule = c.rules[r]!;
-    if (hits.digits >= rule.minDigits && length >= rule.minTextLength && hits.maxRun >= (rule.minRun ?? 0)) return false;
+    if (hits.digits >= rule.minDigits && length >= Math.max(rule.minTextLength, rule.minMatch ?? 0) && hits.maxRun >= (rule.minRun ?? 0)) return false;
   }
   return true;
 }
@@ -121,6 +125,7 @@ export function compile(opts: MaskerOptions, table: readonly Detector[]): Compil
     keywords: [],
     minDigits: 0,
     minTextLength: 16,
+    minMatch: 16,
     minRun: 14,
     validatePartial: (run) => {
       const head = run.slice(0, run.length - (run.length % 4));

@@ -3,6 +3,7 @@ import { RE2 } from 're2-wasm';
 import type { Detector, DetectorCategory, FindingCounts, MaskResult, Replacement } from './types.ts';
 import { compileFieldRules, type FieldMatcher, type FieldRule } from './columns.ts';
 import { compilePrefilter, type Prefilter } from './prefilter.ts';
+import { minMatchLength } from './regex-length.ts';
 
 /** A user pattern from a MaskingPolicy (RE2 syntax: no backreferences, no lookaround). */
 export interface CustomPattern {
@@ -74,6 +75,8 @@ export interface Rule {
   readonly minDigits: number;
   /** For keywordless rules: skip texts shorter than this (half the shortest example secret). */
   readonly minTextLength: number;
+  /** No match is shorter (computed from the regex source): shorter texts are not scanned by this rule. */
+  readonly minMatch?: number;
   /** For keywordless rules: skip texts without a base64-character run this long (0 = no gate). */
   readonly minRun?: number;
   /**
@@ -256,6 +259,7 @@ function buildRules(opts: MaskerOptions, table: readonly Detector[], kt: Keyword
       keywords,
       minDigits: keywords.length === 0 ? deriveMinDigits(d) : 0,
       minTextLength: keywords.length === 0 ? deriveMinLength(d) : 0,
+      minMatch: minMatchLength(d.pattern.source),
       maxLength: d.maxLength,
     });
   }

@@ -72,6 +72,7 @@ function activeRules(c: Compiled, hits: KeywordHits, sc: Scratch, length: number
   const g = sc.gen;
   for (let i = 0; i < hits.count; i++) {
     for (const r of c.rulesByKeyword[hits.keywords[i]!]!) {
+      if ((c.rules[r]!.minMatch ?? 0) > length) continue; // no match fits in the text
       if (sc.stamp[r] !== g) {
         sc.stamp[r] = g;
         sc.ruleHits[r]!.length = 0;
@@ -82,7 +83,7 @@ function activeRules(c: Compiled, hits: KeywordHits, sc: Scratch, length: number
   }
   for (const r of c.keywordlessRules) {
     const rule = c.rules[r]!;
-    if (hits.digits >= rule.minDigits && length >= rule.minTextLength && hits.maxRun >= (rule.minRun ?? 0)) {
+    if (hits.digits >= rule.minDigits && length >= Math.max(rule.minTextLength, rule.minMatch ?? 0) && hits.maxRun >= (rule.minRun ?? 0)) {
       sc.stamp[r] = g;
       active.push(r);
     }
