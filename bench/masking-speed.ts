@@ -154,6 +154,8 @@ function main(): void {
 
   add('chaperone', 'text-no-secrets maskBuffer', measure(clean.length, () => m.maskBuffer(clean)));
   add('chaperone', 'text-no-secrets maskText', measure(clean.length, () => m.maskText(cleanText)));
+  const noB64 = createMasker({ decodeBase64InText: false });
+  add('chaperone', 'text-no-secrets maskBuffer, decodeBase64InText off', measure(clean.length, () => noB64.maskBuffer(clean)));
   add('chaperone', 'text-1pct-secrets maskBuffer', measure(dirty.length, () => m.maskBuffer(dirty)));
   add('chaperone', 'text-no-secrets stream 16KiB chunks', measure(clean.length, () => {
     const s = m.stream();
