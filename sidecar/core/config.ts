@@ -6,6 +6,7 @@ import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import type { ErrorObject, ValidateFunction } from 'ajv';
+import { validate as generatedValidate } from './config-validator.generated.ts';
 import { createMasker } from '../masking/index.ts';
 import type { MaskerOptions } from '../masking/index.ts';
 import { resolveIssuers, IdentityOptionsError, type IssuerOptions } from '../identity/options.ts';
@@ -30,16 +31,17 @@ export const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
 
 type Json = Record<string, unknown>;
 
-let validator: ValidateFunction | undefined;
+/** The schema compiled ahead of time (config-validator-gen.ts): no ajv at run time. */
+const validate = generatedValidate as unknown as ValidateFunction;
 
-/** Compiled once per process (~30 ms); ajv is CommonJS, required directly to keep the ESM wrapper out. */
-function getValidator(): ValidateFunction {
-  if (validator) return validator;
-  const req = createRequire(import.meta.url);
-  const AjvCtor = (req('ajv') as { default: typeof import('ajv').default }).default;
-  const ajv = new AjvCtor({ allErrors: true, verbose: true, discriminator: true, strict: true, strictRequired: false, allowUnionTypes: true });
-  validator = ajv.compile(CONFIG_SCHEMA);
-  return validator;
+/** The schema object at an ajv schemaPath (`#/properties/x/...`), to list the fields an object allows. */
+function schemaAt(schemaPath: string): Json | undefined {
+  let node: unknown = CONFIG_SCHEMA;
+  for (const raw of schemaPath.replace(/^#/, '').split('/').filter((x) => x !== '')) {
+    if (node === null || typeof node !== 'object') return undefined;
+    node = (node as Json)[raw.replace(/~1/g, '/').replace(/~0/g, '~')];
+  }
+  return node !== null && typeof node === 'object' ? (node as Json) : undefined;
 }
 
 /** `/connections/1/upstream/port` → `connections[1].upstream.port`. */
@@ -62,7 +64,8 @@ function describe(e: ErrorObject): ConfigError {
   const p = e.params as Record<string, unknown>;
   switch (e.keyword) {
     case 'additionalProperties': {
-      const known = Object.keys((e.parentSchema?.properties as Json | undefined) ?? {});
+      const parent = schemaAt(e.schemaPath.replace(/\/additionalProperties$/, ''));
+      const known = Object.keys((parent?.properties as Json | undefined) ?? {});
       return { path: join(path, String(p.additionalProperty)), message: `unknown field; expected one of ${known.join(', ')}` };
     }
     case 'required':
@@ -380,7 +383,6 @@ function resolve(raw: Json): SidecarConfig {
 
 /** Validates a parsed config object (schema, then semantics) and applies the defaults. */
 export function checkConfig(value: unknown, hash: string, opts: CheckOptions = {}): LoadResult {
-  const validate = getValidator();
   if (!validate(value)) return { ok: false, errors: schemaErrors(validate.errors ?? []) };
   const raw = structuredClone(value) as Json;
   const ctx: Ctx = { errors: [], checkFiles: opts.checkFiles ?? true };
