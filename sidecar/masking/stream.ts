@@ -32,7 +32,8 @@ export function createStream(c: Compiled): StreamMasker {
   const slots = c.rules.length + 1;
   const hold = c.window + NEAR + c.maxKeywordLength + MARGIN;
   const context = NEAR + c.maxKeywordLength + MARGIN;
-  let buf: Buffer = EMPTY; // context + not yet emitted bytes; at most context + 2 * hold + one chunk
+  const step = Math.max(1024, hold >> 2);
+  let buf: Buffer = EMPTY; // context + not yet emitted bytes; at most context + hold + step + one chunk
   let base = 0; // absolute offset of buf[0]
   let emitted = 0; // absolute offset up to which output is final
   let cont: Continuation | undefined;
@@ -176,10 +177,10 @@ export function createStream(c: Compiled): StreamMasker {
       if (done) throw new Error('masking stream: push() after end(); create a new stream per body');
       if (chunk.length === 0) return EMPTY;
       // Chunks queue up without copying; rescanning the held window on every small chunk (SSE
-      // sends ~100 bytes) would cost ~40x: wait for a full window beyond the hold, then emit it.
+      // sends ~100 bytes) would cost ~40x: rescan once a quarter window (at least 1 KiB) is new.
       queue.push(Buffer.from(chunk));
       queued += chunk.length;
-      if (base + buf.length + queued - emitted < 2 * hold && cont === undefined) return EMPTY;
+      if (base + buf.length + queued - emitted < hold + step && cont === undefined) return EMPTY;
       flushQueue();
       return process(false);
     },
