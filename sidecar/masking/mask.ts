@@ -4,6 +4,7 @@ import { decodeView, hasEscapes } from './decode.ts';
 import { compileOptions, type Compiled, type MaskerOptions, type Rule } from './options.ts';
 import type { Detector } from './types.ts';
 import { decodeBase64, looksLikeText } from './base64.ts';
+import { compilePrefilter } from './prefilter.ts';
 import type { KeywordHits } from './prefilter.ts';
 import { countFindings, groupReplacement } from './replace.ts';
 import { mergeSpans, scanView, type Group, type RawSpan } from './scan.ts';
@@ -43,7 +44,7 @@ export function nothingToRun(c: Compiled, hits: KeywordHits, length: number): bo
   }
   for (const r of c.keywordlessRules) {
     const rule = c.rules[r]!;
-    if (hits.digits >= rule.minDigits && length >= Math.max(rule.minTextLength, rule.minMatch ?? 0) && hits.maxRun >= (rule.minRun ?? 0)) return false;
+    if (hits.digits >= rule.minDigits && length >= Math.max(rule.minTextLength, rule.minMatch ?? 0)) return false;
   }
   return true;
 }
@@ -92,6 +93,8 @@ export function maskBytes(c: Compiled, buf: Buffer): MaskResult<Buffer> {
 
 
 export const BASE64_RULE_ID = 'base64-encoded-secret';
+/** Base64-character run length that triggers the base64 rule (the shortest run its regex takes). */
+const BASE64_TRIGGER = 14;
 /** Base64 runs worth decoding in text: 16 to 4096 characters (12 to 3072 bytes of plaintext). */
 const BASE64_RUN = /(?<![A-Za-z0-9+/_-])(?:[A-Za-z0-9+/]{14,4096}={0,2}|[A-Za-z0-9_-]{16,4096})(?![A-Za-z0-9+/=_-])/dg;
 let nesting = 0;
@@ -115,6 +118,8 @@ export function compile(opts: MaskerOptions, table: readonly Detector[]): Compil
   if (opts.decodeBase64InText === false) return base;
   const holder: { c?: Compiled } = {};
   const index = base.rules.length;
+  // A run of 14 base64 characters is a prefilter hit of one extra keyword: the rule scans only there.
+  const runKeyword = base.prefilter.words.length;
   const rule: Rule = {
     index,
     id: BASE64_RULE_ID,
@@ -122,11 +127,11 @@ export function compile(opts: MaskerOptions, table: readonly Detector[]): Compil
     re: BASE64_RUN,
     indices: true,
     validate: (run) => holder.c !== undefined && base64HoldsSecret(holder.c, run),
-    keywords: [],
+    keywords: [runKeyword],
     minDigits: 0,
     minTextLength: 16,
     minMatch: 16,
-    minRun: 14,
+    startsAtKeyword: true,
     validatePartial: (run) => {
       const head = run.slice(0, run.length - (run.length % 4));
       const dec = decodeBase64(head);
@@ -134,7 +139,15 @@ export function compile(opts: MaskerOptions, table: readonly Detector[]): Compil
     },
     maxLength: 4100,
   };
-  const c: Compiled = { ...base, rules: [...base.rules, rule], keywordlessRules: [...base.keywordlessRules, index], window: Math.max(base.window, Math.min(4100, base.cap)) };
+  const c: Compiled = {
+    ...base,
+    rules: [...base.rules, rule],
+    prefilter: compilePrefilter(base.prefilter.words, BASE64_TRIGGER),
+    rulesByKeyword: [...base.rulesByKeyword, [index]],
+    literalOf: [...base.literalOf, undefined],
+    maxKeywordLength: Math.max(base.maxKeywordLength, BASE64_TRIGGER),
+    window: Math.max(base.window, Math.min(4100, base.cap)),
+  };
   holder.c = c;
   return c;
 }

@@ -77,8 +77,8 @@ export interface Rule {
   readonly minTextLength: number;
   /** No match is shorter (computed from the regex source): shorter texts are not scanned by this rule. */
   readonly minMatch?: number;
-  /** For keywordless rules: skip texts without a base64-character run this long (0 = no gate). */
-  readonly minRun?: number;
+  /** Matches start where the keyword hit starts (base64 runs): scan windows are that position only. */
+  readonly startsAtKeyword?: boolean;
   /**
    * For a candidate cut short by the end of the data seen so far (stream): false rejects it. Without
    * it such candidates are masked unvalidated (a checksum cannot be checked on half a token).

@@ -13,8 +13,6 @@ export interface KeywordHits {
   readonly digits: number;
   /** The text has a backslash or a percent sign (an escape may hide a secret). */
   readonly escapes: boolean;
-  /** Longest run of base64 characters (A-Z a-z 0-9 + / _ -): gates the base64 decoding rule. */
-  readonly maxRun: number;
 }
 
 /** A compiled keyword automaton; keyword i is `words[i]` (lower case ASCII). */
@@ -29,8 +27,6 @@ export interface Prefilter {
 }
 
 const MAX_STATES = 65535;
-/** Texts up to this long get their longest base64 run counted; longer ones report their length. */
-const RUN_COUNT_MAX = 2048;
 const EMPTY = new Int32Array(0);
 // Digits share no class with keywords unless a keyword has one; a second table counts them.
 // Digits count up in the low byte; a backslash or percent sign adds 256 (escape flag).
@@ -57,9 +53,16 @@ function byteClasses(lower: readonly string[]): { classOf: Uint8Array; nClasses:
   return { classOf, nClasses };
 }
 
-/** Builds the automaton. Keywords must be non-empty; they are lower-cased and matched ASCII-case-insensitively. */
-export function compilePrefilter(words: readonly string[]): Prefilter {
+/**
+ * Builds the automaton. Keywords must be non-empty; they are lower-cased and matched
+ * ASCII-case-insensitively. With `runTrigger` > 0, a run of that many base64 characters
+ * (A-Z a-z 0-9 + / _ -) is reported as a hit of one more keyword, index `words.length`, whose
+ * word is that many NULs: the base64 rule then scans only where such runs are.
+ */
+export function compilePrefilter(words: readonly string[], runTrigger = 0): Prefilter {
   const lower = words.map((w) => w.toLowerCase());
+  const runKeyword = lower.length;
+  const runLen = runTrigger > 0 ? runTrigger : -1;
   const { classOf, nClasses } = byteClasses(lower);
   // Trie.
   const next: number[][] = [new Array<number>(nClasses).fill(-1)];
@@ -126,42 +129,48 @@ export function compilePrefilter(words: readonly string[]): Prefilter {
   // Hits are rare; they go through a small growable buffer (end offsets, exclusive).
   let hitStarts = new Int32Array(64);
   let hitKws = new Int32Array(64);
+  const grow = (n: number): void => {
+    if (n < hitStarts.length) return;
+    const a = new Int32Array(n * 2);
+    a.set(hitStarts);
+    hitStarts = a;
+    const b = new Int32Array(n * 2);
+    b.set(hitKws);
+    hitKws = b;
+  };
   const record = (n: number, s: number, end: number): number => {
     let count = n;
     for (let j = outStart[s]!; j < outStart[s + 1]!; j++) {
-      if (count === hitStarts.length) {
-        const a = new Int32Array(count * 2);
-        a.set(hitStarts);
-        hitStarts = a;
-        const b = new Int32Array(count * 2);
-        b.set(hitKws);
-        hitKws = b;
-      }
-      const k = outFlat[j]!;
+      grow(count);
       hitStarts[count] = end + 1;
-      hitKws[count] = k;
+      hitKws[count] = outFlat[j]!;
       count++;
     }
     return count;
   };
   // Most scans find nothing: they share one result object, overwritten by the next scan (callers
   // consume hits before scanning again), so the hot path allocates nothing.
-  const none = { count: 0, ends: EMPTY, keywords: EMPTY, digits: 0, escapes: false, maxRun: 0 };
-  const finish = (count: number, flags: number, digits: number, maxRun: number): KeywordHits => {
+  const recordRun = (n: number, end: number): number => {
+    grow(n);
+    hitStarts[n] = end + 1;
+    hitKws[n] = runKeyword;
+    return n + 1;
+  };
+  const none = { count: 0, ends: EMPTY, keywords: EMPTY, digits: 0, escapes: false };
+  const finish = (count: number, flags: number, digits: number): KeywordHits => {
     stats.scans++;
     const escapes = flags >= 256;
     if (count === 0) {
       none.digits = digits;
       none.escapes = escapes;
-      none.maxRun = maxRun;
       return none;
     }
     stats.withHits++;
-    return { count, ends: hitStarts.slice(0, count), keywords: hitKws.slice(0, count), digits, escapes, maxRun };
+    return { count, ends: hitStarts.slice(0, count), keywords: hitKws.slice(0, count), digits, escapes };
   };
 
   return {
-    words: lower,
+    words: runTrigger > 0 ? [...lower, '\u0000'.repeat(runTrigger)] : lower,
     stats,
     scanText(text: string): KeywordHits {
       let s = 0;
@@ -169,25 +178,20 @@ export function compilePrefilter(words: readonly string[]): Prefilter {
       let flags = 0;
       let digits = 0;
       let run = 0;
-      let maxRun = 0;
       const n = text.length;
-      // Long texts nearly always hold a base64-looking run: skip counting (a third of the loop) there.
-      const countRuns = n <= RUN_COUNT_MAX;
       for (let i = 0; i < n; i++) {
         const ch = text.charCodeAt(i);
         const b = ch < 256 ? ch : 0;
         const f = FLAGS[b]!;
         digits += f & 255;
         flags |= f;
-        if (countRuns) {
-          run = (run + 1) * B64[b]!;
-          if (run > maxRun) maxRun = run;
-        }
+        run = (run + 1) * B64[b]!;
+        if (run === runLen) count = recordRun(count, i);
         const v = step[s + classOf[b]!]!;
         s = v >> 1;
         if ((v & 1) !== 0) count = record(count, s / nClasses, i);
       }
-      return finish(count, flags, digits, countRuns ? maxRun : n);
+      return finish(count, flags, digits);
     },
     scanBytes(buf: Uint8Array, start = 0, end = buf.length): KeywordHits {
       let s = 0;
@@ -195,22 +199,18 @@ export function compilePrefilter(words: readonly string[]): Prefilter {
       let flags = 0;
       let digits = 0;
       let run = 0;
-      let maxRun = 0;
-      const countRuns = end - start <= RUN_COUNT_MAX;
       for (let i = start; i < end; i++) {
         const b = buf[i]!;
         const f = FLAGS[b]!;
         digits += f & 255;
         flags |= f;
-        if (countRuns) {
-          run = (run + 1) * B64[b]!;
-          if (run > maxRun) maxRun = run;
-        }
+        run = (run + 1) * B64[b]!;
+        if (run === runLen) count = recordRun(count, i - start);
         const v = step[s + classOf[b]!]!;
         s = v >> 1;
         if ((v & 1) !== 0) count = record(count, s / nClasses, i - start);
       }
-      return finish(count, flags, digits, countRuns ? maxRun : end - start);
+      return finish(count, flags, digits);
     },
   };
 }

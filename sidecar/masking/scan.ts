@@ -83,7 +83,7 @@ function activeRules(c: Compiled, hits: KeywordHits, sc: Scratch, length: number
   }
   for (const r of c.keywordlessRules) {
     const rule = c.rules[r]!;
-    if (hits.digits >= rule.minDigits && length >= Math.max(rule.minTextLength, rule.minMatch ?? 0) && hits.maxRun >= (rule.minRun ?? 0)) {
+    if (hits.digits >= rule.minDigits && length >= Math.max(rule.minTextLength, rule.minMatch ?? 0)) {
       sc.stamp[r] = g;
       active.push(r);
     }
@@ -169,8 +169,9 @@ function windowsOf(c: Compiled, rule: Rule, hits: KeywordHits, list: readonly nu
   const reach = NEAR + rule.maxLength;
   for (const i of list) {
     const hEnd = hits.ends[i]!;
-    const from = Math.max(0, hEnd - c.prefilter.words[hits.keywords[i]!]!.length - reach);
-    const to = Math.min(n, hEnd + NEAR + 1);
+    const hStart = hEnd - c.prefilter.words[hits.keywords[i]!]!.length;
+    const from = rule.startsAtKeyword === true ? hStart : Math.max(0, hStart - reach);
+    const to = rule.startsAtKeyword === true ? hStart + 1 : Math.min(n, hEnd + NEAR + 1);
     if (out.length > 0 && from <= out[out.length - 1]!) out[out.length - 1] = Math.max(out[out.length - 1]!, to);
     else out.push(from, to);
   }
