@@ -79,19 +79,19 @@ const replacement: JsonSchema = {
   type: 'object',
   description: 'How a finding is replaced: `placeholder` (`format`, `{id}` = rule id), `partial` (`keepLast`, `maskChar`) or `hmac` (`prefix`, `length`; needs hmacKeyFile).',
   properties: {
-    kind: { type: 'string', enum: ['placeholder', 'partial', 'hmac'] },
-    format: { type: 'string' },
-    keepLast: { type: 'integer', minimum: 0, maximum: 4 },
-    maskChar: { type: 'string', minLength: 1 },
-    prefix: { type: 'string' },
-    length: { type: 'integer', minimum: 8, maximum: 64 },
+    kind: { type: 'string', enum: ['placeholder', 'partial', 'hmac'], description: 'Which replacement.' },
+    format: { type: 'string', description: 'placeholder: the text; `{id}` becomes the rule id.', default: '[MASKED:{id}]' },
+    keepLast: { type: 'integer', minimum: 0, maximum: 4, description: 'partial: characters kept at the end.' },
+    maskChar: { type: 'string', minLength: 1, description: 'partial: the masking character.', default: '*' },
+    prefix: { type: 'string', description: 'hmac: text before the keyed hash.' },
+    length: { type: 'integer', minimum: 8, maximum: 64, description: 'hmac: hex characters of the keyed hash.' },
   },
   required: ['kind'],
   additionalProperties: false,
 };
 
 const masking = obj('Masking options for the masking engine (masking/options.ts MaskerOptions, with the HMAC key as a file). Absent: the default detectors.', {
-  detectors: strings('Built-in detectors that run: ids, the categories `secret` / `pii`, `default` or `all`. Default `["default"]`.'),
+  detectors: { ...strings('Built-in detectors that run: ids (docs/detectors.md), the categories `secret` / `pii`, `default` (those on by default) or `all`.'), default: ['default'] },
   disable: strings('Detector ids or categories removed after `detectors`.'),
   replacement,
   replacements: { type: 'object', additionalProperties: replacement, description: 'Replacement per rule id.' },
@@ -111,12 +111,12 @@ const masking = obj('Masking options for the masking engine (masking/options.ts 
   keywordLists: {
     type: 'array',
     description: 'Literal words masked wherever they occur (case-insensitive).',
-    items: obj('One keyword list.', { id: str('Rule id.'), words: { type: 'array', items: { type: 'string', minLength: 2 }, minItems: 1 } }, ['id', 'words']),
+    items: obj('One keyword list.', { id: str('Rule id.'), words: { type: 'array', items: { type: 'string', minLength: 2 }, minItems: 1, description: 'The words (2 characters or more).' } }, ['id', 'words']),
   },
   fieldRules: {
     type: 'array',
     description: 'Column / JSON-field rules: a field whose name matches a glob is masked whole.',
-    items: obj('One field rule.', { id: str('Rule id.'), names: { type: 'array', items: { type: 'string', minLength: 1 }, minItems: 1 } }, ['names']),
+    items: obj('One field rule.', { id: str('Rule id.'), names: { type: 'array', items: { type: 'string', minLength: 1 }, minItems: 1, description: 'Globs over column or JSON field names (case-insensitive), e.g. `*password*`.' } }, ['names']),
   },
   decodeEscapes: bool('Decode JSON escapes and %XX before scanning text.', true),
   decodeBase64InJson: bool('Scan the plaintext of base64 string values in JSON.', true),
