@@ -1,7 +1,7 @@
 // Config loader: valid examples load with their defaults; each class of invalid input is refused with the field's path.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkConfig, formatErrors, loadConfig, parseConfig, toFieldPath } from './config.ts';
@@ -227,4 +227,12 @@ describe('toFieldPath', () => {
     ['/connections/0/masking/replacements/a~1b', 'connections[0].masking.replacements["a/b"]'],
   ];
   for (const [pointer, path] of table) it(`given ${JSON.stringify(pointer)}, returns ${JSON.stringify(path)}`, () => assert.equal(toFieldPath(pointer), path));
+});
+
+describe('examples', () => {
+  it('examples/standalone/sidecar.yaml is a valid config (files aside: they are the user\'s)', () => {
+    const text = readFileSync(join(import.meta.dirname, '..', '..', 'examples', 'standalone', 'sidecar.yaml'), 'utf8');
+    const r = parseConfig(text, { checkFiles: false });
+    assert.ok(r.ok, r.ok ? '' : formatErrors(r.errors).join('\n'));
+  });
 });
