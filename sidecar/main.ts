@@ -14,6 +14,9 @@ import { createMasker, type Masker } from './masking/index.ts';
 import { createRecorder, type Recorder } from './recording/writer.ts';
 import { fileSink, streamSink, type Sink } from './recording/sinks.ts';
 import { loadKey } from './recording/signing.ts';
+import { failClosedApprovals, LocalApprovals, type ApprovalBackend as ApprovalBackendImpl } from './protocols/postgres/approval-hold.ts';
+import { registerLocalApprovalRoutes } from './approvals/local-routes.ts';
+import { ChaperoneError } from './core/errors.ts';
 
 /**
  * Protocol → its listener module, imported only when a connection uses it (nothing heavy loads
@@ -138,12 +141,34 @@ async function buildRecorder(config: SidecarConfig, pod: PodInfo, log: Logger): 
   return createRecorder({ sinks, ...(signing ? { signing } : {}), mask: (t) => wall.maskText(t).value, origin, log: log.child({ part: 'recording' }) });
 }
 
+/** The approval backend the config names; `local` also registers its admin routes. */
+function buildApprovals(config: SidecarConfig, verifier: TokenVerifier, routes: RouteTable, log: Logger): ApprovalBackendImpl {
+  switch (config.approvals.backend) {
+    case 'none':
+      return failClosedApprovals;
+    case 'local': {
+      const backend = new LocalApprovals();
+      registerLocalApprovalRoutes(routes, {
+        backend,
+        verifier,
+        approverGroups: config.admin.approverGroups,
+        audit: (e) => log.info({ approval: e.id, by: e.by, decision: e.decision, allowed: e.ok, why: e.why }, 'approval decision attempt'),
+      });
+      return backend;
+    }
+    case 'kubernetes':
+      // ApprovalRequest resources arrive with the approvals issue; until then refuse to start rather than deny silently.
+      throw new StartupError(new ChaperoneError('CHAP_ERR_APPROVAL_BACKEND_UNAVAILABLE', { backend: 'kubernetes' }).message);
+  }
+}
+
 /** What changed between two configs that this process cannot apply without a restart. */
 export function restartOnlyChanges(prev: SidecarConfig, next: SidecarConfig): string[] {
   const out: string[] = [];
   if (prev.admin.host !== next.admin.host || prev.admin.port !== next.admin.port) out.push('admin.host/admin.port');
   if (JSON.stringify(prev.recording) !== JSON.stringify(next.recording)) out.push('recording');
   if (JSON.stringify(prev.admin.approverGroups) !== JSON.stringify(next.admin.approverGroups)) out.push('admin.approverGroups');
+  if (prev.approvals.backend !== next.approvals.backend) out.push('approvals.backend');
   return out;
 }
 
@@ -268,7 +293,15 @@ export async function startSidecar(opts: StartOptions): Promise<Sidecar> {
   const verifierRef = { current: buildVerifier(config, pod) };
   const recorder = await buildRecorder(config, pod, log);
   const routes = new RouteTable();
-  const services: SidecarServices = { verifier: verifierProxy(verifierRef), recorder, metrics, log, admin: routes };
+  const verifier = verifierProxy(verifierRef);
+  let approvals: ApprovalBackendImpl;
+  try {
+    approvals = buildApprovals(config, verifier, routes, log);
+  } catch (e) {
+    await recorder.close('start-failed');
+    throw e;
+  }
+  const services: SidecarServices = { verifier, recorder, metrics, log, admin: routes, approvals };
   const rt = new Runtime(loaded, modules, services, pod, protocols);
   let admin: AdminServer;
   try {

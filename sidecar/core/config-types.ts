@@ -6,6 +6,7 @@
 // files (mounted Secrets) that only the protocol code reads, when it connects.
 import type { Logger } from 'pino';
 import type { AdminRoutes } from '../admin/routes.ts';
+import type { ApprovalBackend as ApprovalBackendImpl } from '../protocols/postgres/approval-hold.ts';
 import type { IssuerOptions } from '../identity/options.ts';
 import type { Masker } from '../masking/index.ts';
 import type { TokenVerifier } from '../identity/verify-token.ts';
@@ -364,4 +365,6 @@ export interface SidecarServices {
   readonly log: Logger;
   /** Register admin routes here (e.g. local approval endpoints); see admin/routes.ts. */
   readonly admin: AdminRoutes;
+  /** Where held (RequireApproval) commands wait: built once from `approvals.backend`. */
+  readonly approvals: ApprovalBackendImpl;
 }

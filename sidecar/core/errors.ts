@@ -34,6 +34,8 @@ export const ERRORS = {
   CHAP_ERR_UPSTREAM_UNAVAILABLE: spec('CHAP_ERR_UPSTREAM_UNAVAILABLE', 503, '08006', 'the sidecar could not connect to the upstream database of connection {connection}: {detail}; the sidecar keeps serving, retry when the database is back'),
   CHAP_ERR_UPSTREAM_AUTH: spec('CHAP_ERR_UPSTREAM_AUTH', 502, '08006', 'the upstream database of connection {connection} refused the sidecar\'s credential or TLS: {detail}; check the mounted credential and TLS settings of the connection'),
   CHAP_ERR_UPSTREAM_LOST: spec('CHAP_ERR_UPSTREAM_LOST', 502, '08006', 'the connection to the upstream database was lost ({detail}); reconnect: the next session opens a new upstream connection'),
+  CHAP_ERR_APPROVAL_FORBIDDEN: spec('CHAP_ERR_APPROVAL_FORBIDDEN', 403, '42501', 'you may not decide this held command: {detail}'),
+  CHAP_ERR_APPROVAL_BACKEND_UNAVAILABLE: spec('CHAP_ERR_APPROVAL_BACKEND_UNAVAILABLE', 503, '58000', 'approvals backend {backend} is not available in this sidecar build; use backend local or none'),
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -140,6 +140,7 @@ export async function startListener(lc: ListenerContext): Promise<RunningListene
     recorder: svc.recorder,
     logger: svc.log,
     metrics,
+    approvals: svc.approvals,
     approvalTimeoutMs: state.approvals.timeoutSeconds * 1000,
   });
   return { address: l.address, sessions: () => l.sessions(), stop: (deadline) => l.close(deadline - Date.now()) };
