@@ -14,6 +14,12 @@ import { round3, writeResult, type BenchRow } from './lib/results.ts';
 const run = promisify(execFile);
 const CELL_SECONDS = Number(process.env['CHAP_BENCH_CELL_SECONDS'] ?? 3);
 const CLIENTS = (process.env['CHAP_BENCH_CLIENTS'] ?? '1,16,64').split(',').map(Number);
+/** Filters for profiling runs (defaults: everything). */
+const TARGETS = (process.env['CHAP_BENCH_TARGETS'] ?? 'direct,pgbouncer,sidecar').split(',');
+const SCRIPTS = (process.env['CHAP_BENCH_SCRIPTS'] ?? '-S,-N').split(',') as ('-S' | '-N')[];
+const MODES = (process.env['CHAP_BENCH_MODES'] ?? 'simple,prepared').split(',');
+/** Extra node flags for the sidecar child, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`. */
+const CHILD_NODE_ARGS = (process.env['CHAP_BENCH_SIDECAR_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
 const SQL_POLICY = { default: 'allow', packs: ['no-delete-without-where', 'no-update-without-where', 'no-server-file-access', 'no-role-change'] };
 
 interface ChildConfig {
@@ -155,15 +161,15 @@ async function main(): Promise<void> {
     await run('pgbench', ['-i', '-q', '-s', '10', '-h', '127.0.0.1', '-p', String(pg.port), '-U', 'postgres', 'postgres'], { env: direct, timeout: 300_000 });
     bouncer = await startPgbouncer(pg.port, pg.password, postgresOsUser());
     const cfg: ChildConfig = { pgPort: pg.port, dir, issuer: idp.issuer };
-    child = spawn(process.execPath, ['--import', 'tsx', process.argv[1] ?? 'bench/pg.ts', '--sidecar-child', JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    child = spawn(process.execPath, [...CHILD_NODE_ARGS, '--import', 'tsx', process.argv[1] ?? 'bench/pg.ts', '--sidecar-child', JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'inherit'] });
     const sidecarPort = Number((await waitLine(child, /READY (\d+)/, 30_000))[1]);
     const sidecarPid = child.pid ?? 0;
     const idleRss = rssMiB(sidecarPid, 'VmRSS');
     const rows: BenchRow[] = [{ config: 'sidecar', metric: 'rss-idle', value: round3(idleRss), unit: 'MiB' }];
     const ratios: Record<string, number> = {};
     const results = new Map<string, PgbenchResult>();
-    for (const script of ['-S', '-N'] as const) {
-      for (const mode of ['simple', 'prepared']) {
+    for (const script of SCRIPTS) {
+      for (const mode of MODES) {
         for (const c of CLIENTS) {
           // Interleaved: the three targets run back to back for every cell, so drift hits all alike.
           const token = await idp.token('agent-writer');
@@ -172,7 +178,7 @@ async function main(): Promise<void> {
             ['pgbouncer', bouncer.port, { ...process.env, PGSSLMODE: 'disable' }, bouncer.pid],
             ['sidecar', sidecarPort, { ...process.env, PGPASSWORD: token, PGSSLMODE: 'disable' }, sidecarPid],
           ];
-          for (const [name, port, env, pid] of targets) {
+          for (const [name, port, env, pid] of targets.filter((t) => TARGETS.includes(t[0]))) {
             const cpu0 = pid > 0 ? cpuMicros(pid) : 0;
             const r = await pgbench(port, env, script, mode, c);
             const cpu = pid > 0 ? (cpuMicros(pid) - cpu0) / Math.max(1, r.transactions) : NaN;
@@ -203,6 +209,7 @@ async function main(): Promise<void> {
     }
     rows.push({ config: 'sidecar', metric: 'rss-peak', value: round3(rssMiB(sidecarPid, 'VmHWM')), unit: 'MiB' });
     rows.push({ config: 'sidecar', metric: 'rss-after', value: round3(rssMiB(sidecarPid, 'VmRSS')), unit: 'MiB' });
+    if (process.env['CHAP_BENCH_NO_WRITE'] === '1') return;
     const path = writeResult({
       name: 'pg',
       command: 'node --import tsx bench/pg.ts',
@@ -212,7 +219,12 @@ async function main(): Promise<void> {
     });
     console.log(`wrote ${path}`);
   } finally {
-    child?.kill('SIGTERM');
+    if (child && child.exitCode === null) {
+      // Wait for the child so a --cpu-prof profile is written before the temp dirs go.
+      const exited = new Promise((r) => child?.once('exit', r));
+      child.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+    }
     await bouncer?.stop();
     await idp.close();
     await pg.stop();
