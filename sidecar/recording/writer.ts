@@ -15,6 +15,8 @@ export const DEFAULT_MAX_LINE_BYTES = 16_000;
 export const DEFAULT_RETRY_MS = 1000;
 export const DEFAULT_CHECKPOINT_LINES = 1000;
 export const DEFAULT_CHECKPOINT_MS = 10_000;
+/** Longest wait of a `lazy` line (not write-ahead) for a write-ahead line to share its write with. */
+export const DEFAULT_LAZY_MS = 5;
 
 export interface SigningOptions {
   /** Ed25519 private key mounted only into the sidecar. */
@@ -42,6 +44,8 @@ export interface RecorderOptions {
   readonly maxBatchLines?: number;
   readonly maxFieldChars?: number;
   readonly maxLineBytes?: number;
+  /** Longest a `lazy` record waits to share the next write (default DEFAULT_LAZY_MS). */
+  readonly lazyMs?: number;
   /** Least time between recovery attempts after a failure (the first is immediate). */
   readonly retryMs?: number;
   readonly origin?: Readonly<Record<string, string>>;
@@ -68,9 +72,19 @@ export interface RecorderStats {
   readonly sinks: Readonly<Record<string, SinkStats>>;
 }
 
+/** How urgent a line is. */
+export interface RecordOptions {
+  /**
+   * Not write-ahead (a result summary: the response is already on its way): the line may wait up to
+   * `lazyMs` so that it shares one write with the next write-ahead line. Its place in the chain is
+   * fixed when `record` is called, as for any line.
+   */
+  readonly lazy?: boolean;
+}
+
 export interface Recorder {
   /** Resolves once the line is written to every required sink; rejects (fail closed) otherwise. */
-  record(event: RecordEvent): Promise<LineRef>;
+  record(event: RecordEvent, opts?: RecordOptions): Promise<LineRef>;
   /** Writes `stream.end` (and a final checkpoint when signing), then closes the sinks. */
   close(reason?: string): Promise<void>;
   health(): RecorderHealth;
@@ -121,6 +135,9 @@ class ChainRecorder implements Recorder {
   private pendingCount = 0;
   private pendingBytes = 0;
   private flushing = false;
+  /** A flush is queued for the end of this event-loop turn (setImmediate). */
+  private scheduled = false;
+  private lazyTimer: NodeJS.Timeout | null = null;
   private broken: { readonly error: Error; readonly at: Date } | null = null;
   private recovering: Promise<void> | null = null;
   private lastAttempt = 0;
@@ -149,9 +166,9 @@ class ChainRecorder implements Recorder {
     }
   }
 
-  record(event: RecordEvent): Promise<LineRef> {
+  record(event: RecordEvent, opts?: RecordOptions): Promise<LineRef> {
     if (this.closed) return Promise.reject(new ChaperoneError('CHAP_ERR_RECORDING_CLOSED'));
-    if (this.broken) return this.recordWhileBroken(event);
+    if (this.broken) return this.recordWhileBroken(event, opts);
     if (this.pendingCount >= this.lim.maxPending || this.pendingBytes >= this.lim.maxPendingBytes) {
       return Promise.reject(new ChaperoneError('CHAP_ERR_RECORDING_BACKPRESSURE', { detail: `${this.pendingCount} lines, ${this.pendingBytes} bytes pending` }));
     }
@@ -163,7 +180,8 @@ class ChainRecorder implements Recorder {
       return Promise.reject(e instanceof Error ? e : new Error(String(e)));
     }
     const p = this.append(body);
-    this.kick();
+    if (opts?.lazy === true) this.kickLazy();
+    else this.kick();
     return p;
   }
 
@@ -171,6 +189,8 @@ class ChainRecorder implements Recorder {
     if (this.closed) return;
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.lazyTimer) clearTimeout(this.lazyTimer);
+    this.lazyTimer = null;
     if (!this.broken && !this.recovering) {
       const end = this.append({ type: 'stream.end', reason });
       // The final checkpoint seals everything, stream.end included; it is the last line queued.
@@ -196,7 +216,7 @@ class ChainRecorder implements Recorder {
   }
 
   /** Fail closed while broken; one caller per `retryMs` reopens the sinks and, on success, goes ahead. */
-  private async recordWhileBroken(event: RecordEvent): Promise<LineRef> {
+  private async recordWhileBroken(event: RecordEvent, opts: RecordOptions | undefined): Promise<LineRef> {
     const now = Date.now();
     if (this.recovering || now - this.lastAttempt < this.lim.retryMs) throw this.failedError();
     this.lastAttempt = now;
@@ -207,7 +227,7 @@ class ChainRecorder implements Recorder {
       this.recovering = null;
     }
     if (this.broken) throw this.failedError();
-    return this.record(event);
+    return this.record(event, opts);
   }
 
   private async recover(): Promise<void> {
@@ -277,14 +297,38 @@ class ChainRecorder implements Recorder {
     this.kick();
   }
 
+  /**
+   * Flushes at the end of this event-loop turn: every line queued by the I/O callbacks of the same
+   * turn (all sessions) goes out in one write. A flush in progress picks new lines up itself.
+   */
   private kick(): void {
+    if (this.flushing || this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(this.runFlush);
+  }
+
+  /** A lazy line rides along with the next write, or goes alone after `lazyMs`. */
+  private kickLazy(): void {
+    if (this.flushing || this.scheduled || this.lazyTimer !== null) return;
+    this.lazyTimer = setTimeout(() => {
+      this.lazyTimer = null;
+      this.kick();
+    }, this.lim.lazyMs);
+  }
+
+  private readonly runFlush = (): void => {
+    this.scheduled = false;
     if (this.flushing) return;
+    if (this.lazyTimer !== null) {
+      clearTimeout(this.lazyTimer);
+      this.lazyTimer = null;
+    }
     this.flushing = true;
     void this.flushLoop().finally(() => {
       this.flushing = false;
       if (this.queue.length > 0 && !this.broken) this.kick();
     });
-  }
+  };
 
   /** Group commit: whatever queued while the last batch was being written goes out in one write + sync. */
   private async flushLoop(): Promise<void> {
@@ -365,6 +409,7 @@ interface Limits {
   readonly retryMs: number;
   readonly everyLines: number;
   readonly everyMs: number;
+  readonly lazyMs: number;
 }
 
 function limits(o: RecorderOptions): Limits {
@@ -377,6 +422,7 @@ function limits(o: RecorderOptions): Limits {
     retryMs: o.retryMs ?? DEFAULT_RETRY_MS,
     everyLines: Math.max(1, o.signing?.everyLines ?? DEFAULT_CHECKPOINT_LINES),
     everyMs: o.signing?.everyMs ?? DEFAULT_CHECKPOINT_MS,
+    lazyMs: Math.max(0, o.lazyMs ?? DEFAULT_LAZY_MS),
   };
 }
 

@@ -46,7 +46,8 @@ export interface PgMetrics {
 }
 
 export interface RecorderLike {
-  record(event: RecordEvent): Promise<unknown>;
+  /** `lazy`: not write-ahead; the line may wait a few ms to share the next write. */
+  record(event: RecordEvent, opts?: { readonly lazy?: boolean }): Promise<unknown>;
 }
 
 /** Everything a session needs, resolved (listener.ts fills the fail-closed defaults). */
@@ -685,8 +686,9 @@ export class Session {
       durationMs: Math.round((performance.now() - c.started) * 1000) / 1000,
       ...(c.sqlState !== undefined ? { sqlState: c.sqlState } : {}),
     };
-    // Results are not write-ahead: the response is already on its way; a failure is logged by the recorder.
-    this.ctx.recorder.record(ev).catch(() => undefined);
+    // Results are not write-ahead: the response is already on its way, so the line rides along with
+    // the next statement's write (lazy); a failure is logged by the recorder.
+    this.ctx.recorder.record(ev, { lazy: true }).catch(() => undefined);
   }
 
   private upstreamLost(why: string): void {
