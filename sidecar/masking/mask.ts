@@ -8,6 +8,7 @@ import { compilePrefilter } from './prefilter.ts';
 import type { KeywordHits } from './prefilter.ts';
 import { countFindings, groupReplacement } from './replace.ts';
 import { mergeSpans, scanView, type Group, type RawSpan } from './scan.ts';
+import { SHAPE_ALL, shapesOfBytes, shapesOfText } from './shapes.ts';
 
 /** Texts shorter than this hold no detector's secret (literal keyword lists still apply). */
 export const MIN_SCAN_LENGTH = 6;
@@ -18,11 +19,11 @@ export function unchanged<T>(value: T): MaskResult<T> {
   return { value, changed: false, findings: NONE };
 }
 
-/** Spans of one complete text (`hits` are the raw text's keyword hits). */
-export function findGroups(c: Compiled, text: string, hits: KeywordHits): Group[] {
+/** Spans of one complete text (`hits` are the raw text's keyword hits, `shapes` its digit-shape gates if known). */
+export function findGroups(c: Compiled, text: string, hits: KeywordHits, shapes?: number): Group[] {
   const spans: RawSpan[] = [];
   const escapes = hits.escapes; // read before scanning: nested scans reuse the hits object
-  scanView(c, { text, map: undefined, hits, ended: true, limit: text.length }, spans);
+  scanView(c, { text, map: undefined, hits, ended: true, limit: text.length, shapes: shapes !== undefined && shapes >= 0 ? shapes : undefined }, spans);
   if (c.decodeEscapes && escapes && hasEscapes(text)) {
     const dv = decodeView(text);
     const dhits = c.prefilter.scanText(dv.text);
@@ -35,26 +36,46 @@ function skipScan(c: Compiled, length: number): boolean {
   return length < MIN_SCAN_LENGTH && (c.literalIds.length === 0 || length < 2);
 }
 
-/** True when no rule can run on a text with these hits: no keyword, and no keywordless rule passes its digit gate. */
-export function nothingToRun(c: Compiled, hits: KeywordHits, length: number): boolean {
+/** True when a keyword hit enables a rule whose shortest match fits, or is a literal to mask. */
+function keywordRuleRuns(c: Compiled, hits: KeywordHits, length: number): boolean {
   for (let i = 0; i < hits.count; i++) {
     const k = hits.keywords[i]!;
-    if (c.literalOf[k] !== undefined) return false;
-    for (const r of c.rulesByKeyword[k]!) if ((c.rules[r]!.minMatch ?? 0) <= length) return false;
+    if (c.literalOf[k] !== undefined) return true;
+    for (const r of c.rulesByKeyword[k]!) if ((c.rules[r]!.minMatch ?? 0) <= length) return true;
   }
+  return false;
+}
+
+/** True when a keywordless rule passes its digit gate and (given `shapes`) its shape gate. */
+function keywordlessRuns(c: Compiled, hits: KeywordHits, length: number, shapes: number): boolean {
   for (const r of c.keywordlessRules) {
     const rule = c.rules[r]!;
-    if (hits.digits >= rule.minDigits && length >= Math.max(rule.minTextLength, rule.minMatch ?? 0)) return false;
+    const bit = rule.shape ?? 0;
+    if (hits.digits >= rule.minDigits && length >= Math.max(rule.minTextLength, rule.minMatch ?? 0) && (bit === 0 || (shapes & bit) !== 0)) return true;
   }
-  return true;
+  return false;
+}
+
+/** Returned by gatesOf when a keyword or an escape needs the scan anyway (the scanner computes shapes if it needs them). */
+const NOT_COMPUTED = -1;
+/** Returned by gatesOf when no rule can match: the caller returns the text untouched. */
+const NOTHING = -2;
+
+/** Digit-shape gates (>= 0) of a text (bytes or string) that only keywordless rules could touch, or one of the two above. */
+function gatesOf(c: Compiled, hits: KeywordHits, length: number, source: Uint8Array | string): number {
+  if ((c.decodeEscapes && hits.escapes) || keywordRuleRuns(c, hits, length)) return NOT_COMPUTED;
+  if (!keywordlessRuns(c, hits, length, SHAPE_ALL)) return NOTHING;
+  const s = typeof source === 'string' ? shapesOfText(source) : shapesOfBytes(source);
+  return keywordlessRuns(c, hits, length, s) ? s : NOTHING;
 }
 
 export function maskString(c: Compiled, text: string): MaskResult<string> {
   if (skipScan(c, text.length)) return unchanged(text);
   const hits = c.prefilter.scanText(text);
-  // The common case on the hot path: no keyword, few digits, no escapes: untouched, nothing allocated.
-  if (nothingToRun(c, hits, text.length) && !(c.decodeEscapes && hits.escapes)) return unchanged(text);
-  const groups = findGroups(c, text, hits);
+  // The common case on the hot path: no keyword, no digit shape, no escapes: untouched, nothing allocated.
+  const shapes = gatesOf(c, hits, text.length, text);
+  if (shapes === NOTHING) return unchanged(text);
+  const groups = findGroups(c, text, hits, shapes);
   if (groups.length === 0) return unchanged(text);
   const parts: string[] = [];
   let at = 0;
@@ -76,10 +97,12 @@ export function latin1(buf: Buffer): string {
 export function maskBytes(c: Compiled, buf: Buffer): MaskResult<Buffer> {
   if (skipScan(c, buf.length)) return unchanged(buf);
   const hits = c.prefilter.scanBytes(buf);
-  // Decoding bytes to a string is the main cost on short cells: skip it when no rule can run.
-  if (nothingToRun(c, hits, buf.length) && !(c.decodeEscapes && hits.escapes)) return unchanged(buf);
+  // Decoding bytes to a string is the main cost on short cells: skip it when no rule can run
+  // (no keyword, no escape, and no digit shape a keywordless regex needs, checked on the bytes).
+  const shapes = gatesOf(c, hits, buf.length, buf);
+  if (shapes === NOTHING) return unchanged(buf);
   const text = latin1(buf);
-  const groups = findGroups(c, text, hits);
+  const groups = findGroups(c, text, hits, shapes);
   if (groups.length === 0) return unchanged(buf);
   const parts: Buffer[] = [];
   let at = 0;

@@ -4,6 +4,7 @@ import type { Detector, DetectorCategory, FindingCounts, MaskResult, Replacement
 import { compileFieldRules, type FieldMatcher, type FieldRule } from './columns.ts';
 import { compilePrefilter, type Prefilter } from './prefilter.ts';
 import { minMatchLength } from './regex-length.ts';
+import { shapeBitOf } from './shapes.ts';
 
 /** A user pattern from a MaskingPolicy (RE2 syntax: no backreferences, no lookaround). */
 export interface CustomPattern {
@@ -77,6 +78,8 @@ export interface Rule {
   readonly minTextLength: number;
   /** No match is shorter (computed from the regex source): shorter texts are not scanned by this rule. */
   readonly minMatch?: number;
+  /** For keywordless rules: its digit-shape gate bit (`shapes.ts`); 0 = no gate, always runs past `minDigits`. */
+  readonly shape?: number;
   /** Matches start where the keyword hit starts (base64 runs): scan windows are that position only. */
   readonly startsAtKeyword?: boolean;
   /**
@@ -260,6 +263,7 @@ function buildRules(opts: MaskerOptions, table: readonly Detector[], kt: Keyword
       minDigits: keywords.length === 0 ? deriveMinDigits(d) : 0,
       minTextLength: keywords.length === 0 ? deriveMinLength(d) : 0,
       minMatch: minMatchLength(d.pattern.source),
+      shape: keywords.length === 0 ? shapeBitOf(d.id, d.pattern) : 0,
       maxLength: d.maxLength,
     });
   }

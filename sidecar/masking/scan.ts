@@ -9,6 +9,7 @@
 // - a match longer than its rule's maxLength that was rejected resumes after its end (linear time).
 import type { Compiled, Rule } from './options.ts';
 import type { KeywordHits } from './prefilter.ts';
+import { shapesOfText } from './shapes.ts';
 
 /** Keywords count for a match when they start or end within this many characters of it. */
 export const NEAR = 128;
@@ -35,6 +36,8 @@ export interface ViewScan {
   readonly limit: number;
   /** Stream mode, per rule (+1 slot for literals): view offset where its search resumes; updated to where it stopped. */
   readonly resume?: Int32Array;
+  /** Digit-shape gates the text passes (`shapes.ts`), when already computed; else computed here if needed. */
+  readonly shapes?: number;
 }
 
 /** Per-compiled scratch: a generation stamp per rule (dedupes active rules without allocating) and hit lists. */
@@ -61,8 +64,10 @@ function scratchOf(c: Compiled, level: number): Scratch {
   return s;
 }
 
-/** Rules to run: those with a keyword hit (each hit is filed under its rules) and keywordless ones past the digit gate. */
-function activeRules(c: Compiled, hits: KeywordHits, sc: Scratch, length: number): number[] {
+/** Rules to run: those with a keyword hit (each hit is filed under its rules) and keywordless ones past the digit and shape gates. */
+function activeRules(c: Compiled, v: ViewScan, sc: Scratch): number[] {
+  const { hits } = v;
+  const length = v.text.length;
   const active: number[] = [];
   sc.gen = (sc.gen + 1) >>> 0;
   if (sc.gen === 0) {
@@ -81,14 +86,25 @@ function activeRules(c: Compiled, hits: KeywordHits, sc: Scratch, length: number
       sc.ruleHits[r]!.push(i);
     }
   }
+  keywordlessActive(c, v, sc, active);
+  return active;
+}
+
+/** Adds the keywordless rules past their digit gate and, computed once if any gets that far, their shape gate. */
+function keywordlessActive(c: Compiled, v: ViewScan, sc: Scratch, active: number[]): void {
+  const length = v.text.length;
+  let shapes = v.shapes ?? -1;
   for (const r of c.keywordlessRules) {
     const rule = c.rules[r]!;
-    if (hits.digits >= rule.minDigits && length >= Math.max(rule.minTextLength, rule.minMatch ?? 0)) {
-      sc.stamp[r] = g;
-      active.push(r);
+    if (v.hits.digits < rule.minDigits || length < Math.max(rule.minTextLength, rule.minMatch ?? 0)) continue;
+    const bit = rule.shape ?? 0;
+    if (bit !== 0) {
+      if (shapes < 0) shapes = shapesOfText(v.text);
+      if ((shapes & bit) === 0) continue; // its regex cannot match anywhere in the text
     }
+    sc.stamp[r] = sc.gen;
+    active.push(r);
   }
-  return active;
 }
 
 /** First index into `list` (hit indices, ends non-decreasing) whose hit ends at or after pos. */
@@ -304,7 +320,7 @@ export function scanView(c: Compiled, v: ViewScan, out: RawSpan[]): void {
 }
 
 function scanViewAt(c: Compiled, v: ViewScan, out: RawSpan[], sc: Scratch): void {
-  const active = activeRules(c, v.hits, sc, v.text.length);
+  const active = activeRules(c, v, sc);
   for (const r of active) {
     const rule = c.rules[r]!;
     scanRule(c, rule, v, rule.keywords.length === 0 ? undefined : sc.ruleHits[r], out);
