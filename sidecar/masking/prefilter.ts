@@ -34,6 +34,11 @@ const FLAGS = new Uint16Array(256);
 for (let c = 48; c <= 57; c++) FLAGS[c] = 1;
 FLAGS[0x5c] = 256;
 FLAGS[0x25] = 256;
+// Bits of the per-byte meta table, above the keyword class (nClasses <= 256).
+const CLASS_MASK = 0xffff;
+const DIGIT_SHIFT = 16;
+const ESCAPE_BIT = 1 << 17;
+const B64_SHIFT = 18;
 // Base64 characters, for the longest-run count.
 const B64 = new Uint8Array(256);
 for (const ch of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-') B64[ch.charCodeAt(0)] = 1;
@@ -125,6 +130,9 @@ export function compilePrefilter(words: readonly string[], runTrigger = 0): Pref
     step[i] = ((t * nClasses) << 1) | hasOut[t]!;
   }
   const stats = { scans: 0, withHits: 0 };
+  // One lookup per byte: its keyword class (low bits), digit, escape and base64 flags.
+  const meta = new Int32Array(256);
+  for (let b = 0; b < 256; b++) meta[b] = classOf[b]! | ((FLAGS[b]! & 1) << DIGIT_SHIFT) | (FLAGS[b]! >= 256 ? ESCAPE_BIT : 0) | (B64[b]! << B64_SHIFT);
 
   // Hits are rare; they go through a small growable buffer (end offsets, exclusive).
   let hitStarts = new Int32Array(64);
@@ -159,7 +167,7 @@ export function compilePrefilter(words: readonly string[], runTrigger = 0): Pref
   const none = { count: 0, ends: EMPTY, keywords: EMPTY, digits: 0, escapes: false };
   const finish = (count: number, flags: number, digits: number): KeywordHits => {
     stats.scans++;
-    const escapes = flags >= 256;
+    const escapes = (flags & ESCAPE_BIT) !== 0;
     if (count === 0) {
       none.digits = digits;
       none.escapes = escapes;
@@ -181,13 +189,12 @@ export function compilePrefilter(words: readonly string[], runTrigger = 0): Pref
       const n = text.length;
       for (let i = 0; i < n; i++) {
         const ch = text.charCodeAt(i);
-        const b = ch < 256 ? ch : 0;
-        const f = FLAGS[b]!;
-        digits += f & 255;
-        flags |= f;
-        run = (run + 1) * B64[b]!;
+        const m = meta[ch < 256 ? ch : 0]!;
+        digits += (m >> DIGIT_SHIFT) & 1;
+        flags |= m;
+        run = (run + 1) & -((m >> B64_SHIFT) & 1);
         if (run === runLen) count = recordRun(count, i);
-        const v = step[s + classOf[b]!]!;
+        const v = step[s + (m & CLASS_MASK)]!;
         s = v >> 1;
         if ((v & 1) !== 0) count = record(count, s / nClasses, i);
       }
@@ -200,13 +207,12 @@ export function compilePrefilter(words: readonly string[], runTrigger = 0): Pref
       let digits = 0;
       let run = 0;
       for (let i = start; i < end; i++) {
-        const b = buf[i]!;
-        const f = FLAGS[b]!;
-        digits += f & 255;
-        flags |= f;
-        run = (run + 1) * B64[b]!;
+        const m = meta[buf[i]!]!;
+        digits += (m >> DIGIT_SHIFT) & 1;
+        flags |= m;
+        run = (run + 1) & -((m >> B64_SHIFT) & 1);
         if (run === runLen) count = recordRun(count, i - start);
-        const v = step[s + classOf[b]!]!;
+        const v = step[s + (m & CLASS_MASK)]!;
         s = v >> 1;
         if ((v & 1) !== 0) count = record(count, s / nClasses, i - start);
       }
