@@ -57,8 +57,8 @@ bench: deps bench-deps cluster-bins
 	@echo "==> benchmarks (results in bench/results/*.json; quoted in docs/benchmarks.md)"
 	$(NPM) run --silent bench
 
-demo: deps cluster-bins
-	@echo "==> demo"
+demo: deps
+	@echo "==> demo: a narrated agent session through chaperone-sidecar (real PostgreSQL, real OIDC provider, psql)"
 	$(NPM) run --silent demo
 
 cluster-up: deps cluster-bins
