@@ -1,0 +1,214 @@
+// The pod as it should be after injection: a deep clone of the request's pod, edited (pure; patch.ts diffs it against the original).
+//
+// desiredPod is a fixpoint: desiredPod(desiredPod(p)) deep-equals desiredPod(p), because every edit
+// is "upsert by name" or "remove what matches", never a blind append. So reinvocation and replayed
+// admissions produce an empty patch.
+import type { V1Container, V1EnvVar, V1Pod, V1PodSpec, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import type { AgentIdentity, AgentIdentityConnection } from '../../api/types.ts';
+import {
+  AGENT_TOKEN_AUDIENCE,
+  AGENT_TOKEN_DIR,
+  AGENT_TOKEN_FILE,
+  AGENT_TOKEN_SECONDS,
+  ANNOTATION_INJECTED,
+  DEFAULT_API_TOKEN_PATH,
+  DEFAULT_SIDECAR_IMAGE,
+  INJECTION_VERSION,
+  KUBECONFIG_DIR,
+  KUBECONFIG_FILE,
+  KUBECONFIG_KEY,
+  SIDECAR_CONTAINER_NAME,
+  SIDECAR_GID,
+  VOLUME_AGENT_TOKEN,
+  VOLUME_API_TOKEN,
+  VOLUME_KUBECONFIG,
+  envName,
+  type MountSpec,
+} from './layout.ts';
+import { identityMounts } from './mounts.ts';
+import { sidecarContainer, sidecarVolumes } from './sidecar.ts';
+
+export interface BuildOptions {
+  /** false: a plain container (clusters before 1.29); default true: an init container with restartPolicy Always. */
+  readonly nativeSidecars?: boolean;
+  /** The operator's sidecar image; AgentIdentity spec.sidecar.image overrides it. */
+  readonly image?: string;
+  /** The compiled config hash the pod records (AgentIdentity status.configHash). */
+  readonly configHash?: string;
+  /** The directories the compiled config names (operator/compile MountSet.list()); default derived from the identity. */
+  readonly mounts?: readonly MountSpec[];
+}
+
+/** What the status annotation records (JSON, keys in this order). */
+export interface InjectedStatus {
+  readonly version: number;
+  readonly identity: string;
+  readonly configMap: string;
+  readonly configHash: string;
+  readonly sidecar: { readonly name: string; readonly native: boolean; readonly image: string };
+  readonly volumes: readonly string[];
+  readonly containers: readonly string[];
+  readonly env: readonly string[];
+}
+
+/** The agent-facing env: loopback addresses of each connection and where the agent's token is. */
+export function connectionEnv(identity: AgentIdentity): V1EnvVar[] {
+  const env: V1EnvVar[] = [{ name: 'CHAPERONE_TOKEN_FILE', value: AGENT_TOKEN_FILE }];
+  const pg = identity.spec.connections.filter((c) => c.protocol === 'postgres');
+  const first = pg[0];
+  if (first) env.push(...libpqEnv(first, identity.metadata.name ?? 'agent'));
+  for (const c of pg) env.push({ name: `${envName(c.name)}_DATABASE_URL`, value: databaseUrl(c, identity.metadata.name ?? 'agent') });
+  for (const c of identity.spec.connections.filter((x) => x.protocol === 'http')) {
+    env.push({ name: `${envName(c.name)}_BASE_URL`, value: `http://127.0.0.1:${c.localPort}` });
+  }
+  if (identity.spec.connections.some((c) => c.protocol === 'kubernetes')) env.push({ name: 'KUBECONFIG', value: KUBECONFIG_FILE });
+  const proxy = identity.spec.interception?.forwardProxy;
+  if (proxy) {
+    const url = `http://127.0.0.1:${proxy.localPort}`;
+    env.push({ name: 'HTTP_PROXY', value: url }, { name: 'HTTPS_PROXY', value: url }, { name: 'NO_PROXY', value: '127.0.0.1,localhost' });
+  }
+  return env;
+}
+
+/** libpq env for the first postgres connection. The user name is informational: the sidecar logs in upstream with its own credential. */
+function libpqEnv(c: AgentIdentityConnection, user: string): V1EnvVar[] {
+  return [
+    { name: 'PGHOST', value: '127.0.0.1' },
+    { name: 'PGPORT', value: String(c.localPort) },
+    { name: 'PGUSER', value: user },
+    { name: 'PGDATABASE', value: c.database ?? '' },
+    // Loopback to the sidecar is plain TCP; TLS runs from the sidecar to the upstream.
+    { name: 'PGSSLMODE', value: 'disable' },
+    { name: 'DATABASE_URL', value: databaseUrl(c, user) },
+  ];
+}
+
+/** No password: the agent sends its token as the password (PGPASSWORD="$(cat $CHAPERONE_TOKEN_FILE)"). */
+function databaseUrl(c: AgentIdentityConnection, user: string): string {
+  return `postgresql://${encodeURIComponent(user)}@127.0.0.1:${c.localPort}/${encodeURIComponent(c.database ?? '')}?sslmode=disable`;
+}
+
+function upsert<T extends { name: string }>(list: T[] | undefined, item: T): T[] {
+  const out = list ?? [];
+  const i = out.findIndex((x) => x.name === item.name);
+  if (i >= 0) out[i] = item;
+  else out.push(item);
+  return out;
+}
+
+function upsertMount(list: V1VolumeMount[] | undefined, m: V1VolumeMount): V1VolumeMount[] {
+  const out = (list ?? []).filter((x) => x.name === m.name || x.mountPath !== m.mountPath);
+  return upsert(out, m);
+}
+
+/** A projected volume carrying an API-audience ServiceAccount token (what the ServiceAccount admission plugin adds). */
+export function isApiTokenVolume(v: V1Volume): boolean {
+  if (v.name.startsWith('kube-api-access-')) return true;
+  return (v.projected?.sources ?? []).some((s) => s.serviceAccountToken !== undefined && !s.serviceAccountToken.audience);
+}
+
+function underApiTokenPath(path: string): boolean {
+  const p = path.replace(/\/+$/, '');
+  return p === DEFAULT_API_TOKEN_PATH || p.startsWith(`${DEFAULT_API_TOKEN_PATH}/`);
+}
+
+/** Agent containers: every container and init container except the sidecar. */
+function agentContainers(spec: V1PodSpec): V1Container[] {
+  return [...(spec.initContainers ?? []), ...spec.containers].filter((c) => c.name !== SIDECAR_CONTAINER_NAME);
+}
+
+/** Drops the default API token from agents: mounts of API-token volumes or at the well-known path, then the volumes nobody mounts. */
+function removeAgentApiToken(spec: V1PodSpec, agents: V1Container[]): void {
+  const apiVolumes = new Set((spec.volumes ?? []).filter((v) => v.name !== VOLUME_API_TOKEN && isApiTokenVolume(v)).map((v) => v.name));
+  for (const c of agents) {
+    if (!c.volumeMounts) continue;
+    c.volumeMounts = c.volumeMounts.filter((m) => !apiVolumes.has(m.name) && !underApiTokenPath(m.mountPath));
+    if (c.volumeMounts.length === 0) delete c.volumeMounts;
+  }
+  if (!spec.volumes) return;
+  const mounted = new Set(agents.flatMap((c) => (c.volumeMounts ?? []).map((m) => m.name)));
+  spec.volumes = spec.volumes.filter((v) => !apiVolumes.has(v.name) || mounted.has(v.name));
+}
+
+function agentVolumes(configMapName: string, kube: boolean): V1Volume[] {
+  const token: V1Volume = {
+    name: VOLUME_AGENT_TOKEN,
+    projected: { sources: [{ serviceAccountToken: { audience: AGENT_TOKEN_AUDIENCE, expirationSeconds: AGENT_TOKEN_SECONDS, path: 'token' } }] },
+  };
+  if (!kube) return [token];
+  return [token, { name: VOLUME_KUBECONFIG, configMap: { name: configMapName, items: [{ key: KUBECONFIG_KEY, path: KUBECONFIG_KEY }] } }];
+}
+
+function editAgent(c: V1Container, env: readonly V1EnvVar[], kube: boolean): void {
+  for (const e of env) c.env = upsert(c.env, { ...e });
+  c.volumeMounts = upsertMount(c.volumeMounts, { name: VOLUME_AGENT_TOKEN, mountPath: AGENT_TOKEN_DIR, readOnly: true });
+  if (kube) c.volumeMounts = upsertMount(c.volumeMounts, { name: VOLUME_KUBECONFIG, mountPath: KUBECONFIG_DIR, readOnly: true });
+}
+
+/** Puts the sidecar first among init containers (native) or last among containers (plain), removing it from the other list. */
+function placeSidecar(spec: V1PodSpec, sidecar: V1Container, native: boolean): void {
+  const inits = (spec.initContainers ?? []).filter((c) => c.name !== SIDECAR_CONTAINER_NAME);
+  const mains = spec.containers.filter((c) => c.name !== SIDECAR_CONTAINER_NAME);
+  if (native) {
+    spec.initContainers = [sidecar, ...inits];
+    spec.containers = mains;
+    return;
+  }
+  spec.containers = [...mains, sidecar];
+  if (inits.length > 0) spec.initContainers = inits;
+  else delete spec.initContainers;
+}
+
+/**
+ * The injected pod. `identity` must be Ready (decide.ts); `compiledConfigMapName` is its
+ * status.configMapName. Secrets and the API token are mounted only into the sidecar; agents get the
+ * chaperone token, the connection env and (for kubernetes connections) a kubeconfig.
+ */
+export function desiredPod(pod: V1Pod, identity: AgentIdentity, compiledConfigMapName: string, options: BuildOptions = {}): V1Pod {
+  const out = structuredClone(pod);
+  const spec: V1PodSpec = out.spec ?? { containers: [] };
+  out.spec = spec;
+  const native = options.nativeSidecars ?? true;
+  const mounts = options.mounts ?? identityMounts(identity);
+  const kube = identity.spec.connections.some((c) => c.protocol === 'kubernetes');
+
+  spec.automountServiceAccountToken = false;
+  // Secret files are root-owned 0400; the kubelet adds group read for fsGroup, which the sidecar runs as.
+  spec.securityContext = { ...spec.securityContext, fsGroup: spec.securityContext?.fsGroup ?? SIDECAR_GID };
+  const gid = spec.securityContext.fsGroup ?? SIDECAR_GID;
+
+  const sidecar = sidecarContainer({ identity, image: options.image ?? DEFAULT_SIDECAR_IMAGE, native, gid, mounts });
+  placeSidecar(spec, sidecar, native);
+  const agents = agentContainers(spec);
+  removeAgentApiToken(spec, agents);
+  const env = connectionEnv(identity);
+  for (const c of agents) editAgent(c, env, kube);
+
+  const added = [...sidecarVolumes(compiledConfigMapName, mounts), ...agentVolumes(compiledConfigMapName, kube)];
+  for (const v of added) spec.volumes = upsert(spec.volumes, v);
+
+  const status: InjectedStatus = {
+    version: INJECTION_VERSION,
+    identity: identity.metadata.name ?? '',
+    configMap: compiledConfigMapName,
+    configHash: options.configHash ?? identity.status?.configHash ?? '',
+    sidecar: { name: SIDECAR_CONTAINER_NAME, native, image: sidecar.image ?? '' },
+    volumes: added.map((v) => v.name),
+    containers: agents.map((c) => c.name),
+    env: env.map((e) => e.name),
+  };
+  out.metadata = { ...out.metadata, annotations: { ...out.metadata?.annotations, [ANNOTATION_INJECTED]: JSON.stringify(status) } };
+  return out;
+}
+
+/** Reads the status annotation back (undefined when absent or not ours). */
+export function injectedStatus(pod: V1Pod): InjectedStatus | undefined {
+  const raw = pod.metadata?.annotations?.[ANNOTATION_INJECTED];
+  if (raw === undefined) return undefined;
+  try {
+    const v = JSON.parse(raw) as unknown;
+    return typeof v === 'object' && v !== null && 'version' in v ? (v as InjectedStatus) : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,130 @@
+// The sidecar container and the volumes only it mounts (pure builders for build.ts).
+import type { V1Container, V1ResourceRequirements, V1SecurityContext, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import type { AgentIdentity } from '../../api/types.ts';
+import {
+  CONFIG_DIR,
+  CONFIG_KEY,
+  DEFAULT_ADMIN_PORT,
+  DEFAULT_SIDECAR_LIMITS,
+  DEFAULT_SIDECAR_REQUESTS,
+  SECRET_FILE_MODE,
+  SIDECAR_API_TOKEN_DIR,
+  SIDECAR_API_TOKEN_SECONDS,
+  SIDECAR_ARGS,
+  SIDECAR_COMMAND,
+  SIDECAR_CONTAINER_NAME,
+  SIDECAR_UID,
+  VOLUME_API_TOKEN,
+  VOLUME_CONFIG,
+  sourceVolumeName,
+  type MountSpec,
+} from './layout.ts';
+
+export interface SidecarSpecInput {
+  readonly identity: AgentIdentity;
+  readonly image: string;
+  readonly native: boolean;
+  /** The sidecar's primary GID: the pod's fsGroup, so the kubelet's group-read bit on Secret files applies to it. */
+  readonly gid: number;
+  readonly mounts: readonly MountSpec[];
+}
+
+/** Exact security context of the sidecar (tests compare it whole). */
+export function sidecarSecurityContext(gid: number): V1SecurityContext {
+  return {
+    runAsNonRoot: true,
+    runAsUser: SIDECAR_UID,
+    runAsGroup: gid,
+    readOnlyRootFilesystem: true,
+    allowPrivilegeEscalation: false,
+    privileged: false,
+    capabilities: { drop: ['ALL'] },
+    seccompProfile: { type: 'RuntimeDefault' },
+  };
+}
+
+function quantity(v: number | string | undefined, fallback: string): string {
+  return v === undefined ? fallback : String(v);
+}
+
+export function sidecarResources(identity: AgentIdentity): V1ResourceRequirements {
+  const r = identity.spec.sidecar?.resources;
+  return {
+    requests: { cpu: quantity(r?.requests?.cpu, DEFAULT_SIDECAR_REQUESTS.cpu), memory: quantity(r?.requests?.memory, DEFAULT_SIDECAR_REQUESTS.memory) },
+    limits: { cpu: quantity(r?.limits?.cpu, DEFAULT_SIDECAR_LIMITS.cpu), memory: quantity(r?.limits?.memory, DEFAULT_SIDECAR_LIMITS.memory) },
+  };
+}
+
+function fieldEnv(name: string, fieldPath: string): { name: string; valueFrom: { fieldRef: { fieldPath: string } } } {
+  return { name, valueFrom: { fieldRef: { fieldPath } } };
+}
+
+function sidecarMounts(mounts: readonly MountSpec[]): V1VolumeMount[] {
+  return [
+    { name: VOLUME_CONFIG, mountPath: CONFIG_DIR, readOnly: true },
+    { name: VOLUME_API_TOKEN, mountPath: SIDECAR_API_TOKEN_DIR, readOnly: true },
+    ...mounts.map((m) => ({ name: sourceVolumeName(m.source, m.name), mountPath: m.dir, readOnly: true })),
+  ];
+}
+
+export function sidecarContainer(input: SidecarSpecInput): V1Container {
+  const s = input.identity.spec.sidecar;
+  const port = s?.adminPort ?? DEFAULT_ADMIN_PORT;
+  const c: V1Container = {
+    name: SIDECAR_CONTAINER_NAME,
+    image: s?.image ?? input.image,
+    command: [...SIDECAR_COMMAND],
+    args: [...SIDECAR_ARGS],
+    env: [fieldEnv('POD_NAME', 'metadata.name'), fieldEnv('POD_UID', 'metadata.uid'), fieldEnv('POD_NAMESPACE', 'metadata.namespace')],
+    ports: [{ name: 'chaperone-admin', containerPort: port, protocol: 'TCP' }],
+    readinessProbe: { httpGet: { path: '/readyz', port }, periodSeconds: 5, failureThreshold: 3 },
+    livenessProbe: { httpGet: { path: '/healthz', port }, periodSeconds: 10, failureThreshold: 3 },
+    resources: sidecarResources(input.identity),
+    securityContext: sidecarSecurityContext(input.gid),
+    volumeMounts: sidecarMounts(input.mounts),
+    terminationMessagePolicy: 'FallbackToLogsOnError',
+  };
+  if (s?.imagePullPolicy) c.imagePullPolicy = s.imagePullPolicy;
+  if (input.native) c.restartPolicy = 'Always';
+  return c;
+}
+
+/** The volumes only the sidecar mounts: compiled config, its API token + CA, one per Secret/ConfigMap source. */
+export function sidecarVolumes(configMapName: string, mounts: readonly MountSpec[]): V1Volume[] {
+  const volumes: V1Volume[] = [
+    { name: VOLUME_CONFIG, configMap: { name: configMapName, items: [{ key: CONFIG_KEY, path: CONFIG_KEY }] } },
+    {
+      name: VOLUME_API_TOKEN,
+      projected: {
+        defaultMode: SECRET_FILE_MODE,
+        sources: [
+          // No audience: the API server's own, so the token authenticates the sidecar to kube-apiserver.
+          { serviceAccountToken: { path: 'token', expirationSeconds: SIDECAR_API_TOKEN_SECONDS } },
+          { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
+          { downwardAPI: { items: [{ path: 'namespace', fieldRef: { fieldPath: 'metadata.namespace' } }] } },
+        ],
+      },
+    },
+  ];
+  return volumes.concat(sourceVolumes(mounts));
+}
+
+/** One volume per source (a Secret used in two directories is one volume mounted twice), items = every key any directory needs. */
+function sourceVolumes(mounts: readonly MountSpec[]): V1Volume[] {
+  const bySource = new Map<string, { m: MountSpec; keys: Set<string> }>();
+  for (const m of mounts) {
+    const name = sourceVolumeName(m.source, m.name);
+    const entry = bySource.get(name) ?? { m, keys: new Set<string>() };
+    for (const k of m.keys) entry.keys.add(k);
+    bySource.set(name, entry);
+  }
+  return [...bySource.entries()].map(([name, { m, keys }]) => sourceVolume(name, m, [...keys].sort()));
+}
+
+function sourceVolume(name: string, m: MountSpec, keys: string[]): V1Volume {
+  const items = keys.map((key) => ({ key, path: key, mode: SECRET_FILE_MODE }));
+  if (m.source === 'secret') return { name, secret: { secretName: m.name, defaultMode: SECRET_FILE_MODE, items } };
+  if (m.source === 'configMap') return { name, configMap: { name: m.name, defaultMode: SECRET_FILE_MODE, items } };
+  // The pod's own ServiceAccount (decide.ts refuses others), API audience, for a kubernetes connection.
+  return { name, projected: { defaultMode: SECRET_FILE_MODE, sources: [{ serviceAccountToken: { path: 'token', expirationSeconds: SIDECAR_API_TOKEN_SECONDS } }] } };
+}
