@@ -38,6 +38,7 @@ function skipScan(c: Compiled, length: number): boolean {
 
 /** True when a keyword hit enables a rule whose shortest match fits, or is a literal to mask. */
 function keywordRuleRuns(c: Compiled, hits: KeywordHits, length: number): boolean {
+  if (hits.count === 0) return false;
   for (let i = 0; i < hits.count; i++) {
     const k = hits.keywords[i]!;
     if (c.literalOf[k] !== undefined) return true;
@@ -64,7 +65,7 @@ const NOTHING = -2;
 /** Digit-shape gates (>= 0) of a text (bytes or string) that only keywordless rules could touch, or one of the two above. */
 function gatesOf(c: Compiled, hits: KeywordHits, length: number, source: Uint8Array | string): number {
   if ((c.decodeEscapes && hits.escapes) || keywordRuleRuns(c, hits, length)) return NOT_COMPUTED;
-  if (!keywordlessRuns(c, hits, length, SHAPE_ALL)) return NOTHING;
+  if (hits.digits < c.keywordlessMinDigits || length < c.keywordlessMinLength || !keywordlessRuns(c, hits, length, SHAPE_ALL)) return NOTHING;
   const s = typeof source === 'string' ? shapesOfText(source) : shapesOfBytes(source);
   return keywordlessRuns(c, hits, length, s) ? s : NOTHING;
 }

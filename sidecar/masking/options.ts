@@ -102,6 +102,9 @@ export interface Compiled {
   /** For each prefilter keyword: the keyword list id if it is a literal to mask, else undefined. */
   readonly literalOf: readonly (string | undefined)[];
   readonly keywordlessRules: readonly number[];
+  /** Fewest digits and shortest text any keywordless rule runs on (a fast reject before the per-rule gates). */
+  readonly keywordlessMinDigits: number;
+  readonly keywordlessMinLength: number;
   /** Keyword list ids; a literal hit of list j is a span with rule -1 - j. */
   readonly literalIds: readonly string[];
   readonly maxKeywordLength: number;
@@ -343,6 +346,8 @@ export function compileOptions(opts: MaskerOptions, defaultTable: readonly Detec
     rulesByKeyword: kt.rulesByKeyword,
     literalOf: kt.literalOf,
     keywordlessRules: rules.filter((r) => r.keywords.length === 0).map((r) => r.index),
+    keywordlessMinDigits: Math.min(Infinity, ...rules.filter((r) => r.keywords.length === 0).map((r) => r.minDigits)),
+    keywordlessMinLength: Math.min(Infinity, ...rules.filter((r) => r.keywords.length === 0).map((r) => Math.max(r.minTextLength, r.minMatch ?? 0))),
     literalIds: (opts.keywordLists ?? []).map((l) => l.id),
     maxKeywordLength: Math.max(1, ...kt.words.map((w) => w.length)),
     fields,

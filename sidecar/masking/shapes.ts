@@ -44,153 +44,169 @@ CLS[0x2e] = 16;
 CLS[0x20] = 32;
 CLS[0x29] = 128;
 
-/**
- * Separator codes between two digit groups: one character → its code; ')' + one character →
- * 0x2900 | that code; anything longer → -1.
- */
+/** Separator codes between two digit groups: one character → its code; ')' + one character → 0x2900 | that code; else NO_SEP. */
+const NO_SEP = 0x7fff; // 15 bits: packed pairs stay small integers (no heap numbers)
 const isSpDotDash = (s: number): boolean => s === 0x20 || s === 0x2e || s === 0x2d;
 const isSpDash = (s: number): boolean => s === 0x20 || s === 0x2d;
 const isSpDot = (s: number): boolean => s === 0x20 || s === 0x2e;
 
-/** Digit groups seen so far: g1..g4 the last completed groups (g1 newest), s1..s4 the separators after each. */
-interface Groups {
-  g1: number;
-  g2: number;
-  g3: number;
-  g4: number;
-  s1: number;
-  s2: number;
-  s3: number;
-  s4: number;
+/**
+ * The last four completed digit groups, packed so the scan loop keeps them in registers:
+ * `lens` holds their lengths (capped at 127) one per byte, g1 (the newest) lowest; `sepsA` the
+ * separators after g2 (high half) and after g1 (low half, i.e. before the current group);
+ * `sepsB` those after g4 (high) and after g3 (low).
+ */
+interface History {
+  readonly lens: number;
+  readonly sepsA: number;
+  readonly sepsB: number;
 }
 
 /** us-ssn: ddd S dd S dddd, S one of '-' ' '. */
-function ssnShape(h: Groups, g0: number): boolean {
-  return g0 >= 4 && h.g1 === 2 && h.g2 >= 3 && h.s1 === h.s2 && isSpDash(h.s1);
+function ssnShape(h: History, g0: number): boolean {
+  const s1 = h.sepsA & 0xffff;
+  return g0 >= 4 && (h.lens & 255) === 2 && ((h.lens >>> 8) & 255) >= 3 && s1 === h.sepsA >>> 16 && isSpDash(s1);
 }
 
 /** phone: (ddd) ddd-dddd (the separator after the area code may be ')' + one of ' .-'). */
-function nanpShape(h: Groups, g0: number): boolean {
-  if (g0 < 4 || h.g1 < 3 || h.g2 < 3 || !isSpDotDash(h.s1)) return false;
-  return isSpDotDash(h.s2) || (h.s2 >> 8 === 0x29 && isSpDotDash(h.s2 & 255));
+function nanpShape(h: History, g0: number): boolean {
+  const s2 = h.sepsA >>> 16;
+  if (g0 < 4 || (h.lens & 255) < 3 || ((h.lens >>> 8) & 255) < 3 || !isSpDotDash(h.sepsA & 0xffff)) return false;
+  return isSpDotDash(s2) || (s2 >> 8 === 0x29 && isSpDotDash(s2 & 255));
 }
 
 /** phone: 0d dd dd dd dd, separators ' ' or '.'. */
-function pairsShape(h: Groups, g0: number): boolean {
-  if (g0 < 2 || h.g1 < 2 || h.g2 < 2 || h.g3 < 2 || h.g4 < 2) return false;
-  return isSpDot(h.s1) && isSpDot(h.s2) && isSpDot(h.s3) && isSpDot(h.s4);
+function pairsShape(h: History, g0: number): boolean {
+  const l = h.lens;
+  if (g0 < 2 || (l & 255) < 2 || ((l >>> 8) & 255) < 2 || ((l >>> 16) & 255) < 2 || ((l >>> 24) & 255) < 2) return false;
+  return isSpDot(h.sepsA & 0xffff) && isSpDot(h.sepsA >>> 16) && isSpDot(h.sepsB & 0xffff) && isSpDot(h.sepsB >>> 16);
 }
 
 /** phone: 0dd[d…] ddd[ -]ddd or 0dd[d…] dddddd. */
-function trunkShape(h: Groups, g0: number): boolean {
-  if (!isSpDash(h.s1) || h.g1 < 3) return false;
-  return g0 >= 6 || (g0 >= 3 && h.g2 >= 3 && isSpDash(h.s2));
+function trunkShape(h: History, g0: number): boolean {
+  if (!isSpDash(h.sepsA & 0xffff) || (h.lens & 255) < 3) return false;
+  return g0 >= 6 || (g0 >= 3 && ((h.lens >>> 8) & 255) >= 3 && isSpDash(h.sepsA >>> 16));
 }
 
-/** Phone (three of its four alternatives; '+' is seen elsewhere) and SSN, judged when a digit group of length g0 ends. */
-function groupShapes(h: Groups, g0: number): number {
+/** Phone (three of its four alternatives; '+' is seen by the scan) and SSN, judged when a digit group of length g0 ends. */
+function groupShapes(h: History, g0: number): number {
   const phone = nanpShape(h, g0) || pairsShape(h, g0) || trunkShape(h, g0);
   return (ssnShape(h, g0) ? SHAPE_SSN : 0) | (phone ? SHAPE_PHONE : 0);
 }
 
-/** Scanner state across characters. */
-interface State extends Groups {
-  out: number;
-  /** Digits in the current group (0 = not in a group). */
-  cur: number;
-  /** Consecutive A-Z right before the current group started. */
+// Per-class tables that turn the scan loop's branches into lookups.
+/** 1 for A-Z. */
+const IS_UPPER = new Uint8Array(256);
+IS_UPPER[2] = 1;
+/** 1 for the Discord token alphabet [A-Za-z0-9_-]. */
+const IS_URL = new Uint8Array(256);
+for (const k of [1, 2, 4, 4 | 64]) IS_URL[k] = 1;
+/** SHAPE_PHONE after a '+'. */
+const PLUS_MASK = new Uint8Array(256);
+PLUS_MASK[8] = SHAPE_PHONE;
+/** SHAPE_DISCORD on a '.' (after 24+ token characters). */
+const DOT_MASK = new Uint8Array(256);
+DOT_MASK[16] = SHAPE_DISCORD;
+/** 0xff for the digits 1-9 (an E.164 number after '+' starts with one). */
+const NONZERO_DIGIT = new Uint8Array(256);
+for (let c = 49; c <= 57; c++) NONZERO_DIGIT[c] = 0xff;
+/** Card-chain gap after a non-digit of class k, given the gap before (row): 1 only for one ' ' or '-' right after a digit. */
+const GAP_AFTER = new Uint8Array(3 * 256).fill(2);
+GAP_AFTER[32] = 1;
+GAP_AFTER[4 | 64] = 1;
+
+/** History of the last digit groups, plus what the current group needs when it ends. */
+interface Hist extends History {
+  lens: number;
+  sepsA: number;
+  sepsB: number;
+  /** Consecutive A-Z right before the current group. */
   uppersBefore: number;
-  upperRun: number;
-  /** Consecutive [A-Za-z0-9_-]. */
-  urlRun: number;
-  /** Digits chained with at most one ' ' or '-' between neighbours (card numbers). */
-  chain: number;
-  /** Non-digits since the last digit: 0, 1 (one ' ' or '-'), 2 (chain broken). */
-  gap: number;
-  /** Separator being read since the last group: its length and code. */
-  sepLen: number;
-  sep: number;
-  prevPlus: boolean;
 }
 
-function fresh(): State {
-  return { out: 0, cur: 0, uppersBefore: 0, upperRun: 0, urlRun: 0, chain: 0, gap: 2, sepLen: 0, sep: -1, prevPlus: false, g1: 0, g2: 0, g3: 0, g4: 0, s1: -1, s2: -1, s3: -1, s4: -1 };
+const hist: Hist = { lens: 0, sepsA: 0, sepsB: 0, uppersBefore: 0 };
+
+/** A digit group starts: note the separator since the last group (between g1 and it) and the capitals before it. */
+function groupStart(h: Hist, sepLen: number, sep: number, upperRun: number): void {
+  h.sepsA = (h.sepsA & 0x7fff0000) | (sepLen === 1 || sepLen === 2 ? sep : NO_SEP);
+  h.uppersBefore = upperRun;
 }
 
-function digit(st: State, ch: number): void {
-  if (st.cur === 0) {
-    st.uppersBefore = st.upperRun;
-    // The separator just read sits between g1 and this group.
-    st.s1 = st.sepLen === 1 || st.sepLen === 2 ? st.sep : -1;
-    if (st.prevPlus && ch !== 48) st.out |= SHAPE_PHONE; // '+' and [1-9]: an E.164 start
-  }
-  st.cur++;
-  if (st.cur === 2 && st.uppersBefore >= 2) st.out |= SHAPE_IBAN;
-  st.chain = st.gap <= 1 ? st.chain + 1 : 1;
-  if (st.chain >= 14) st.out |= SHAPE_CARD;
-  st.gap = 0;
-  st.upperRun = 0;
-  st.urlRun++;
-  st.prevPlus = false;
+/** A digit group of length g0 ends (chain = card digits chained up to here): the gates it proves; the history shifts. */
+function groupEnd(h: Hist, g0: number, chain: number): number {
+  const out = groupShapes(h, g0) | (chain >= 14 ? SHAPE_CARD : 0) | (g0 >= 2 && h.uppersBefore >= 2 ? SHAPE_IBAN : 0);
+  // The separator after this group is filled in when the next one starts.
+  h.lens = (h.lens << 8) | (g0 < 127 ? g0 : 127);
+  h.sepsB = ((h.sepsB & 0x7fff) << 16) | (h.sepsA >>> 16);
+  h.sepsA = ((h.sepsA & 0x7fff) << 16) | NO_SEP;
+  return out;
 }
 
-function other(st: State, ch: number, k: number): void {
-  if (st.cur > 0) {
-    st.out |= groupShapes(st, st.cur);
-    // Shift the completed-group history; s1 is filled when the next group starts.
-    st.g4 = st.g3;
-    st.g3 = st.g2;
-    st.g2 = st.g1;
-    st.g1 = st.cur;
-    st.s4 = st.s3;
-    st.s3 = st.s2;
-    st.s2 = st.s1;
-    st.s1 = -1;
-    st.cur = 0;
-    st.sepLen = 0;
-  }
-  st.sepLen++;
-  if (st.sepLen === 1) st.sep = ch;
-  else if (st.sepLen === 2) st.sep = st.sep === 0x29 ? 0x2900 | ch : -1;
-  st.gap = st.gap === 0 && (k & (32 | 64)) !== 0 ? 1 : 2;
-  st.upperRun = k === 2 ? st.upperRun + 1 : 0;
-  if ((k & (1 | 2 | 4)) !== 0) st.urlRun++;
-  else {
-    if (k === 16 && st.urlRun >= 24) st.out |= SHAPE_DISCORD;
-    st.urlRun = 0;
-  }
-  st.prevPlus = k === 8;
+/** The separator code after reading its sepLen-th character ch. */
+function nextSep(sep: number, sepLen: number, ch: number): number {
+  if (sepLen === 1) return ch;
+  return sepLen === 2 && sep === 0x29 ? 0x2900 | ch : NO_SEP;
 }
 
-function finish(st: State): number {
-  if (st.cur > 0) st.out |= groupShapes(st, st.cur);
-  return st.out;
-}
-
-/** Gates passed by bytes [start, end) (latin1, as the scanner reads them). */
+/**
+ * Gates passed by bytes [start, end) (latin1, as the scanner reads them). Per-character state
+ * lives in locals and branches are table lookups (this runs per DataRow cell); groups end rarely.
+ */
 export function shapesOfBytes(buf: Uint8Array, start = 0, end = buf.length): number {
-  const st = fresh();
+  hist.lens = 0;
+  hist.sepsA = NO_SEP | (NO_SEP << 16);
+  hist.sepsB = NO_SEP | (NO_SEP << 16);
+  let out = 0;
+  let cur = 0; // digits in the current group (0 = not in a group)
+  let upperRun = 0; // consecutive A-Z
+  let urlRun = 0; // consecutive [A-Za-z0-9_-]
+  let chain = 0; // digits chained with at most one ' ' or '-' between neighbours (card numbers)
+  let gap = 2; // non-digits since the last digit: 0, 1 (one ' ' or '-'), 2 (chain broken)
+  let sepLen = 0; // separator read since the last group: its length and code
+  let sep = NO_SEP;
+  let plus = 0; // SHAPE_PHONE right after a '+'
   for (let i = start; i < end; i++) {
     const ch = buf[i]!;
     const k = CLS[ch]!;
-    if (k === 1) digit(st, ch);
-    else other(st, ch, k);
-    if (st.out === SHAPE_ALL) return SHAPE_ALL;
+    if (k === 1) {
+      if (cur === 0) {
+        groupStart(hist, sepLen, sep, upperRun);
+        out |= plus & NONZERO_DIGIT[ch]!; // '+' and [1-9]: an E.164 start
+      }
+      cur++;
+      chain = gap <= 1 ? chain + 1 : 1;
+      gap = 0;
+      upperRun = 0;
+      urlRun++;
+      plus = 0;
+      continue;
+    }
+    if (cur > 0) {
+      out |= groupEnd(hist, cur, chain);
+      cur = 0;
+      sepLen = 0;
+    }
+    sep = nextSep(sep, ++sepLen, ch);
+    gap = GAP_AFTER[gap * 256 + k]!;
+    upperRun = (upperRun + 1) * IS_UPPER[k]!;
+    if (urlRun >= 24) out |= DOT_MASK[k]!;
+    urlRun = (urlRun + 1) * IS_URL[k]!;
+    plus = PLUS_MASK[k]!;
   }
-  return finish(st);
+  return cur > 0 ? out | groupEnd(hist, cur, chain) : out;
 }
 
-/** Gates passed by a text; characters above U+00FF are none of the classes, like their latin1 bytes would not be. */
+let scratch = new Uint8Array(256);
+
+/** Gates passed by a text; characters above U+00FF are none of the classes (read as NUL), as their UTF-8 bytes would not be. */
 export function shapesOfText(text: string): number {
-  const st = fresh();
   const n = text.length;
+  if (scratch.length < n) scratch = new Uint8Array(Math.max(n, scratch.length * 2));
   for (let i = 0; i < n; i++) {
     const c = text.charCodeAt(i);
-    const ch = c < 256 ? c : 0;
-    const k = CLS[ch]!;
-    if (k === 1) digit(st, ch);
-    else other(st, ch, k);
-    if (st.out === SHAPE_ALL) return SHAPE_ALL;
+    scratch[i] = c < 256 ? c : 0;
   }
-  return finish(st);
+  const out = shapesOfBytes(scratch, 0, n);
+  if (n > 65536) scratch = new Uint8Array(256); // do not pin a large text's worth of memory
+  return out;
 }
