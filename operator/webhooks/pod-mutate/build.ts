@@ -20,7 +20,6 @@ import {
   SIDECAR_CONTAINER_NAME,
   SIDECAR_GID,
   VOLUME_AGENT_TOKEN,
-  VOLUME_API_TOKEN,
   VOLUME_KUBECONFIG,
   envName,
   type MountSpec,
@@ -118,8 +117,8 @@ function agentContainers(spec: V1PodSpec): V1Container[] {
 }
 
 /** Drops the default API token from agents: mounts of API-token volumes or at the well-known path, then the volumes nobody mounts. */
-function removeAgentApiToken(spec: V1PodSpec, agents: V1Container[]): void {
-  const apiVolumes = new Set((spec.volumes ?? []).filter((v) => v.name !== VOLUME_API_TOKEN && isApiTokenVolume(v)).map((v) => v.name));
+function removeAgentApiToken(spec: V1PodSpec, agents: V1Container[], own: ReadonlySet<string>): void {
+  const apiVolumes = new Set((spec.volumes ?? []).filter((v) => !own.has(v.name) && isApiTokenVolume(v)).map((v) => v.name));
   for (const c of agents) {
     if (!c.volumeMounts) continue;
     c.volumeMounts = c.volumeMounts.filter((m) => !apiVolumes.has(m.name) && !underApiTokenPath(m.mountPath));
@@ -179,12 +178,12 @@ export function desiredPod(pod: V1Pod, identity: AgentIdentity, compiledConfigMa
 
   const sidecar = sidecarContainer({ identity, image: options.image ?? DEFAULT_SIDECAR_IMAGE, native, gid, mounts });
   placeSidecar(spec, sidecar, native);
+  const added = [...sidecarVolumes(compiledConfigMapName, mounts), ...agentVolumes(compiledConfigMapName, kube)];
   const agents = agentContainers(spec);
-  removeAgentApiToken(spec, agents);
+  removeAgentApiToken(spec, agents, new Set(added.map((v) => v.name)));
   const env = connectionEnv(identity);
   for (const c of agents) editAgent(c, env, kube);
 
-  const added = [...sidecarVolumes(compiledConfigMapName, mounts), ...agentVolumes(compiledConfigMapName, kube)];
   for (const v of added) spec.volumes = upsert(spec.volumes, v);
 
   const status: InjectedStatus = {
