@@ -978,12 +978,21 @@ export interface ApprovalRuleMatch {
  */
 export interface ApprovalRuleMatchSql {
   /**
-   * Statement kinds. `select`, `insert`, `update`, `delete`, `merge`, `truncate`, `copy`; `ddl`
-   * (CREATE, ALTER, DROP, COMMENT …); `dcl` (GRANT, REVOKE, roles); `tcl` (BEGIN, COMMIT, ROLLBACK,
-   * SAVEPOINT); `call` (CALL, DO); `utility` (SET, SHOW, EXPLAIN, VACUUM, LISTEN …).
+   * Statement kinds, as the sidecar classifies them (a statement takes the most restrictive kind of
+   * anything it runs): `read` (SELECT, VALUES, COPY … TO STDOUT); `transaction` (BEGIN, COMMIT,
+   * ROLLBACK, SAVEPOINT); `utility` (SET, SHOW, EXPLAIN, LISTEN, FETCH …); `write` (INSERT, UPDATE,
+   * DELETE, MERGE, TRUNCATE, COPY … FROM STDIN, LOCK, nextval); `ddl` (CREATE, ALTER, DROP,
+   * COMMENT, SELECT INTO); `dcl` (GRANT, REVOKE, roles, SET ROLE, row security policies); `admin`
+   * (ALTER SYSTEM, VACUUM, extensions, DO, CALL, server files, COPY PROGRAM, unknown statements).
+   * Use commands for one statement type, e.g. `DELETE`.
    */
-  kinds?: Array<'select' | 'insert' | 'update' | 'delete' | 'merge' | 'truncate' | 'copy' | 'ddl' | 'dcl' | 'tcl' | 'call' | 'utility'>;
-  /** Command tags as PostgreSQL reports them, e.g. `DROP TABLE`, `ALTER ROLE`. */
+  kinds?: Array<'read' | 'transaction' | 'utility' | 'write' | 'ddl' | 'dcl' | 'admin'>;
+  /**
+   * Commands the statement runs, its own and nested ones (a DELETE in a CTE counts), as the sidecar
+   * names them: `SELECT`, `INSERT`, `UPDATE`, `DELETE`, `MERGE`, `TRUNCATE`, `COPY_FROM`,
+   * `DROP_TABLE`, `ALTER_ROLE` … (`DROP TABLE` is accepted for `DROP_TABLE`); `*` globs, e.g.
+   * `DROP_*`.
+   */
   commands?: string[];
   /**
    * Globs over the tables the statement reads or writes, matched against `schema.table` and the
@@ -993,14 +1002,22 @@ export interface ApprovalRuleMatchSql {
   /** Globs over the functions the statement calls, e.g. `pg_terminate_backend`, `pg_read_*`. */
   functions?: string[];
   /**
-   * Statement properties: `noWhere` (UPDATE or DELETE without WHERE), `multiStatement` (more than
-   * one statement in one query), `dmlInCTE` (a data-modifying WITH), `explainAnalyze` (EXPLAIN
-   * ANALYZE runs the statement), `copyProgram` (COPY … PROGRAM), `serverFileAccess` (COPY to or
-   * from a server file, pg_read_file …), `roleChange` (SET ROLE, SET SESSION AUTHORIZATION),
-   * `systemCatalog` (touches pg_catalog or information_schema).
+   * Statement properties (the statement has at least one of them): `deleteWithoutWhere` /
+   * `updateWithoutWhere` (no WHERE, or a constant-true one, anywhere in the statement),
+   * `trivialWhere`, `writesInCte` (a data-modifying WITH), `explainAnalyze`, `copyProgram` (COPY …
+   * PROGRAM), `serverFileAccess` (COPY to or from a server file, pg_read_file, lo_export …),
+   * `remoteAccess` (dblink), `roleChange` (SET ROLE, SET SESSION AUTHORIZATION), `dynamicCode` (DO,
+   * function bodies, SQL in strings), `rowLocks` (FOR UPDATE, LOCK), `selectInto`, `sequenceWrite`,
+   * `largeObjectWrite`, `adminFunction` (pg_terminate_backend …), `readWriteOverride` (undoes a
+   * read-only session), `parserDivergence`, `unresolvedExecute`, `unrecognized`, `sleep`,
+   * `setConfig` (SET, RESET, set_config). docs/sql-policy.md has the details.
    */
-  flags?: Array<'noWhere' | 'multiStatement' | 'dmlInCTE' | 'explainAnalyze' | 'copyProgram' | 'serverFileAccess' | 'roleChange' | 'systemCatalog'>;
-  /** RE2 regular expression over the statement text (whitespace collapsed), e.g. `(?i)\bcascade\b`. */
+  flags?: Array<'writesInCte' | 'explainAnalyze' | 'copyProgram' | 'serverFileAccess' | 'remoteAccess' | 'roleChange' | 'dynamicCode' | 'rowLocks' | 'selectInto' | 'sequenceWrite' | 'largeObjectWrite' | 'adminFunction' | 'readWriteOverride' | 'parserDivergence' | 'unresolvedExecute' | 'unrecognized' | 'trivialWhere' | 'deleteWithoutWhere' | 'updateWithoutWhere' | 'sleep' | 'setConfig'>;
+  /**
+   * RE2 regular expression, matched case-insensitively against the normalized statement (comments
+   * removed, whitespace collapsed, unquoted words lower-cased, every literal shown as `?`), e.g.
+   * `\bcascade\b`.
+   */
   pattern?: string;
 }
 

@@ -1,0 +1,295 @@
+// AgentIdentity + the MaskingPolicies and ApprovalRules in its namespace → the sidecar config file, its canonical text and hash (pure).
+//
+// Credentials are never values in the output: only paths of files the webhook mounts into the
+// sidecar container (paths.ts); `mounts` lists them. The output passes the sidecar's own
+// `checkConfig(…, { checkFiles: false })`, run here before anything is returned.
+import { createHash } from 'node:crypto';
+import type { AgentIdentity, AgentIdentityConnection, AgentIdentityIssuer, ApprovalRule, MaskingPolicy } from '../api/types.ts';
+import type {
+  ApprovalBackend, ConnectionConfig, HttpCredentialsConfig, IssuerConfig, MaskingConfig, SidecarConfigFile,
+} from '../../sidecar/core/config-types.ts';
+import { checkConfig } from '../../sidecar/core/config.ts';
+import { DEFAULT_KUBERNETES_URL, DEFAULT_SA_CA_FILE, DEFAULT_SA_TOKEN_FILE } from '../../sidecar/core/config-schema.ts';
+import { compilePolicyPart, mergeMasking, type PolicyPart } from './masking.ts';
+import {
+  credentialMountPath, DEFAULT_MOUNT_ROOT, issuerCaMountPath, MountSet, signingKeyMountPath, tlsCaMountPath, tlsClientMountPath,
+} from './paths.ts';
+import { compileHttpPolicy, compileSqlPolicy, durationSeconds } from './rules.ts';
+import { missingConnections, selectApprovalRules, selectedConnections, selectMaskingPolicies } from './select.ts';
+import type { CompileError, CompileResult } from './types.ts';
+
+export type { CompileError, CompileResult } from './types.ts';
+
+/** kubeadm's default `--service-account-issuer`; other clusters differ: pass `env.serviceAccountIssuer` (the operator reads it from the API server's discovery). */
+export const DEFAULT_SA_ISSUER = 'https://kubernetes.default.svc.cluster.local';
+export const DEFAULT_SA_JWKS_URI = `${DEFAULT_KUBERNETES_URL}/openid/v1/jwks`;
+/** What the CRD defaults `spec.issuers` to. */
+const DEFAULT_ISSUERS: readonly AgentIdentityIssuer[] = [{ name: 'kubernetes', type: 'kubernetes', audiences: ['chaperone'] }];
+
+export interface CompileEnv {
+  /** The cluster's ServiceAccount issuer (`iss` of projected tokens). Default DEFAULT_SA_ISSUER. */
+  readonly serviceAccountIssuer?: string;
+  /** Its JWKS URL as the sidecar reaches it. Default DEFAULT_SA_JWKS_URI (the API server, with the pod's CA and token). */
+  readonly serviceAccountJwksUri?: string;
+  /**
+   * Backend for held commands when a RequireApproval rule applies (default `kubernetes`). The sidecar
+   * does not start with `kubernetes` yet: `local` (decided on the admin listener) or `none` (held
+   * commands are denied) work today.
+   */
+  readonly approvalsBackend?: ApprovalBackend;
+  /** Admin listen host (default `0.0.0.0`, so kubelet probes and Prometheus reach it). */
+  readonly adminHost?: string;
+}
+
+export interface CompileInput {
+  readonly identity: AgentIdentity;
+  /** Every MaskingPolicy / ApprovalRule the operator knows; selection (namespace, selectors) happens here. */
+  readonly maskingPolicies: readonly MaskingPolicy[];
+  readonly approvalRules: readonly ApprovalRule[];
+  /** Where the webhook mounts Secret keys in the sidecar (default DEFAULT_MOUNT_ROOT). */
+  readonly mountRoot?: string;
+  readonly env?: CompileEnv;
+}
+
+interface Ctx {
+  readonly identity: AgentIdentity;
+  readonly root: string;
+  readonly env: CompileEnv;
+  readonly errors: CompileError[];
+  readonly warnings: string[];
+  readonly mounts: MountSet;
+}
+
+function idPath(ctx: Ctx, field: string): string {
+  return `AgentIdentity/${ctx.identity.metadata.name ?? ''}.${field}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON canonical form and hash
+
+/** JSON with object keys sorted at every level and no whitespace: the same config always gives the same bytes. */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v === undefined ? null : v)).join(',')}]`;
+  const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+}
+
+export function configHash(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Identity
+
+function issuer(ctx: Ctx, i: AgentIdentityIssuer, index: number): IssuerConfig {
+  const lifetime = durationSeconds(i.maxTokenLifetime ?? '1h');
+  if (lifetime === undefined) ctx.errors.push({ path: idPath(ctx, `spec.issuers[${index}].maxTokenLifetime`), message: 'is not a duration such as 1h' });
+  if ((i.requiredGroups ?? []).length > 0) {
+    ctx.warnings.push(`${idPath(ctx, `spec.issuers[${index}].requiredGroups`)}: the sidecar has no per-issuer required groups yet; restrict each connection with allowedGroups instead`);
+  }
+  const claims = {
+    audiences: [...(i.audiences ?? ['chaperone'])],
+    maxLifetimeSeconds: lifetime ?? 3600,
+    ...(i.usernameClaim !== undefined ? { usernameClaim: i.usernameClaim } : {}),
+    ...(i.usernamePrefix !== undefined ? { usernamePrefix: i.usernamePrefix } : {}),
+    ...(i.groupsClaim !== undefined ? { groupsClaim: i.groupsClaim } : {}),
+    ...(i.groupsPrefix !== undefined ? { groupsPrefix: i.groupsPrefix } : {}),
+    ...(i.actingForClaim !== undefined ? { actingForClaim: i.actingForClaim } : {}),
+  };
+  if (i.type === 'kubernetes') {
+    // The API server serves discovery and JWKS to authenticated callers: the sidecar uses its pod's CA and token.
+    return {
+      kind: 'kubernetes', issuer: i.issuerURL ?? ctx.env.serviceAccountIssuer ?? DEFAULT_SA_ISSUER,
+      jwksUri: i.jwksURL ?? ctx.env.serviceAccountJwksUri ?? DEFAULT_SA_JWKS_URI,
+      caFile: DEFAULT_SA_CA_FILE, bearerTokenFile: DEFAULT_SA_TOKEN_FILE, ...claims,
+    };
+  }
+  if (i.issuerURL === undefined) ctx.errors.push({ path: idPath(ctx, `spec.issuers[${index}].issuerURL`), message: 'an oidc issuer needs issuerURL (the exact iss claim)' });
+  const ca = i.caConfigMapRef;
+  return {
+    kind: 'oidc', issuer: i.issuerURL ?? '',
+    ...(i.jwksURL !== undefined ? { jwksUri: i.jwksURL } : {}),
+    ...(ca ? { caFile: ctx.mounts.add(issuerCaMountPath(i.name, ca.key ?? 'ca.crt', ctx.root), 'configMap', ca.name) } : {}),
+    ...claims,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connections
+
+function tlsFiles(ctx: Ctx, c: AgentIdentityConnection): Record<string, string> {
+  const t = c.tls;
+  const out: Record<string, string> = {};
+  if (t?.caSecretRef) out.caFile = ctx.mounts.add(tlsCaMountPath(c.name, t.caSecretRef.key ?? 'ca.crt', ctx.root), 'secret', t.caSecretRef.name);
+  else if (t?.caConfigMapRef) out.caFile = ctx.mounts.add(tlsCaMountPath(c.name, t.caConfigMapRef.key ?? 'ca.crt', ctx.root), 'configMap', t.caConfigMapRef.name);
+  else if (c.protocol === 'kubernetes' && c.upstream?.url === undefined) out.caFile = DEFAULT_SA_CA_FILE;
+  if (t?.serverName !== undefined) out.serverName = t.serverName;
+  if (t?.clientCertificateSecretRef) {
+    out.certFile = ctx.mounts.add(tlsClientMountPath(c.name, 'tls.crt', ctx.root), 'secret', t.clientCertificateSecretRef.name);
+    out.keyFile = ctx.mounts.add(tlsClientMountPath(c.name, 'tls.key', ctx.root), 'secret', t.clientCertificateSecretRef.name);
+  }
+  return out;
+}
+
+function secretFile(ctx: Ctx, c: AgentIdentityConnection, key: string): string {
+  return ctx.mounts.add(credentialMountPath(c.name, key, ctx.root), 'secret', c.credential?.secretRef?.name ?? '');
+}
+
+function httpCredentials(ctx: Ctx, c: AgentIdentityConnection): HttpCredentialsConfig {
+  const cr = c.credential;
+  if (cr?.secretRef === undefined || cr.type === undefined) return { type: 'none' };
+  const token = (): string => secretFile(ctx, c, cr.tokenKey ?? 'token');
+  switch (cr.type) {
+    case 'Bearer':
+      return { type: 'bearer', tokenFile: token() };
+    case 'Basic':
+      return { type: 'basic', usernameFile: secretFile(ctx, c, cr.usernameKey ?? 'username'), passwordFile: secretFile(ctx, c, cr.passwordKey ?? 'password') };
+    case 'Header':
+      return { type: 'header', headerName: cr.headerName ?? '', tokenFile: token() };
+    case 'Query':
+      return { type: 'query', queryParam: cr.queryParam ?? '', tokenFile: token() };
+  }
+}
+
+function connection(ctx: Ctx, c: AgentIdentityConnection, masking: MaskingConfig | undefined, rules: readonly ApprovalRule[]): ConnectionConfig {
+  const groups = c.allowedGroups ?? [];
+  const subjects = c.allowedSubjects ?? [];
+  const common = {
+    name: c.name,
+    listen: { host: '127.0.0.1', port: c.localPort },
+    // CRD: no groups and no subjects = any verified agent of an accepted issuer.
+    access: { allowedGroups: [...groups], allowedSubjects: [...subjects], anyAuthenticated: groups.length === 0 && subjects.length === 0 },
+    readOnly: c.readOnly ?? false,
+    ...(masking ? { masking } : {}),
+  };
+  const tls = tlsFiles(ctx, c);
+  if (c.protocol === 'postgres') {
+    return {
+      ...common, protocol: 'postgres',
+      upstream: { host: c.upstream?.host ?? '', port: c.upstream?.port ?? 5432, database: c.database ?? '', tls: { mode: c.tls?.mode ?? 'verify-full', ...tls } },
+      credentials: { usernameFile: secretFile(ctx, c, c.credential?.usernameKey ?? 'username'), passwordFile: secretFile(ctx, c, c.credential?.passwordKey ?? 'password') },
+      policy: { sql: compileSqlPolicy(rules, c.readOnly ?? false, ctx.errors) },
+    } as unknown as ConnectionConfig;
+  }
+  if (c.protocol === 'http') {
+    return { ...common, protocol: 'http', upstream: { url: c.upstream?.url ?? '', tls }, credentials: httpCredentials(ctx, c), policy: { http: compileHttpPolicy(rules, 'http', ctx.errors) } } as unknown as ConnectionConfig;
+  }
+  // The scoped ServiceAccount's token: the operator/webhook provide it (a pod projects tokens of its own ServiceAccount only).
+  const tokenFile = ctx.mounts.add(credentialMountPath(c.name, 'token', ctx.root), 'serviceAccountToken', c.credential?.serviceAccountName ?? '');
+  return {
+    ...common, protocol: 'kubernetes',
+    upstream: { url: c.upstream?.url ?? DEFAULT_KUBERNETES_URL, tls },
+    credentials: { tokenFile },
+    policy: { http: compileHttpPolicy(rules, 'kubernetes', ctx.errors) },
+  } as unknown as ConnectionConfig;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Top level
+
+function recording(ctx: Ctx): Record<string, unknown> {
+  const r = ctx.identity.spec.recording ?? {};
+  const out: Record<string, unknown> = {};
+  if (r.sink === 'file' && r.file) {
+    out.stdout = false;
+    out.file = { path: r.file.path, sync: 'fdatasync' };
+    if (r.file.maxSizeMiB !== undefined || r.file.maxFiles !== undefined) ctx.warnings.push(`${idPath(ctx, 'spec.recording.file')}: the sidecar does not rotate recording files yet (maxSizeMiB, maxFiles ignored)`);
+  } else out.stdout = true;
+  const s = r.signing;
+  if (s) {
+    const interval = durationSeconds(s.checkpointInterval ?? '1m');
+    if (interval === undefined) ctx.errors.push({ path: idPath(ctx, 'spec.recording.signing.checkpointInterval'), message: 'is not a duration such as 1m' });
+    out.signing = {
+      privateKeyFile: ctx.mounts.add(signingKeyMountPath(s.secretRef.key ?? 'ed25519.pem', ctx.root), 'secret', s.secretRef.name),
+      checkpointEveryLines: s.checkpointEveryLines ?? 1000,
+      checkpointIntervalSeconds: Math.max(1, interval ?? 60),
+    };
+  }
+  return out;
+}
+
+interface Selection {
+  readonly policies: readonly MaskingPolicy[];
+  readonly rules: readonly ApprovalRule[];
+  readonly parts: ReadonlyMap<MaskingPolicy, PolicyPart>;
+}
+
+function select(ctx: Ctx, input: CompileInput): Selection {
+  const policies = selectMaskingPolicies(ctx.identity, input.maskingPolicies);
+  const rules = selectApprovalRules(ctx.identity, input.approvalRules);
+  for (const [kind, list] of [['MaskingPolicy', policies], ['ApprovalRule', rules]] as const) {
+    for (const o of list) {
+      for (const n of missingConnections(o.spec.selector, ctx.identity)) {
+        ctx.errors.push({ path: `${kind}/${o.metadata.name ?? ''}.spec.selector.connections`, message: `names connection ${JSON.stringify(n)}, which AgentIdentity ${ctx.identity.metadata.name ?? ''} does not have (it has ${ctx.identity.spec.connections.map((c) => c.name).join(', ')})` });
+      }
+    }
+  }
+  const parts = new Map(policies.map((p) => [p, compilePolicyPart(p, ctx.errors, ctx.warnings)] as const));
+  return { policies, rules, parts };
+}
+
+function approvals(ctx: Ctx, held: readonly ApprovalRule[]): { approvals: Record<string, unknown>; approverGroups: string[] } {
+  if (held.length === 0) return { approvals: { backend: 'none' }, approverGroups: [] };
+  const backend = ctx.env.approvalsBackend ?? 'kubernetes';
+  const timeouts = held.map((r) => durationSeconds(r.spec.approval?.timeout ?? '10m') ?? 600);
+  const approverGroups = [...new Set(held.flatMap((r) => r.spec.approval?.approvers.groups ?? []))].sort();
+  const out: Record<string, unknown> = { backend, timeoutSeconds: Math.min(86400, Math.max(1, ...timeouts)) };
+  if (backend === 'kubernetes') {
+    out.kubernetes = { apiServerUrl: DEFAULT_KUBERNETES_URL, caFile: DEFAULT_SA_CA_FILE, tokenFile: DEFAULT_SA_TOKEN_FILE };
+    ctx.warnings.push('approvals backend kubernetes: the sidecar does not start with it yet; compile with env.approvalsBackend local or none until it does');
+  }
+  if (backend === 'local' && approverGroups.length === 0) ctx.errors.push({ path: 'approvals', message: 'backend local needs approver groups, but the RequireApproval rules name users only; add approvers.groups or use backend none' });
+  if (backend === 'none') ctx.warnings.push('approvals backend none: commands matching a RequireApproval rule are denied');
+  return { approvals: out, approverGroups: backend === 'local' ? approverGroups : [] };
+}
+
+function connectionRules(rules: readonly ApprovalRule[], c: AgentIdentityConnection, identity: AgentIdentity): ApprovalRule[] {
+  return rules.filter((r) => selectedConnections(r.spec.selector, identity).some((x) => x.name === c.name));
+}
+
+function build(ctx: Ctx, sel: Selection): SidecarConfigFile {
+  const id = ctx.identity;
+  const held: ApprovalRule[] = [];
+  const connections = id.spec.connections.map((c) => {
+    const parts = sel.policies
+      .filter((p) => selectedConnections(p.spec.selector, id).some((x) => x.name === c.name))
+      .map((p) => ({ policy: p, part: sel.parts.get(p) as PolicyPart }));
+    const masking = mergeMasking(parts, { connection: c.name, protocol: c.protocol, errors: ctx.errors, warnings: ctx.warnings, mounts: ctx.mounts, mountRoot: ctx.root });
+    const rules = connectionRules(sel.rules, c, id);
+    const block = c.protocol === 'postgres' ? 'sql' : c.protocol;
+    held.push(...rules.filter((r) => r.spec.action === 'RequireApproval' && r.spec.match[block] !== undefined && !held.includes(r)));
+    return connection(ctx, c, masking, rules);
+  });
+  const a = approvals(ctx, held);
+  const level = id.spec.sidecar?.logLevel;
+  return {
+    version: 1,
+    identity: { issuers: (id.spec.issuers ?? DEFAULT_ISSUERS).map((i, n) => issuer(ctx, i, n)) },
+    connections,
+    approvals: a.approvals,
+    recording: recording(ctx),
+    admin: { host: ctx.env.adminHost ?? '0.0.0.0', port: id.spec.sidecar?.adminPort ?? 9901, approverGroups: a.approverGroups },
+    log: { level: level ?? 'info' },
+  };
+}
+
+/** Compiles one identity's sidecar config; errors name the resource and field, and what to change. */
+export function compileIdentity(input: CompileInput): CompileResult {
+  const ctx: Ctx = {
+    identity: input.identity, root: input.mountRoot ?? DEFAULT_MOUNT_ROOT, env: input.env ?? {}, errors: [], warnings: [], mounts: new MountSet(),
+  };
+  const sel = select(ctx, input);
+  const config = build(ctx, sel);
+  if (ctx.errors.length > 0) return { ok: false, errors: ctx.errors };
+  const text = canonicalJson(config);
+  const hash = configHash(text);
+  // The sidecar's own validator is the contract: anything it refuses is a compiler bug or an unsupported combination.
+  const checked = checkConfig(JSON.parse(text) as unknown, hash, { checkFiles: false });
+  if (!checked.ok) return { ok: false, errors: checked.errors.map((e) => ({ path: `compiled config ${e.path}`, message: e.message })) };
+  return {
+    ok: true, config: JSON.parse(text) as SidecarConfigFile, text, hash, mounts: ctx.mounts.list(),
+    maskingPolicies: sel.policies.map((p) => p.metadata.name ?? ''), approvalRules: sel.rules.map((r) => r.metadata.name ?? ''),
+    warnings: [...new Set(ctx.warnings)],
+  };
+}

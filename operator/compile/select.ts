@@ -1,0 +1,76 @@
+// Which MaskingPolicies and ApprovalRules apply to an AgentIdentity, and to which of its connections (pure; Kubernetes label-selector semantics).
+import type { AgentIdentity, AgentIdentityConnection, ApprovalRule, MaskingPolicy, Selector, SelectorIdentitySelector } from '../api/types.ts';
+
+/**
+ * Kubernetes LabelSelector semantics (apimachinery `LabelSelectorAsSelector`): every matchLabels
+ * pair and every expression must hold; `In` needs the key present with one of the values; `NotIn`
+ * holds when the key is absent or its value is not listed; `Exists` / `DoesNotExist` test the key.
+ * An empty selector `{}` matches everything.
+ */
+export function matchesLabelSelector(sel: SelectorIdentitySelector, labels: Readonly<Record<string, string>>): boolean {
+  for (const [k, v] of Object.entries(sel.matchLabels ?? {})) if (labels[k] !== v) return false;
+  for (const e of sel.matchExpressions ?? []) {
+    const has = Object.hasOwn(labels, e.key);
+    const values = e.values ?? [];
+    switch (e.operator) {
+      case 'In':
+        if (!has || !values.includes(labels[e.key] ?? '')) return false;
+        break;
+      case 'NotIn':
+        if (has && values.includes(labels[e.key] ?? '')) return false;
+        break;
+      case 'Exists':
+        if (!has) return false;
+        break;
+      case 'DoesNotExist':
+        if (has) return false;
+        break;
+      default:
+        // An unknown operator selects nothing (as the API server would refuse it).
+        return false;
+    }
+  }
+  return true;
+}
+
+/** True if the selector picks the identity: same namespace, and named in `identities` or matched by `identitySelector`. */
+export function selectsIdentity(sel: Selector, selectorNamespace: string | undefined, identity: AgentIdentity): boolean {
+  if ((selectorNamespace ?? '') !== (identity.metadata.namespace ?? '')) return false;
+  const name = identity.metadata.name ?? '';
+  if (sel.identities?.includes(name) === true) return true;
+  return sel.identitySelector !== undefined && matchesLabelSelector(sel.identitySelector, identity.metadata.labels ?? {});
+}
+
+/** The identity's connections a selector narrows to (connections and protocols both, when given), in the identity's order. */
+export function selectedConnections(sel: Selector, identity: AgentIdentity): AgentIdentityConnection[] {
+  return identity.spec.connections.filter(
+    (c) => (sel.connections === undefined || sel.connections.length === 0 || sel.connections.includes(c.name))
+      && (sel.protocols === undefined || sel.protocols.length === 0 || sel.protocols.includes(c.protocol)),
+  );
+}
+
+/** Connection names a selector lists that the identity does not have (a typo would silently select nothing). */
+export function missingConnections(sel: Selector, identity: AgentIdentity): string[] {
+  const have = new Set(identity.spec.connections.map((c) => c.name));
+  return (sel.connections ?? []).filter((n) => !have.has(n));
+}
+
+function byName(a: { metadata: { name?: string } }, b: { metadata: { name?: string } }): number {
+  const x = a.metadata.name ?? '';
+  const y = b.metadata.name ?? '';
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/** MaskingPolicies selecting the identity, by name (they have no priority; their rules add up). */
+export function selectMaskingPolicies(identity: AgentIdentity, policies: readonly MaskingPolicy[]): MaskingPolicy[] {
+  return policies.filter((p) => selectsIdentity(p.spec.selector, p.metadata.namespace, identity)).sort(byName);
+}
+
+export const DEFAULT_RULE_PRIORITY = 500;
+
+/** ApprovalRules selecting the identity: highest priority first, then by name (the order the rules are evaluated in). */
+export function selectApprovalRules(identity: AgentIdentity, rules: readonly ApprovalRule[]): ApprovalRule[] {
+  return rules
+    .filter((r) => selectsIdentity(r.spec.selector, r.metadata.namespace, identity))
+    .sort((a, b) => (b.spec.priority ?? DEFAULT_RULE_PRIORITY) - (a.spec.priority ?? DEFAULT_RULE_PRIORITY) || byName(a, b));
+}
