@@ -23,6 +23,7 @@ import { parse as parseMessage, query as queryMessage, terminate as terminateMes
 import { next, route, SessionState, type SessionAction, type SessionEvent, type Transition } from './session-state.ts';
 import type { SqlClassifier } from './sql-cache.ts';
 import { PreparedRegistry } from './sql-prepared.ts';
+import { RawRun } from './raw-run.ts';
 import { planStartup, startupRefusal, type StartupPlan } from './startup.ts';
 import { connectUpstream, readCredential, sendUpstreamCancel, UpstreamError, type Credential, type UpstreamSession, type UpstreamTarget } from './upstream.ts';
 
@@ -134,6 +135,9 @@ export class Session {
   private readonly summary = { commands: 0, denied: 0, approvals: 0, rows: 0, bytes: 0, masked: {} as Record<string, number> };
   private sessionRecorded = false;
   private readonly log: PgLogger;
+  /** Untouched frames in a row become one socket write (flushed before the loop regains control). */
+  private readonly toClient = new RawRun((b) => this.sendClient(b));
+  private readonly toUpstream = new RawRun((b) => this.sendUpstream(b));
 
   constructor(
     private readonly client: Socket,
@@ -172,6 +176,7 @@ export class Session {
     } catch (e) {
       this.protocolFailure(e);
     } finally {
+      this.toUpstream.flush();
       this.upSocket?.uncork();
     }
   }
@@ -226,6 +231,7 @@ export class Session {
     try {
       this.pump();
     } finally {
+      this.toUpstream.flush();
       this.upSocket?.uncork();
     }
   }
@@ -406,6 +412,7 @@ export class Session {
     this.client.uncork();
     up.socket.resume();
     for (const f of up.extra) this.onUpstreamFrame(f);
+    this.toClient.flush();
     this.log.debug({ subject: this.principal?.subject }, 'session ready');
   }
 
@@ -574,7 +581,7 @@ export class Session {
   }
 
   private forward(f: FrontendFrame): void {
-    this.writeUpstream(f.raw);
+    this.toUpstream.pass(f.raw);
   }
 
   private endCycle(): void {
@@ -594,6 +601,7 @@ export class Session {
       this.log.error({ err: (e as Error).message }, 'upstream stream broken');
       this.fatal(errorFields('CHAP_ERR_UPSTREAM_LOST', { detail: `the upstream sent data the sidecar could not read: ${(e as Error).message}` }, 'FATAL'), 'upstream-error');
     } finally {
+      this.toClient.flush();
       this.client.uncork();
     }
   }
@@ -605,10 +613,17 @@ export class Session {
     c.bytes += f.raw.length;
     if (f.code === BackendCode.DataRow) {
       c.rows++;
-      this.writeClient(rm.dataRow(f));
+      this.passOr(f, rm.dataRow(f));
       return;
     }
-    this.writeOpt(this.otherFrame(f, c, rm));
+    const out = this.otherFrame(f, c, rm);
+    if (out !== null) this.passOr(f, out);
+  }
+
+  /** The frame's own bytes join the pending run; anything else is written after it. */
+  private passOr(f: BackendFrame, out: Buffer): void {
+    if (out === f.raw) this.toClient.pass(out);
+    else this.toClient.write(out);
   }
 
   /** Every server message but DataRow: what to send the client (null = nothing). */
@@ -700,6 +715,10 @@ export class Session {
   // ---- I/O and teardown ----
 
   private writeClient(b: Buffer): void {
+    this.toClient.write(b);
+  }
+
+  private sendClient(b: Buffer): void {
     if (this.client.destroyed) return;
     if (!this.client.write(b) && !this.upstreamPaused && this.upSocket !== null) {
       // Backpressure: a slow client stops us reading the upstream, so memory stays bounded.
@@ -715,6 +734,10 @@ export class Session {
   }
 
   private writeUpstream(b: Buffer): void {
+    this.toUpstream.write(b);
+  }
+
+  private sendUpstream(b: Buffer): void {
     const s = this.upSocket;
     if (s === null || s.destroyed) return;
     if (!s.write(b) && !this.clientPaused) {
@@ -753,6 +776,8 @@ export class Session {
     this.gone.abort();
     this.hold?.abort();
     if (this.fakePid !== 0) this.ctx.cancels.unregister(this.fakePid);
+    this.toUpstream.flush();
+    this.toClient.flush();
     const s = this.upSocket;
     if (s !== null && !s.destroyed) {
       if (reason !== 'upstream-closed' && reason !== 'client-terminated') s.write(terminateMessage());
