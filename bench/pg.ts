@@ -57,6 +57,24 @@ async function sidecarChild(cfg: ChildConfig): Promise<void> {
   });
 }
 
+/** The floor for any Node proxy: a byte pipe (no framing, no policy, no recording); only with CHAP_BENCH_TARGETS=…,node-pipe. */
+async function pipeChild(pgPort: number): Promise<void> {
+  const { createServer, connect } = await import('node:net');
+  const srv = createServer((c) => {
+    const u = connect(pgPort, '127.0.0.1');
+    c.setNoDelay(true);
+    u.setNoDelay(true);
+    c.pipe(u).pipe(c);
+    c.on('error', () => u.destroy());
+    u.on('error', () => c.destroy());
+  });
+  srv.listen(0, '127.0.0.1', () => {
+    const a = srv.address();
+    process.stdout.write(`READY ${typeof a === 'object' && a !== null ? a.port : 0}\n`);
+  });
+  process.on('SIGTERM', () => process.exit(0));
+}
+
 interface PgbenchResult {
   readonly tps: number;
   readonly latencyMs: number;
@@ -153,6 +171,8 @@ async function main(): Promise<void> {
   const idp = await startOidcProvider();
   const dir = await mkdtemp(join(tmpdir(), 'chap-benchpg-'));
   let child: ChildProcess | undefined;
+  let pipe: ChildProcess | undefined;
+  let pipePort = 0;
   let bouncer: Awaited<ReturnType<typeof startPgbouncer>> | undefined;
   try {
     await writeFile(join(dir, 'username'), pg.superuser);
@@ -163,8 +183,18 @@ async function main(): Promise<void> {
     const cfg: ChildConfig = { pgPort: pg.port, dir, issuer: idp.issuer };
     child = spawn(process.execPath, [...CHILD_NODE_ARGS, '--import', 'tsx', process.argv[1] ?? 'bench/pg.ts', '--sidecar-child', JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'inherit'] });
     const sidecarPort = Number((await waitLine(child, /READY (\d+)/, 30_000))[1]);
+    if (TARGETS.includes('node-pipe')) {
+      pipe = spawn(process.execPath, ['--import', 'tsx', process.argv[1] ?? 'bench/pg.ts', '--pipe-child', String(pg.port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      pipePort = Number((await waitLine(pipe, /READY (\d+)/, 30_000))[1]);
+    }
     const sidecarPid = child.pid ?? 0;
     const idleRss = rssMiB(sidecarPid, 'VmRSS');
+    // Warm-up (not measured): loads the SQL parser (WASM) and lets the JIT settle, so the first cell
+    // measures the steady state like the others (direct and pgbouncer need no warm-up).
+    const warm = { ...process.env, PGPASSWORD: await idp.token('agent-writer'), PGSSLMODE: 'disable' };
+    for (const mode of ['simple', 'prepared']) {
+      await run('pgbench', ['-n', '-h', '127.0.0.1', '-p', String(sidecarPort), '-U', 'postgres', '-T', '1', '-c', '2', '-M', mode, '-S', 'postgres'], { env: warm, timeout: 60_000 });
+    }
     const rows: BenchRow[] = [{ config: 'sidecar', metric: 'rss-idle', value: round3(idleRss), unit: 'MiB' }];
     const ratios: Record<string, number> = {};
     const results = new Map<string, PgbenchResult>();
@@ -177,6 +207,7 @@ async function main(): Promise<void> {
             ['direct', pg.port, direct, 0],
             ['pgbouncer', bouncer.port, { ...process.env, PGSSLMODE: 'disable' }, bouncer.pid],
             ['sidecar', sidecarPort, { ...process.env, PGPASSWORD: token, PGSSLMODE: 'disable' }, sidecarPid],
+            ['node-pipe', pipePort, direct, pipe?.pid ?? 0],
           ];
           for (const [name, port, env, pid] of targets.filter((t) => TARGETS.includes(t[0]))) {
             const cpu0 = pid > 0 ? cpuMicros(pid) : 0;
@@ -219,6 +250,7 @@ async function main(): Promise<void> {
     });
     console.log(`wrote ${path}`);
   } finally {
+    pipe?.kill('SIGTERM');
     if (child && child.exitCode === null) {
       // Wait for the child so a --cpu-prof profile is written before the temp dirs go.
       const exited = new Promise((r) => child?.once('exit', r));
@@ -232,7 +264,9 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.argv[2] === '--sidecar-child') {
+if (process.argv[2] === '--pipe-child') {
+  await pipeChild(Number(process.argv[3]));
+} else if (process.argv[2] === '--sidecar-child') {
   await sidecarChild(JSON.parse(process.argv[3] ?? '{}') as ChildConfig);
 } else {
   await main();
