@@ -158,6 +158,13 @@ function placeSidecar(spec: V1PodSpec, sidecar: V1Container, native: boolean): v
   else delete spec.initContainers;
 }
 
+/** Secret files are root-owned 0400; the kubelet adds group read for fsGroup, so the sidecar runs with the pod's fsGroup as its GID. */
+function ensureFsGroup(spec: V1PodSpec): number {
+  const gid = spec.securityContext?.fsGroup ?? SIDECAR_GID;
+  spec.securityContext = { ...spec.securityContext, fsGroup: gid };
+  return gid;
+}
+
 /**
  * The injected pod. `identity` must be Ready (decide.ts); `compiledConfigMapName` is its
  * status.configMapName. Secrets and the API token are mounted only into the sidecar; agents get the
@@ -172,9 +179,7 @@ export function desiredPod(pod: V1Pod, identity: AgentIdentity, compiledConfigMa
   const kube = identity.spec.connections.some((c) => c.protocol === 'kubernetes');
 
   spec.automountServiceAccountToken = false;
-  // Secret files are root-owned 0400; the kubelet adds group read for fsGroup, which the sidecar runs as.
-  spec.securityContext = { ...spec.securityContext, fsGroup: spec.securityContext?.fsGroup ?? SIDECAR_GID };
-  const gid = spec.securityContext.fsGroup ?? SIDECAR_GID;
+  const gid = ensureFsGroup(spec);
 
   const sidecar = sidecarContainer({ identity, image: options.image ?? DEFAULT_SIDECAR_IMAGE, native, gid, mounts });
   placeSidecar(spec, sidecar, native);
@@ -196,8 +201,12 @@ export function desiredPod(pod: V1Pod, identity: AgentIdentity, compiledConfigMa
     containers: agents.map((c) => c.name),
     env: env.map((e) => e.name),
   };
-  out.metadata = { ...out.metadata, annotations: { ...out.metadata?.annotations, [ANNOTATION_INJECTED]: JSON.stringify(status) } };
+  annotate(out, status);
   return out;
+}
+
+function annotate(out: V1Pod, status: InjectedStatus): void {
+  out.metadata = { ...out.metadata, annotations: { ...out.metadata?.annotations, [ANNOTATION_INJECTED]: JSON.stringify(status) } };
 }
 
 /** Reads the status annotation back (undefined when absent or not ours). */

@@ -66,8 +66,12 @@ function readiness(identity: AgentIdentity, namespace: string): Decision | undef
     const why = cond ? `Ready is ${cond.status} (${cond.reason}: ${cond.message})` : 'the operator has not compiled it yet (no Ready condition)';
     return refuse('identity-not-ready', `${id} is not Ready: ${why}; fix the identity (kubectl describe agentidentity -n ${namespace} ${identity.metadata.name ?? ''}) and create the pod again`);
   }
+  return compiled(identity, cond.observedGeneration, id);
+}
+
+function compiled(identity: AgentIdentity, condGeneration: number | undefined, id: string): Decision | undefined {
   const gen = identity.metadata.generation;
-  const seen = cond.observedGeneration ?? identity.status?.observedGeneration;
+  const seen = condGeneration ?? identity.status?.observedGeneration;
   if (gen !== undefined && seen !== undefined && seen < gen) {
     return refuse('identity-not-ready', `${id} changed (generation ${gen}) and the operator has compiled only generation ${seen}; retry in a few seconds`);
   }
@@ -88,6 +92,12 @@ function podFit(pod: V1Pod, identity: AgentIdentity, namespace: string): Decisio
   if (allowed.length > 0 && !allowed.includes(sa)) {
     return refuse('service-account-not-allowed', `ServiceAccount ${namespace}/${sa} may not use AgentIdentity ${name} (allowedServiceAccounts: ${allowed.join(', ')}); run the pod as one of them or add it to the identity`);
   }
+  return supported(identity, sa, namespace);
+}
+
+/** What this operator version can inject for the identity. */
+function supported(identity: AgentIdentity, sa: string, namespace: string): Decision | undefined {
+  const name = identity.metadata.name ?? '';
   const foreign = identity.spec.connections.find((c) => c.protocol === 'kubernetes' && c.credential?.serviceAccountName !== sa);
   if (foreign) {
     return refuse('kubernetes-token-unavailable', `connection ${foreign.name} presents a token of ServiceAccount ${foreign.credential?.serviceAccountName ?? '(none)'}, but a pod can project tokens of its own ServiceAccount (${sa}) only and this operator version does not mint others yet; run the pod as ${foreign.credential?.serviceAccountName ?? 'that ServiceAccount'} or remove the connection`);

@@ -40,6 +40,10 @@ function addConnection(m: Mounts, c: AgentIdentityConnection): void {
   if (secret) for (const key of credentialKeys(c)) m.add(credentialMountPath(c.name, key), 'secret', secret);
   const sa = c.credential?.serviceAccountName;
   if (c.protocol === 'kubernetes' && sa) m.add(credentialMountPath(c.name, 'token'), 'serviceAccountToken', sa);
+  addTls(m, c);
+}
+
+function addTls(m: Mounts, c: AgentIdentityConnection): void {
   const tls = c.tls;
   if (tls?.caSecretRef) m.add(tlsCaMountPath(c.name, tls.caSecretRef.key ?? 'ca.crt'), 'secret', tls.caSecretRef.name);
   if (tls?.caConfigMapRef) m.add(tlsCaMountPath(c.name, tls.caConfigMapRef.key ?? 'ca.crt'), 'configMap', tls.caConfigMapRef.name);
