@@ -8,7 +8,7 @@ import { compilePrefilter } from './prefilter.ts';
 import type { KeywordHits } from './prefilter.ts';
 import { countFindings, groupReplacement } from './replace.ts';
 import { mergeSpans, scanView, type Group, type RawSpan } from './scan.ts';
-import { SHAPE_ALL, shapesOfBytes, shapesOfText } from './shapes.ts';
+import { SHAPE_ALL, SHAPE_MAX_TEXT, shapesOfBytes, shapesOfText } from './shapes.ts';
 
 /** Texts shorter than this hold no detector's secret (literal keyword lists still apply). */
 export const MIN_SCAN_LENGTH = 6;
@@ -66,6 +66,7 @@ const NOTHING = -2;
 function gatesOf(c: Compiled, hits: KeywordHits, length: number, source: Uint8Array | string): number {
   if ((c.decodeEscapes && hits.escapes) || keywordRuleRuns(c, hits, length)) return NOT_COMPUTED;
   if (hits.digits < c.keywordlessMinDigits || length < c.keywordlessMinLength || !keywordlessRuns(c, hits, length, SHAPE_ALL)) return NOTHING;
+  if (length > SHAPE_MAX_TEXT) return NOT_COMPUTED; // long texts: the regexes themselves are the cheaper test
   const s = typeof source === 'string' ? shapesOfText(source) : shapesOfBytes(source);
   return keywordlessRuns(c, hits, length, s) ? s : NOTHING;
 }

@@ -12,6 +12,12 @@ export const SHAPE_IBAN = 8;
 export const SHAPE_DISCORD = 16;
 /** Every gate passes (what a text gets when its shapes were not computed). */
 export const SHAPE_ALL = 31;
+/**
+ * Longest text the engine computes shapes for. The pass costs a few ns a character; V8 runs the
+ * gated regexes over a long clean text faster than that (measured: 4 MiB of logs 45 -> 33 MiB/s
+ * with shapes on), while on short values it saves the string decode and four regex calls.
+ */
+export const SHAPE_MAX_TEXT = 256;
 
 /** The regex sources the gates were derived from, by detector id. */
 export const GATED_SOURCES: Readonly<Record<string, { readonly source: string; readonly bit: number }>> = {
