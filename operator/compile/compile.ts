@@ -82,35 +82,34 @@ export function configHash(text: string): string {
 // ---------------------------------------------------------------------------------------------
 // Identity
 
+/** The API server serves discovery and JWKS to authenticated callers: the sidecar uses its pod's CA and token. */
+function kubernetesIssuer(ctx: Ctx, i: AgentIdentityIssuer, claims: Partial<IssuerConfig>): IssuerConfig {
+  return {
+    ...claims, kind: 'kubernetes', issuer: i.issuerURL ?? ctx.env.serviceAccountIssuer ?? DEFAULT_SA_ISSUER,
+    audiences: claims.audiences ?? ['chaperone'],
+    jwksUri: i.jwksURL ?? ctx.env.serviceAccountJwksUri ?? DEFAULT_SA_JWKS_URI,
+    caFile: DEFAULT_SA_CA_FILE, bearerTokenFile: DEFAULT_SA_TOKEN_FILE,
+  };
+}
+
 function issuer(ctx: Ctx, i: AgentIdentityIssuer, index: number): IssuerConfig {
   const lifetime = durationSeconds(i.maxTokenLifetime ?? '1h');
   if (lifetime === undefined) ctx.errors.push({ path: idPath(ctx, `spec.issuers[${index}].maxTokenLifetime`), message: 'is not a duration such as 1h' });
   if ((i.requiredGroups ?? []).length > 0) {
     ctx.warnings.push(`${idPath(ctx, `spec.issuers[${index}].requiredGroups`)}: the sidecar has no per-issuer required groups yet; restrict each connection with allowedGroups instead`);
   }
+  // Undefined fields vanish in the canonical JSON, so optional claims are copied as they are.
   const claims = {
     audiences: [...(i.audiences ?? ['chaperone'])],
     maxLifetimeSeconds: lifetime ?? 3600,
-    ...(i.usernameClaim !== undefined ? { usernameClaim: i.usernameClaim } : {}),
-    ...(i.usernamePrefix !== undefined ? { usernamePrefix: i.usernamePrefix } : {}),
-    ...(i.groupsClaim !== undefined ? { groupsClaim: i.groupsClaim } : {}),
-    ...(i.groupsPrefix !== undefined ? { groupsPrefix: i.groupsPrefix } : {}),
-    ...(i.actingForClaim !== undefined ? { actingForClaim: i.actingForClaim } : {}),
+    usernameClaim: i.usernameClaim, usernamePrefix: i.usernamePrefix, groupsClaim: i.groupsClaim, groupsPrefix: i.groupsPrefix, actingForClaim: i.actingForClaim,
   };
-  if (i.type === 'kubernetes') {
-    // The API server serves discovery and JWKS to authenticated callers: the sidecar uses its pod's CA and token.
-    return {
-      kind: 'kubernetes', issuer: i.issuerURL ?? ctx.env.serviceAccountIssuer ?? DEFAULT_SA_ISSUER,
-      jwksUri: i.jwksURL ?? ctx.env.serviceAccountJwksUri ?? DEFAULT_SA_JWKS_URI,
-      caFile: DEFAULT_SA_CA_FILE, bearerTokenFile: DEFAULT_SA_TOKEN_FILE, ...claims,
-    };
-  }
+  if (i.type === 'kubernetes') return kubernetesIssuer(ctx, i, claims);
   if (i.issuerURL === undefined) ctx.errors.push({ path: idPath(ctx, `spec.issuers[${index}].issuerURL`), message: 'an oidc issuer needs issuerURL (the exact iss claim)' });
   const ca = i.caConfigMapRef;
   return {
-    kind: 'oidc', issuer: i.issuerURL ?? '',
-    ...(i.jwksURL !== undefined ? { jwksUri: i.jwksURL } : {}),
-    ...(ca ? { caFile: ctx.mounts.add(issuerCaMountPath(i.name, ca.key ?? 'ca.crt', ctx.root), 'configMap', ca.name) } : {}),
+    kind: 'oidc', issuer: i.issuerURL ?? '', jwksUri: i.jwksURL,
+    caFile: ca ? ctx.mounts.add(issuerCaMountPath(i.name, ca.key ?? 'ca.crt', ctx.root), 'configMap', ca.name) : undefined,
     ...claims,
   };
 }
@@ -152,37 +151,44 @@ function httpCredentials(ctx: Ctx, c: AgentIdentityConnection): HttpCredentialsC
   }
 }
 
+type Common = Pick<ConnectionConfig, 'name' | 'listen' | 'access' | 'readOnly'> & { masking?: MaskingConfig };
+
+function postgres(ctx: Ctx, c: AgentIdentityConnection, common: Common, rules: readonly ApprovalRule[]): ConnectionConfig {
+  const cr = c.credential;
+  return {
+    ...common, protocol: 'postgres',
+    upstream: { host: c.upstream?.host ?? '', port: c.upstream?.port ?? 5432, database: c.database ?? '', tls: { mode: c.tls?.mode ?? 'verify-full', ...tlsFiles(ctx, c) } },
+    credentials: { usernameFile: secretFile(ctx, c, cr?.usernameKey ?? 'username'), passwordFile: secretFile(ctx, c, cr?.passwordKey ?? 'password') },
+    policy: { sql: compileSqlPolicy(rules, c.readOnly ?? false, ctx.errors) },
+  } as unknown as ConnectionConfig;
+}
+
+function kubernetes(ctx: Ctx, c: AgentIdentityConnection, common: Common, rules: readonly ApprovalRule[]): ConnectionConfig {
+  // The scoped ServiceAccount's token: the operator/webhook provide it (a pod projects tokens of its own ServiceAccount only).
+  const tokenFile = ctx.mounts.add(credentialMountPath(c.name, 'token', ctx.root), 'serviceAccountToken', c.credential?.serviceAccountName ?? '');
+  return {
+    ...common, protocol: 'kubernetes',
+    upstream: { url: c.upstream?.url ?? DEFAULT_KUBERNETES_URL, tls: tlsFiles(ctx, c) },
+    credentials: { tokenFile },
+    policy: { http: compileHttpPolicy(rules, 'kubernetes', ctx.errors) },
+  } as unknown as ConnectionConfig;
+}
+
 function connection(ctx: Ctx, c: AgentIdentityConnection, masking: MaskingConfig | undefined, rules: readonly ApprovalRule[]): ConnectionConfig {
   const groups = c.allowedGroups ?? [];
   const subjects = c.allowedSubjects ?? [];
-  const common = {
+  const common: Common = {
     name: c.name,
     listen: { host: '127.0.0.1', port: c.localPort },
     // CRD: no groups and no subjects = any verified agent of an accepted issuer.
     access: { allowedGroups: [...groups], allowedSubjects: [...subjects], anyAuthenticated: groups.length === 0 && subjects.length === 0 },
     readOnly: c.readOnly ?? false,
-    ...(masking ? { masking } : {}),
+    masking,
   };
-  const tls = tlsFiles(ctx, c);
-  if (c.protocol === 'postgres') {
-    return {
-      ...common, protocol: 'postgres',
-      upstream: { host: c.upstream?.host ?? '', port: c.upstream?.port ?? 5432, database: c.database ?? '', tls: { mode: c.tls?.mode ?? 'verify-full', ...tls } },
-      credentials: { usernameFile: secretFile(ctx, c, c.credential?.usernameKey ?? 'username'), passwordFile: secretFile(ctx, c, c.credential?.passwordKey ?? 'password') },
-      policy: { sql: compileSqlPolicy(rules, c.readOnly ?? false, ctx.errors) },
-    } as unknown as ConnectionConfig;
-  }
-  if (c.protocol === 'http') {
-    return { ...common, protocol: 'http', upstream: { url: c.upstream?.url ?? '', tls }, credentials: httpCredentials(ctx, c), policy: { http: compileHttpPolicy(rules, 'http', ctx.errors) } } as unknown as ConnectionConfig;
-  }
-  // The scoped ServiceAccount's token: the operator/webhook provide it (a pod projects tokens of its own ServiceAccount only).
-  const tokenFile = ctx.mounts.add(credentialMountPath(c.name, 'token', ctx.root), 'serviceAccountToken', c.credential?.serviceAccountName ?? '');
-  return {
-    ...common, protocol: 'kubernetes',
-    upstream: { url: c.upstream?.url ?? DEFAULT_KUBERNETES_URL, tls },
-    credentials: { tokenFile },
-    policy: { http: compileHttpPolicy(rules, 'kubernetes', ctx.errors) },
-  } as unknown as ConnectionConfig;
+  if (c.protocol === 'postgres') return postgres(ctx, c, common, rules);
+  if (c.protocol === 'kubernetes') return kubernetes(ctx, c, common, rules);
+  const policy = { http: compileHttpPolicy(rules, 'http', ctx.errors) };
+  return { ...common, protocol: 'http', upstream: { url: c.upstream?.url ?? '', tls: tlsFiles(ctx, c) }, credentials: httpCredentials(ctx, c), policy } as unknown as ConnectionConfig;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -183,41 +183,49 @@ export interface MergeContext {
 /** Merges the parts of the policies (sorted by name) selecting one connection; undefined when none does (the sidecar's defaults). */
 export function mergeMasking(parts: readonly { policy: MaskingPolicy; part: PolicyPart }[], ctx: MergeContext): MaskingConfig | undefined {
   if (parts.length === 0) return undefined;
-  const on = new Set<string>();
-  const customPatterns: PolicyPart['customPatterns'] = [];
-  const fieldRules: PolicyPart['fieldRules'] = [];
-  const replacements: Record<string, ReplacementConfig> = {};
-  const hmac = new Map<string, HmacRef>();
-  let def: { policy: string; r: ReplacementConfig } | undefined;
-  for (const { policy, part } of parts) {
-    part.detectors.forEach((id) => on.add(id));
-    for (const cp of part.customPatterns) {
-      const prev = customPatterns.find((x) => x.id === cp.id);
-      if (prev === undefined) customPatterns.push(cp);
-      else if (!sameJson(prev, cp)) ctx.errors.push({ path: policyPath(policy, 'spec.patterns'), message: `pattern id ${JSON.stringify(cp.id)} is defined differently by another MaskingPolicy selecting connection ${ctx.connection}; rename one` });
-    }
-    const own = ctx.protocol === 'postgres' ? part.columnRules : part.fieldRules;
-    fieldRules.push(...own);
-    // Replacements only for rules this connection has (the masker refuses a replacement for an unknown id).
-    const ids = new Set([...part.customPatterns.map((x) => x.id), ...own.map((x) => x.id)]);
-    for (const [id, r] of Object.entries(part.replacements)) if (ids.has(id)) replacements[id] = r;
-    part.hmac.forEach((h) => hmac.set(`${h.secret}/${h.key}`, h));
-    if (part.replacement) {
-      if (def === undefined) def = { policy: policy.metadata.name ?? '', r: part.replacement };
-      else if (!sameJson(def.r, part.replacement)) ctx.warnings.push(`connection ${ctx.connection}: MaskingPolicies ${def.policy} and ${policy.metadata.name ?? ''} set different spec.replacement; ${def.policy}'s (first by name) is used`);
-    }
-    if (part.hasHeaders && ctx.protocol !== 'postgres') ctx.warnings.push(`${policyPath(policy, 'spec.headers')}: header rules are not compiled yet (the HTTP gateway has no header masking config); connection ${ctx.connection} scans headers with the detectors only`);
-  }
-  if (hmac.size > 1) ctx.errors.push({ path: `connections.${ctx.connection}.masking`, message: `the MaskingPolicies selecting this connection name ${hmac.size} different HMAC keys (${[...hmac.keys()].sort().join(', ')}); the sidecar takes one per connection: use the same keySecretRef` });
-  const key = [...hmac.values()][0];
+  const m: Merged = { on: new Set(), customPatterns: [], fieldRules: [], replacements: {}, hmac: new Map(), def: undefined };
+  for (const { policy, part } of parts) mergeOne(m, policy, part, ctx);
+  if (m.hmac.size > 1) ctx.errors.push({ path: `connections.${ctx.connection}.masking`, message: `the MaskingPolicies selecting this connection name ${m.hmac.size} different HMAC keys (${[...m.hmac.keys()].sort().join(', ')}); the sidecar takes one per connection: use the same keySecretRef` });
+  const key = [...m.hmac.values()][0];
+  // Undefined fields vanish in the canonical JSON.
   return {
-    ...detectorLists(on),
-    ...(def ? { replacement: def.r } : {}),
-    ...(Object.keys(replacements).length > 0 ? { replacements } : {}),
-    ...(key ? { hmacKeyFile: ctx.mounts.add(hmacKeyMountPath(key.secret, key.key, ctx.mountRoot), 'secret', key.secret) } : {}),
-    ...(customPatterns.length > 0 ? { customPatterns } : {}),
-    ...(fieldRules.length > 0 ? { fieldRules } : {}),
+    ...detectorLists(m.on),
+    replacement: m.def?.r,
+    replacements: Object.keys(m.replacements).length > 0 ? m.replacements : undefined,
+    hmacKeyFile: key ? ctx.mounts.add(hmacKeyMountPath(key.secret, key.key, ctx.mountRoot), 'secret', key.secret) : undefined,
+    customPatterns: m.customPatterns.length > 0 ? m.customPatterns : undefined,
+    fieldRules: m.fieldRules.length > 0 ? m.fieldRules : undefined,
     decodeEscapes: parts.some((x) => x.part.decodeEscapes),
     decodeBase64InJson: parts.some((x) => x.part.decodeBase64),
   };
+}
+
+interface Merged {
+  readonly on: Set<string>;
+  readonly customPatterns: PolicyPart['customPatterns'];
+  readonly fieldRules: PolicyPart['fieldRules'];
+  readonly replacements: Record<string, ReplacementConfig>;
+  readonly hmac: Map<string, HmacRef>;
+  def: { policy: string; r: ReplacementConfig } | undefined;
+}
+
+function mergeOne(m: Merged, policy: MaskingPolicy, part: PolicyPart, ctx: MergeContext): void {
+  part.detectors.forEach((id) => m.on.add(id));
+  for (const cp of part.customPatterns) {
+    const prev = m.customPatterns.find((x) => x.id === cp.id);
+    if (prev === undefined) m.customPatterns.push(cp);
+    else if (!sameJson(prev, cp)) ctx.errors.push({ path: policyPath(policy, 'spec.patterns'), message: `pattern id ${JSON.stringify(cp.id)} is defined differently by another MaskingPolicy selecting connection ${ctx.connection}; rename one` });
+  }
+  const own = ctx.protocol === 'postgres' ? part.columnRules : part.fieldRules;
+  m.fieldRules.push(...own);
+  // Replacements only for rules this connection has (the masker refuses a replacement for an unknown id).
+  const ids = new Set([...part.customPatterns.map((x) => x.id), ...own.map((x) => x.id)]);
+  for (const [id, r] of Object.entries(part.replacements)) if (ids.has(id)) m.replacements[id] = r;
+  part.hmac.forEach((h) => m.hmac.set(`${h.secret}/${h.key}`, h));
+  const name = policy.metadata.name ?? '';
+  if (part.replacement) {
+    if (m.def === undefined) m.def = { policy: name, r: part.replacement };
+    else if (!sameJson(m.def.r, part.replacement)) ctx.warnings.push(`connection ${ctx.connection}: MaskingPolicies ${m.def.policy} and ${name} set different spec.replacement; ${m.def.policy}'s (first by name) is used`);
+  }
+  if (part.hasHeaders && ctx.protocol !== 'postgres') ctx.warnings.push(`${policyPath(policy, 'spec.headers')}: header rules are not compiled yet (the HTTP gateway has no header masking config); connection ${ctx.connection} scans headers with the detectors only`);
 }

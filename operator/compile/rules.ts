@@ -56,21 +56,23 @@ export function sqlMatch(m: ApprovalRuleMatchSql): SqlMatchJson {
 
 /** The approval settings the sidecar passes to its backend (`approverGroups`, `timeoutSeconds` are read by the session). */
 export function approvalSettings(r: ApprovalRule, errors: CompileError[]): Record<string, unknown> {
-  const a = r.spec.approval;
-  const timeout = durationSeconds(a?.timeout ?? DEFAULT_APPROVAL_TIMEOUT);
-  if (timeout === undefined) errors.push({ path: rulePath(r, 'spec.approval.timeout'), message: `${JSON.stringify(a?.timeout)} is not a duration such as 10m` });
-  const scope = a?.scope ?? 'statement';
-  const window = a?.window === undefined ? undefined : durationSeconds(a.window);
-  if (a?.window !== undefined && window === undefined) errors.push({ path: rulePath(r, 'spec.approval.window'), message: `${JSON.stringify(a.window)} is not a duration such as 30m` });
+  const a: NonNullable<ApprovalRule['spec']['approval']> = r.spec.approval ?? { approvers: {} };
+  const seconds = (field: 'timeout' | 'window', text: string | undefined): number | undefined => {
+    if (text === undefined) return undefined;
+    const n = durationSeconds(text);
+    if (n === undefined) errors.push({ path: rulePath(r, `spec.approval.${field}`), message: `${JSON.stringify(text)} is not a duration such as 10m` });
+    return n;
+  };
+  // Undefined fields vanish in the canonical JSON.
   return {
     rule: r.metadata.name ?? '',
-    approverGroups: [...(a?.approvers.groups ?? [])],
-    approverUsers: [...(a?.approvers.users ?? [])],
-    required: a?.required ?? 1,
-    mode: a?.mode ?? 'any',
-    timeoutSeconds: timeout ?? 0,
-    scope,
-    ...(window !== undefined ? { windowSeconds: window } : {}),
+    approverGroups: [...(a.approvers.groups ?? [])],
+    approverUsers: [...(a.approvers.users ?? [])],
+    required: a.required ?? 1,
+    mode: a.mode ?? 'any',
+    timeoutSeconds: seconds('timeout', a.timeout ?? DEFAULT_APPROVAL_TIMEOUT) ?? 0,
+    scope: a.scope ?? 'statement',
+    windowSeconds: seconds('window', a.window),
   };
 }
 

@@ -1,5 +1,7 @@
 // Which MaskingPolicies and ApprovalRules apply to an AgentIdentity, and to which of its connections (pure; Kubernetes label-selector semantics).
-import type { AgentIdentity, AgentIdentityConnection, ApprovalRule, MaskingPolicy, Selector, SelectorIdentitySelector } from '../api/types.ts';
+import type {
+  AgentIdentity, AgentIdentityConnection, ApprovalRule, MaskingPolicy, Selector, SelectorIdentitySelector, SelectorIdentitySelectorMatchExpression,
+} from '../api/types.ts';
 
 /**
  * Kubernetes LabelSelector semantics (apimachinery `LabelSelectorAsSelector`): every matchLabels
@@ -9,28 +11,25 @@ import type { AgentIdentity, AgentIdentityConnection, ApprovalRule, MaskingPolic
  */
 export function matchesLabelSelector(sel: SelectorIdentitySelector, labels: Readonly<Record<string, string>>): boolean {
   for (const [k, v] of Object.entries(sel.matchLabels ?? {})) if (labels[k] !== v) return false;
-  for (const e of sel.matchExpressions ?? []) {
-    const has = Object.hasOwn(labels, e.key);
-    const values = e.values ?? [];
-    switch (e.operator) {
-      case 'In':
-        if (!has || !values.includes(labels[e.key] ?? '')) return false;
-        break;
-      case 'NotIn':
-        if (has && values.includes(labels[e.key] ?? '')) return false;
-        break;
-      case 'Exists':
-        if (!has) return false;
-        break;
-      case 'DoesNotExist':
-        if (has) return false;
-        break;
-      default:
-        // An unknown operator selects nothing (as the API server would refuse it).
-        return false;
-    }
+  return (sel.matchExpressions ?? []).every((e) => requirementHolds(e, labels));
+}
+
+function requirementHolds(e: SelectorIdentitySelectorMatchExpression, labels: Readonly<Record<string, string>>): boolean {
+  const has = Object.hasOwn(labels, e.key);
+  const listed = has && (e.values ?? []).includes(labels[e.key] ?? '');
+  switch (e.operator) {
+    case 'In':
+      return listed;
+    case 'NotIn':
+      return !listed;
+    case 'Exists':
+      return has;
+    case 'DoesNotExist':
+      return !has;
+    default:
+      // An unknown operator selects nothing (the API server would have refused it).
+      return false;
   }
-  return true;
 }
 
 /** True if the selector picks the identity: same namespace, and named in `identities` or matched by `identitySelector`. */
