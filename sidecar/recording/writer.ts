@@ -389,11 +389,11 @@ class ChainRecorder implements Recorder {
 
   /** Masks free text (second wall), bounds every string and the whole line, and copies into plain JSON. */
   private bounded(event: RecordEvent): AnyEvent {
-    const size = { bound: 0 };
-    let body = sanitize(event, this.opts.mask, this.lim.maxField, 0, '', size) as AnyEvent;
+    const ctx: SanitizeCtx = { mask: this.opts.mask, max: this.lim.maxField, bound: 0 };
+    let body = sanitize(event, ctx, 0, '') as AnyEvent;
     // The exact check serializes the line; skip it when even the worst-case escaping fits (nearly always).
-    if (size.bound > this.lim.maxLine - 300 && tooLong(body, this.lim.maxLine - 300)) {
-      body = sanitize(event, this.opts.mask, Math.max(64, this.lim.maxField >> 4), 0, '', size) as AnyEvent;
+    if (ctx.bound > this.lim.maxLine - 300 && tooLong(body, this.lim.maxLine - 300)) {
+      body = sanitize(event, { mask: this.opts.mask, max: Math.max(64, this.lim.maxField >> 4), bound: 0 }, 0, '') as AnyEvent;
       if (tooLong(body, this.lim.maxLine - 300)) {
         throw new ChaperoneError('CHAP_ERR_INTERNAL', { detail: `a ${event.type} event is too large to record (over ${this.lim.maxLine} bytes)` });
       }
@@ -439,33 +439,43 @@ function tooLong(body: AnyEvent, max: number): boolean {
 /** Worst-case JSON bytes of one UTF-16 unit (`\uXXXX`). */
 const WORST_ESCAPE = 6;
 
+/** What sanitizing needs along the way; `bound` grows with an upper bound of the serialized bytes. */
+interface SanitizeCtx {
+  readonly mask: ((s: string) => string) | undefined;
+  readonly max: number;
+  bound: number;
+}
+
 /**
- * A plain-JSON copy with strings masked and clipped; adds to `size.bound` an upper bound of the
+ * A plain-JSON copy with strings masked and clipped; adds to `ctx.bound` an upper bound of the
  * serialized bytes (every unit escaped, numbers at 24 bytes, 4 bytes of punctuation per member).
  */
-function sanitize(v: unknown, mask: ((s: string) => string) | undefined, max: number, depth: number, key: string, size: { bound: number }): unknown {
+function sanitize(v: unknown, ctx: SanitizeCtx, depth: number, key: string): unknown {
   if (typeof v === 'string') {
-    const out = clip(mask && !UNMASKED.has(key) ? mask(v) : v, max);
-    size.bound += out.length * WORST_ESCAPE + 2;
+    const out = clip(ctx.mask && !UNMASKED.has(key) ? ctx.mask(v) : v, ctx.max);
+    ctx.bound += out.length * WORST_ESCAPE + 2;
     return out;
   }
-  size.bound += 24;
+  ctx.bound += 24;
   if (typeof v === 'number') return Number.isFinite(v) ? v : null;
   if (typeof v === 'boolean' || v === null) return v;
   if (typeof v !== 'object' || depth >= MAX_DEPTH) return null;
   if (Array.isArray(v)) {
     const out = new Array<unknown>(v.length);
-    for (let i = 0; i < v.length; i++) out[i] = sanitize(v[i], mask, max, depth + 1, key, size);
+    for (let i = 0; i < v.length; i++) out[i] = sanitize(v[i], ctx, depth + 1, key);
     return out;
   }
-  const src = v as Record<string, unknown>;
+  return sanitizeObject(v as Record<string, unknown>, ctx, depth, key);
+}
+
+function sanitizeObject(src: Record<string, unknown>, ctx: SanitizeCtx, depth: number, key: string): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const k in src) {
     if (!Object.hasOwn(src, k)) continue;
     const x = src[k];
     if (x === undefined) continue;
-    size.bound += k.length * WORST_ESCAPE + 4;
-    out[k] = sanitize(x, mask, max, depth + 1, depth === 0 ? k : key, size);
+    ctx.bound += k.length * WORST_ESCAPE + 4;
+    out[k] = sanitize(x, ctx, depth + 1, depth === 0 ? k : key);
   }
   return out;
 }
