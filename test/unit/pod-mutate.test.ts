@@ -1,6 +1,8 @@
 // Pod injection: shouldInject outcomes and every isolation property of the pod desiredPod builds.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
 import type { V1Container, V1Pod, V1Volume } from '@kubernetes/client-node';
 import { shouldInject, type Decision } from '../../operator/webhooks/pod-mutate/decide.ts';
 import { desiredPod, injectedStatus, type BuildOptions } from '../../operator/webhooks/pod-mutate/build.ts';
@@ -346,5 +348,79 @@ describe('desiredPod: pod-level edits', () => {
     const late = again.spec!.containers.find((c) => c.name === 'late')!;
     assert.equal(envOf(late).PGHOST, '127.0.0.1');
     assert.deepEqual(injectedStatus(again)?.containers, ['agent', 'late']);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+/** What the API server's pod validation would refuse: duplicate names, dangling mounts, two mounts at one path. */
+function structuralProblems(pod: V1Pod): string[] {
+  const problems: string[] = [];
+  const all = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])];
+  const names = all.map((c) => c.name);
+  if (new Set(names).size !== names.length) problems.push(`duplicate container names ${names.join(',')}`);
+  const volumes = (pod.spec?.volumes ?? []).map((v) => v.name);
+  if (new Set(volumes).size !== volumes.length) problems.push(`duplicate volume names ${volumes.join(',')}`);
+  for (const v of volumes) if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(v) || v.length > 63) problems.push(`volume name ${v} is not a DNS label`);
+  for (const c of all) {
+    const paths = (c.volumeMounts ?? []).map((m) => m.mountPath);
+    if (new Set(paths).size !== paths.length) problems.push(`${c.name}: two mounts at one path`);
+    for (const m of c.volumeMounts ?? []) if (!volumes.includes(m.name)) problems.push(`${c.name}: mount of missing volume ${m.name}`);
+    const env = (c.env ?? []).map((e) => e.name);
+    if (new Set(env).size !== env.length) problems.push(`${c.name}: duplicate env`);
+  }
+  return problems;
+}
+
+describe('desiredPod: the built pod is structurally valid', () => {
+  for (const shape of SHAPES) {
+    for (const mode of MODES) {
+      it(`unique names, no dangling or doubled mounts (${shape.name}, ${mode.name})`, () => {
+        assert.deepEqual(structuralProblems(desiredPod(shape.pod(), shape.identity(), CM, mode.options)), []);
+      });
+    }
+  }
+
+  it('a user mount at the chaperone token path is replaced, not doubled', () => {
+    const pod = agentPod();
+    pod.spec!.volumes!.push({ name: 'mine', emptyDir: {} });
+    pod.spec!.containers[0]!.volumeMounts!.push({ name: 'mine', mountPath: '/var/run/secrets/chaperone' });
+    const p = desiredPod(pod, readyIdentity(), CM);
+    assert.deepEqual(structuralProblems(p), []);
+    assert.equal(agentsOf(p)[0]!.volumeMounts!.find((m) => m.mountPath === '/var/run/secrets/chaperone')?.name, 'chaperone-token');
+  });
+});
+
+describe('desiredPod on examples/policies/agentidentity.yaml', () => {
+  const example = parse(readFileSync('examples/policies/agentidentity.yaml', 'utf8')) as AgentIdentity;
+  const ready = readyIdentity();
+
+  it('as written it is refused: its kubernetes connection needs a token of another ServiceAccount (coding-agent-kube)', () => {
+    const d = shouldInject(agentPod(), ctx({ ...example, status: ready.status, metadata: { ...example.metadata, generation: 3 } }));
+    assert.equal((d as { reason?: string }).reason, 'kubernetes-token-unavailable');
+  });
+
+  it('with explicit interception and the pod running as the kube ServiceAccount, every referenced file is mounted at the layout path', () => {
+    const id: AgentIdentity = { ...example, spec: { ...example.spec, allowedServiceAccounts: ['coding-agent-kube'], interception: { mode: 'explicit' } }, status: ready.status, metadata: { ...example.metadata, generation: 3 } };
+    const pod = agentPod({ serviceAccountName: 'coding-agent-kube' });
+    assert.equal((shouldInject(pod, ctx(id)) as { inject?: boolean }).inject, true);
+    const p = desiredPod(pod, id, CM);
+    assert.deepEqual(structuralProblems(p), []);
+    const dirs = (sidecarOf(p).volumeMounts ?? []).map((m) => m.mountPath).sort();
+    assert.deepEqual(dirs, [
+      '/etc/chaperone/config',
+      '/var/run/chaperone/secrets/_issuer.corp-idp',
+      '/var/run/chaperone/secrets/_recording',
+      '/var/run/chaperone/secrets/cluster',
+      '/var/run/chaperone/secrets/github',
+      '/var/run/chaperone/secrets/orders-db',
+      '/var/run/chaperone/secrets/orders-db.tls-ca',
+      '/var/run/secrets/kubernetes.io/serviceaccount',
+    ]);
+    const signing = p.spec!.volumes!.find((v) => v.secret?.secretName === 'coding-agent-recording-key');
+    assert.deepEqual(signing?.secret?.items, [{ key: 'ed25519.pem', path: 'ed25519.pem', mode: 0o400 }]);
+    const agentEnv = envOf(agentsOf(p)[0]!);
+    assert.equal(agentEnv.KUBECONFIG, KUBECONFIG_FILE);
+    assert.equal(agentEnv.GITHUB_BASE_URL, 'http://127.0.0.1:8080');
   });
 });
