@@ -268,6 +268,7 @@ function build(ctx: Ctx, sel: Selection): SidecarConfigFile {
     return connection(ctx, c, masking, rules);
   });
   const a = approvals(ctx, held);
+  if (id.spec.interception?.forwardProxy) ctx.warnings.push(`${idPath(ctx, 'spec.interception.forwardProxy')}: the sidecar has no forward proxy yet; nothing is compiled for it`);
   const level = id.spec.sidecar?.logLevel;
   return {
     version: 1,
