@@ -2,6 +2,8 @@
 import type { V1Container, V1EphemeralContainer, V1Pod, V1Volume } from '@kubernetes/client-node';
 import { DEFAULT_API_TOKEN_PATH, LABEL_IDENTITY, SIDECAR_CONTAINER_NAME } from './pod-mutate/layout.ts';
 import { isApiTokenVolume } from './pod-mutate/build.ts';
+import { identityMounts } from './pod-mutate/mounts.ts';
+import type { AgentIdentity } from '../api/types.ts';
 
 export type PodRule =
   | 'host-network'
@@ -121,4 +123,13 @@ export function validatePod(pod: V1Pod, guardedSecrets: Set<string>, labelled: b
     if (v) return v;
   }
   return { allowed: true };
+}
+
+/**
+ * Every Secret the identities reference (credentials, CAs, client certificates, signing keys), plus
+ * `extra` (e.g. MaskingPolicy HMAC key Secrets, which only the compiler sees): what validatePod guards.
+ */
+export function guardedSecrets(identities: readonly AgentIdentity[], extra: Iterable<string> = []): Set<string> {
+  const names = identities.flatMap((id) => identityMounts(id).filter((m) => m.source === 'secret').map((m) => m.name));
+  return new Set([...names, ...extra]);
 }

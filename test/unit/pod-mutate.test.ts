@@ -7,6 +7,7 @@ import type { V1Container, V1Pod, V1Volume } from '@kubernetes/client-node';
 import { shouldInject, type Decision } from '../../operator/webhooks/pod-mutate/decide.ts';
 import { desiredPod, injectedStatus, type BuildOptions } from '../../operator/webhooks/pod-mutate/build.ts';
 import { jsonPatch } from '../../operator/webhooks/pod-mutate/patch.ts';
+import { mutatePod } from '../../operator/webhooks/pod-mutate/admit.ts';
 import {
   AGENT_TOKEN_FILE,
   ANNOTATION_INJECTED,
@@ -422,5 +423,67 @@ describe('desiredPod on examples/policies/agentidentity.yaml', () => {
     const agentEnv = envOf(agentsOf(p)[0]!);
     assert.equal(agentEnv.KUBECONFIG, KUBECONFIG_FILE);
     assert.equal(agentEnv.GITHUB_BASE_URL, 'http://127.0.0.1:8080');
+  });
+});
+
+describe('desiredPod: every form of the API token leaves the agent containers', () => {
+  const cases: { name: string; volume: V1Volume; mountPath: string }[] = [
+    { name: 'a kube-api-access volume mounted elsewhere', volume: { name: 'kube-api-access-q9', projected: { sources: [{ serviceAccountToken: { path: 'token' } }] } }, mountPath: '/elsewhere' },
+    { name: 'a hand-written projected token without audience', volume: { name: 'my-token', projected: { sources: [{ serviceAccountToken: { path: 't', expirationSeconds: 7200 } }] } }, mountPath: '/tokens' },
+    { name: 'a legacy ServiceAccount token Secret at the standard path', volume: { name: 'default-token-abcde', secret: { secretName: 'default-token-abcde' } }, mountPath: '/var/run/secrets/kubernetes.io/serviceaccount/' },
+  ];
+  for (const c of cases) {
+    it(`${c.name} is unmounted from agents`, () => {
+      const pod = barePod();
+      pod.spec!.volumes = [c.volume];
+      pod.spec!.containers[0]!.volumeMounts = [{ name: c.volume.name, mountPath: c.mountPath }];
+      const p = desiredPod(pod, readyIdentity(), CM);
+      assert.ok(!(agentsOf(p)[0]!.volumeMounts ?? []).some((m) => m.name === c.volume.name));
+      assert.deepEqual(structuralProblems(p), []);
+    });
+  }
+
+  it('a projected token for another audience (e.g. vault) stays', () => {
+    const pod = barePod();
+    pod.spec!.volumes = [{ name: 'vault-token', projected: { sources: [{ serviceAccountToken: { audience: 'vault', path: 't' } }] } }];
+    pod.spec!.containers[0]!.volumeMounts = [{ name: 'vault-token', mountPath: '/vault' }];
+    const p = desiredPod(pod, readyIdentity(), CM);
+    assert.ok(agentsOf(p)[0]!.volumeMounts!.some((m) => m.name === 'vault-token'));
+  });
+});
+
+describe('mutatePod: the AdmissionReview response', () => {
+  const base = { uid: 'u-1', namespace: NS, operatorNamespace: OPS };
+
+  it('a labelled pod gets a base64 JSONPatch that turns it into desiredPod', () => {
+    const pod = JSON.parse(JSON.stringify(agentPod())) as V1Pod;
+    const r = mutatePod({ ...base, pod, identity: readyIdentity() });
+    assert.equal(r.outcome, 'injected');
+    assert.equal(r.response.uid, 'u-1');
+    assert.equal(r.response.allowed, true);
+    assert.equal(r.response.patchType, 'JSONPatch');
+    assert.deepEqual(JSON.parse(Buffer.from(r.response.patch!, 'base64').toString('utf8')), r.ops);
+    assert.equal(injectedStatus(desiredPod(pod, readyIdentity(), CM))?.configHash, 'a'.repeat(64));
+  });
+
+  it('an injected pod comes back unchanged, with no patch', () => {
+    const pod = JSON.parse(JSON.stringify(desiredPod(agentPod(), readyIdentity(), CM))) as V1Pod;
+    const r = mutatePod({ ...base, pod, identity: readyIdentity() });
+    assert.equal(r.outcome, 'unchanged');
+    assert.deepEqual(r.response, { uid: 'u-1', allowed: true });
+  });
+
+  it('an unlabelled pod is allowed untouched', () => {
+    const r = mutatePod({ ...base, pod: agentPod({}, {}), identity: undefined });
+    assert.deepEqual(r.response, { uid: 'u-1', allowed: true });
+    assert.equal(r.outcome, 'no-label');
+  });
+
+  it('a pod naming a missing identity is refused with 403 and the message', () => {
+    const r = mutatePod({ ...base, pod: agentPod(), identity: undefined });
+    assert.equal(r.outcome, 'identity-not-found');
+    assert.equal(r.response.allowed, false);
+    assert.equal(r.response.status?.code, 403);
+    assert.match(r.response.status?.message ?? '', /^chaperone: AgentIdentity agents\/coding-agent .*does not exist/);
   });
 });

@@ -2,7 +2,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1Pod } from '@kubernetes/client-node';
-import { validatePod, type PodRule } from '../../operator/webhooks/pod-validate.ts';
+import { guardedSecrets, validatePod, type PodRule } from '../../operator/webhooks/pod-validate.ts';
 import { desiredPod } from '../../operator/webhooks/pod-mutate/build.ts';
 import { SIDECAR_CONTAINER_NAME } from '../../operator/webhooks/pod-mutate/layout.ts';
 import { agentPod, barePod, GUARDED, readyIdentity } from '../../operator/webhooks/testdata/pods.ts';
@@ -139,4 +139,18 @@ describe('validatePod refuses', () => {
       assert.match(v.message, c.message);
     });
   }
+});
+
+describe('guardedSecrets', () => {
+  it("lists every Secret an identity references (credential, CA, client certificate, signing key) plus extra names", () => {
+    const id = readyIdentity({ recording: { signing: { secretRef: { name: 'rec-key' } } } });
+    id.spec.connections[1]!.tls = { clientCertificateSecretRef: { name: 'gh-client' } };
+    assert.deepEqual([...guardedSecrets([id], ['hmac-key'])].sort(), ['gh-client', 'github-token', 'hmac-key', 'orders-db-agent', 'orders-db-ca', 'rec-key']);
+  });
+
+  it('ConfigMap CAs are not Secrets and are not listed', () => {
+    const id = readyIdentity();
+    id.spec.connections[0]!.tls = { caConfigMapRef: { name: 'public-ca' } };
+    assert.ok(!guardedSecrets([id]).has('public-ca'));
+  });
 });
