@@ -66,12 +66,16 @@ export function decodeView(text: string): DecodedView {
   let out = 0;
   let runStart = 0;
   let i = 0;
+  // Escapes are sparse: jump between backslashes and percent signs with indexOf (native) instead
+  // of testing every unit; each next position is searched again only once passed (linear).
+  let nextBs = text.indexOf('\\');
+  let nextPct = text.indexOf('%');
   while (i < n) {
-    const c = text.charCodeAt(i);
-    if (c !== 92 && c !== 37) {
-      map[out++] = i++;
-      continue;
-    }
+    if (nextBs >= 0 && nextBs < i) nextBs = text.indexOf('\\', i);
+    if (nextPct >= 0 && nextPct < i) nextPct = text.indexOf('%', i);
+    const at = Math.min(nextBs < 0 ? n : nextBs, nextPct < 0 ? n : nextPct);
+    while (i < at) map[out++] = i++;
+    if (i >= n) break;
     const esc = escapeAt(text, i);
     if (esc === undefined) {
       map[out++] = i++;
