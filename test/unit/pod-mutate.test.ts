@@ -487,3 +487,15 @@ describe('mutatePod: the AdmissionReview response', () => {
     assert.match(r.response.status?.message ?? '', /^chaperone: AgentIdentity agents\/coding-agent .*does not exist/);
   });
 });
+
+describe('desiredPod: name collisions with the webhook volumes', () => {
+  it("a user volume named like the sidecar's config is replaced and its agent mount dropped (agents never share a sidecar volume)", () => {
+    const pod = barePod();
+    pod.spec!.volumes = [{ name: 'chaperone-config', emptyDir: {} }];
+    pod.spec!.containers[0]!.volumeMounts = [{ name: 'chaperone-config', mountPath: '/cfg' }];
+    const p = desiredPod(pod, readyIdentity(), CM);
+    assert.equal(volume(p, 'chaperone-config').configMap?.name, CM);
+    assert.ok(!agentsOf(p)[0]!.volumeMounts!.some((m) => m.name === 'chaperone-config'));
+    assert.deepEqual(structuralProblems(p), []);
+  });
+});

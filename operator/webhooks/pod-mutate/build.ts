@@ -138,7 +138,9 @@ function agentVolumes(configMapName: string, kube: boolean): V1Volume[] {
   return [token, { name: VOLUME_KUBECONFIG, configMap: { name: configMapName, items: [{ key: KUBECONFIG_KEY, path: KUBECONFIG_KEY }] } }];
 }
 
-function editAgent(c: V1Container, env: readonly V1EnvVar[], kube: boolean): void {
+/** Agents get the env and their token; a mount of a sidecar-only volume (a name the user picked too) is dropped, never shared. */
+function editAgent(c: V1Container, env: readonly V1EnvVar[], kube: boolean, sidecarOnly: ReadonlySet<string>): void {
+  if (c.volumeMounts?.some((m) => sidecarOnly.has(m.name))) c.volumeMounts = c.volumeMounts.filter((m) => !sidecarOnly.has(m.name));
   for (const e of env) c.env = upsert(c.env, { ...e });
   c.volumeMounts = upsertMount(c.volumeMounts, { name: VOLUME_AGENT_TOKEN, mountPath: AGENT_TOKEN_DIR, readOnly: true });
   if (kube) c.volumeMounts = upsertMount(c.volumeMounts, { name: VOLUME_KUBECONFIG, mountPath: KUBECONFIG_DIR, readOnly: true });
@@ -183,11 +185,13 @@ export function desiredPod(pod: V1Pod, identity: AgentIdentity, compiledConfigMa
 
   const sidecar = sidecarContainer({ identity, image: options.image ?? DEFAULT_SIDECAR_IMAGE, native, gid, mounts });
   placeSidecar(spec, sidecar, native);
-  const added = [...sidecarVolumes(compiledConfigMapName, mounts), ...agentVolumes(compiledConfigMapName, kube)];
+  const own = sidecarVolumes(compiledConfigMapName, mounts);
+  const added = [...own, ...agentVolumes(compiledConfigMapName, kube)];
   const agents = agentContainers(spec);
   removeAgentApiToken(spec, agents, new Set(added.map((v) => v.name)));
   const env = connectionEnv(identity);
-  for (const c of agents) editAgent(c, env, kube);
+  const sidecarOnly = new Set(own.map((v) => v.name));
+  for (const c of agents) editAgent(c, env, kube, sidecarOnly);
 
   for (const v of added) spec.volumes = upsert(spec.volumes, v);
 
