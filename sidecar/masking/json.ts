@@ -153,6 +153,9 @@ function literal(st: State, i: number): number {
 }
 
 function skipWs(text: string, i: number): number {
+  // Compact JSON has no whitespace between tokens: test one character before running the regex.
+  const c = text.charCodeAt(i);
+  if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) return i;
   WS.lastIndex = i;
   WS.exec(text);
   return WS.lastIndex;
