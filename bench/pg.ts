@@ -184,7 +184,7 @@ async function main(): Promise<void> {
     child = spawn(process.execPath, [...CHILD_NODE_ARGS, '--import', 'tsx', process.argv[1] ?? 'bench/pg.ts', '--sidecar-child', JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'inherit'] });
     const sidecarPort = Number((await waitLine(child, /READY (\d+)/, 30_000))[1]);
     if (TARGETS.includes('node-pipe')) {
-      pipe = spawn(process.execPath, ['--import', 'tsx', process.argv[1] ?? 'bench/pg.ts', '--pipe-child', String(pg.port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      pipe = spawn(process.execPath, [...CHILD_NODE_ARGS, '--import', 'tsx', process.argv[1] ?? 'bench/pg.ts', '--pipe-child', String(pg.port)], { stdio: ['ignore', 'pipe', 'inherit'] });
       pipePort = Number((await waitLine(pipe, /READY (\d+)/, 30_000))[1]);
     }
     const sidecarPid = child.pid ?? 0;
