@@ -76,6 +76,12 @@ function parentKey(st: State): string | undefined {
 }
 
 function readString(st: State, i: number): { end: number; value: string; raw: boolean } {
+  // Most strings have no escape: the next quote ends them (the regex below agrees when no backslash precedes it).
+  const q = st.text.indexOf('"', i + 1);
+  if (q >= 0) {
+    const plainInner = st.text.slice(i + 1, q);
+    if (!plainInner.includes('\\')) return { end: q + 1, value: plainInner, raw: true };
+  }
   STRING_BODY.lastIndex = i + 1;
   if (STRING_BODY.exec(st.text) === null) throw new InvalidJson('unterminated string');
   const end = STRING_BODY.lastIndex;
