@@ -1305,7 +1305,7 @@ export interface ApprovalRequestCommand {
 /** How the PostgreSQL parser classified the statement. */
 export interface ApprovalRequestCommandSql {
   /** Statement kind, as in ApprovalRule match.sql.kinds. */
-  kind?: 'select' | 'insert' | 'update' | 'delete' | 'merge' | 'truncate' | 'copy' | 'ddl' | 'dcl' | 'tcl' | 'call' | 'utility';
+  kind?: 'read' | 'transaction' | 'utility' | 'write' | 'ddl' | 'dcl' | 'admin';
   /** Command tag, e.g. `DELETE`. */
   commandTag?: string;
   /** Tables the statement touches. */
@@ -1313,7 +1313,7 @@ export interface ApprovalRequestCommandSql {
   /** Functions the statement calls. */
   functions?: string[];
   /** Statement flags, as in ApprovalRule match.sql.flags. */
-  flags?: Array<'noWhere' | 'multiStatement' | 'dmlInCTE' | 'explainAnalyze' | 'copyProgram' | 'serverFileAccess' | 'roleChange' | 'systemCatalog'>;
+  flags?: Array<'writesInCte' | 'explainAnalyze' | 'copyProgram' | 'serverFileAccess' | 'remoteAccess' | 'roleChange' | 'dynamicCode' | 'rowLocks' | 'selectInto' | 'sequenceWrite' | 'largeObjectWrite' | 'adminFunction' | 'readWriteOverride' | 'parserDivergence' | 'unresolvedExecute' | 'unrecognized' | 'trivialWhere' | 'deleteWithoutWhere' | 'updateWithoutWhere' | 'sleep' | 'setConfig'>;
 }
 
 /** The HTTP request. */

@@ -16,6 +16,23 @@ function sqlMatchSchema(): Record<string, Node> {
   return sql;
 }
 
+function requestSqlSchema(): Record<string, Node> {
+  const crd = loadCrds().find((l) => l.crd.spec.names.kind === 'ApprovalRequest');
+  assert.ok(crd, 'crds/approvalrequest.yaml not loaded');
+  const sql = (crd.root as unknown as Node).properties?.spec?.properties?.command?.properties?.sql?.properties;
+  assert.ok(sql, 'spec.command.sql has no properties');
+  return sql;
+}
+
+describe('ApprovalRequest spec.command.sql carries the sidecar\'s kind and flags', () => {
+  const sql = requestSqlSchema();
+  it('kind: the CRD enum is exactly SQL_KINDS', () => assert.deepEqual(sql.kind?.enum, [...SQL_KINDS]));
+  it('flags: the CRD enum is exactly SQL_FLAGS, and maxItems admits all of it', () => {
+    assert.deepEqual(sql.flags?.items?.enum, [...SQL_FLAGS]);
+    assert.equal(sql.flags?.maxItems, SQL_FLAGS.length);
+  });
+});
+
 describe('ApprovalRule spec.match.sql vocabulary equals the sidecar\'s', () => {
   const sql = sqlMatchSchema();
   const cases: Array<{ field: string; sidecar: readonly string[] }> = [
