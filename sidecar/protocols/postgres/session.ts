@@ -138,6 +138,8 @@ export class Session {
   /** Untouched frames in a row become one socket write (flushed before the loop regains control). */
   private readonly toClient = new RawRun((b) => this.sendClient(b));
   private readonly toUpstream = new RawRun((b) => this.sendUpstream(b));
+  /** Result lines of this chunk, recorded once its response bytes are written (off the client's critical path). */
+  private results: RecordEvent[] = [];
 
   constructor(
     private readonly client: Socket,
@@ -413,6 +415,7 @@ export class Session {
     up.socket.resume();
     for (const f of up.extra) this.onUpstreamFrame(f);
     this.toClient.flush();
+    this.recordResults();
     this.log.debug({ subject: this.principal?.subject }, 'session ready');
   }
 
@@ -603,6 +606,7 @@ export class Session {
     } finally {
       this.toClient.flush();
       this.client.uncork();
+      this.recordResults();
     }
   }
 
@@ -701,9 +705,20 @@ export class Session {
       durationMs: Math.round((performance.now() - c.started) * 1000) / 1000,
       ...(c.sqlState !== undefined ? { sqlState: c.sqlState } : {}),
     };
-    // Results are not write-ahead: the response is already on its way, so the line rides along with
-    // the next statement's write (lazy); a failure is logged by the recorder.
-    this.ctx.recorder.record(ev, { lazy: true }).catch(() => undefined);
+    this.results.push(ev);
+  }
+
+  /**
+   * Results are not write-ahead: the response is already on its way. They are recorded after the
+   * chunk's bytes went to the client, and lazily (sharing the next statement's write); a failure is
+   * logged by the recorder.
+   */
+  private recordResults(): void {
+    const rec = this.ctx.recorder;
+    if (this.results.length === 0 || rec === null) return;
+    const evs = this.results;
+    this.results = [];
+    for (const ev of evs) rec.record(ev, { lazy: true }).catch(() => undefined);
   }
 
   private upstreamLost(why: string): void {
@@ -778,6 +793,7 @@ export class Session {
     if (this.fakePid !== 0) this.ctx.cancels.unregister(this.fakePid);
     this.toUpstream.flush();
     this.toClient.flush();
+    this.recordResults();
     const s = this.upSocket;
     if (s !== null && !s.destroyed) {
       if (reason !== 'upstream-closed' && reason !== 'client-terminated') s.write(terminateMessage());
