@@ -1,6 +1,6 @@
 // Masking throughput, single core: text without / with 1% secrets, JSON, DataRow cells — against pg-protocol decode and gitleaks.
 //
-// Run: node --import tsx bench/masking-speed.ts   → bench/results/masking-speed.json  (about 20 s)
+// Run: node --import tsx bench/masking-speed.ts   → bench/results/masking-speed.json  (about 35 s)
 // Each figure is the best of several passes over a few MiB, in CPU time of this process (the machine
 // is shared). gitleaks runs with GOMAXPROCS=1 on the same bytes; its figure is wall time of
 // `gitleaks stdin` (process start included, ~1% of a 4 MiB run).
@@ -15,6 +15,8 @@ import { round3, writeResult, type BenchRow } from './lib/results.ts';
 const MiB = 1 << 20;
 const TARGET_BYTES = 4 * MiB;
 const PASSES = 5;
+/** The DataRow ratio is the headline figure: more alternated passes. */
+const PAIR_PASSES = 9;
 
 const WORDS = 'the request for user account order status was completed and returned ok with items total shipping address created updated by service worker queue retry timeout connection pool metrics'.split(' ');
 const NAMES = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'grace', 'heidi', 'ivan', 'judy'];
@@ -119,6 +121,28 @@ function measure(bytes: number, f: () => unknown): number {
   return bytes / MiB / best;
 }
 
+/**
+ * Best MiB/s of `f` and of `g` over the same bytes, their passes alternated (f, g, f, g, …) so a
+ * neighbour's burst on the shared machine hits both sides of the ratio alike.
+ */
+function measurePair(bytes: number, f: () => unknown, g: () => unknown): [number, number] {
+  f();
+  g();
+  let bestF = Infinity;
+  let bestG = Infinity;
+  const cpu = (h: () => unknown): number => {
+    const t0 = process.cpuUsage();
+    h();
+    const d = process.cpuUsage(t0);
+    return (d.user + d.system) / 1e6;
+  };
+  for (let i = 0; i < PAIR_PASSES; i++) {
+    bestF = Math.min(bestF, cpu(f));
+    bestG = Math.min(bestG, cpu(g));
+  }
+  return [bytes / MiB / bestF, bytes / MiB / bestG];
+}
+
 /** Walks DataRow frames and masks each cell's bytes in place of decoding (what the proxy does). */
 function maskFrames(m: ReturnType<typeof createMasker>, frames: Buffer): number {
   let changed = 0;
@@ -164,12 +188,12 @@ function main(): void {
   }));
   add('chaperone', 'json maskJson', measure(json.length, () => m.maskJson(jsonText)));
   add('chaperone', 'json maskText', measure(json.length, () => m.maskText(jsonText)));
-  add('chaperone', 'datarow cells maskBuffer', measure(frames.length, () => maskFrames(m, frames)));
-
-  // pg-protocol's own decode of the same frames: the yardstick for the per-cell hot path.
+  // pg-protocol's own decode of the same frames: the yardstick for the per-cell hot path,
+  // measured alternately with the masking of the same cells.
   const parser = new Parser();
   let decoded = 0;
-  const pgDecode = measure(frames.length, () => parser.parse(frames, () => void decoded++));
+  const [maskCells, pgDecode] = measurePair(frames.length, () => maskFrames(m, frames), () => parser.parse(frames, () => void decoded++));
+  add('chaperone', 'datarow cells maskBuffer', maskCells);
   add('pg-protocol', 'datarow decode', pgDecode);
   const strCells: { v: string; name: string }[] = [];
   parser.parse(frames, (msg) => {
@@ -212,7 +236,7 @@ function main(): void {
   const path = writeResult({
     name: 'masking-speed',
     command: 'node --import tsx bench/masking-speed.ts',
-    params: { bytesPerInput: TARGET_BYTES, passes: PASSES, detectors: m.ruleIds.length, keywords: words.length, cells, gitleaks: gitleaksVersion(bin), gitleaksGOMAXPROCS: 1, seconds: (Date.now() - t0) / 1000 },
+    params: { bytesPerInput: TARGET_BYTES, passes: PASSES, datarowAlternatedPasses: PAIR_PASSES, detectors: m.ruleIds.length, keywords: words.length, cells, gitleaks: gitleaksVersion(bin), gitleaksGOMAXPROCS: 1, seconds: (Date.now() - t0) / 1000 },
     results: rows,
     ratios,
   });
