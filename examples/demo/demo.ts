@@ -15,6 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { DETECTORS, createRng, generateSample } from '../../sidecar/masking/detectors/index.ts';
 import { startPostgres, type Postgres } from '../../test/env/postgres.ts';
 import { freePort } from '../../test/env/ports.ts';
+import { eventually } from '../../test/env/wait.ts';
 import { AUDIENCE, DEFAULT_CLIENTS, startOidcProvider, type TestIdp } from '../../test/helpers/oidc-provider.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -70,14 +71,8 @@ function psqlAsync(port: number, token: string, sql: string): Promise<Psql> {
   });
 }
 
-async function until<T>(get: () => Promise<T | undefined>, what: string): Promise<T> {
-  const end = Date.now() + BOUND_MS;
-  for (;;) {
-    const v = await get().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`demo: timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+function until<T>(get: () => Promise<T | undefined>, what: string): Promise<T> {
+  return eventually(get, { what, timeoutMs: BOUND_MS, intervalMs: 100 });
 }
 
 async function seed(pg: Postgres, secrets: Record<string, string>): Promise<void> {

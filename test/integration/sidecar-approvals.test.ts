@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { startPostgres, type Postgres } from '../env/postgres.ts';
+import { eventually } from '../env/wait.ts';
 import { AUDIENCE, DEFAULT_CLIENTS, startOidcProvider, type TestIdp } from '../helpers/oidc-provider.ts';
 import { startSidecar, type Sidecar } from '../../sidecar/main.ts';
 
@@ -22,14 +23,8 @@ let sidecar: Sidecar;
 let admin = '';
 let pgPort = 0;
 
-async function until<T>(get: () => Promise<T | undefined>, what: string): Promise<T> {
-  const end = Date.now() + WAIT_BOUND_MS;
-  for (;;) {
-    const v = await get();
-    if (v !== undefined) return v;
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+function until<T>(get: () => Promise<T | undefined>, what: string): Promise<T> {
+  return eventually(get, { what, timeoutMs: WAIT_BOUND_MS, intervalMs: 50 });
 }
 
 interface Pending {
