@@ -5,7 +5,7 @@
 // masking and a file recorder (no fsync), so its RSS and CPU time are its own.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { chownSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile, chmod } from 'node:fs/promises';
+import { chmod, copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -260,6 +260,9 @@ async function main(): Promise<void> {
     await bouncer?.stop();
     await idp.close();
     await pg.stop();
+    // Keep the sidecar's recording for `verify` (the child has exited, so the file is complete).
+    const keep = process.env['CHAP_BENCH_RECORDING_COPY'];
+    if (keep !== undefined && keep !== '') await copyFile(join(dir, 'recording.jsonl'), keep).catch((e: unknown) => console.error(`could not copy the recording: ${(e as Error).message}`));
     await rm(dir, { recursive: true, force: true });
   }
 }
