@@ -1,7 +1,13 @@
 // GET a small JSON document over http(s) with an optional CA and bearer token: node:https, so no undici import is needed for a CA.
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+//
+// node:http(s) are required through createRequire, not imported: the ESM namespace of node:http
+// evaluates its lazy WebSocket getters (undici), ~9-14 MB of RSS (see sidecar/admin/server.ts).
+import { createRequire } from 'node:module';
 import { readFile } from 'node:fs/promises';
+
+const require = createRequire(import.meta.url);
+const httpRequest = (require('node:http') as typeof import('node:http')).request;
+const httpsRequest = (require('node:https') as typeof import('node:https')).request;
 
 /** Discovery documents and JWKS are a few KiB; refuse anything absurd. */
 export const MAX_JSON_BYTES = 1024 * 1024;

@@ -1,5 +1,6 @@
 // Masker options as a MaskingPolicy gives them, validated and compiled once (errors name the bad field).
-import { RE2 } from 're2-wasm';
+import { createRequire } from 'node:module';
+import type { RE2 } from 're2-wasm';
 import type { Detector, DetectorCategory, FindingCounts, MaskResult, Replacement } from './types.ts';
 import { compileFieldRules, type FieldMatcher, type FieldRule } from './columns.ts';
 import { compilePrefilter, type Prefilter } from './prefilter.ts';
@@ -211,11 +212,19 @@ function withIndicesFlag(re: RegExp): RegExp {
   return new RegExp(re.source, flags.includes('d') ? flags : flags + 'd');
 }
 
+// re2-wasm holds ~18 MB of WASM memory once loaded: required only when a policy has a custom pattern.
+let re2Ctor: typeof RE2 | undefined;
+function loadRE2(): typeof RE2 {
+  re2Ctor ??= (createRequire(import.meta.url)('re2-wasm') as typeof import('re2-wasm')).RE2;
+  return re2Ctor;
+}
+
 function compileCustom(p: CustomPattern, i: number): RE2 {
   const field = `customPatterns[${i}] (${JSON.stringify(p.id)})`;
   if (typeof p.pattern !== 'string' || p.pattern.length === 0) fail(field, 'pattern must be a non-empty string');
   try {
-    return new RE2(p.pattern, p.ignoreCase === true ? 'giu' : 'gu');
+    const Re2 = loadRE2();
+    return new Re2(p.pattern, p.ignoreCase === true ? 'giu' : 'gu');
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
     return fail(field, `pattern ${JSON.stringify(p.pattern)} is not valid RE2 (no backreferences or lookaround; linear-time syntax only): ${msg}`);
