@@ -1,5 +1,8 @@
 // One issuer's signing keys: discovery, a TTL cache, rate-limited refetch on an unknown kid, fail closed when stale.
-import { createLocalJWKSet, errors, type JSONWebKeySet, type JWK, type JWSHeaderParameters, type CryptoKey } from 'jose';
+// jose through its subpath exports (the package index costs ~9 MB more RSS; see verify-token.ts).
+import type { JSONWebKeySet, JWK, JWSHeaderParameters, CryptoKey } from 'jose';
+import { createLocalJWKSet } from 'jose/jwks/local';
+import * as errors from 'jose/errors';
 import { getJson } from './http-json.ts';
 import type { ResolvedIssuer } from './options.ts';
 import { refuse, type Refusal } from './reasons.ts';
