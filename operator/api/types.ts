@@ -1203,7 +1203,7 @@ export interface ApprovalRequest {
   metadata: ObjectMeta;
   /**
    * The held command, who sent it, which rule held it, and the reviews so far. Everything but
-   * reviews is immutable.
+   * reviews (and the one-time cancel) is immutable.
    */
   spec: ApprovalRequestSpec;
   /** The request's state; written only by the operator. */
@@ -1212,7 +1212,7 @@ export interface ApprovalRequest {
 
 /**
  * The held command, who sent it, which rule held it, and the reviews so far. Everything but reviews
- * is immutable.
+ * (and the one-time cancel) is immutable.
  */
 export interface ApprovalRequestSpec {
   /** Name of the AgentIdentity (in this namespace) whose agent sent the command. */
@@ -1241,6 +1241,12 @@ export interface ApprovalRequestSpec {
   approval: ApprovalRequestApproval;
   /** When the request expires if still undecided; the sidecar then refuses the command. */
   expiresAt: string;
+  /**
+   * Set by the sidecar holding the command when its client disconnected or cancelled the statement
+   * (or the sidecar restarted); the operator then sets status.phase Cancelled. Only the request's
+   * creator may set it (admission webhook), only while Pending, and never change or remove it.
+   */
+  cancel?: ApprovalRequestCancel;
   /**
    * Input slot for an approver's decision. The admission webhook moves it into reviews with the
    * authenticated reviewer and the time; it is never stored.
@@ -1375,6 +1381,18 @@ export interface ApprovalRequestApprovalApprovers {
   groups?: string[];
   /** Approver usernames. */
   users?: string[];
+}
+
+/**
+ * Set by the sidecar holding the command when its client disconnected or cancelled the statement
+ * (or the sidecar restarted); the operator then sets status.phase Cancelled. Only the request's
+ * creator may set it (admission webhook), only while Pending, and never change or remove it.
+ */
+export interface ApprovalRequestCancel {
+  /** Why the wait ended, e.g. `client disconnected`. */
+  reason: string;
+  /** When the sidecar cancelled. */
+  time?: string;
 }
 
 /**
