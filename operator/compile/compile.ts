@@ -95,14 +95,12 @@ function kubernetesIssuer(ctx: Ctx, i: AgentIdentityIssuer, claims: Partial<Issu
 function issuer(ctx: Ctx, i: AgentIdentityIssuer, index: number): IssuerConfig {
   const lifetime = durationSeconds(i.maxTokenLifetime ?? '1h');
   if (lifetime === undefined) ctx.errors.push({ path: idPath(ctx, `spec.issuers[${index}].maxTokenLifetime`), message: 'is not a duration such as 1h' });
-  if ((i.requiredGroups ?? []).length > 0) {
-    ctx.warnings.push(`${idPath(ctx, `spec.issuers[${index}].requiredGroups`)}: the sidecar has no per-issuer required groups yet; restrict each connection with allowedGroups instead`);
-  }
   // Undefined fields vanish in the canonical JSON, so optional claims are copied as they are.
   const claims = {
     audiences: [...(i.audiences ?? ['chaperone'])],
     maxLifetimeSeconds: lifetime ?? 3600,
     usernameClaim: i.usernameClaim, usernamePrefix: i.usernamePrefix, groupsClaim: i.groupsClaim, groupsPrefix: i.groupsPrefix, actingForClaim: i.actingForClaim,
+    requiredGroups: (i.requiredGroups ?? []).length > 0 ? [...(i.requiredGroups ?? [])] : undefined,
   };
   if (i.type === 'kubernetes') return kubernetesIssuer(ctx, i, claims);
   if (i.issuerURL === undefined) ctx.errors.push({ path: idPath(ctx, `spec.issuers[${index}].issuerURL`), message: 'an oidc issuer needs issuerURL (the exact iss claim)' });

@@ -47,6 +47,7 @@ const issuer = obj('One accepted token issuer (identity/options.ts IssuerOptions
   jwksMinRefetchSeconds: int('At most one JWKS fetch per this many seconds (unknown-kid floods do not flood the issuer).', 0, 3600, DEFAULT_JWKS_MIN_REFETCH_SECONDS),
   fetchTimeoutMs: int('Deadline for one discovery or JWKS fetch.', 1, 120_000, DEFAULT_FETCH_TIMEOUT_MS),
   requirePodBinding: bool('Kubernetes issuers: refuse tokens not bound to a pod.', true),
+  requiredGroups: strings('Every one of these groups (after `groupsPrefix`; for `kubernetes` issuers the ServiceAccount groups) must be in the token, else it is refused (`missing-group`).'),
 }, ['issuer', 'audiences']);
 
 const identity = obj('How agent tokens are verified. The sidecar\'s own pod comes from the env `POD_NAME`, `POD_UID`, `POD_NAMESPACE` (downward API), not from this file.', {

@@ -49,6 +49,8 @@ export interface IssuerOptions {
   readonly fetchTimeoutMs?: number;
   /** Kubernetes issuers: refuse tokens not bound to a pod. Default true. */
   readonly requirePodBinding?: boolean;
+  /** Every one of these groups (after `groupsPrefix`) must be in the token, or it is refused (`missing-group`). Default none. */
+  readonly requiredGroups?: readonly string[];
 }
 
 /** The sidecar's own pod, from the downward API (POD_NAME, POD_UID, POD_NAMESPACE). */
@@ -93,6 +95,7 @@ export interface ResolvedIssuer {
   readonly jwksMinRefetchMs: number;
   readonly fetchTimeoutMs: number;
   readonly requirePodBinding: boolean;
+  readonly requiredGroups: readonly string[];
 }
 
 /** Thrown for options that cannot work; names the field and what to do. */
@@ -147,6 +150,12 @@ function checkAudiences(path: string, audiences: unknown): readonly string[] {
   return list as string[];
 }
 
+function checkGroups(path: string, groups: unknown): readonly string[] {
+  if (groups === undefined) return [];
+  if (!Array.isArray(groups) || groups.some((g) => typeof g !== 'string' || g === '')) fail(path, 'must be a list of non-empty group names');
+  return [...new Set(groups as string[])];
+}
+
 function checkBasics(p: string, o: IssuerOptions): IssuerKind {
   if (typeof o.issuer !== 'string' || o.issuer === '') fail(`${p}.issuer`, 'is required');
   if (o.jwksUri !== undefined) checkUrl(`${p}.jwksUri`, o.jwksUri);
@@ -178,6 +187,7 @@ export function resolveIssuer(o: IssuerOptions, index: number): ResolvedIssuer {
     jwksMinRefetchMs: positive(`${p}.jwksMinRefetchSeconds`, o.jwksMinRefetchSeconds, DEFAULT_JWKS_MIN_REFETCH_SECONDS) * 1000,
     fetchTimeoutMs: positive(`${p}.fetchTimeoutMs`, o.fetchTimeoutMs, DEFAULT_FETCH_TIMEOUT_MS),
     requirePodBinding: o.requirePodBinding ?? true,
+    requiredGroups: checkGroups(`${p}.requiredGroups`, o.requiredGroups),
   };
 }
 

@@ -16,6 +16,7 @@ export const REASON_CODES = [
   'lifetime-too-long',
   'claim-invalid',
   'wrong-pod',
+  'missing-group',
   /** Not a check: an unexpected error while checking (fail closed). */
   'internal',
 ] as const;

@@ -93,6 +93,15 @@ async function verifyWithKeys(token: string, keys: readonly CryptoKey[], cfg: Re
   return last;
 }
 
+/** The issuer's requiredGroups the principal lacks, as a refusal (names come from the config, never from the token). */
+export function missingGroups(p: Principal, cfg: Pick<ResolvedIssuer, 'issuer' | 'requiredGroups'>): Refusal | undefined {
+  if (cfg.requiredGroups.length === 0) return undefined;
+  const missing = cfg.requiredGroups.filter((g) => !p.groups.includes(g));
+  if (missing.length === 0) return undefined;
+  const list = missing.map((g) => JSON.stringify(g)).join(', ');
+  return refuse('missing-group', `issuer ${cfg.issuer} requires the group(s) ${list}, which the token does not carry; add the agent to ${missing.length === 1 ? 'that group' : 'those groups'} at the IdP, or use a token of another accepted issuer`);
+}
+
 interface VerifierParts {
   readonly issuers: Map<string, ResolvedIssuer>;
   readonly self: SelfPod | undefined;
@@ -153,7 +162,8 @@ class Verifier implements TokenVerifier {
     if (!verified.ok) return verified;
     const tooLong = lifetime(verified.claims, cfg, now / 1000);
     if (tooLong !== undefined) return tooLong;
-    return toPrincipal(verified.claims, cfg, this.self);
+    const p = toPrincipal(verified.claims, cfg, this.self);
+    return p.ok ? (missingGroups(p.principal, cfg) ?? p) : p;
   }
 
   async warmUp(): Promise<void> {

@@ -64,6 +64,20 @@ describe('identity: token verification against a real OIDC provider', () => {
     await idp.close();
   });
 
+  test('requiredGroups: a real token without the issuer\'s required group is refused (missing-group), with it accepted', async () => {
+    const v = verifierFor(idp, { requiredGroups: ['db-readers'] });
+    const writer = await idp.token('agent-writer');
+    const refused = await v.verify(writer);
+    assertRefused(refused, 'missing-group', writer);
+    if (!refused.ok) {
+      assert.ok(refused.message.includes(idp.issuer), refused.message);
+      assert.ok(refused.message.includes('"db-readers"'), refused.message);
+    }
+    const reader = await v.verify(await idp.token('agent-reader'));
+    assert.ok(reader.ok, reader.ok ? '' : reader.message);
+    assertRefused(await v.verify(await idp.token('agent-nogroups')), 'missing-group');
+  });
+
   test('a client-credentials RS256 token from the IdP yields its principal with groups and actingFor', async () => {
     const token = await idp.token('agent-reader');
     const r = await verifier.verify(token);

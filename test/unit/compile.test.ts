@@ -123,7 +123,8 @@ describe('compileIdentity: the examples', () => {
     assert.equal(oidc?.issuer, 'https://idp.example.com/realms/agents');
     assert.equal(oidc?.actingForClaim, 'act.sub');
     assert.equal(oidc?.caFile, `${DEFAULT_MOUNT_ROOT}/_issuer.corp-idp/ca.crt`);
-    assert.ok(r.warnings.some((w) => w.includes('requiredGroups')), 'requiredGroups is not enforced and must say so');
+    assert.deepEqual(oidc?.requiredGroups, ['ai-agents'], 'requiredGroups passes through to the sidecar, which enforces it');
+    assert.ok(!r.warnings.some((w) => w.includes('requiredGroups')), r.warnings.join('; '));
   });
 
   it('recording signing key is a path; checkpoint interval in seconds', () => {
