@@ -1,11 +1,11 @@
 // The Event aggregator folds repeats and caps distinct Events per window, so a flood stays a handful of API writes.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { EventAggregator, THROTTLED_REASON, type AuditSignal, type EventWrite } from './event-aggregator.ts';
+import { EventAggregator, THROTTLED_REASON, type AuditSignal, type EventWrite, type ObjectRef } from './event-aggregator.ts';
 
 const pod = { apiVersion: 'v1', kind: 'Pod', namespace: 'agents', name: 'agent-0', uid: 'u1' };
 const identity = { apiVersion: 'chaperone.dev/v1alpha1', kind: 'AgentIdentity', namespace: 'agents', name: 'coding-agent' };
-const denied = (regarding = pod): AuditSignal => ({ reason: 'StatementDenied', type: 'Warning', note: 'DROP TABLE refused by rule deny-ddl', regarding, action: 'Deny' });
+const denied = (regarding: ObjectRef = pod): AuditSignal => ({ reason: 'StatementDenied', type: 'Warning', note: 'DROP TABLE refused by rule deny-ddl', regarding, action: 'Deny' });
 
 function agg(maxNew = 30): EventAggregator {
   let n = 0;
