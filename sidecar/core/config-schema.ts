@@ -60,6 +60,11 @@ const identity = obj('How agent tokens are verified. The sidecar\'s own pod come
 const listen = obj('Where the sidecar listens for the agent.', {
   host: str('Listen address; keep it loopback (the agent is in the same pod).', { default: DEFAULT_LISTEN_HOST }),
   port: port('Listen port (0: an ephemeral port, for tests).'),
+  tls: obj('TLS on the listener (postgres: answers SSLRequest with `S`). Absent: plaintext only (SSLRequest is answered `N`).', {
+    certFile: file('Server certificate chain (PEM); re-read when the file changes'),
+    keyFile: file('Private key of the certificate (PEM); re-read when the file changes'),
+    required: bool('Refuse a plaintext start-up (`CHAP_ERR_PG_TLS_REQUIRED`); clients must use `sslmode=require` or stricter.', false),
+  }, ['certFile', 'keyFile']),
 }, ['port']);
 
 const access = obj('Who may open the connection. With no groups, no subjects and anyAuthenticated false, nobody may (fail closed).', {
@@ -70,7 +75,9 @@ const access = obj('Who may open the connection. With no groups, no subjects and
 
 const limits = obj('Per-session bounds.', {
   maxMessageBytes: int('Largest single protocol message from either side; a larger one ends the session with a FATAL error.', 1024, 1 << 30, DEFAULT_MAX_MESSAGE_BYTES),
-  idleTimeoutSeconds: int('Close a session idle this long in both directions (0: never).', 0, 7 * 86400, DEFAULT_IDLE_TIMEOUT_SECONDS),
+  idleTimeoutSeconds: int('Close a session after this long without a client message while it waits for the client outside a transaction (also before login) (0: never). A running statement never counts as idle.', 0, 7 * 86400, DEFAULT_IDLE_TIMEOUT_SECONDS),
+  idleInTransactionTimeoutSeconds: int('Close a session after this long without a client message inside an open transaction (postgres; its locks are released by the rollback) (0: never).', 0, 7 * 86400, 0),
+  maxSessionSeconds: int('Close a session this long after it was opened, whatever it is doing (0: no limit).', 0, 31 * 86400, 0),
   statementTimeoutSeconds: int('Sent upstream as `statement_timeout` (postgres); absent: the server\'s setting.', 1, 86400),
   connectTimeoutSeconds: int('Deadline for connecting and authenticating upstream.', 1, 600, DEFAULT_CONNECT_TIMEOUT_SECONDS),
   maxSessions: int('Concurrent sessions on this connection; the next one is refused.', 1, 100_000, DEFAULT_MAX_SESSIONS),

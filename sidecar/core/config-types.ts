@@ -72,6 +72,15 @@ export interface PodInfo {
 export interface ListenConfig {
   readonly host: string;
   readonly port: number;
+  /** TLS on the listener (postgres); absent = plaintext only. */
+  readonly tls?: ListenTlsConfig;
+}
+
+export interface ListenTlsConfig {
+  readonly certFile: string;
+  readonly keyFile: string;
+  /** Refuse plaintext start-ups. */
+  readonly required: boolean;
 }
 
 /** Who may open the connection (identity/authorize.ts `mayUseConnection`); empty lists and no anyAuthenticated = nobody. */
@@ -84,8 +93,12 @@ export interface AccessConfig {
 export interface LimitsConfig {
   /** Largest single protocol message (PostgreSQL frame) accepted from either side. */
   readonly maxMessageBytes: number;
-  /** 0 = no idle timeout. */
+  /** No client message for this long while the session waits for the client outside a transaction (0 = never). */
   readonly idleTimeoutSeconds: number;
+  /** The same inside an open transaction (0 = never); optional so older literal configs still type-check. */
+  readonly idleInTransactionTimeoutSeconds?: number;
+  /** Hard bound on a session's age (0 or absent = none). */
+  readonly maxSessionSeconds?: number;
   /** Sent upstream as `statement_timeout` when set (PostgreSQL); absent = the server's setting. */
   readonly statementTimeoutSeconds: number | undefined;
   readonly connectTimeoutSeconds: number;

@@ -236,3 +236,30 @@ describe('examples', () => {
     assert.ok(r.ok, r.ok ? '' : formatErrors(r.errors).join('\n'));
   });
 });
+
+describe('listener TLS and session limits', () => {
+  it('given listen.tls with cert and key, required defaults to false; the new limits default to 0 (off)', () => {
+    const c = base();
+    (conn(c).listen as Json).tls = { certFile: f('user'), keyFile: f('pass') };
+    const r = check(c);
+    assert.ok(r.ok, r.ok ? '' : formatErrors(r.errors).join('\n'));
+    assert.deepEqual(r.config.connections[0]!.listen.tls, { certFile: f('user'), keyFile: f('pass'), required: false });
+    assert.equal(r.config.connections[0]!.limits.idleInTransactionTimeoutSeconds, 0);
+    assert.equal(r.config.connections[0]!.limits.maxSessionSeconds, 0);
+  });
+  it('given listen.tls without keyFile, names the field', () => {
+    const c = base();
+    (conn(c).listen as Json).tls = { certFile: f('user') };
+    assert.ok(errorsOf(check(c)).some((e) => e.path.startsWith('connections[0].listen.tls')), 'the path names listen.tls');
+  });
+  it('given listen.tls on a missing file, refuses with the file path', () => {
+    const c = base();
+    (conn(c).listen as Json).tls = { certFile: f('nope.crt'), keyFile: f('pass') };
+    assert.ok(errorsOf(check(c)).some((e) => e.path === 'connections[0].listen.tls.certFile'));
+  });
+  it('given listen.tls on an http connection, refuses it (postgres only)', () => {
+    const c = base();
+    (c.connections as Json[]).push({ name: 'api', protocol: 'http', listen: { port: 18080, tls: { certFile: f('user'), keyFile: f('pass') } }, upstream: { url: 'https://api.example.test' }, credentials: { type: 'none' }, access: { anyAuthenticated: true } });
+    assert.ok(errorsOf(check(c)).some((e) => e.path === 'connections[1].listen.tls' && e.message.includes('postgres')));
+  });
+});

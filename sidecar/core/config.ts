@@ -17,7 +17,7 @@ import {
   DEFAULT_ADMIN_HOST, DEFAULT_ADMIN_PORT, DEFAULT_APPROVAL_TIMEOUT_SECONDS, DEFAULT_CHECKPOINT_EVERY_LINES, DEFAULT_CHECKPOINT_INTERVAL_SECONDS,
   DEFAULT_CONNECT_TIMEOUT_SECONDS, DEFAULT_DRAIN_TIMEOUT_SECONDS, DEFAULT_IDLE_TIMEOUT_SECONDS, DEFAULT_LISTEN_HOST, DEFAULT_LOG_LEVEL,
   DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_SESSIONS, DEFAULT_POSTGRES_PORT,
-  type AccessConfig, type ApprovalsConfig, type ConfigError, type ConnectionConfig, type HttpCredentialsConfig, type HttpTlsConfig, type LimitsConfig,
+  type AccessConfig, type ApprovalsConfig, type ConfigError, type ConnectionConfig, type HttpCredentialsConfig, type HttpTlsConfig, type LimitsConfig, type ListenTlsConfig,
   type LoadResult, type LogLevel, type MaskingConfig, type PostgresCredentialsConfig, type RecordingConfig, type RecordingSync, type SidecarConfig, type TlsMode,
 } from './config-types.ts';
 
@@ -234,6 +234,9 @@ function checkConnection(ctx: Ctx, c: Json, i: number, sql: Map<string, Compiled
     }
     checkSql(ctx, c, i, sql);
   }
+  if (c.protocol !== 'postgres' && (c.listen as Json | undefined)?.tls !== undefined) {
+    ctx.errors.push({ path: `${p}.listen.tls`, message: `listener TLS is implemented for postgres connections only; drop it for a ${String(c.protocol)} connection` });
+  }
   const tls = ((c.upstream as Json | undefined)?.tls ?? {}) as Json;
   if ((tls.certFile === undefined) !== (tls.keyFile === undefined)) ctx.errors.push({ path: `${p}.upstream.tls`, message: 'certFile and keyFile go together (mutual TLS needs both)' });
   if (c.protocol === 'postgres' && tls.mode === 'disable' && (tls.caFile !== undefined || tls.certFile !== undefined)) {
@@ -278,6 +281,8 @@ function limits(l: Json | undefined): LimitsConfig {
   return {
     maxMessageBytes: (l?.maxMessageBytes as number | undefined) ?? DEFAULT_MAX_MESSAGE_BYTES,
     idleTimeoutSeconds: (l?.idleTimeoutSeconds as number | undefined) ?? DEFAULT_IDLE_TIMEOUT_SECONDS,
+    idleInTransactionTimeoutSeconds: (l?.idleInTransactionTimeoutSeconds as number | undefined) ?? 0,
+    maxSessionSeconds: (l?.maxSessionSeconds as number | undefined) ?? 0,
     statementTimeoutSeconds: l?.statementTimeoutSeconds as number | undefined,
     connectTimeoutSeconds: (l?.connectTimeoutSeconds as number | undefined) ?? DEFAULT_CONNECT_TIMEOUT_SECONDS,
     maxSessions: (l?.maxSessions as number | undefined) ?? DEFAULT_MAX_SESSIONS,
@@ -293,11 +298,16 @@ function fileTls(t: Json | undefined): HttpTlsConfig {
   };
 }
 
+function listenTls(t: Json | undefined): { tls?: ListenTlsConfig } {
+  if (t === undefined) return {};
+  return { tls: { certFile: t.certFile as string, keyFile: t.keyFile as string, required: (t.required as boolean | undefined) ?? false } };
+}
+
 function resolveConnection(c: Json): ConnectionConfig {
   const listen = c.listen as Json;
   const base = {
     name: c.name as string,
-    listen: { host: (listen.host as string | undefined) ?? DEFAULT_LISTEN_HOST, port: listen.port as number },
+    listen: { host: (listen.host as string | undefined) ?? DEFAULT_LISTEN_HOST, port: listen.port as number, ...listenTls(listen.tls as Json | undefined) },
     access: access(c.access as Json | undefined),
     readOnly: (c.readOnly as boolean | undefined) ?? false,
     limits: limits(c.limits as Json | undefined),
