@@ -1,0 +1,121 @@
+// The ApprovalRequest's phase from its spec, reviews and the clock (pure): what the controller writes to status.
+import type { ApprovalRequest, ApprovalRequestReview, ApprovalRequestStatus } from '../api/types.ts';
+import { durationSeconds } from '../compile/rules.ts';
+
+export type Phase = NonNullable<ApprovalRequestStatus['phase']>;
+
+export const FINAL_PHASES: ReadonlySet<Phase> = new Set(['Denied', 'Expired', 'Cancelled', 'Revoked']);
+
+export interface PhaseResult {
+  readonly phase: Phase;
+  /** Why, in words (the deny reason, who approved, when it expired). */
+  readonly reason: string;
+  /** CamelCase code for the Decided condition. */
+  readonly code: string;
+  readonly approvals: number;
+  /** When the phase left Pending (kept from status once set). */
+  readonly decidedAt?: string;
+  readonly window?: { readonly expiresAt?: string; readonly revokedAt?: string };
+  /** When the phase may next change by the clock alone (expiresAt, a window's end): the controller requeues then. */
+  readonly nextCheckAt?: number;
+}
+
+/** Whether a reviewer is one of the request's approvers (a user listed by name, or in a listed group). */
+export function isApprover(req: ApprovalRequest, username: string, groups: readonly string[]): boolean {
+  const a = req.spec.approval.approvers;
+  return (a.users ?? []).includes(username) || groups.some((g) => (a.groups ?? []).includes(g));
+}
+
+/** Who may never decide this request: the requester's subject and username, the human it acts for, and its creator. */
+export function requesterNames(req: ApprovalRequest): string[] {
+  const r = req.spec.requester;
+  const creator = req.metadata.annotations?.[CREATED_BY_ANNOTATION];
+  return [r.subject, r.username, r.actingFor, creator].filter((n): n is string => typeof n === 'string' && n !== '');
+}
+
+/** Stamped by the mutating webhook on create: the authenticated user that created the request (the sidecar's ServiceAccount). */
+export const CREATED_BY_ANNOTATION = 'chaperone.dev/created-by';
+
+/** Reviews the phase may count: stamped, admitted before expiry, by a listed approver who is not the requester. */
+function countable(req: ApprovalRequest): ApprovalRequestReview[] {
+  const expires = Date.parse(req.spec.expiresAt);
+  const self = new Set(requesterNames(req));
+  return (req.spec.reviews ?? []).filter((r) => {
+    const t = Date.parse(r.time);
+    return !Number.isNaN(t) && t <= expires && !self.has(r.reviewer.username) && isApprover(req, r.reviewer.username, r.reviewer.groups ?? []);
+  });
+}
+
+/** Distinct approving usernames, and whether they are enough under `mode` (`any`: N people; `each`: N from every listed group). */
+export function countApprovals(req: ApprovalRequest, reviews: readonly ApprovalRequestReview[]): { readonly count: number; readonly enough: boolean; readonly missing: string } {
+  const a = req.spec.approval;
+  const approvers = new Map<string, readonly string[]>();
+  for (const r of reviews) if (r.decision === 'Approve' && !approvers.has(r.reviewer.username)) approvers.set(r.reviewer.username, r.reviewer.groups ?? []);
+  const count = approvers.size;
+  if (a.mode !== 'each') return { count, enough: count >= a.required, missing: count >= a.required ? '' : `${a.required - count} more approval(s)` };
+  const short: string[] = [];
+  for (const g of a.approvers.groups ?? []) {
+    const n = [...approvers.values()].filter((gs) => gs.includes(g)).length;
+    if (n < a.required) short.push(`${a.required - n} from ${g}`);
+  }
+  return { count, enough: short.length === 0, missing: short.join(', ') };
+}
+
+function reviewText(r: ApprovalRequestReview): string {
+  return `${r.reviewer.username}${r.reason !== undefined && r.reason !== '' ? `: ${r.reason}` : ''}`;
+}
+
+function windowEnd(req: ApprovalRequest, decidedAt: string): string | undefined {
+  const s = req.spec.approval.window === undefined ? undefined : durationSeconds(req.spec.approval.window);
+  const t = Date.parse(decidedAt);
+  return s === undefined || Number.isNaN(t) ? undefined : new Date(t + s * 1000).toISOString();
+}
+
+function findRevoke(req: ApprovalRequest): ApprovalRequestReview | undefined {
+  const self = requesterNames(req);
+  return (req.spec.reviews ?? []).find((r) => r.decision === 'Revoke' && isApprover(req, r.reviewer.username, r.reviewer.groups ?? []) && !self.includes(r.reviewer.username));
+}
+
+/** An approved request: a statement approval stays; a window ends by Revoke or by its clock. */
+function approvedPhase(req: ApprovalRequest, st: ApprovalRequestStatus, now: number): PhaseResult {
+  const decidedAt = st.decidedAt ?? new Date(now).toISOString();
+  const approvals = st.approvals ?? 0;
+  if (req.spec.approval.scope !== 'window') return { phase: 'Approved', reason: st.reason ?? 'approved', code: 'Approved', approvals, decidedAt };
+  const expiresAt = st.window?.expiresAt ?? windowEnd(req, decidedAt);
+  const revoke = findRevoke(req);
+  if (revoke) return { phase: 'Revoked', reason: `window revoked by ${reviewText(revoke)}`, code: 'Revoked', approvals, decidedAt, window: expiresAt ? { expiresAt, revokedAt: revoke.time } : { revokedAt: revoke.time } };
+  const end = expiresAt === undefined ? NaN : Date.parse(expiresAt);
+  if (Number.isNaN(end) || now >= end) return { phase: 'Expired', reason: `the approved window ended at ${expiresAt ?? '(unknown)'}`, code: 'WindowEnded', approvals, decidedAt, ...(expiresAt ? { window: { expiresAt } } : {}) };
+  return { phase: 'Approved', reason: st.reason ?? 'approved', code: 'Approved', approvals, decidedAt, window: { expiresAt: expiresAt as string }, nextCheckAt: end };
+}
+
+/** A pending request: any Deny wins, then cancel, then enough approvals, then the clock. */
+function pendingPhase(req: ApprovalRequest, now: number): PhaseResult {
+  const at = new Date(now).toISOString();
+  const reviews = countable(req);
+  const deny = reviews.find((r) => r.decision === 'Deny');
+  const { count, enough, missing } = countApprovals(req, reviews);
+  if (deny) return { phase: 'Denied', reason: `denied by ${reviewText(deny)}`, code: 'Denied', approvals: count, decidedAt: at };
+  if (req.spec.cancel) return { phase: 'Cancelled', reason: `cancelled by the sidecar: ${req.spec.cancel.reason}`, code: 'Cancelled', approvals: count, decidedAt: at };
+  if (enough) {
+    const who = [...new Set(reviews.filter((r) => r.decision === 'Approve').map(reviewText))].join('; ');
+    const reason = `approved by ${who}`;
+    if (req.spec.approval.scope !== 'window') return { phase: 'Approved', reason, code: 'Approved', approvals: count, decidedAt: at };
+    const expiresAt = windowEnd(req, at);
+    return { phase: 'Approved', reason, code: 'Approved', approvals: count, decidedAt: at, ...(expiresAt ? { window: { expiresAt }, nextCheckAt: Date.parse(expiresAt) } : {}) };
+  }
+  const expires = Date.parse(req.spec.expiresAt);
+  if (Number.isNaN(expires) || now >= expires) return { phase: 'Expired', reason: `no decision before ${req.spec.expiresAt}${missing ? ` (still needed ${missing})` : ''}`, code: 'Expired', approvals: count, decidedAt: at };
+  return { phase: 'Pending', reason: `waiting for ${missing}`, code: 'Pending', approvals: count, nextCheckAt: expires };
+}
+
+/** The phase the request should have at `now` (ms), given what status says so far. Final phases never change. */
+export function approvalPhase(req: ApprovalRequest, now: number): PhaseResult {
+  const st = req.status ?? {};
+  const cur = st.phase;
+  if (cur !== undefined && FINAL_PHASES.has(cur)) {
+    return { phase: cur, reason: st.reason ?? '', code: cur, approvals: st.approvals ?? 0, ...(st.decidedAt ? { decidedAt: st.decidedAt } : {}), ...(st.window ? { window: st.window } : {}) };
+  }
+  if (cur === 'Approved') return approvedPhase(req, st, now);
+  return pendingPhase(req, now);
+}
