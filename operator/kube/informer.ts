@@ -1,0 +1,274 @@
+// List + watch one resource into a local store keyed namespace/name: relist on 410 Gone, periodic resync, jittered backoff, replay-safe events.
+import type { Logger } from 'pino';
+import { backoffDelay, DEFAULT_BACKOFF, sleep, type BackoffOptions } from './backoff.ts';
+import { isStatus, KubeApiError, resourcePath, type KubeClient, type ResourceRef, type WatchEvent } from './client.ts';
+import type { KubeMetrics } from './metrics.ts';
+
+/** What the informer needs of an object. */
+export interface KubeObject {
+  metadata?: { name?: string | undefined; namespace?: string | undefined; resourceVersion?: string | undefined } | undefined;
+}
+
+export const DEFAULT_RESYNC_MS = 5 * 60_000;
+/** Server-side watch timeout: the API server closes the watch, we re-watch from the last resourceVersion. */
+export const DEFAULT_WATCH_TIMEOUT_SECONDS = 300;
+
+export interface InformerHandler<T> {
+  onAdd?(obj: T): void;
+  /** Also called as onUpdate(obj, obj) on every resync. */
+  onUpdate?(old: T, obj: T): void;
+  onDelete?(obj: T): void;
+}
+
+export interface InformerOptions<T> {
+  readonly client: KubeClient;
+  readonly resource: ResourceRef;
+  /** For logs and metrics (default the plural). */
+  readonly name?: string;
+  /** Watch one namespace; default all. */
+  readonly namespace?: string;
+  readonly labelSelector?: string;
+  readonly fieldSelector?: string;
+  /** PartialObjectMetadata only: the store holds no spec/data (Secrets, Pods). */
+  readonly metadataOnly?: boolean;
+  readonly resyncMs?: number;
+  readonly watchTimeoutSeconds?: number;
+  readonly backoff?: BackoffOptions;
+  readonly log?: Logger;
+  readonly metrics?: KubeMetrics;
+  /** Drops objects before they reach the store (e.g. only ConfigMaps we labelled). */
+  readonly filter?: (obj: T) => boolean;
+}
+
+export interface InformerStats {
+  lists: number;
+  watches: number;
+  /** Relists because the watch's resourceVersion had expired (410 Gone). */
+  gone: number;
+  errors: number;
+  /** Watch events dropped because the store already had that resourceVersion (or a newer one). */
+  replayed: number;
+  events: number;
+}
+
+export function objectKey(obj: KubeObject): string {
+  const ns = obj.metadata?.namespace ?? '';
+  return ns === '' ? (obj.metadata?.name ?? '') : `${ns}/${obj.metadata?.name ?? ''}`;
+}
+
+/** Key of `namespace/name` (or `name` for a cluster-scoped object). */
+export function splitKey(key: string): { namespace: string; name: string } {
+  const i = key.indexOf('/');
+  return i < 0 ? { namespace: '', name: key } : { namespace: key.slice(0, i), name: key.slice(i + 1) };
+}
+
+/**
+ * resourceVersions are opaque by contract, but etcd's are decimal integers: when both are, an older
+ * one is a replay (a watch resumed from a stale version) and must not roll the store back.
+ */
+export function isNotNewer(incoming: string | undefined, stored: string | undefined): boolean {
+  if (incoming === undefined || stored === undefined) return false;
+  if (incoming === stored) return true;
+  if (/^\d+$/.test(incoming) && /^\d+$/.test(stored)) return BigInt(incoming) <= BigInt(stored);
+  return false;
+}
+
+class Gone extends Error {}
+
+export class Informer<T extends KubeObject> {
+  readonly stats: InformerStats = { lists: 0, watches: 0, gone: 0, errors: 0, replayed: 0, events: 0 };
+  readonly name: string;
+  private readonly store = new Map<string, T>();
+  private readonly handlers: InformerHandler<T>[] = [];
+  private readonly abort = new AbortController();
+  private readonly path: string;
+  private resourceVersion: string | undefined;
+  private synced = false;
+  private readonly syncWaiters: (() => void)[] = [];
+  private running: Promise<void> | undefined;
+  private resyncTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly o: InformerOptions<T>) {
+    this.name = o.name ?? o.resource.plural;
+    this.path = resourcePath(o.resource, { namespace: o.namespace });
+  }
+
+  addHandler(h: InformerHandler<T>): void {
+    this.handlers.push(h);
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = this.loop();
+    const every = this.o.resyncMs ?? DEFAULT_RESYNC_MS;
+    if (every > 0) {
+      this.resyncTimer = setInterval(() => this.resync(), every);
+      this.resyncTimer.unref();
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort();
+    if (this.resyncTimer) clearInterval(this.resyncTimer);
+    await this.running;
+  }
+
+  hasSynced(): boolean {
+    return this.synced;
+  }
+
+  /** Resolves after the first complete list (or when `signal` aborts). */
+  waitForSync(signal?: AbortSignal): Promise<void> {
+    if (this.synced) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.syncWaiters.push(resolve);
+      signal?.addEventListener('abort', () => resolve(), { once: true });
+    });
+  }
+
+  get(namespace: string, name: string): T | undefined {
+    return this.store.get(namespace === '' ? name : `${namespace}/${name}`);
+  }
+
+  getByKey(key: string): T | undefined {
+    return this.store.get(key);
+  }
+
+  list(namespace?: string): T[] {
+    const all = [...this.store.values()];
+    return namespace === undefined ? all : all.filter((o) => o.metadata?.namespace === namespace);
+  }
+
+  keys(): string[] {
+    return [...this.store.keys()];
+  }
+
+  /** onUpdate(obj, obj) for every stored object: level-triggered controllers catch anything missed. */
+  resync(): void {
+    for (const obj of this.store.values()) this.emit('update', obj, obj);
+  }
+
+  /** Test hook: feed a watch event as if the server sent it (replays must leave the store unchanged). */
+  injectEvent(e: WatchEvent): void {
+    this.onEvent(e);
+  }
+
+  /** Test hook: the next watch starts over with a list, as after 410 Gone. */
+  forceRelist(): void {
+    this.resourceVersion = undefined;
+  }
+
+  private async loop(): Promise<void> {
+    const signal = this.abort.signal;
+    let attempt = 0;
+    while (!signal.aborted) {
+      try {
+        if (this.resourceVersion === undefined) await this.relist();
+        this.stats.watches += 1;
+        await this.o.client.watch(this.path, {
+          resourceVersion: this.resourceVersion ?? '', timeoutSeconds: this.o.watchTimeoutSeconds ?? DEFAULT_WATCH_TIMEOUT_SECONDS,
+          labelSelector: this.o.labelSelector, fieldSelector: this.o.fieldSelector, metadataOnly: this.o.metadataOnly, signal,
+        }, (e) => this.onEvent(e));
+        attempt = 0;
+      } catch (err) {
+        if (signal.aborted) break;
+        if (err instanceof Gone || isStatus(err, 410)) {
+          this.stats.gone += 1;
+          this.o.metrics?.informerRelist(this.name, 'gone');
+          this.o.log?.info({ informer: this.name }, 'watch resourceVersion expired (410 Gone); relisting');
+          this.resourceVersion = undefined;
+          continue;
+        }
+        this.stats.errors += 1;
+        this.o.metrics?.informerRelist(this.name, 'error');
+        const wait = backoffDelay(attempt++, this.o.backoff ?? DEFAULT_BACKOFF);
+        this.o.log?.warn({ informer: this.name, err: errText(err), retryInMs: wait }, 'list/watch failed; retrying');
+        // A failed list may have left a stale version behind; relist after errors other than a cut watch.
+        if (err instanceof KubeApiError) this.resourceVersion = undefined;
+        await sleep(wait, signal);
+      }
+    }
+  }
+
+  /** A fresh list, diffed against the store: only real changes reach the handlers. */
+  private async relist(): Promise<void> {
+    this.stats.lists += 1;
+    const list = await this.o.client.list<T>(this.path, {
+      labelSelector: this.o.labelSelector, fieldSelector: this.o.fieldSelector, metadataOnly: this.o.metadataOnly, signal: this.abort.signal,
+    });
+    const seen = new Set<string>();
+    for (const obj of list.items) {
+      if (this.o.filter && !this.o.filter(obj)) continue;
+      const key = objectKey(obj);
+      seen.add(key);
+      this.upsert(key, obj);
+    }
+    for (const [key, old] of [...this.store]) {
+      if (!seen.has(key)) {
+        this.store.delete(key);
+        this.emit('delete', old, old);
+      }
+    }
+    this.resourceVersion = list.metadata.resourceVersion;
+    if (!this.synced) {
+      this.synced = true;
+      for (const w of this.syncWaiters.splice(0)) w();
+    }
+  }
+
+  private upsert(key: string, obj: T): void {
+    const old = this.store.get(key);
+    if (old && isNotNewer(obj.metadata?.resourceVersion, old.metadata?.resourceVersion)) {
+      this.stats.replayed += 1;
+      return;
+    }
+    this.store.set(key, obj);
+    this.emit(old ? 'update' : 'add', old ?? obj, obj);
+  }
+
+  private onEvent(e: WatchEvent): void {
+    this.stats.events += 1;
+    if (e.type === 'ERROR') {
+      const code = (e.object as { code?: number }).code;
+      if (code === 410) throw new Gone('watch resourceVersion expired');
+      throw new Error(`watch error event: ${JSON.stringify(e.object).slice(0, 300)}`);
+    }
+    const obj = e.object as T;
+    const rv = obj.metadata?.resourceVersion;
+    if (e.type === 'BOOKMARK') {
+      this.resourceVersion = rv ?? this.resourceVersion;
+      return;
+    }
+    const key = objectKey(obj);
+    if (e.type === 'DELETED') {
+      const old = this.store.get(key);
+      if (old) {
+        this.store.delete(key);
+        this.emit('delete', old, old);
+      }
+    } else if (!this.o.filter || this.o.filter(obj)) this.upsert(key, obj);
+    else if (this.store.has(key)) {
+      // It no longer passes the filter: for us it is gone.
+      const old = this.store.get(key) as T;
+      this.store.delete(key);
+      this.emit('delete', old, old);
+    }
+    if (rv !== undefined) this.resourceVersion = rv;
+  }
+
+  private emit(kind: 'add' | 'update' | 'delete', old: T, obj: T): void {
+    for (const h of this.handlers) {
+      try {
+        if (kind === 'add') h.onAdd?.(obj);
+        else if (kind === 'update') h.onUpdate?.(old, obj);
+        else h.onDelete?.(obj);
+      } catch (err) {
+        this.o.log?.error({ informer: this.name, err: errText(err) }, 'informer handler threw; the event is dropped for this handler');
+      }
+    }
+  }
+}
+
+export function errText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
