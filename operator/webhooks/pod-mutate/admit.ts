@@ -15,6 +15,8 @@ export interface MutateInput {
   /** The AgentIdentity the label names, from the informer cache; undefined = not found. */
   readonly identity: AgentIdentity | undefined;
   readonly build?: BuildOptions;
+  /** Namespaces never injected besides the operator's own (default DEFAULT_EXCLUDED_NAMESPACES). */
+  readonly excludedNamespaces?: readonly string[];
 }
 
 /** For logs and the webhook latency metric's `outcome` label. */
@@ -42,7 +44,7 @@ function refused(uid: string, reason: RefuseReason, message: string): MutateResu
 
 /** Refusals are 403 Forbidden with the decision's message; skips and unchanged pods are allowed with no patch. */
 export function mutatePod(input: MutateInput): MutateResult {
-  const ctx: DecideContext = { namespace: input.namespace, operatorNamespace: input.operatorNamespace, identity: input.identity };
+  const ctx: DecideContext = { namespace: input.namespace, operatorNamespace: input.operatorNamespace, identity: input.identity, ...(input.excludedNamespaces ? { excludedNamespaces: input.excludedNamespaces } : {}) };
   const d = shouldInject(input.pod, ctx);
   if ('refuse' in d) return refused(input.uid, d.reason, d.message);
   if (!d.inject) return { outcome: d.reason, ops: [], response: { uid: input.uid, allowed: true } };
