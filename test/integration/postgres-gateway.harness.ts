@@ -4,7 +4,7 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import type { PostgresConnectionConfig, TlsMode } from '../../sidecar/core/config-types.ts';
+import type { LimitsConfig, ListenTlsConfig, PostgresConnectionConfig, TlsMode } from '../../sidecar/core/config-types.ts';
 import { createTokenVerifier, type TokenVerifier } from '../../sidecar/identity/verify-token.ts';
 import type { SqlPolicyJson } from '../../sidecar/policy/sql-rules.ts';
 import type { RecordEvent } from '../../sidecar/recording/event.ts';
@@ -41,6 +41,10 @@ export interface GatewayOptions {
   readonly sql?: SqlPolicyJson;
   readonly readOnly?: boolean;
   readonly maxMessageBytes?: number;
+  /** Listener TLS (SSLRequest answered 'S'). */
+  readonly listenTls?: ListenTlsConfig;
+  /** Overrides of the per-session limits. */
+  readonly limits?: Partial<LimitsConfig>;
   readonly deps?: PostgresListenerDeps;
   /** Reuse an already started PostgreSQL (one per test file). */
   readonly pg?: Postgres;
@@ -67,10 +71,10 @@ export function connectionConfig(name: string, pgp: Postgres, dir: string, o: Ga
   return {
     name,
     protocol: 'postgres',
-    listen: { host: '127.0.0.1', port: 0 },
+    listen: { host: '127.0.0.1', port: 0, ...(o.listenTls !== undefined ? { tls: o.listenTls } : {}) },
     access: { allowedGroups: ['db-readers', 'db-writers'], allowedSubjects: [], anyAuthenticated: false },
     readOnly: o.readOnly ?? false,
-    limits: { maxMessageBytes: o.maxMessageBytes ?? 1 << 20, idleTimeoutSeconds: 0, statementTimeoutSeconds: undefined, connectTimeoutSeconds: 5, maxSessions: 50 },
+    limits: { maxMessageBytes: o.maxMessageBytes ?? 1 << 20, idleTimeoutSeconds: 0, statementTimeoutSeconds: undefined, connectTimeoutSeconds: 5, maxSessions: 50, ...o.limits },
     masking: {},
     upstream: {
       host: '127.0.0.1',

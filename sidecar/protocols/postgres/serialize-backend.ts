@@ -299,6 +299,11 @@ export function negotiateProtocolVersion(newestMinor: number, unrecognizedOption
 }
 
 /** The single byte answering SSLRequest/GSSENCRequest with "no"; the caller then calls FrontendFramer.resumeStartup(). */
+/** The one-byte answer 'S' to SSLRequest: the TLS handshake follows on the same socket. */
+export function encryptionAccepted(): Buffer {
+  return Buffer.from('S', 'latin1');
+}
+
 export function encryptionRefused(): Buffer {
   return Buffer.from('N', 'latin1');
 }

@@ -7,10 +7,12 @@ const R = (c: string): number => c.charCodeAt(0);
 
 describe('next(state, event)', () => {
   const cases: [string, SessionState, SessionEvent, SessionState, string[]][] = [
-    ['SSLRequest is refused with N and start-up goes on', SessionState.Startup, { type: 'ssl-request' }, SessionState.Startup, ['refuse-encryption']],
+    ['SSLRequest without listener TLS is refused with N and start-up goes on', SessionState.Startup, { type: 'ssl-request', offer: false }, SessionState.Startup, ['refuse-encryption']],
+    ['SSLRequest with listener TLS is accepted (S, handshake) and start-up goes on inside TLS', SessionState.Startup, { type: 'ssl-request', offer: true }, SessionState.Startup, ['accept-tls']],
     ['GSSENCRequest is refused with N too', SessionState.Startup, { type: 'gssenc-request' }, SessionState.Startup, ['refuse-encryption']],
     ['a CancelRequest is forwarded and the socket closed', SessionState.Startup, { type: 'cancel-request' }, SessionState.Closed, ['forward-cancel', 'close']],
     ['a good StartupMessage asks for the token', SessionState.Startup, { type: 'startup', refusal: null }, SessionState.AwaitingPassword, ['ask-password']],
+    ['a plaintext StartupMessage on a TLS-required listener is FATAL', SessionState.Startup, { type: 'startup', refusal: null, tlsRequiredBy: 'db' }, SessionState.Closed, ['fatal']],
     ['a refused StartupMessage is FATAL', SessionState.Startup, { type: 'startup', refusal: 'replication' }, SessionState.Closed, ['fatal']],
     ['the password is verified', SessionState.AwaitingPassword, { type: 'password', token: 't' }, SessionState.Authenticating, ['verify']],
     ['a query before the password is a protocol violation', SessionState.AwaitingPassword, { type: 'tagged-early', code: R('Q') }, SessionState.Closed, ['fatal']],

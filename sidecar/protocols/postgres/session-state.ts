@@ -20,10 +20,12 @@ export const enum SessionState {
 }
 
 export type SessionEvent =
-  | { readonly type: 'ssl-request' }
+  /** `offer`: the listener has TLS and the connection is not encrypted yet. */
+  | { readonly type: 'ssl-request'; readonly offer: boolean }
   | { readonly type: 'gssenc-request' }
   | { readonly type: 'cancel-request' }
-  | { readonly type: 'startup'; readonly refusal: string | null }
+  /** `tlsRequiredBy`: the connection (named) requires TLS and this start-up came in plaintext. */
+  | { readonly type: 'startup'; readonly refusal: string | null; readonly tlsRequiredBy?: string }
   | { readonly type: 'password'; readonly token: string }
   | { readonly type: 'tagged-early'; readonly code: number }
   | { readonly type: 'auth-ok' }
@@ -35,6 +37,8 @@ export type SessionEvent =
 export type SessionAction =
   /** Answer SSLRequest/GSSENCRequest with 'N' and expect another start-up packet. */
   | { readonly type: 'refuse-encryption' }
+  /** Answer SSLRequest with 'S', run the TLS handshake, then expect another start-up packet inside TLS. */
+  | { readonly type: 'accept-tls' }
   | { readonly type: 'forward-cancel' }
   | { readonly type: 'ask-password' }
   | { readonly type: 'verify'; readonly token: string }
@@ -60,12 +64,16 @@ function unexpected(state: SessionState, what: string): Transition {
 function fromStartup(e: SessionEvent): Transition {
   switch (e.type) {
     case 'ssl-request':
+      if (e.offer) return { state: SessionState.Startup, actions: [{ type: 'accept-tls' }] };
+      // No listener TLS (or already inside TLS): 'N', as PostgreSQL answers without ssl.
+      return { state: SessionState.Startup, actions: [{ type: 'refuse-encryption' }] };
     case 'gssenc-request':
-      // No listener TLS and no GSSAPI: 'N', as PostgreSQL answers when it has neither.
+      // No GSSAPI: 'N'; libpq then tries SSLRequest or plaintext, as with PostgreSQL built without GSSAPI.
       return { state: SessionState.Startup, actions: [{ type: 'refuse-encryption' }] };
     case 'cancel-request':
       return { state: SessionState.Closed, actions: [{ type: 'forward-cancel' }, { type: 'close' }] };
     case 'startup':
+      if (e.tlsRequiredBy !== undefined) return fatal('CHAP_ERR_PG_TLS_REQUIRED', { connection: e.tlsRequiredBy });
       if (e.refusal !== null) return fatal('CHAP_ERR_PG_STARTUP_REFUSED', { detail: e.refusal });
       return { state: SessionState.AwaitingPassword, actions: [{ type: 'ask-password' }] };
     default:

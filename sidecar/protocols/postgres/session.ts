@@ -1,7 +1,7 @@
 // One client ⇄ sidecar ⇄ PostgreSQL session: a short loop over framed messages, driving session-state.ts, judge.ts, mask-rows.ts and upstream.ts.
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
-import type { TLSSocket } from 'node:tls';
+import { TLSSocket } from 'node:tls';
 import type { ErrorCode } from '../../core/errors.ts';
 import type { PostgresConnectionConfig } from '../../core/config-types.ts';
 import type { Principal, TokenVerifier } from '../../identity/verify-token.ts';
@@ -23,6 +23,7 @@ import { parse as parseMessage, query as queryMessage, terminate as terminateMes
 import { next, route, SessionState, type SessionAction, type SessionEvent, type Transition } from './session-state.ts';
 import type { SqlClassifier } from './sql-cache.ts';
 import { PreparedRegistry } from './sql-prepared.ts';
+import type { ListenerTls } from './listener-tls.ts';
 import { RawRun } from './raw-run.ts';
 import { planStartup, startupRefusal, type StartupPlan } from './startup.ts';
 import { connectUpstream, readCredential, sendUpstreamCancel, UpstreamError, type Credential, type UpstreamSession, type UpstreamTarget } from './upstream.ts';
@@ -68,6 +69,8 @@ export interface SessionContext {
   readonly identity: string;
   readonly target: UpstreamTarget;
   readonly readCredential?: () => Promise<Credential>;
+  /** Listener TLS (SSLRequest answered 'S'); absent = plaintext only. */
+  readonly tls?: ListenerTls;
 }
 
 /** Responses between two ReadyForQuery: what the result line of that batch reports. */
@@ -132,6 +135,12 @@ export class Session {
   private fakePid = 0;
   private closed = false;
   private readonly startedAt = Date.now();
+  /** performance.now() of the session's start, of the last client bytes and of the last ReadyForQuery (idle limits). */
+  private readonly openedAt = performance.now();
+  private lastClientAt = this.openedAt;
+  private lastReadyAt = this.openedAt;
+  private encrypted = false;
+  private client: Socket | TLSSocket;
   private readonly summary = { commands: 0, denied: 0, approvals: 0, rows: 0, bytes: 0, masked: {} as Record<string, number> };
   private sessionRecorded = false;
   private readonly log: PgLogger;
@@ -141,20 +150,89 @@ export class Session {
   /** Result lines of this chunk, recorded once its response bytes are written (off the client's critical path). */
   private results: RecordEvent[] = [];
 
+  private readonly onData = (chunk: Buffer): void => this.onClientData(chunk);
+  private readonly onEnd = (): void => this.close('client-closed');
+  private readonly onError = (e: NodeJS.ErrnoException): void => {
+    if (this.encrypted && !this.closed && this.state === SessionState.Startup) this.log.info({ err: e.code ?? e.message }, 'listener TLS handshake failed');
+    this.close(`client-error ${e.code ?? ''}`.trim());
+  };
+  private readonly onDrain = (): void => this.resumeUpstream();
+
   constructor(
-    private readonly client: Socket,
+    client: Socket,
     private readonly ctx: SessionContext,
     private readonly onClosed: (s: Session) => void = () => undefined,
   ) {
     this.id = `pg-${randomBytes(8).toString('hex')}`;
+    this.client = client;
     this.framer = new FrontendFramer({ maxMessageSize: ctx.conn.limits.maxMessageBytes });
     this.log = ctx.logger.child?.({ session: this.id, connection: ctx.conn.name, protocol: 'postgres' }) ?? ctx.logger;
     client.setNoDelay(true);
-    client.on('data', (chunk: Buffer) => this.onClientData(chunk));
-    client.on('end', () => this.close('client-closed'));
-    client.on('error', (e: NodeJS.ErrnoException) => this.close(`client-error ${e.code ?? ''}`.trim()));
-    client.on('close', () => this.close('client-closed'));
-    client.on('drain', () => this.resumeUpstream());
+    this.attachClient(client);
+  }
+
+  private attachClient(c: Socket | TLSSocket): void {
+    c.on('data', this.onData);
+    c.on('end', this.onEnd);
+    c.on('error', this.onError);
+    c.on('close', this.onEnd);
+    c.on('drain', this.onDrain);
+  }
+
+  private detachClient(c: Socket | TLSSocket): void {
+    c.off('data', this.onData);
+    c.off('end', this.onEnd);
+    c.off('error', this.onError);
+    c.off('close', this.onEnd);
+    c.off('drain', this.onDrain);
+  }
+
+  /**
+   * 'S', then the TLS handshake on the same socket; the next start-up packet arrives inside TLS.
+   * Nothing may follow the SSLRequest in plaintext (the framer refuses it: CVE-2021-23214), so
+   * no plaintext byte can end up inside the encrypted stream.
+   */
+  private startTls(tls: ListenerTls): void {
+    const raw = this.client;
+    this.toClient.flush();
+    raw.write(be.encryptionAccepted());
+    this.detachClient(raw);
+    const secure = new TLSSocket(raw, { isServer: true, secureContext: tls.context() });
+    secure.setNoDelay(true);
+    this.client = secure;
+    this.encrypted = true;
+    this.attachClient(secure);
+    this.framer.resumeStartup();
+  }
+
+  /**
+   * The listener's periodic sweep (`now` = performance.now()): a session over its age limit, or
+   * waiting for its client longer than the idle limit (inside a transaction: the
+   * idle-in-transaction limit), gets a FATAL error and is closed. A running statement, an approval
+   * wait or our own login steps never count as idle.
+   */
+  checkLimits(now: number): void {
+    if (this.closed) return;
+    const l = this.ctx.conn.limits;
+    const max = l.maxSessionSeconds ?? 0;
+    if (max > 0 && now - this.openedAt >= max * 1000) return this.limitReached('CHAP_ERR_PG_SESSION_TOO_LONG', max, 'max-session-duration');
+    if (!this.waitingForClient()) return;
+    const inTx = this.state === SessionState.Ready && this.lastStatus !== 'I';
+    const limit = inTx ? (l.idleInTransactionTimeoutSeconds ?? 0) : l.idleTimeoutSeconds;
+    if (limit <= 0 || now - Math.max(this.lastClientAt, this.lastReadyAt) < limit * 1000) return;
+    if (inTx) this.limitReached('CHAP_ERR_PG_IDLE_IN_TRANSACTION_TIMEOUT', limit, 'idle-in-transaction-timeout');
+    else this.limitReached('CHAP_ERR_PG_IDLE_TIMEOUT', limit, 'idle-timeout');
+  }
+
+  private waitingForClient(): boolean {
+    if (this.state === SessionState.Startup || this.state === SessionState.AwaitingPassword) return true;
+    if (this.state !== SessionState.Ready) return false;
+    return this.cycles.length === 0 && this.open.cmd === null && this.inbox.length === 0 && !this.pumping;
+  }
+
+  private limitReached(code: ErrorCode, seconds: number, reason: string): void {
+    this.log.info({ reason, seconds }, 'session limit reached');
+    this.fatal(errorFields(code, { seconds: String(seconds) }, 'FATAL'), reason);
   }
 
   get sessionState(): SessionState {
@@ -172,6 +250,7 @@ export class Session {
 
   private onClientData(chunk: Buffer): void {
     if (this.closed) return;
+    this.lastClientAt = performance.now();
     this.upSocket?.cork();
     try {
       this.framer.push(chunk, (f) => this.enqueue(f));
@@ -261,7 +340,7 @@ export class Session {
     const m = decodeStartup(f);
     switch (m.name) {
       case 'sslRequest':
-        return this.apply(next(this.state, { type: 'ssl-request' }));
+        return this.apply(next(this.state, { type: 'ssl-request', offer: this.ctx.tls !== undefined && !this.encrypted }));
       case 'gssEncRequest':
         return this.apply(next(this.state, { type: 'gssenc-request' }));
       case 'cancelRequest':
@@ -269,7 +348,7 @@ export class Session {
         return this.apply(next(this.state, { type: 'cancel-request' }));
       case 'startupMessage':
         this.startup = m;
-        return this.apply(next(this.state, { type: 'startup', refusal: startupRefusal(m) }));
+        return this.apply(next(this.state, { type: 'startup', refusal: startupRefusal(m), ...(this.ctx.tls?.required === true && !this.encrypted ? { tlsRequiredBy: this.ctx.conn.name } : {}) }));
     }
   }
 
@@ -292,6 +371,9 @@ export class Session {
       case 'refuse-encryption':
         this.writeClient(be.encryptionRefused());
         this.framer.resumeStartup();
+        return;
+      case 'accept-tls':
+        if (this.ctx.tls !== undefined) this.startTls(this.ctx.tls);
         return;
       case 'forward-cancel':
         return;
@@ -543,6 +625,8 @@ export class Session {
     const req: ApprovalRequest = {
       id: newApprovalId(), session: this.id, cmd, connection: this.ctx.conn.name, identity: this.ctx.identity, subject: p.subject, username: p.username,
       groups: p.groups, statement: text, statementHash: j.hash, rule: d.rule, reason: d.reason, message: d.message, approverGroups: groups, timeoutMs, settings: d.approval,
+      protocol: 'postgres', issuer: p.issuer, ...(p.actingFor !== undefined ? { actingFor: p.actingFor } : {}), classification: j.classification,
+      ...(this.startup?.parameters.get('application_name') ? { purpose: this.ctx.masker.maskText(this.startup.parameters.get('application_name') ?? '').value } : {}),
     };
     this.writeClient(be.noticeResponse({
       S: 'NOTICE', V: 'NOTICE', C: '01000',
@@ -689,6 +773,7 @@ export class Session {
 
   private ready(f: BackendFrame): void {
     this.lastStatus = decodeReadyStatus(f);
+    this.lastReadyAt = performance.now();
     const c = this.cycles.shift() ?? this.open;
     if (c === this.open) this.open = newCycle();
     for (const t of c.poisons) this.poisons.delete(t);
