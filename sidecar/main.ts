@@ -16,7 +16,7 @@ import { fileSink, streamSink, type Sink } from './recording/sinks.ts';
 import { loadKey } from './recording/signing.ts';
 import { failClosedApprovals, LocalApprovals, type ApprovalBackend as ApprovalBackendImpl } from './protocols/postgres/approval-hold.ts';
 import { registerLocalApprovalRoutes } from './approvals/local-routes.ts';
-import { ChaperoneError } from './core/errors.ts';
+import { KubernetesApprovals } from './approvals/kubernetes.ts';
 
 /**
  * Protocol → its listener module, imported only when a connection uses it (nothing heavy loads
@@ -142,7 +142,7 @@ async function buildRecorder(config: SidecarConfig, pod: PodInfo, log: Logger): 
 }
 
 /** The approval backend the config names; `local` also registers its admin routes. */
-function buildApprovals(config: SidecarConfig, verifier: TokenVerifier, routes: RouteTable, log: Logger): ApprovalBackendImpl {
+function buildApprovals(config: SidecarConfig, verifier: TokenVerifier, routes: RouteTable, log: Logger, pod: PodInfo): ApprovalBackendImpl {
   switch (config.approvals.backend) {
     case 'none':
       return failClosedApprovals;
@@ -156,9 +156,23 @@ function buildApprovals(config: SidecarConfig, verifier: TokenVerifier, routes: 
       });
       return backend;
     }
-    case 'kubernetes':
-      // ApprovalRequest resources arrive with the approvals issue; until then refuse to start rather than deny silently.
-      throw new StartupError(new ChaperoneError('CHAP_ERR_APPROVAL_BACKEND_UNAVAILABLE', { backend: 'kubernetes' }).message);
+    case 'kubernetes': {
+      // ApprovalRequests live in the pod's namespace; without it the sidecar cannot know where to create them.
+      const k = config.approvals.kubernetes;
+      const namespace = pod.namespace;
+      if (k === undefined || namespace === undefined) throw new StartupError('approvals backend kubernetes needs the pod\'s namespace: set POD_NAMESPACE from the downward API (fieldRef metadata.namespace), as the injected sidecar does');
+      let backend: KubernetesApprovals;
+      try {
+        backend = new KubernetesApprovals({ api: { apiServerUrl: k.apiServerUrl, ...(k.caFile ? { caFile: k.caFile } : {}), tokenFile: k.tokenFile }, pod: { ...pod, namespace }, log: log.child({ part: 'approvals' }) });
+      } catch (e) {
+        throw new StartupError(`approvals backend kubernetes cannot start: ${(e as Error).message}; check approvals.kubernetes.caFile`);
+      }
+      void backend.cancelStale().then(
+        (n) => n > 0 && log.info({ cancelled: n }, 'cancelled ApprovalRequests left Pending by a previous sidecar process'),
+        (e: unknown) => log.warn({ err: (e as Error).message }, 'could not look for stale ApprovalRequests of this pod'),
+      );
+      return backend;
+    }
   }
 }
 
@@ -296,7 +310,7 @@ export async function startSidecar(opts: StartOptions): Promise<Sidecar> {
   const verifier = verifierProxy(verifierRef);
   let approvals: ApprovalBackendImpl;
   try {
-    approvals = buildApprovals(config, verifier, routes, log);
+    approvals = buildApprovals(config, verifier, routes, log, pod);
   } catch (e) {
     await recorder.close('start-failed');
     throw e;

@@ -21,7 +21,22 @@ export interface ApprovalRequest {
   readonly timeoutMs: number;
   /** Opaque rule settings (approvals count, …). */
   readonly settings: Readonly<Record<string, unknown>>;
+  /** The connection's protocol (the ApprovalRequest's command.protocol). */
+  readonly protocol?: 'postgres' | 'http' | 'kubernetes';
+  /** The token's `iss`, and the human the agent acts for when the token says so (no self-approval). */
+  readonly issuer?: string;
+  readonly actingFor?: string;
+  /** Why the agent says it runs the command (postgres application_name), masked. */
+  readonly purpose?: string;
+  /** How the parser classified the statement. */
+  readonly classification?: { readonly kinds: readonly string[]; readonly tables: readonly string[]; readonly functions: readonly string[] };
+  /** SHA-256 of the bound parameters, when they are known at hold time. */
+  readonly parametersHash?: string;
 }
+
+/** `signal.reason` when holdForApproval aborts the wait: the backend cancels its request only when the client went away. */
+export const ABORT_CLIENT_GONE = 'client-gone';
+export const ABORT_TIMEOUT = 'timeout';
 
 export type ApprovalOutcomeKind = 'approved' | 'denied' | 'expired';
 
@@ -116,8 +131,9 @@ export function newApprovalId(): string {
 /** Waits for the backend with a timeout and the client's lifetime; a backend failure is a denial (fail closed). */
 export async function holdForApproval(backend: ApprovalBackend, req: ApprovalRequest, clientGone: AbortSignal): Promise<HoldOutcome> {
   const ctl = new AbortController();
-  const timer = setTimeout(() => ctl.abort(), req.timeoutMs);
-  const onGone = (): void => ctl.abort();
+  const timer = setTimeout(() => ctl.abort(ABORT_TIMEOUT), req.timeoutMs);
+  const onGone = (): void => ctl.abort(ABORT_CLIENT_GONE);
+  if (clientGone.aborted) onGone();
   clientGone.addEventListener('abort', onGone, { once: true });
   try {
     const o = await backend.requestApproval(req, ctl.signal);

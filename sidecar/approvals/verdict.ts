@@ -1,0 +1,64 @@
+// What an ApprovalRequest's status means for the held command (pure): still pending, approved (hash bound), or refused with the reason.
+import type { ApprovalRequest as HeldCommand } from '../protocols/postgres/approval-hold.ts';
+import type { ApprovalRequest as ApprovalRequestObject } from '../../operator/api/types.ts';
+
+export type Verdict =
+  | { readonly kind: 'pending' }
+  | { readonly kind: 'approved'; readonly reason: string; readonly by: string[]; readonly windowEndsAt?: number }
+  | { readonly kind: 'denied' | 'expired'; readonly reason: string; readonly by: string[] };
+
+/** A window is shared by one requester on one connection under one rule of one identity. */
+export function windowKey(req: HeldCommand): string {
+  return JSON.stringify([req.identity, req.connection, req.rule, req.subject]);
+}
+
+function reviewers(obj: ApprovalRequestObject, decision: 'Approve' | 'Deny' | 'Revoke'): string[] {
+  return [...new Set((obj.spec.reviews ?? []).filter((r) => r.decision === decision).map((r) => r.reviewer.username))];
+}
+
+/** The request names exactly this command: same name, identity, connection, rule, requester and SHA-256 (fail closed on any difference). */
+function mismatch(obj: ApprovalRequestObject, req: HeldCommand, window: boolean): string | undefined {
+  const s = obj.spec;
+  if (s.identity !== req.identity || s.connection !== req.connection) return 'identity or connection';
+  if (s.rule.name !== req.rule) return 'rule';
+  if (s.requester.subject !== req.subject) return 'requester';
+  if (!window && s.command.sha256 !== req.statementHash) return 'statement hash';
+  if (window && s.approval.scope !== 'window') return 'scope';
+  return undefined;
+}
+
+function approved(obj: ApprovalRequestObject, req: HeldCommand, now: number, window: boolean): Verdict {
+  const name = obj.metadata.name ?? req.id;
+  const why = obj.status?.reason ? `: ${obj.status.reason}` : '';
+  const bad = mismatch(obj, req, window);
+  if (bad) return { kind: 'denied', reason: `ApprovalRequest ${name} was approved for a different ${bad} than the held statement, so it is refused`, by: [] };
+  if (obj.spec.approval.scope !== 'window') return { kind: 'approved', reason: `approved${why}`, by: reviewers(obj, 'Approve') };
+  const end = obj.status?.window?.expiresAt ? Date.parse(obj.status.window.expiresAt) : NaN;
+  if (Number.isNaN(end) || end <= now) return { kind: 'expired', reason: `the approved window of ApprovalRequest ${name} has ended`, by: [] };
+  return { kind: 'approved', reason: `approved${why}`, by: reviewers(obj, 'Approve'), windowEndsAt: end };
+}
+
+/**
+ * `window`: the request is consulted for a later statement under an approved window (its hash is of
+ * the first statement; the window's end and revocation decide).
+ */
+export function verdictOf(obj: ApprovalRequestObject, req: HeldCommand, now: number, o: { readonly window: boolean }): Verdict {
+  const name = obj.metadata.name ?? req.id;
+  const phase = obj.status?.phase;
+  const why = obj.status?.reason ? `: ${obj.status.reason}` : '';
+  switch (phase) {
+    case undefined:
+    case 'Pending':
+      return o.window ? { kind: 'denied', reason: 'the window is not approved', by: [] } : { kind: 'pending' };
+    case 'Approved':
+      return approved(obj, req, now, o.window);
+    case 'Denied':
+      return { kind: 'denied', reason: `ApprovalRequest ${name} was denied${why}`, by: reviewers(obj, 'Deny') };
+    case 'Revoked':
+      return { kind: 'denied', reason: `the window of ApprovalRequest ${name} was revoked${why}`, by: reviewers(obj, 'Revoke') };
+    case 'Cancelled':
+      return { kind: 'denied', reason: `ApprovalRequest ${name} was cancelled${why}`, by: [] };
+    case 'Expired':
+      return { kind: 'expired', reason: `ApprovalRequest ${name} expired${why}`, by: [] };
+  }
+}
