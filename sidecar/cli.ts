@@ -1,11 +1,12 @@
 #!/usr/bin/env node
-// chaperone-sidecar: `--config FILE` runs the sidecar, `--check` validates and exits 0/1, `--help`, `--version`.
+// chaperone-sidecar: `--config FILE` runs the sidecar, `--check` validates and exits 0/1, `init-network` installs the interception rules, `--help`, `--version`.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatErrors, loadConfig } from './core/config.ts';
 
 export const USAGE = `Usage: chaperone-sidecar --config FILE [--check]
+       chaperone-sidecar init-network --config FILE [--dry-run] [--uid N] ...   (see init-network --help)
 
   --config FILE   the sidecar config (YAML or JSON; docs/sidecar.md). Default: $CHAPERONE_CONFIG
   --check         validate the config (schema, files, policies, masking, protocols) and exit:
@@ -120,6 +121,8 @@ async function run(path: string): Promise<number> {
 }
 
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+  // The init container's mode (docs/interception.md); loaded only here, so the sidecar never loads it.
+  if (argv[0] === 'init-network') return (await import('./interception/init.ts')).initNetwork(argv.slice(1), env);
   const args = parseArgs(argv, env);
   if ('error' in args) {
     print(process.stderr, [`chaperone-sidecar: ${args.error}`, '', USAGE]);
