@@ -1,0 +1,296 @@
+// The operator's composition root: API client, informers, identity controller, leader election, webhook server and TLS, plugins, admin server.
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { KubeConfig } from '@kubernetes/client-node';
+import pino, { type Logger } from 'pino';
+import type { AgentIdentity } from './api/types.ts';
+import { startAdminServer, DEFAULT_ADMIN_PORT, type AdminServer, type ReadyCheck } from './admin.ts';
+import { watchCertDir } from './certs/files.ts';
+import { startSelfManagedTls, type SelfManagedOptions } from './certs/self-managed.ts';
+import { compileIdentity, type CompileEnv, type MountSpec } from './compile/index.ts';
+import { allInformers, createIdentityInformers, IdentityController, type IdentityInformers } from './controllers/identity.ts';
+import { Controller } from './kube/controller.ts';
+import { FIELD_MANAGER, KubeClient } from './kube/client.ts';
+import { errText, Informer, objectKey, type KubeObject } from './kube/informer.ts';
+import { LeaderElector } from './kube/leader.ts';
+import { OperatorMetrics } from './metrics.ts';
+import type { OperatorContext, OperatorPlugin, OperatorPluginFactory } from './plugin.ts';
+import { podRoutes, type IdentityLookup } from './server/pod-routes.ts';
+import { startWebhookServer, type TlsMaterial, type WebhookServer } from './server/webhook-server.ts';
+import type { WebhookRoute } from './server/admission.ts';
+import type { BuildOptions } from './webhooks/pod-mutate/build.ts';
+
+export const DEFAULT_WEBHOOK_PORT = 9443;
+export const DEFAULT_LEASE_NAME = 'chaperone-operator';
+/** How long startup waits for the ServiceAccount issuer discovery before falling back to the compiler's defaults. */
+const DISCOVERY_ATTEMPTS = 3;
+
+/** Where the webhook serving certificate comes from. */
+export type WebhookTlsSource =
+  | { readonly kind: 'static'; readonly material: TlsMaterial }
+  /** A mounted Secret (cert-manager): tls.crt, tls.key, ca.crt, hot-reloaded. */
+  | { readonly kind: 'dir'; readonly dir: string }
+  /** The operator's own CA in a Secret; caBundle patched into the webhook configurations. */
+  | ({ readonly kind: 'self-managed' } & Omit<SelfManagedOptions, 'kubeConfig' | 'namespace' | 'log' | 'onChange'>);
+
+export interface WebhookOptions {
+  readonly host?: string;
+  readonly port?: number;
+  readonly tls: WebhookTlsSource;
+  /** Sidecar image, native sidecars (the compiled mounts are added per identity). */
+  readonly build?: Omit<BuildOptions, 'mounts' | 'configHash'>;
+}
+
+export interface LeaderElectionOptions {
+  readonly leaseName?: string;
+  /** This replica's identity in the Lease (default pod name + random suffix). */
+  readonly identity?: string;
+  readonly leaseDurationSeconds?: number;
+  readonly renewIntervalMs?: number;
+  readonly retryIntervalMs?: number;
+}
+
+export interface OperatorOptions {
+  readonly kubeConfig: KubeConfig;
+  /** Where the Lease, the webhook TLS Secret and the operator's own pods live (never injected). */
+  readonly operatorNamespace: string;
+  readonly log?: Logger;
+  readonly metrics?: OperatorMetrics;
+  /** false = this replica always leads (one replica, or tests). */
+  readonly leaderElection?: false | LeaderElectionOptions;
+  /** false = no webhook server (controllers only). */
+  readonly webhook?: false | WebhookOptions;
+  /** false = no admin server. */
+  readonly admin?: false | { readonly host?: string; readonly port?: number };
+  readonly plugins?: readonly OperatorPluginFactory[];
+  /** Overrides what is read from the API server's ServiceAccount issuer discovery. */
+  readonly compileEnv?: CompileEnv;
+  readonly resyncMs?: number;
+  readonly watchTimeoutSeconds?: number;
+  readonly concurrency?: number;
+}
+
+export interface RunningOperator {
+  readonly client: KubeClient;
+  readonly metrics: OperatorMetrics;
+  readonly informers: IdentityInformers;
+  readonly identityController: IdentityController;
+  readonly compileEnv: CompileEnv;
+  /** https://host:port of the webhook server, when it runs. */
+  readonly webhookUrl: string | undefined;
+  readonly webhook: WebhookServer | undefined;
+  readonly adminUrl: string | undefined;
+  readonly leaseIdentity: string;
+  isLeader(): boolean;
+  /** Informers synced and the webhook server listening. */
+  ready(): boolean;
+  /** Graceful: stop leading (drain reconciles, release the Lease), stop plugins, close servers, stop informers. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** The cluster's ServiceAccount issuer and JWKS from `/.well-known/openid-configuration` (what its projected tokens say). */
+export async function discoverServiceAccountIssuer(client: KubeClient, log: Logger): Promise<CompileEnv> {
+  for (let attempt = 1; attempt <= DISCOVERY_ATTEMPTS; attempt++) {
+    try {
+      const doc = await client.request<{ issuer?: string; jwks_uri?: string }>('GET', '/.well-known/openid-configuration');
+      if (doc.issuer) return { serviceAccountIssuer: doc.issuer, ...(doc.jwks_uri ? { serviceAccountJwksUri: doc.jwks_uri } : {}) };
+    } catch (err) {
+      log.warn({ attempt, err: errText(err) }, 'reading the ServiceAccount issuer discovery failed');
+    }
+  }
+  log.warn({}, 'no ServiceAccount issuer discovery: compiling with the default issuer; sidecars will refuse tokens if the cluster uses another (set --sa-issuer)');
+  return {};
+}
+
+/** The compiled mounts per identity for the pod webhook (every replica compiles on demand; cached per identity and policy version). */
+class MountCache {
+  private readonly byIdentity = new Map<string, { version: string; mounts: readonly MountSpec[] }>();
+  private readonly policyVersion = new Map<string, number>();
+
+  constructor(private readonly informers: IdentityInformers, private readonly env: () => CompileEnv) {
+    const bump = (o: KubeObject): void => {
+      const ns = o.metadata?.namespace ?? '';
+      this.policyVersion.set(ns, (this.policyVersion.get(ns) ?? 0) + 1);
+    };
+    for (const inf of [informers.maskingPolicies, informers.approvalRules] as unknown as Informer<KubeObject>[]) {
+      inf.addHandler({ onAdd: bump, onUpdate: (old, o) => old !== o && bump(o), onDelete: bump });
+    }
+  }
+
+  mounts(identity: AgentIdentity): readonly MountSpec[] | undefined {
+    const ns = identity.metadata.namespace ?? '';
+    const version = `${identity.metadata.resourceVersion ?? ''}|${this.policyVersion.get(ns) ?? 0}`;
+    const key = objectKey(identity);
+    const hit = this.byIdentity.get(key);
+    if (hit?.version === version) return hit.mounts;
+    const r = compileIdentity({ identity, maskingPolicies: this.informers.maskingPolicies.list(ns), approvalRules: this.informers.approvalRules.list(ns), env: this.env() });
+    if (!r.ok) return undefined;
+    this.byIdentity.set(key, { version, mounts: r.mounts });
+    return r.mounts;
+  }
+}
+
+function identityLookup(i: IdentityInformers, mounts: MountCache): IdentityLookup {
+  return {
+    identity: (ns, name) => i.identities.get(ns, name),
+    identities: (ns) => i.identities.list(ns),
+    // MaskingPolicy HMAC keys: only the compiled mounts name them.
+    extraGuardedSecrets: (ns) => new Set(i.identities.list(ns).flatMap((id) => (mounts.mounts(id) ?? []).filter((m) => m.source === 'secret').map((m) => m.name))),
+  };
+}
+
+interface Tls {
+  readonly material: TlsMaterial;
+  close(): void;
+}
+
+async function startTls(src: WebhookTlsSource, o: OperatorOptions, log: Logger, onChange: (t: TlsMaterial) => void): Promise<Tls> {
+  if (src.kind === 'static') return { material: src.material, close: () => undefined };
+  if (src.kind === 'dir') {
+    const d = await watchCertDir({ dir: src.dir, log, onChange });
+    return { material: d.current(), close: () => d.close() };
+  }
+  const { kind: _kind, ...rest } = src;
+  const s = await startSelfManagedTls({ ...rest, kubeConfig: o.kubeConfig, namespace: o.operatorNamespace, log, onChange });
+  return { material: s.current(), close: () => s.close() };
+}
+
+function leaseIdentity(o: OperatorOptions): string {
+  const le = o.leaderElection;
+  return (le && le.identity) || `${process.env.POD_NAME ?? hostname()}_${randomBytes(4).toString('hex')}`;
+}
+
+/** Starts everything; resolves once the informers have listed and the servers listen. */
+export async function startOperator(o: OperatorOptions): Promise<RunningOperator> {
+  const log = o.log ?? pino({ name: 'chaperone-operator' });
+  const metrics = o.metrics ?? new OperatorMetrics();
+  const client = KubeClient.fromKubeConfig(o.kubeConfig, { log });
+  const compileEnv: CompileEnv = { ...(await discoverServiceAccountIssuer(client, log)), ...o.compileEnv };
+  log.info({ serviceAccountIssuer: compileEnv.serviceAccountIssuer, jwksUri: compileEnv.serviceAccountJwksUri }, 'compile environment');
+  const informerOpts = { client, log, metrics, resyncMs: o.resyncMs, watchTimeoutSeconds: o.watchTimeoutSeconds };
+  const informers = createIdentityInformers(informerOpts);
+  const extraInformers: Informer<KubeObject>[] = [];
+  const identityController = new IdentityController({ client, informers, log: log.child({ controller: 'agentidentity' }), metrics, compileEnv, concurrency: o.concurrency });
+  const mountCache = new MountCache(informers, () => compileEnv);
+
+  const id = leaseIdentity(o);
+  const elector = o.leaderElection === false || o.leaderElection === undefined ? undefined : new LeaderElector({
+    client, namespace: o.operatorNamespace, name: o.leaderElection.leaseName ?? DEFAULT_LEASE_NAME, identity: id, log,
+    leaseDurationSeconds: o.leaderElection.leaseDurationSeconds, renewIntervalMs: o.leaderElection.renewIntervalMs, retryIntervalMs: o.leaderElection.retryIntervalMs,
+    onLeaderChange: (l) => metrics.setLeader(l),
+  });
+  let leadingAlone = false;
+  const isLeader = (): boolean => (elector ? elector.isLeader() : leadingAlone);
+  const pluginControllers: Controller[] = [];
+
+  const ctx: OperatorContext = {
+    kubeConfig: o.kubeConfig, client, log, metrics, operatorNamespace: o.operatorNamespace, fieldManager: FIELD_MANAGER, isLeader,
+    identities: informers.identities,
+    informer: <T extends KubeObject>(opts: Omit<ConstructorParameters<typeof Informer<T>>[0], 'client'>): Informer<T> => {
+      const inf = new Informer<T>({ log, metrics, resyncMs: o.resyncMs, watchTimeoutSeconds: o.watchTimeoutSeconds, ...opts, client });
+      extraInformers.push(inf as unknown as Informer<KubeObject>);
+      inf.start();
+      return inf;
+    },
+    controller: (opts) => {
+      const c = new Controller({ ...opts, metrics, log: opts.log ?? log.child({ controller: opts.name }) });
+      pluginControllers.push(c);
+      return c;
+    },
+  };
+
+  for (const inf of allInformers(informers)) inf.start();
+  const plugins: OperatorPlugin[] = [];
+  for (const f of o.plugins ?? []) plugins.push(await f(ctx));
+  const everyInformer = (): Informer<KubeObject>[] => [...allInformers(informers), ...extraInformers];
+
+  // Webhooks: every replica serves them, leader or not.
+  let webhook: WebhookServer | undefined;
+  let tls: Tls | undefined;
+  if (o.webhook) {
+    const w = o.webhook;
+    const routes: WebhookRoute[] = [
+      ...podRoutes({
+        lookup: identityLookup(informers, mountCache), operatorNamespace: o.operatorNamespace,
+        build: (identity) => {
+          const mounts = mountCache.mounts(identity);
+          return { ...w.build, ...(mounts ? { mounts } : {}) };
+        },
+      }),
+      ...plugins.flatMap((p) => p.routes ?? []),
+    ];
+    tls = await startTls(w.tls, o, log, (t) => webhook?.setTls(t));
+    webhook = await startWebhookServer({ host: w.host ?? '0.0.0.0', port: w.port ?? DEFAULT_WEBHOOK_PORT, tls: tls.material, routes, log, observe: metrics.observeWebhook });
+    log.info({ url: webhook.url, routes: routes.map((r) => r.path) }, 'webhook server listening');
+  }
+
+  const checks = (): ReadyCheck[] => [
+    ...everyInformer().map((i) => ({ name: `informer ${i.name}`, ready: () => i.hasSynced() })),
+    ...(webhook ? [{ name: 'webhook server', ready: () => webhook?.listening ?? false }] : []),
+  ];
+  let admin: AdminServer | undefined;
+  if (o.admin !== false) {
+    admin = await startAdminServer({ host: o.admin?.host ?? '0.0.0.0', port: o.admin?.port ?? DEFAULT_ADMIN_PORT, metrics, checks });
+  }
+
+  const leaderAbort = { current: undefined as AbortController | undefined };
+  const startLeading = async (signal: AbortSignal): Promise<void> => {
+    await Promise.all(everyInformer().map((i) => i.waitForSync(signal)));
+    if (signal.aborted) return;
+    log.info({ identity: id }, 'leading: starting controllers');
+    identityController.start();
+    for (const p of plugins) {
+      try {
+        await p.startLeading?.(signal);
+      } catch (err) {
+        log.error({ plugin: p.name, err: errText(err) }, 'plugin failed to start leading');
+      }
+    }
+  };
+  const stopLeading = async (): Promise<void> => {
+    await identityController.stop();
+    await Promise.all(pluginControllers.splice(0).map((c) => c.stop()));
+    log.info({ identity: id }, 'stopped leading: controllers drained');
+  };
+
+  if (elector) elector.run({ onStartedLeading: startLeading, onStoppedLeading: stopLeading });
+  else {
+    leadingAlone = true;
+    metrics.setLeader(true);
+    leaderAbort.current = new AbortController();
+    void startLeading(leaderAbort.current.signal).catch((err: unknown) => log.error({ err: errText(err) }, 'starting controllers failed'));
+  }
+  await Promise.all(everyInformer().map((i) => i.waitForSync()));
+
+  let stopping: Promise<void> | undefined;
+  const stop = async (): Promise<void> => {
+    log.info({}, 'shutting down');
+    if (elector) await elector.stop();
+    else {
+      leaderAbort.current?.abort();
+      leadingAlone = false;
+      metrics.setLeader(false);
+      await stopLeading();
+    }
+    for (const p of plugins) {
+      try {
+        await p.stop?.();
+      } catch (err) {
+        log.error({ plugin: p.name, err: errText(err) }, 'plugin stop failed');
+      }
+    }
+    await webhook?.close();
+    tls?.close();
+    await Promise.all(everyInformer().map((i) => i.stop()));
+    await admin?.close();
+    client.close();
+    log.info({}, 'stopped');
+  };
+
+  return {
+    client, metrics, informers, identityController, compileEnv, webhook,
+    webhookUrl: webhook?.url, adminUrl: admin?.url, leaseIdentity: id, isLeader,
+    ready: () => checks().every((c) => c.ready()),
+    stop: () => (stopping ??= stop()),
+  };
+}
