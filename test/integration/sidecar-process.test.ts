@@ -148,7 +148,7 @@ describe('chaperone-sidecar process', () => {
       assert.match(degraded.b.reasons[0] ?? '', /connections\[0\]\.listen\.port: must be <= 65535/);
       assert.match(await (await fetch(`${admin}/metrics`)).text(), /chaperone_config_reloads_total\{result="invalid"\} 1/);
 
-      // Valid again, with a change: a fresh listener serves it and readyz is ready.
+      // Valid again, with a change: the listener takes it for new sessions and readyz is ready.
       await writeFile(config, configYaml().replace('packs: [no-ddl]', 'packs: [no-ddl, no-dcl]'));
       await until(async () => ((await (await fetch(`${admin}/readyz`)).json()) as { status: string }).status === 'ready' || undefined, 'readyz ready again', 10_000);
       assert.match(await (await fetch(`${admin}/metrics`)).text(), /chaperone_config_reloads_total\{result="applied"\} 1/);
@@ -161,6 +161,44 @@ describe('chaperone-sidecar process', () => {
       const rec = p.stdout().trim().split('\n').map((l) => JSON.parse(l) as { type: string });
       assert.equal(rec.at(-1)?.type, 'stream.end');
       assert.ok(rec.some((r) => r.type === 'statement'));
+    } finally {
+      if (p.child.exitCode === null) p.child.kill('SIGKILL');
+      await p.exited;
+    }
+  });
+
+  it('hot reload: a policy change reaches the next psql session on the same listener; an open session keeps its snapshot', async () => {
+    const config = join(dir, 'reload.yaml');
+    await writeFile(config, configYaml().replace('packs: [no-ddl]', 'packs: [no-dcl]'));
+    const p = spawnCli(['--config', config]);
+    try {
+      await until(() => logLines(p.stderr()).find((l) => l.msg === 'sidecar started') ?? (p.child.exitCode !== null ? assert.fail(p.stderr()) : undefined), 'sidecar started', START_BOUND_MS);
+      const pgPort = logLines(p.stderr()).find((l) => l.msg === 'listener started' && l.connection === 'appdb')?.port as number;
+      const token = await idp.token('agent-writer');
+      const env = { ...process.env, PGHOST: '127.0.0.1', PGPORT: String(pgPort), PGUSER: 'agent', PGDATABASE: 'postgres', PGPASSWORD: token, PGSSLMODE: 'disable', PGCONNECT_TIMEOUT: '10' };
+      const psql = (sql: string): { status: number | null; stdout: string; stderr: string } => {
+        const r = spawnSync('psql', ['-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-c', sql], { env, encoding: 'utf8', timeout: 30_000 });
+        outputs.push(r.stdout, r.stderr);
+        return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+      };
+      assert.equal(psql('CREATE TEMP TABLE before_reload (x int)').status, 0, 'DDL is allowed before the reload');
+      const open = new pg.Client({ host: '127.0.0.1', port: pgPort, user: 'agent', database: 'postgres', password: token, connectionTimeoutMillis: 10_000 });
+      await open.connect();
+      try {
+        await writeFile(config, configYaml());
+        await until(() => logLines(p.stderr()).find((l) => l.msg === 'config reloaded'), 'config reloaded', 10_000);
+        const denied = psql('CREATE TEMP TABLE after_reload (x int)');
+        assert.notEqual(denied.status, 0, 'a new session is judged by the new policy');
+        assert.match(denied.stderr, /no-ddl/);
+        assert.equal(psql('SELECT 6 * 7').stdout.trim(), '42');
+        // The session opened before the reload keeps the policy it started with.
+        await open.query('CREATE TEMP TABLE still_old_policy (x int)');
+      } finally {
+        await open.end();
+      }
+      assert.equal(logLines(p.stderr()).filter((l) => l.msg === 'listener started' && l.connection === 'appdb').length, 1, 'the listener followed the reload (not restarted)');
+      p.child.kill('SIGTERM');
+      assert.equal(await p.exited, 0);
     } finally {
       if (p.child.exitCode === null) p.child.kill('SIGKILL');
       await p.exited;
