@@ -36,7 +36,7 @@ export function approvalRule(o: { id?: string; commands?: string[]; required?: n
       scope: o.windowSeconds === undefined ? 'statement' : 'window',
       ...(o.windowSeconds === undefined ? {} : { windowSeconds: o.windowSeconds }),
     },
-  } as SqlRuleJson;
+  };
 }
 
 async function apply(cp: ControlPlane, path: string, obj: unknown): Promise<void> {
