@@ -41,7 +41,7 @@ export interface SelfManagedOptions {
   readonly log: WebhookLog;
   /** Called with the serving pair at start and whenever it changes (wire to WebhookServer.setTls). */
   readonly onChange?: (tls: TlsMaterial) => void;
-  /** Clock for tests of rotation. */
+  /** The clock rotation decisions read (tests jump it ahead); certificates are always dated by the real clock. */
   readonly now?: () => number;
 }
 
@@ -122,7 +122,7 @@ async function converge(store: Store, p: PlanOptions, now: () => number, log: We
     const decision = plan(stored, p, now());
     if (decision.action === 'keep' && stored) return stored;
     if (decision.action === 'keep') continue;
-    const next = await apply(stored, decision, p, now());
+    const next = await apply(stored, decision, p, Date.now());
     const written = await store.write(secret, next);
     if (written) {
       log.info({ action: decision.action, reason: decision.reason }, 'webhook TLS updated in its Secret');

@@ -203,15 +203,15 @@ describe('desiredPod: the sidecar container', () => {
 
   it('runs chaperone-sidecar --config /etc/chaperone/config/sidecar.yaml from the compiled ConfigMap', () => {
     assert.deepEqual([...(sidecar.command ?? []), ...(sidecar.args ?? [])], ['chaperone-sidecar', '--config', CONFIG_FILE]);
-    assert.deepEqual(volume(built, 'chaperone-config').configMap, { name: CM, items: [{ key: 'sidecar.yaml', path: 'sidecar.yaml' }] });
+    assert.deepEqual(volume(built, 'chaperone-config').configMap, { name: CM, defaultMode: 0o644, items: [{ key: 'sidecar.yaml', path: 'sidecar.yaml' }] });
     assert.ok(sidecar.volumeMounts?.some((m) => m.name === 'chaperone-config' && m.mountPath === '/etc/chaperone/config' && m.readOnly));
   });
 
   it('gets POD_NAME, POD_UID, POD_NAMESPACE from the downward API', () => {
     assert.deepEqual(sidecar.env, [
-      { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
-      { name: 'POD_UID', valueFrom: { fieldRef: { fieldPath: 'metadata.uid' } } },
-      { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+      { name: 'POD_NAME', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.name' } } },
+      { name: 'POD_UID', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.uid' } } },
+      { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } } },
     ]);
   });
 
@@ -237,10 +237,10 @@ describe('desiredPod: the sidecar container', () => {
 
   it('has readiness /readyz and liveness /healthz on the admin port (default 9901, as the sidecar)', () => {
     assert.equal(DEFAULT_ADMIN_PORT, SIDECAR_DEFAULT_ADMIN_PORT);
-    assert.deepEqual(sidecar.readinessProbe?.httpGet, { path: '/readyz', port: 9901 });
-    assert.deepEqual(sidecar.livenessProbe?.httpGet, { path: '/healthz', port: 9901 });
+    assert.deepEqual(sidecar.readinessProbe?.httpGet, { path: '/readyz', port: 9901, scheme: 'HTTP' });
+    assert.deepEqual(sidecar.livenessProbe?.httpGet, { path: '/healthz', port: 9901, scheme: 'HTTP' });
     const custom = sidecarOf(desiredPod(agentPod(), readyIdentity({ sidecar: { adminPort: 9911 } }), CM));
-    assert.deepEqual(custom.readinessProbe?.httpGet, { path: '/readyz', port: 9911 });
+    assert.deepEqual(custom.readinessProbe?.httpGet, { path: '/readyz', port: 9911, scheme: 'HTTP' });
   });
 
   it('takes resources from the identity, else the DEFAULT_* constants', () => {
@@ -287,7 +287,7 @@ describe('desiredPod: the sidecar container', () => {
 describe('desiredPod: pod-level edits', () => {
   it('a kubernetes connection gives agents KUBECONFIG and the kubeconfig file from the compiled ConfigMap', () => {
     const p = desiredPod(agentPod(), withKube('coding-agent'), CM);
-    assert.deepEqual(volume(p, 'chaperone-kubeconfig').configMap, { name: CM, items: [{ key: 'kubeconfig', path: 'kubeconfig' }] });
+    assert.deepEqual(volume(p, 'chaperone-kubeconfig').configMap, { name: CM, defaultMode: 0o644, items: [{ key: 'kubeconfig', path: 'kubeconfig' }] });
     const agent = agentsOf(p)[0]!;
     assert.equal(envOf(agent).KUBECONFIG, KUBECONFIG_FILE);
     assert.ok(agent.volumeMounts?.some((m) => m.name === 'chaperone-kubeconfig' && m.mountPath === '/etc/chaperone/kubeconfig'));

@@ -25,7 +25,7 @@ import {
   type MountSpec,
 } from './layout.ts';
 import { identityMounts } from './mounts.ts';
-import { sidecarContainer, sidecarVolumes } from './sidecar.ts';
+import { DEFAULT_VOLUME_MODE, sidecarContainer, sidecarVolumes } from './sidecar.ts';
 
 export interface BuildOptions {
   /** false: a plain container (clusters before 1.29); default true: an init container with restartPolicy Always. */
@@ -132,10 +132,10 @@ function removeAgentApiToken(spec: V1PodSpec, agents: V1Container[], own: Readon
 function agentVolumes(configMapName: string, kube: boolean): V1Volume[] {
   const token: V1Volume = {
     name: VOLUME_AGENT_TOKEN,
-    projected: { sources: [{ serviceAccountToken: { audience: AGENT_TOKEN_AUDIENCE, expirationSeconds: AGENT_TOKEN_SECONDS, path: 'token' } }] },
+    projected: { defaultMode: DEFAULT_VOLUME_MODE, sources: [{ serviceAccountToken: { audience: AGENT_TOKEN_AUDIENCE, expirationSeconds: AGENT_TOKEN_SECONDS, path: 'token' } }] },
   };
   if (!kube) return [token];
-  return [token, { name: VOLUME_KUBECONFIG, configMap: { name: configMapName, items: [{ key: KUBECONFIG_KEY, path: KUBECONFIG_KEY }] } }];
+  return [token, { name: VOLUME_KUBECONFIG, configMap: { name: configMapName, defaultMode: DEFAULT_VOLUME_MODE, items: [{ key: KUBECONFIG_KEY, path: KUBECONFIG_KEY }] } }];
 }
 
 /** Agents get the env and their token; a mount of a sidecar-only volume (a name the user picked too) is dropped, never shared. */

@@ -55,8 +55,28 @@ export function sidecarResources(identity: AgentIdentity): V1ResourceRequirement
   };
 }
 
-function fieldEnv(name: string, fieldPath: string): { name: string; valueFrom: { fieldRef: { fieldPath: string } } } {
-  return { name, valueFrom: { fieldRef: { fieldPath } } };
+// The API server defaults these fields when it stores a pod; writing them ourselves keeps desiredPod a fixpoint of the
+// stored pod too (re-admitting it, or a reinvocation after defaulting, yields an empty patch).
+/** corev1 default for a fieldRef (ObjectFieldSelector.apiVersion). */
+const FIELD_REF_API_VERSION = 'v1';
+/** corev1 defaults of a ConfigMap/projected volume's defaultMode (0644) and a container's terminationMessagePath. */
+export const DEFAULT_VOLUME_MODE = 0o644;
+const TERMINATION_MESSAGE_PATH = '/dev/termination-log';
+
+function fieldEnv(name: string, fieldPath: string): { name: string; valueFrom: { fieldRef: { apiVersion: string; fieldPath: string } } } {
+  return { name, valueFrom: { fieldRef: { apiVersion: FIELD_REF_API_VERSION, fieldPath } } };
+}
+
+/** The API server's rule: Always for the `latest` tag or no tag and no digest, else IfNotPresent. */
+export function defaultPullPolicy(image: string): 'Always' | 'IfNotPresent' {
+  if (image.includes('@')) return 'IfNotPresent';
+  const last = image.slice(image.lastIndexOf('/') + 1);
+  const colon = last.lastIndexOf(':');
+  return colon < 0 || last.slice(colon + 1) === 'latest' ? 'Always' : 'IfNotPresent';
+}
+
+function probe(path: string, port: number, periodSeconds: number): NonNullable<V1Container['readinessProbe']> {
+  return { httpGet: { path, port, scheme: 'HTTP' }, periodSeconds, failureThreshold: 3, timeoutSeconds: 1, successThreshold: 1 };
 }
 
 function sidecarMounts(mounts: readonly MountSpec[]): V1VolumeMount[] {
@@ -77,14 +97,15 @@ export function sidecarContainer(input: SidecarSpecInput): V1Container {
     args: [...SIDECAR_ARGS],
     env: [fieldEnv('POD_NAME', 'metadata.name'), fieldEnv('POD_UID', 'metadata.uid'), fieldEnv('POD_NAMESPACE', 'metadata.namespace')],
     ports: [{ name: 'chaperone-admin', containerPort: port, protocol: 'TCP' }],
-    readinessProbe: { httpGet: { path: '/readyz', port }, periodSeconds: 5, failureThreshold: 3 },
-    livenessProbe: { httpGet: { path: '/healthz', port }, periodSeconds: 10, failureThreshold: 3 },
+    readinessProbe: probe('/readyz', port, 5),
+    livenessProbe: probe('/healthz', port, 10),
     resources: sidecarResources(input.identity),
     securityContext: sidecarSecurityContext(input.gid),
     volumeMounts: sidecarMounts(input.mounts),
+    terminationMessagePath: TERMINATION_MESSAGE_PATH,
     terminationMessagePolicy: 'FallbackToLogsOnError',
   };
-  if (s?.imagePullPolicy) c.imagePullPolicy = s.imagePullPolicy;
+  c.imagePullPolicy = s?.imagePullPolicy ?? defaultPullPolicy(c.image ?? '');
   if (input.native) c.restartPolicy = 'Always';
   return c;
 }
@@ -92,7 +113,7 @@ export function sidecarContainer(input: SidecarSpecInput): V1Container {
 /** The volumes only the sidecar mounts: compiled config, its API token + CA, one per Secret/ConfigMap source. */
 export function sidecarVolumes(configMapName: string, mounts: readonly MountSpec[]): V1Volume[] {
   const volumes: V1Volume[] = [
-    { name: VOLUME_CONFIG, configMap: { name: configMapName, items: [{ key: CONFIG_KEY, path: CONFIG_KEY }] } },
+    { name: VOLUME_CONFIG, configMap: { name: configMapName, defaultMode: DEFAULT_VOLUME_MODE, items: [{ key: CONFIG_KEY, path: CONFIG_KEY }] } },
     {
       name: VOLUME_API_TOKEN,
       projected: {
@@ -101,7 +122,7 @@ export function sidecarVolumes(configMapName: string, mounts: readonly MountSpec
           // No audience: the API server's own, so the token authenticates the sidecar to kube-apiserver.
           { serviceAccountToken: { path: 'token', expirationSeconds: SIDECAR_API_TOKEN_SECONDS } },
           { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
-          { downwardAPI: { items: [{ path: 'namespace', fieldRef: { fieldPath: 'metadata.namespace' } }] } },
+          { downwardAPI: { items: [{ path: 'namespace', fieldRef: { apiVersion: FIELD_REF_API_VERSION, fieldPath: 'metadata.namespace' } }] } },
         ],
       },
     },
