@@ -14,6 +14,7 @@ export type AuditReason =
   | 'ApprovalApproved'
   | 'ApprovalDenied'
   | 'ApprovalExpired'
+  | 'ApprovalCancelled'
   | 'PolicyReloaded'
   | 'PolicyInvalid';
 
