@@ -124,8 +124,9 @@ export function parseInitArgs(argv: readonly string[], env: NodeJS.ProcessEnv): 
     if (flag === '--dry-run') a.dryRun = true;
     else if (flag === '--no-dns') a.noDns = true;
     else if (flag === '--help' || flag === '-h') a.help = true;
+    else if (!VALUE_FLAGS.has(flag)) return { error: `unknown argument ${JSON.stringify(raw)}` };
     else {
-      const value = VALUE_FLAGS.has(flag) && eq > 0 && raw.startsWith('--') ? raw.slice(eq + 1) : VALUE_FLAGS.has(flag) ? argv[++i] : undefined;
+      const value = eq > 0 && raw.startsWith('--') ? raw.slice(eq + 1) : argv[++i];
       const err = applyFlag(a, flag, value);
       if (err !== undefined) return { error: err };
     }
