@@ -122,20 +122,25 @@ function containerRefusal(c: V1Container, uid: number | undefined): string | und
  */
 export function isInterceptionInit(c: V1Container, identity: AgentIdentity, options: InterceptionOptions = {}): boolean {
   const want = interceptionInitContainer(identity, options);
-  if (want === undefined || c.name !== want.name || c.image !== want.image) return false;
-  const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
+  return want !== undefined && JSON.stringify(shape(c)) === JSON.stringify(shape(want));
+}
+
+/** The fields that decide what the container can do, in a fixed order (defaults the API server adds are left out). */
+function shape(c: V1Container): unknown[] {
   const sc = c.securityContext;
-  const wsc = interceptionSecurityContext();
-  return (
-    same(c.command, want.command) &&
-    same(c.args, want.args) &&
-    same([...(sc?.capabilities?.add ?? [])].sort(), wsc.capabilities?.add) &&
-    same(sc?.capabilities?.drop, ['ALL']) &&
-    sc?.privileged === false &&
-    sc.allowPrivilegeEscalation === false &&
-    same((c.volumeMounts ?? []).map((m) => [m.name, m.mountPath, m.readOnly === true]), [[VOLUME_CONFIG, CONFIG_DIR, true]]) &&
-    (c.env ?? []).length === 0 &&
-    (c.envFrom ?? []).length === 0 &&
-    c.restartPolicy === undefined
-  );
+  return [
+    c.name,
+    c.image,
+    c.command,
+    c.args,
+    [...(sc?.capabilities?.add ?? [])].sort(),
+    sc?.capabilities?.drop,
+    sc?.privileged,
+    sc?.allowPrivilegeEscalation,
+    sc?.runAsUser,
+    (c.volumeMounts ?? []).map((m) => [m.name, m.mountPath, m.readOnly === true]),
+    c.env ?? [],
+    c.envFrom ?? [],
+    c.restartPolicy ?? null,
+  ];
 }
