@@ -23,7 +23,7 @@ describe('signalsFor', () => {
     assert.ok(start && allowed && result);
     assert.deepEqual(signalsFor(allowed, { pod, identity: null }), []);
     assert.deepEqual(signalsFor(result, { pod, identity: null }), []);
-    const d = signalsFor({ ...allowed, type: 'statement', decision: 'deny', rule: 'deny-ddl', text: 'DROP   TABLE\n users' }, { pod, identity: null });
+    const d = signalsFor({ type: 'statement', session: 's1', cmd: 3, classification: { kinds: ['ddl'], tables: ['users'], functions: [] }, statementHash: 'a'.repeat(64), decision: 'deny', rule: 'deny-ddl', text: 'DROP   TABLE\n users' }, { pod, identity: null });
     assert.equal(d[0]?.type, 'Warning');
     assert.match(d[0]?.note ?? '', /refused by deny-ddl: DROP TABLE users$/);
     const bad = signalsFor({ type: 'policy.reload', ok: false, configHash: 'f'.repeat(64), error: 'connections[0].port: must be a number' }, { pod, identity });

@@ -20,6 +20,14 @@ function one(text: string, max = 200): string {
 
 type Draft = Omit<AuditSignal, 'regarding'>;
 
+const OUTCOME_REASON = { approved: 'ApprovalApproved', denied: 'ApprovalDenied', cancelled: 'ApprovalCancelled', expired: 'ApprovalExpired' } as const;
+
+function reloadDraft(e: Extract<RecordEvent, { type: 'policy.reload' }>): Draft {
+  return e.ok
+    ? { reason: 'PolicyReloaded', type: 'Normal', action: 'Reload', note: `policy reloaded (config ${e.configHash.slice(0, 12)})` }
+    : { reason: 'PolicyInvalid', type: 'Warning', action: 'Reload', note: `new policy refused, still enforcing config ${e.configHash.slice(0, 12)}: ${one(e.error ?? 'invalid', 600)}` };
+}
+
 function draft(e: RecordEvent): Draft | null {
   switch (e.type) {
     case 'session.start':
@@ -41,14 +49,12 @@ function draft(e: RecordEvent): Draft | null {
     case 'approval.wait':
       return { reason: 'ApprovalRequested', type: 'Normal', action: 'Hold', note: `session ${e.session} #${e.cmd} waits for approval ${e.request}${e.approverGroups.length ? ` by ${e.approverGroups.join(', ')}` : ''}` };
     case 'approval.outcome': {
-      const reason = e.outcome === 'approved' ? 'ApprovalApproved' : e.outcome === 'denied' ? 'ApprovalDenied' : e.outcome === 'cancelled' ? 'ApprovalCancelled' : 'ApprovalExpired';
+      const reason = OUTCOME_REASON[e.outcome];
       const by = e.by.length ? ` by ${e.by.join(', ')}` : '';
       return { reason, type: e.outcome === 'approved' ? 'Normal' : 'Warning', action: 'Decide', note: `approval ${e.request} for session ${e.session} #${e.cmd}: ${e.outcome}${by} after ${(e.waitedMs / 1000).toFixed(1)} s` };
     }
     case 'policy.reload':
-      return e.ok
-        ? { reason: 'PolicyReloaded', type: 'Normal', action: 'Reload', note: `policy reloaded (config ${e.configHash.slice(0, 12)})` }
-        : { reason: 'PolicyInvalid', type: 'Warning', action: 'Reload', note: `new policy refused, still enforcing config ${e.configHash.slice(0, 12)}: ${one(e.error ?? 'invalid', 600)}` };
+      return reloadDraft(e);
     default:
       return null;
   }
