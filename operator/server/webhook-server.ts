@@ -49,6 +49,8 @@ export interface WebhookServer {
   readonly listening: boolean;
   /** How many times the certificate was swapped since start (tests and logs). */
   readonly tlsReloads: number;
+  /** TLS handshakes completed since start: with keep-alive working, a few per API server, not one per admission. */
+  readonly handshakes: number;
   /** Presents new certificate material to new TLS handshakes; open connections keep theirs. Throws on an unusable pair (the old one stays). */
   setTls(tls: TlsMaterial): void;
   /** Stops accepting, finishes in-flight admissions, closes idle keep-alive connections. Idempotent. */
@@ -156,6 +158,10 @@ export async function startWebhookServer(o: WebhookServerOptions): Promise<Webho
   const server: HttpsServer = app.server;
   const port = (server.address() as AddressInfo).port;
   let reloads = 0;
+  let handshakes = 0;
+  server.on('secureConnection', () => {
+    handshakes += 1;
+  });
   let closing: Promise<void> | undefined;
   const host = o.host.includes(':') ? `[${o.host}]` : o.host;
   o.log.info({ host: o.host, port, routes: o.routes.map((r) => r.path) }, 'webhook server listening');
@@ -167,6 +173,9 @@ export async function startWebhookServer(o: WebhookServerOptions): Promise<Webho
     },
     get tlsReloads() {
       return reloads;
+    },
+    get handshakes() {
+      return handshakes;
     },
     setTls(tls: TlsMaterial): void {
       // setSecureContext throws on a key that does not match the certificate; the old context stays in place then.

@@ -94,6 +94,20 @@ export interface MountSpec {
 
 /** Volume names are DNS labels (≤ 63): a short stable digest of the source stands in for long Secret names. */
 export function sourceVolumeName(source: MountSpec['source'], name: string): string {
+  const key = `${source}/${name}`;
+  const hit = volumeNames.get(key);
+  if (hit !== undefined) return hit;
+  if (volumeNames.size >= VOLUME_NAME_CACHE) volumeNames.clear();
+  const v = computeVolumeName(source, name);
+  volumeNames.set(key, v);
+  return v;
+}
+
+/** Every admission names the same few volumes: a SHA-256 per name per pod showed up in the webhook's profile. */
+const VOLUME_NAME_CACHE = 4096;
+const volumeNames = new Map<string, string>();
+
+function computeVolumeName(source: MountSpec['source'], name: string): string {
   const kind = source === 'secret' ? 's' : source === 'configMap' ? 'cm' : 'sa';
   const digest = createHash('sha256').update(`${source}/${name}`).digest('hex').slice(0, 12);
   return `${VOLUME_PREFIX}${kind}-${digest}`;
