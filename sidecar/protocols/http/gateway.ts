@@ -1,0 +1,588 @@
+// The HTTP gateway core shared by `http` and `kubernetes` connections: authenticate → classify → judge → record (write-ahead) → hold → forward with the credential → mask the response → record the result.
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { Agent as HttpAgent, ClientRequest, IncomingMessage, OutgoingHttpHeaders, RequestOptions, ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
+import type { Duplex } from 'node:stream';
+import { pipeline } from 'node:stream';
+import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
+import type { AccessConfig, HttpCredentialsConfig, LimitsConfig, UrlUpstreamConfig } from '../../core/config-types.ts';
+import type { StatementDecision } from '../../core/metrics.ts';
+import { mayUseConnection } from '../../identity/authorize.ts';
+import { bearerToken } from '../../identity/bearer.ts';
+import { errorCodeFor } from '../../identity/reasons.ts';
+import type { Principal, TokenVerifier } from '../../identity/verify-token.ts';
+import { createMasker, type Masker, type MaskerOptions } from '../../masking/index.ts';
+import { evaluateHttp, type CompiledHttpPolicy, type HttpDecision, type HttpFacts } from '../../policy/http-rules.ts';
+import type { Decision, RecordEvent, RequestClassification } from '../../recording/event.ts';
+import { holdForApproval, type ApprovalBackend, type ApprovalRequest } from '../postgres/approval-hold.ts';
+import { refusal, type HttpRefusal } from './errors.ts';
+import { agentHeaders, upstreamHeaders } from './headers.ts';
+import { CredentialSource, type Credential } from './inject.ts';
+import { MaskingTransform, UnmaskableError, type BodyMaskOptions } from './mask-body.ts';
+
+// node:http(s) through createRequire: their ESM namespace evaluates undici's lazy WebSocket getters (~9–14 MB, docs/sidecar.md).
+const require = createRequire(import.meta.url);
+const http = require('node:http') as typeof import('node:http');
+const https = require('node:https') as typeof import('node:https');
+
+/** Request bodies read to judge JSON body predicates are capped here (larger: 413). */
+export const DEFAULT_MAX_JUDGED_BODY_BYTES = 1024 * 1024;
+/** How long the upstream may take to send response headers (LLM completions can take minutes). */
+export const DEFAULT_RESPONSE_HEADERS_TIMEOUT_MS = 300_000;
+/** Keep-alive sockets per upstream. */
+export const DEFAULT_UPSTREAM_SOCKETS = 256;
+
+export interface GatewayLogger {
+  debug(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface GatewayMetrics {
+  sessionStarted?(connection: string): void;
+  sessionEnded?(connection: string): void;
+  statement?(connection: string, decision: StatementDecision): void;
+  authFailure?(connection: string, reason: string): void;
+  masked?(findings: Readonly<Record<string, number>>): void;
+  upstreamLatency?(connection: string, seconds: number): void;
+}
+
+export interface RecorderLike {
+  record(event: RecordEvent, opts?: { readonly lazy?: boolean }): Promise<unknown>;
+}
+
+/** What differs between plain HTTP and the Kubernetes API. */
+export interface GatewayProfile {
+  readonly protocol: 'http' | 'kubernetes';
+  /** Facts for the policy and the classification for the recording. */
+  classify(method: string, path: string, query: URLSearchParams): { readonly kube?: HttpFacts['kube']; readonly classification: RequestClassification };
+  /** Last changes to the upstream request headers (Kubernetes: no protobuf). */
+  adjustHeaders?(h: OutgoingHttpHeaders, facts: HttpFacts): void;
+  /** How the response body is masked. */
+  bodyOptions(facts: HttpFacts, contentType: string | undefined, masker: Masker): BodyMaskOptions;
+  /** Refusal body and its content type. */
+  render(r: HttpRefusal): string;
+}
+
+export interface GatewayConfig {
+  readonly name: string;
+  readonly upstream: UrlUpstreamConfig;
+  readonly credentials: HttpCredentialsConfig;
+  readonly access: AccessConfig;
+  readonly limits: LimitsConfig;
+  readonly readOnly: boolean;
+  /** Masking options (the HMAC key already read); the credential is added as a keyword list. */
+  readonly masking: MaskerOptions;
+}
+
+export interface GatewayDeps {
+  readonly verifier: TokenVerifier;
+  readonly recorder: RecorderLike | null;
+  readonly approvals: ApprovalBackend;
+  readonly approvalTimeoutMs: number;
+  readonly logger: GatewayLogger;
+  readonly metrics: GatewayMetrics;
+  readonly identity: string;
+  readonly maxJudgedBodyBytes?: number;
+  readonly responseHeadersTimeoutMs?: number;
+}
+
+interface SocketSession {
+  readonly id: string;
+  readonly key: string;
+  cmd: number;
+  recorded: boolean;
+  summary: { commands: number; denied: number; approvals: number; bytes: number; masked: Record<string, number> };
+  readonly started: number;
+}
+
+/** One request on its way: what the result line and the metrics need. */
+interface Exchange {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly t0: number;
+  readonly session: SocketSession;
+  readonly cmd: number;
+  readonly facts: HttpFacts;
+  readonly maskedUrl: string;
+  readonly upstreamPath: string;
+  body: Buffer | undefined;
+}
+
+const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+const CREDENTIAL_RULE = 'upstream-credential';
+
+function addCounts(into: Record<string, number>, f: Readonly<Record<string, number>>): void {
+  for (const [k, n] of Object.entries(f)) into[k] = (into[k] ?? 0) + n;
+}
+
+function isJsonType(ct: string | undefined): boolean {
+  const t = (ct ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+  return t === 'application/json' || t.endsWith('+json');
+}
+
+/** Decoded path for matching (percent-escapes resolved, `%2F` too: stricter), or undefined when the escapes are malformed. */
+function matchPath(pathname: string): string | undefined {
+  try {
+    return decodeURIComponent(pathname);
+  } catch {
+    return undefined;
+  }
+}
+
+function decoderFor(encoding: string | undefined): NodeJS.ReadWriteStream | null | undefined {
+  const e = (encoding ?? '').trim().toLowerCase();
+  if (e === '' || e === 'identity') return null;
+  if (e === 'gzip' || e === 'x-gzip') return createGunzip();
+  if (e === 'deflate') return createInflate();
+  if (e === 'br') return createBrotliDecompress();
+  return undefined;
+}
+
+export class Gateway {
+  private readonly base: URL;
+  private readonly basePath: string;
+  private readonly agent: HttpAgent;
+  private readonly credential: CredentialSource;
+  private maskerFor: { version: string; masker: Masker } | undefined;
+  private readonly sessions = new WeakMap<Duplex, SocketSession>();
+  private readonly openSessions = new Set<SocketSession>();
+  inflight = 0;
+
+  constructor(
+    readonly cfg: GatewayConfig,
+    readonly policy: CompiledHttpPolicy,
+    readonly profile: GatewayProfile,
+    readonly deps: GatewayDeps,
+  ) {
+    this.base = new URL(cfg.upstream.url);
+    this.basePath = this.base.pathname.replace(/\/+$/, '');
+    this.credential = new CredentialSource(cfg.credentials);
+    const tls = cfg.upstream.tls;
+    const common = { keepAlive: true, maxSockets: DEFAULT_UPSTREAM_SOCKETS, maxFreeSockets: DEFAULT_UPSTREAM_SOCKETS, scheduling: 'lifo' as const };
+    this.agent =
+      this.base.protocol === 'https:'
+        ? new https.Agent({
+            ...common,
+            rejectUnauthorized: true,
+            ...(tls.caFile !== undefined ? { ca: readFileSync(tls.caFile) } : {}),
+            ...(tls.serverName !== undefined ? { servername: tls.serverName } : {}),
+            ...(tls.certFile !== undefined && tls.keyFile !== undefined ? { cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) } : {}),
+          })
+        : new http.Agent(common);
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+
+  /** The masker with the current credential as a keyword (an echo of it is masked like a secret). */
+  private masker(cred: Credential): Masker {
+    const m = this.maskerFor;
+    if (m !== undefined && m.version === cred.version) return m.masker;
+    const words = cred.secrets.filter((s) => s.length >= 2);
+    const opts = this.cfg.masking;
+    const masker = createMasker(words.length === 0 ? opts : { ...opts, keywordLists: [...(opts.keywordLists ?? []), { id: CREDENTIAL_RULE, words }] });
+    this.maskerFor = { version: cred.version, masker };
+    return masker;
+  }
+
+  private send(res: ServerResponse, r: HttpRefusal): void {
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const body = this.profile.render(r);
+    const headers: OutgoingHttpHeaders = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', 'x-chaperone-error': r.code };
+    if (r.status === 401) headers['www-authenticate'] = 'Bearer realm="chaperone"';
+    res.writeHead(r.status, headers);
+    res.end(body);
+  }
+
+  private async authenticate(req: IncomingMessage): Promise<{ ok: true; principal: Principal } | { ok: false; r: HttpRefusal }> {
+    const name = this.cfg.name;
+    const token = bearerToken(req.headers.authorization);
+    let v;
+    try {
+      v = await this.deps.verifier.verify(token);
+    } catch (e) {
+      v = { ok: false as const, reason: 'internal' as const, message: `the token check failed unexpectedly (${(e as Error)?.name ?? 'error'}); refused` };
+    }
+    if (!v.ok) {
+      this.deps.metrics.authFailure?.(name, v.reason);
+      const detail = v.reason === 'missing' ? 'send the agent\'s token as Authorization: Bearer <token>' : v.message;
+      return { ok: false, r: refusal(errorCodeFor(v.reason), { reason: v.reason, detail, connection: name }) };
+    }
+    const a = mayUseConnection(v.principal, { name, ...this.cfg.access });
+    if (!a.ok) {
+      this.deps.metrics.authFailure?.(name, a.reason);
+      return { ok: false, r: refusal(errorCodeFor(a.reason), { reason: a.reason, detail: a.message, connection: name }) };
+    }
+    return { ok: true, principal: v.principal };
+  }
+
+  /** The socket's session for this principal; a different principal on the same socket starts a new one. */
+  private async session(socket: Duplex, p: Principal): Promise<SocketSession | undefined> {
+    const key = `${p.issuer}#${p.subject}`;
+    const cur = this.sessions.get(socket);
+    if (cur !== undefined && cur.key === key && cur.recorded) return cur;
+    if (cur !== undefined) this.endSession(cur, 'principal-changed');
+    const s: SocketSession = { id: `${this.profile.protocol}-${randomBytes(8).toString('hex')}`, key, cmd: 0, recorded: false, summary: { commands: 0, denied: 0, approvals: 0, bytes: 0, masked: {} }, started: Date.now() };
+    const sock = socket as Duplex & { remoteAddress?: string; remotePort?: number };
+    const pod = p.pod ? `${p.serviceAccount?.namespace ?? ''}/${p.pod.name}` : null;
+    const ok = await this.record({ type: 'session.start', session: s.id, identity: this.deps.identity, subject: p.subject, groups: p.groups, pod, client: `${sock.remoteAddress ?? '?'}:${sock.remotePort ?? 0}`, connection: this.cfg.name, protocol: this.profile.protocol });
+    if (!ok) return undefined;
+    s.recorded = true;
+    this.sessions.set(socket, s);
+    this.openSessions.add(s);
+    this.deps.metrics.sessionStarted?.(this.cfg.name);
+    socket.once('close', () => this.endSession(s, 'client-closed'));
+    return s;
+  }
+
+  private endSession(s: SocketSession, reason: string): void {
+    if (!this.openSessions.delete(s)) return;
+    this.deps.metrics.sessionEnded?.(this.cfg.name);
+    const summary = { ...s.summary, rows: 0, durationMs: Date.now() - s.started };
+    this.deps.recorder?.record({ type: 'session.end', session: s.id, reason, summary }).catch(() => undefined);
+  }
+
+  private async record(e: RecordEvent): Promise<boolean> {
+    if (this.deps.recorder === null) return true;
+    try {
+      await this.deps.recorder.record(e);
+      return true;
+    } catch (err) {
+      this.deps.logger.error({ err: (err as Error).message, type: e.type }, 'recording failed; refusing');
+      return false;
+    }
+  }
+
+  /** Reads the request body (bounded) when a rule needs it; undefined = too large. */
+  private readBody(req: IncomingMessage): Promise<Buffer | undefined> {
+    const max = this.deps.maxJudgedBodyBytes ?? DEFAULT_MAX_JUDGED_BODY_BYTES;
+    return new Promise((resolve, reject) => {
+      const parts: Buffer[] = [];
+      let n = 0;
+      req.on('data', (c: Buffer) => {
+        n += c.length;
+        if (n > max) {
+          req.removeAllListeners('data');
+          req.resume();
+          resolve(undefined);
+          return;
+        }
+        parts.push(c);
+      });
+      req.once('end', () => resolve(Buffer.concat(parts, n)));
+      req.once('error', reject);
+    });
+  }
+
+  /** Entry point for every request (not upgrades). Never throws. */
+  handle(req: IncomingMessage, res: ServerResponse): void {
+    this.inflight++;
+    res.once('close', () => this.inflight--);
+    this.run(req, res).catch((e: unknown) => {
+      this.deps.logger.error({ err: (e as Error)?.message ?? String(e) }, 'request failed inside the gateway');
+      this.send(res, refusal('CHAP_ERR_INTERNAL', { detail: 'see the sidecar log' }));
+    });
+  }
+
+  private parseTarget(req: IncomingMessage): { u: URL; path: string } | HttpRefusal {
+    const raw = req.url ?? '';
+    if (!raw.startsWith('/')) return refusal('CHAP_ERR_HTTP_BAD_REQUEST', { detail: 'the request target must be a path such as /v1/items (this is a reverse proxy, not a forward proxy)' });
+    let u: URL;
+    try {
+      u = new URL(raw, 'http://sidecar.invalid');
+    } catch {
+      return refusal('CHAP_ERR_HTTP_BAD_REQUEST', { detail: 'the request target is not a valid URL path' });
+    }
+    const path = matchPath(u.pathname);
+    if (path === undefined) return refusal('CHAP_ERR_HTTP_BAD_REQUEST', { detail: 'the path has a malformed percent-escape' });
+    return { u, path };
+  }
+
+  private async run(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const t0 = performance.now();
+    const target = this.parseTarget(req);
+    if ('status' in target) return this.send(res, target);
+    const auth = await this.authenticate(req);
+    if (!auth.ok) return this.send(res, auth.r);
+    const session = await this.session(req.socket, auth.principal);
+    if (session === undefined) return this.send(res, refusal('CHAP_ERR_RECORDING_FAILED', { detail: 'session start' }));
+    const method = (req.method ?? 'GET').toUpperCase();
+    let body: Buffer | undefined;
+    let parsed: unknown;
+    if (this.policy.needsBody && !READ_METHODS.has(method)) {
+      body = await this.readBody(req);
+      if (body === undefined) return this.send(res, refusal('CHAP_ERR_HTTP_BODY_TOO_LARGE', { limit: this.deps.maxJudgedBodyBytes ?? DEFAULT_MAX_JUDGED_BODY_BYTES, detail: 'a rule of this connection judges request bodies' }));
+      if (isJsonType(req.headers['content-type'])) {
+        try {
+          parsed = JSON.parse(body.toString('utf8'));
+        } catch {
+          parsed = undefined;
+        }
+      }
+    }
+    const cls = this.profile.classify(method, target.path, target.u.searchParams);
+    const facts: HttpFacts = { method, path: target.path, query: target.u.searchParams, body: parsed, websocket: false, ...(cls.kube !== undefined ? { kube: cls.kube } : {}) };
+    const cred = this.credentialOr(res);
+    if (cred === undefined) return;
+    const masker = this.masker(cred);
+    const maskedUrl = masker.maskText(`${target.u.pathname}${target.u.search}`).value;
+    const cmd = ++session.cmd;
+    session.summary.commands++;
+    const ex: Exchange = { req, res, t0, session, cmd, facts, maskedUrl, upstreamPath: `${this.basePath}${target.u.pathname}${target.u.search}`, body };
+    let d = evaluateHttp(this.policy, facts);
+    if (this.cfg.readOnly && d.action !== 'deny' && !READ_METHODS.has(method)) {
+      d = { action: 'deny', rule: 'chaperone.read-only', reason: 'read-only', message: 'the connection is read-only: only GET, HEAD and OPTIONS are forwarded' };
+    }
+    const decision: Decision = d.action === 'allow' ? 'allow' : d.action === 'deny' ? 'deny' : 'approval';
+    const recorded = await this.record({ type: 'request', session: session.id, cmd, method, url: maskedUrl, classification: cls.classification, decision, rule: d.rule, ...(d.action !== 'allow' ? { reason: d.reason } : {}) });
+    if (!recorded) return this.send(res, refusal('CHAP_ERR_RECORDING_FAILED', { detail: 'request' }));
+    this.deps.metrics.statement?.(this.cfg.name, d.action);
+    if (d.action === 'deny') {
+      session.summary.denied++;
+      this.finish(ex, 403, 0, {}, undefined);
+      return this.send(res, refusal('CHAP_ERR_HTTP_DENIED', { rule: d.rule, reason: d.reason, detail: d.message }, { rule: d.rule }));
+    }
+    if (d.action === 'require-approval' && !(await this.hold(ex, d, auth.principal))) return;
+    this.forward(ex, cred, masker);
+  }
+
+  private credentialOr(res: ServerResponse): Credential | undefined {
+    try {
+      return this.credential.get();
+    } catch (e) {
+      this.deps.logger.error({ err: (e as Error).message }, 'credential unreadable');
+      this.send(res, refusal('CHAP_ERR_HTTP_UPSTREAM_UNAVAILABLE', { connection: this.cfg.name, detail: 'the sidecar cannot read its credential for this connection; see the sidecar log' }));
+      return undefined;
+    }
+  }
+
+  /** Waits for a decision; true = approved (forward). Answers the client itself otherwise. */
+  private async hold(ex: Exchange, d: Extract<HttpDecision, { action: 'require-approval' }>, p: Principal): Promise<boolean> {
+    const { session, cmd, res } = ex;
+    session.summary.approvals++;
+    const groups = Array.isArray(d.approval['approverGroups']) ? (d.approval['approverGroups'] as unknown[]).filter((g): g is string => typeof g === 'string') : [];
+    const seconds = typeof d.approval['timeoutSeconds'] === 'number' ? d.approval['timeoutSeconds'] : undefined;
+    const timeoutMs = seconds !== undefined && seconds > 0 ? Math.min(seconds * 1000, this.deps.approvalTimeoutMs) : this.deps.approvalTimeoutMs;
+    const statement = `${ex.facts.method} ${ex.maskedUrl}`;
+    const hash = createHash('sha256').update(`${ex.facts.method} ${ex.upstreamPath}\n`).update(ex.body ?? Buffer.alloc(0)).digest('hex');
+    const req: ApprovalRequest = {
+      id: `${this.profile.protocol}-${randomUUID()}`, session: session.id, cmd, connection: this.cfg.name, identity: this.deps.identity, subject: p.subject, username: p.username,
+      groups: p.groups, statement, statementHash: hash, rule: d.rule, reason: d.reason, message: d.message, approverGroups: groups, timeoutMs, settings: d.approval,
+    };
+    const started = Date.now();
+    const waitOk = await this.record({ type: 'approval.wait', session: session.id, cmd, request: req.id, approverGroups: groups, timeoutMs });
+    const gone = new AbortController();
+    const onClose = (): void => {
+      if (!res.writableFinished) gone.abort();
+    };
+    res.once('close', onClose);
+    this.deps.logger.info({ request: req.id, rule: d.rule, how: this.deps.approvals.howToApprove(req) }, 'request held for approval');
+    const o = waitOk ? await holdForApproval(this.deps.approvals, req, gone.signal) : { outcome: 'denied' as const, reason: 'the wait could not be recorded' };
+    res.off('close', onClose);
+    await this.record({ type: 'approval.outcome', session: session.id, cmd, request: req.id, outcome: o.outcome, by: 'by' in o ? (o.by ?? []) : [], waitedMs: Date.now() - started });
+    if (o.outcome === 'approved') {
+      this.deps.metrics.statement?.(this.cfg.name, 'approved');
+      return true;
+    }
+    this.deps.metrics.statement?.(this.cfg.name, o.outcome === 'expired' ? 'approval-expired' : 'approval-denied');
+    if (o.outcome === 'cancelled') return false;
+    const code = o.outcome === 'expired' ? 'CHAP_ERR_HTTP_APPROVAL_EXPIRED' : 'CHAP_ERR_HTTP_APPROVAL_DENIED';
+    const r = refusal(code, { rule: d.rule, request: req.id, detail: o.reason }, { rule: d.rule, request: req.id });
+    this.finish(ex, r.status, 0, {}, undefined);
+    this.send(res, r);
+    return false;
+  }
+
+  private upstreamRequest(ex: Exchange, cred: Credential): ClientRequest {
+    let path = ex.upstreamPath;
+    if (cred.query !== undefined) path += `${path.includes('?') ? '&' : '?'}${encodeURIComponent(cred.query.name)}=${encodeURIComponent(cred.query.value)}`;
+    const dropped = new Set<string>();
+    if (cred.header !== undefined) dropped.add(cred.header.name);
+    const headers = upstreamHeaders(ex.req.headers, { host: this.base.host, ...(cred.header !== undefined ? { credential: cred.header } : {}), drop: dropped });
+    this.profile.adjustHeaders?.(headers, ex.facts);
+    if (ex.body !== undefined) {
+      delete headers['transfer-encoding'];
+      headers['content-length'] = ex.body.length;
+    }
+    const opts: RequestOptions = { protocol: this.base.protocol, hostname: this.base.hostname.replace(/^\[|\]$/g, ''), port: this.base.port, method: ex.facts.method, path, headers, agent: this.agent };
+    return (this.base.protocol === 'https:' ? https : http).request(opts);
+  }
+
+  private forward(ex: Exchange, cred: Credential, masker: Masker): void {
+    const { req, res } = ex;
+    const upReq = this.upstreamRequest(ex, cred);
+    const sentAt = performance.now();
+    const connectMs = this.cfg.limits.connectTimeoutSeconds * 1000;
+    const headersMs = this.deps.responseHeadersTimeoutMs ?? DEFAULT_RESPONSE_HEADERS_TIMEOUT_MS;
+    let timer: NodeJS.Timeout | undefined = setTimeout(() => upReq.destroy(new Error(`no response headers within ${Math.round(headersMs / 1000)} s`)), headersMs);
+    upReq.once('socket', (s) => {
+      if (!(s as { connecting?: boolean }).connecting) return;
+      const t = setTimeout(() => upReq.destroy(new Error(`connect timeout after ${connectMs / 1000} s`)), connectMs);
+      s.once('connect', () => clearTimeout(t));
+      s.once('secureConnect', () => clearTimeout(t));
+      s.once('close', () => clearTimeout(t));
+    });
+    const clientGone = (): void => {
+      if (!res.writableFinished) upReq.destroy();
+    };
+    res.once('close', clientGone);
+    upReq.once('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      timer = undefined;
+      if (res.headersSent || res.destroyed) return;
+      const detail = e.code !== undefined ? `${e.code}` : e.message;
+      const code = /timeout/i.test(e.message) ? 'CHAP_ERR_HTTP_UPSTREAM_TIMEOUT' : 'CHAP_ERR_HTTP_UPSTREAM_UNAVAILABLE';
+      this.deps.logger.warn({ err: detail }, 'upstream request failed');
+      const r = refusal(code, { connection: this.cfg.name, detail });
+      this.finish(ex, r.status, 0, {}, detail);
+      this.send(res, r);
+    });
+    upReq.once('response', (upRes) => {
+      clearTimeout(timer);
+      timer = undefined;
+      this.deps.metrics.upstreamLatency?.(this.cfg.name, (performance.now() - sentAt) / 1000);
+      this.respond(ex, upRes, masker, cred);
+    });
+    if (ex.body !== undefined) upReq.end(ex.body);
+    else req.pipe(upReq);
+  }
+
+  private respond(ex: Exchange, upRes: IncomingMessage, masker: Masker, cred: Credential): void {
+    const { res } = ex;
+    const status = upRes.statusCode ?? 502;
+    const h = agentHeaders(upRes.headers, masker, cred.secrets);
+    const headerFindings = h.findings;
+    const noBody = ex.facts.method === 'HEAD' || status === 204 || status === 304 || (status >= 100 && status < 200);
+    const opts = this.profile.bodyOptions(ex.facts, upRes.headers['content-type'], masker);
+    const decoder = decoderFor(upRes.headers['content-encoding']);
+    if (noBody) {
+      if (opts.mode !== 'none' || decoder !== null) delete h.headers['content-length'];
+      res.writeHead(status, h.headers);
+      res.end();
+      upRes.resume();
+      this.finish(ex, status, 0, headerFindings, undefined);
+      return;
+    }
+    if (decoder === undefined && opts.mode !== 'none') {
+      upRes.destroy();
+      const r = refusal('CHAP_ERR_HTTP_UNMASKABLE', { connection: this.cfg.name, detail: `content-encoding ${String(upRes.headers['content-encoding'])} cannot be decoded` });
+      this.finish(ex, r.status, 0, headerFindings, r.message);
+      return this.send(res, r);
+    }
+    const t = new MaskingTransform(decoder === null ? opts : { ...opts, mode: opts.mode === 'none' ? 'text' : opts.mode });
+    if (opts.mode !== 'none' || decoder !== null) delete h.headers['content-length'];
+    if (decoder !== null && decoder !== undefined) delete h.headers['content-encoding'];
+    res.writeHead(status, h.headers);
+    res.flushHeaders();
+    const done = (err: NodeJS.ErrnoException | null): void => {
+      const findings = { ...headerFindings };
+      addCounts(findings, t.findings());
+      if (err) {
+        const why = err instanceof UnmaskableError ? `unmaskable: ${err.message}` : upRes.readableAborted || err.code === 'ECONNRESET' || err.code === 'ERR_STREAM_PREMATURE_CLOSE' ? `aborted mid-body (${err.code ?? err.message})` : err.message;
+        if (!res.destroyed) res.destroy();
+        this.finish(ex, status, t.bytesOut, findings, why);
+        return;
+      }
+      this.finish(ex, status, t.bytesOut, findings, undefined);
+    };
+    if (decoder !== null && decoder !== undefined) pipeline(upRes, decoder, t, res, done);
+    else pipeline(upRes, t, res, done);
+  }
+
+  /** The result line (lazy: not write-ahead), counters and metrics. */
+  private finish(ex: Exchange, status: number, bytes: number, masked: Readonly<Record<string, number>>, error: string | undefined): void {
+    const s = ex.session.summary;
+    s.bytes += bytes;
+    addCounts(s.masked, masked);
+    if (Object.keys(masked).length > 0) this.deps.metrics.masked?.(masked);
+    const ev: RecordEvent = { type: 'result', session: ex.session.id, cmd: ex.cmd, rows: null, bytes, masked, durationMs: Math.round((performance.now() - ex.t0) * 1000) / 1000, httpStatus: status, ...(error !== undefined ? { error } : {}) };
+    this.deps.recorder?.record(ev, { lazy: true }).catch(() => undefined);
+  }
+
+  /** Upgrade requests (WebSocket, SPDY): judged like requests; refused unless a rule allows them, then tunneled as opaque bytes. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    this.upgrade(req, socket, head).catch((e: unknown) => {
+      this.deps.logger.error({ err: (e as Error)?.message ?? String(e) }, 'upgrade failed inside the gateway');
+      socket.destroy();
+    });
+  }
+
+  private refuseRaw(socket: Duplex, r: HttpRefusal): void {
+    const body = this.profile.render(r);
+    socket.end(`HTTP/1.1 ${r.status} ${http.STATUS_CODES[r.status] ?? 'Error'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\nx-chaperone-error: ${r.code}\r\n\r\n${body}`);
+  }
+
+  private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    socket.on('error', () => socket.destroy());
+    const target = this.parseTarget(req);
+    if ('status' in target) return this.refuseRaw(socket, target);
+    const auth = await this.authenticate(req);
+    if (!auth.ok) return this.refuseRaw(socket, auth.r);
+    const session = await this.session(socket, auth.principal);
+    if (session === undefined) return this.refuseRaw(socket, refusal('CHAP_ERR_RECORDING_FAILED', { detail: 'session start' }));
+    const method = (req.method ?? 'GET').toUpperCase();
+    const cls = this.profile.classify(method, target.path, target.u.searchParams);
+    const facts: HttpFacts = { method, path: target.path, query: target.u.searchParams, body: undefined, websocket: true, ...(cls.kube !== undefined ? { kube: cls.kube } : {}) };
+    let d = evaluateHttp(this.policy, facts);
+    const proto = String(req.headers.upgrade ?? 'unknown');
+    // Kubernetes upgrades (exec, attach, port-forward over SPDY/WebSocket) carry unmaskable streams: always refused.
+    if (this.profile.protocol === 'kubernetes' && d.action === 'allow') d = { action: 'deny', rule: 'chaperone.kubernetes-upgrade', reason: 'upgrade-refused', message: 'exec, attach and port-forward streams cannot be masked, so the Kubernetes gateway refuses every upgrade' };
+    if (d.action === 'require-approval') d = { action: 'deny', rule: d.rule, reason: 'upgrade-refused', message: 'an upgrade cannot wait for approval' };
+    const cmd = ++session.cmd;
+    const cred = this.credential.get();
+    const masker = this.masker(cred);
+    const maskedUrl = masker.maskText(`${target.u.pathname}${target.u.search}`).value;
+    const recorded = await this.record({ type: 'request', session: session.id, cmd, method, url: maskedUrl, classification: { ...cls.classification, kind: `${cls.classification.kind}-upgrade` }, decision: d.action === 'allow' ? 'allow' : 'deny', rule: d.rule, ...(d.action !== 'allow' ? { reason: d.reason } : {}) });
+    if (!recorded) return this.refuseRaw(socket, refusal('CHAP_ERR_RECORDING_FAILED', { detail: 'request' }));
+    this.deps.metrics.statement?.(this.cfg.name, d.action === 'allow' ? 'allow' : 'deny');
+    if (d.action !== 'allow') {
+      session.summary.denied++;
+      return this.refuseRaw(socket, refusal('CHAP_ERR_HTTP_UPGRADE_REFUSED', { protocol: proto, detail: `rule ${d.rule}: ${d.message}` }, { rule: d.rule }));
+    }
+    this.tunnel({ req, res: undefined as unknown as ServerResponse, t0: performance.now(), session, cmd, facts, maskedUrl, upstreamPath: `${this.basePath}${target.u.pathname}${target.u.search}`, body: undefined }, socket, head, cred);
+  }
+
+  /** An allowed upgrade: the upstream handshake with the credential, then raw bytes both ways (recorded as opaque). */
+  private tunnel(ex: Exchange, socket: Duplex, head: Buffer, cred: Credential): void {
+    const upReq = this.upstreamRequest(ex, cred);
+    upReq.setHeader('connection', 'Upgrade');
+    upReq.setHeader('upgrade', String(ex.req.headers.upgrade));
+    upReq.once('upgrade', (upRes, upSocket, upHead) => {
+      const lines = [`HTTP/1.1 ${upRes.statusCode ?? 101} ${upRes.statusMessage ?? 'Switching Protocols'}`];
+      for (let i = 0; i < upRes.rawHeaders.length; i += 2) lines.push(`${upRes.rawHeaders[i] ?? ''}: ${masker(upRes.rawHeaders[i + 1] ?? '')}`);
+      socket.write(`${lines.join('\r\n')}\r\n\r\n`);
+      if (upHead.length > 0) socket.write(upHead);
+      if (head.length > 0) upSocket.write(head);
+      let bytes = 0;
+      upSocket.on('data', (c: Buffer) => (bytes += c.length));
+      upSocket.pipe(socket).pipe(upSocket);
+      const end = (): void => {
+        upSocket.destroy();
+        socket.destroy();
+      };
+      upSocket.once('close', end);
+      socket.once('close', () => {
+        end();
+        this.finish(ex, 101, bytes, {}, undefined);
+      });
+    });
+    const masker = (v: string): string => {
+      let out = v;
+      for (const s of cred.secrets) out = out.split(s).join(`[MASKED:${CREDENTIAL_RULE}]`);
+      return out;
+    };
+    upReq.once('response', (upRes) => {
+      upRes.resume();
+      this.refuseRaw(socket, refusal('CHAP_ERR_HTTP_UPGRADE_REFUSED', { protocol: String(ex.req.headers.upgrade), detail: `the upstream answered ${upRes.statusCode ?? 0} instead of switching protocols` }));
+    });
+    upReq.once('error', (e) => this.refuseRaw(socket, refusal('CHAP_ERR_HTTP_UPSTREAM_UNAVAILABLE', { connection: this.cfg.name, detail: e.message })));
+    upReq.end();
+  }
+}

@@ -1,0 +1,177 @@
+// Response bodies masked as they stream, with bounded memory: whole JSON documents, NDJSON/watch lines, SSE events, or a byte stream (the engine's carry-over window).
+import { Transform, type TransformCallback } from 'node:stream';
+import type { Masker, MaskResult, StreamMasker } from '../../masking/index.ts';
+
+/**
+ * `json`: one document, masked whole at the end (output stays valid JSON; field rules apply).
+ * `lines`: each `\n`-terminated line masked on its own as it completes (NDJSON, Kubernetes watch, logs).
+ * `sse`: each Server-Sent Event masked as it completes (a blank line ends it), so token streams keep flowing.
+ * `text`: the streaming masker (a secret split across chunks is still found; a few KiB are held back).
+ * `none`: passed through (media types that carry no text).
+ */
+export type BodyMode = 'none' | 'text' | 'json' | 'lines' | 'sse';
+
+/** A document, line or event larger than this is masked as a plain stream instead (or refused: `overflow: 'fail'`). */
+export const DEFAULT_MAX_UNIT_BYTES = 8 * 1024 * 1024;
+
+export class UnmaskableError extends Error {
+  override readonly name = 'UnmaskableError';
+}
+
+export interface BodyMaskOptions {
+  readonly mode: BodyMode;
+  readonly masker: Masker;
+  /** json mode: how a whole document is masked (default `masker.maskJson`). */
+  readonly maskDocument?: (text: string) => MaskResult<string>;
+  /** lines mode: how a line is masked, without its `\n` (default `masker.maskJson`, which masks non-JSON as text). */
+  readonly maskLine?: (line: string) => MaskResult<string>;
+  readonly maxUnitBytes?: number;
+  /** Over the limit: `stream` masks the rest as text (plain HTTP); `fail` ends the body with an error (Kubernetes: a Secret must be seen whole). */
+  readonly overflow?: 'stream' | 'fail';
+}
+
+const NL = 0x0a;
+
+/** End of the first SSE event in `b` at or after `from`: the index just past its blank line, or -1. */
+export function sseEventEnd(b: Buffer, from: number): number {
+  for (let i = b.indexOf(NL, from); i >= 0; i = b.indexOf(NL, i + 1)) {
+    if (b[i + 1] === NL) return i + 2;
+    if (b[i + 1] === 0x0d && b[i + 2] === NL) return i + 3;
+  }
+  return -1;
+}
+
+export class MaskingTransform extends Transform {
+  private pending: Buffer[] = [];
+  private pendingLen = 0;
+  /** Where the next delimiter search starts inside the joined pending bytes. */
+  private scanFrom = 0;
+  private sm: StreamMasker | undefined;
+  private readonly counts: Record<string, number> = {};
+  private readonly max: number;
+  private readonly maskDoc: (t: string) => MaskResult<string>;
+  private readonly maskLine: (t: string) => MaskResult<string>;
+  bytesIn = 0;
+  bytesOut = 0;
+
+  constructor(private readonly o: BodyMaskOptions) {
+    super();
+    this.max = o.maxUnitBytes ?? DEFAULT_MAX_UNIT_BYTES;
+    this.maskDoc = o.maskDocument ?? ((t) => o.masker.maskJson(t));
+    this.maskLine = o.maskLine ?? ((t) => o.masker.maskJson(t));
+    if (o.mode === 'text') this.sm = o.masker.stream();
+  }
+
+  findings(): Record<string, number> {
+    const out = { ...this.counts };
+    if (this.sm) for (const [k, n] of Object.entries(this.sm.findings())) out[k] = (out[k] ?? 0) + n;
+    return out;
+  }
+
+  private add(r: MaskResult<string>): string {
+    if (r.changed) for (const [k, n] of Object.entries(r.findings)) this.counts[k] = (this.counts[k] ?? 0) + n;
+    return r.value;
+  }
+
+  private out(b: Buffer): void {
+    if (b.length === 0) return;
+    this.bytesOut += b.length;
+    this.push(b);
+  }
+
+  private joined(): Buffer {
+    if (this.pending.length > 1) this.pending = [Buffer.concat(this.pending, this.pendingLen)];
+    return this.pending[0] ?? Buffer.alloc(0);
+  }
+
+  private setPending(b: Buffer): void {
+    this.pending = b.length > 0 ? [b] : [];
+    this.pendingLen = b.length;
+  }
+
+  /** Switches to the byte-stream masker for the rest of the body (a unit grew past the limit). */
+  private overflow(): void {
+    if (this.o.overflow === 'fail') throw new UnmaskableError(`a ${this.o.mode === 'json' ? 'document' : this.o.mode === 'sse' ? 'event' : 'line'} of more than ${this.max} bytes cannot be masked whole`);
+    this.sm = this.o.masker.stream();
+    const rest = this.joined();
+    this.setPending(Buffer.alloc(0));
+    this.out(this.sm.push(rest));
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    try {
+      this.bytesIn += chunk.length;
+      if (this.o.mode === 'none') this.out(chunk);
+      else if (this.sm !== undefined) this.out(this.sm.push(chunk));
+      else {
+        this.pending.push(chunk);
+        this.pendingLen += chunk.length;
+        if (this.o.mode === 'lines') this.drainLines();
+        else if (this.o.mode === 'sse') this.drainEvents();
+        if (this.sm === undefined && this.pendingLen > this.max) this.overflow();
+      }
+      cb();
+    } catch (e) {
+      cb(e as Error);
+    }
+  }
+
+  private drainLines(): void {
+    const b = this.joined();
+    let start = 0;
+    const parts: Buffer[] = [];
+    for (let i = b.indexOf(NL, this.scanFrom); i >= 0; i = b.indexOf(NL, start)) {
+      parts.push(Buffer.from(this.add(this.maskLine(b.toString('utf8', start, i))) + '\n', 'utf8'));
+      start = i + 1;
+    }
+    if (parts.length > 0) this.out(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+    const rest = b.subarray(start);
+    this.setPending(rest);
+    this.scanFrom = rest.length;
+  }
+
+  private drainEvents(): void {
+    const b = this.joined();
+    let start = 0;
+    const parts: Buffer[] = [];
+    for (let end = sseEventEnd(b, Math.max(0, this.scanFrom - 2)); end >= 0; end = sseEventEnd(b, start)) {
+      parts.push(Buffer.from(this.add(this.o.masker.maskText(b.toString('utf8', start, end))), 'utf8'));
+      start = end;
+    }
+    if (parts.length > 0) this.out(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+    const rest = b.subarray(start);
+    this.setPending(rest);
+    this.scanFrom = rest.length;
+  }
+
+  override _flush(cb: TransformCallback): void {
+    try {
+      if (this.sm !== undefined) this.out(this.sm.end());
+      else if (this.pendingLen > 0) {
+        const text = this.joined().toString('utf8');
+        this.setPending(Buffer.alloc(0));
+        if (this.o.mode === 'json') this.out(Buffer.from(this.add(this.maskDoc(text)), 'utf8'));
+        else if (this.o.mode === 'lines') this.out(Buffer.from(this.add(this.maskLine(text)), 'utf8'));
+        else this.out(Buffer.from(this.add(this.o.masker.maskText(text)), 'utf8'));
+      }
+      cb();
+    } catch (e) {
+      cb(e as Error);
+    }
+  }
+}
+
+/** Media type (lower-case, no parameters) of a Content-Type value. */
+export function mediaType(ct: string | undefined): string {
+  return (ct ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+}
+
+/** Which mode a plain HTTP response body gets, by its Content-Type. Unknown and absent types are masked as text. */
+export function modeFor(contentType: string | undefined): BodyMode {
+  const t = mediaType(contentType);
+  if (t === 'text/event-stream') return 'sse';
+  if (t === 'application/x-ndjson' || t === 'application/ndjson' || t === 'application/jsonl' || t === 'application/x-jsonlines' || t === 'application/json-seq') return 'lines';
+  if (t === 'application/json' || t.endsWith('+json')) return 'json';
+  if (t.startsWith('image/') || t.startsWith('audio/') || t.startsWith('video/') || t.startsWith('font/')) return 'none';
+  return 'text';
+}
