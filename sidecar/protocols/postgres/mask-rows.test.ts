@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { createMasker } from '../../masking/index.ts';
 import { BackendFramer } from './backend-framer.ts';
 import type { BackendFrame } from './messages.ts';
+import { decodeBinaryArray, decodeByteaHex } from './binary-cells.ts';
 import { ResponseMasker, Scrubber } from './mask-rows.ts';
 import * as be from './serialize-backend.ts';
 
@@ -16,6 +17,27 @@ function frame(b: Buffer): BackendFrame {
   const f = out[0];
   assert.ok(f);
   return f;
+}
+
+function frames(b: Buffer): BackendFrame[] {
+  const out: BackendFrame[] = [];
+  new BackendFramer().push(b, (f) => out.push(f));
+  return out;
+}
+
+function binaryArray(elemOid: number, elems: readonly (Buffer | null)[]): Buffer {
+  const head = Buffer.alloc(20);
+  head.writeInt32BE(1, 0);
+  head.writeInt32BE(0, 4);
+  head.writeUInt32BE(elemOid, 8);
+  head.writeInt32BE(elems.length, 12);
+  head.writeInt32BE(1, 16);
+  const parts = elems.map((e) => {
+    const l = Buffer.alloc(4);
+    l.writeInt32BE(e === null ? -1 : e.length);
+    return e === null ? l : Buffer.concat([l, e]);
+  });
+  return Buffer.concat([head, ...parts]);
 }
 
 function rm(secret = 'upstream-pass-123'): ResponseMasker {
@@ -37,17 +59,70 @@ describe('ResponseMasker', () => {
     assert.ok(!out.includes('hunter2'));
     assert.deepEqual(Object.keys(m.takeFindings()).sort(), ['aws-access-key-id', 'pw-column']);
   });
-  it('binary: text types masked, jsonb keeps its version byte, other types become NULL when they hold a secret', () => {
+  it('binary: text types masked, jsonb keeps its version byte, an unknown type holding a secret becomes NULL with one NOTICE', () => {
     const m = rm();
-    m.rowDescription(frame(be.rowDescription([{ name: 't', typeOid: 25, format: 1 }, { name: 'j', typeOid: 3802, format: 1 }, { name: 'x', typeOid: 1009, format: 1 }])));
+    m.rowDescription(frame(be.rowDescription([{ name: 't', typeOid: 25, format: 1 }, { name: 'j', typeOid: 3802, format: 1 }, { name: 'x', typeOid: 16_385, format: 1 }])));
     const jsonb = Buffer.concat([Buffer.from([1]), Buffer.from(`{"k":"${AWS}"}`)]);
-    const out = frame(m.dataRow(frame(be.dataRow([AWS, jsonb, Buffer.from(`\0\0${AWS}`)]))));
-    assert.ok(!out.raw.includes(AWS));
-    const n = out.raw.readInt16BE(5);
-    assert.equal(n, 3);
-    // third cell is NULL (-1 length) at the end of the row
-    assert.equal(out.raw.readInt32BE(out.raw.length - 4), -1);
-    assert.ok(out.raw.includes(Buffer.from([1, 0x7b])), 'jsonb version byte kept before the JSON');
+    const [notice, row] = frames(m.dataRow(frame(be.dataRow([AWS, jsonb, Buffer.from(`\0\0${AWS}`)]))));
+    assert.equal(notice?.raw[0], 0x4e, 'a NoticeResponse before the row');
+    assert.match(notice?.raw.toString('utf8') ?? '', /column\(s\) "x" with NULL/);
+    assert.ok(row && !row.raw.includes(AWS));
+    assert.equal(row.raw.readInt16BE(5), 3);
+    assert.equal(row.raw.readInt32BE(row.raw.length - 4), -1, 'third cell is NULL (-1 length) at the end of the row');
+    assert.ok(row.raw.includes(Buffer.from([1, 0x7b])), 'jsonb version byte kept before the JSON');
+    // The NOTICE is said once per result.
+    assert.equal(frames(m.dataRow(frame(be.dataRow(['a', jsonb, Buffer.from(AWS)])))).length, 1);
+  });
+  it('binary text[]: a secret element is masked in place and the array stays well-formed', () => {
+    const m = rm();
+    m.rowDescription(frame(be.rowDescription([{ name: 'tags', typeOid: 1009, format: 1 }])));
+    const arr = binaryArray(25, [Buffer.from('ok'), null, Buffer.from(`k ${AWS}`)]);
+    const row = frames(m.dataRow(frame(be.dataRow([arr]))));
+    assert.equal(row.length, 1, 'no NOTICE: nothing became NULL');
+    const cell = row[0]!.raw.subarray(11);
+    assert.ok(!cell.includes(AWS));
+    const a = decodeBinaryArray(cell);
+    assert.ok(a);
+    assert.equal(a.elements[0]?.toString(), 'ok');
+    assert.equal(a.elements[1], null);
+    assert.match(a.elements[2]?.toString() ?? '', /^k \[MASKED:aws-access-key-id\]$/);
+    assert.equal(cell.readInt32BE(4), 1, 'has-null flag set');
+  });
+  it('binary numbers: decoded and scanned (a card number in int8 becomes NULL), clean ones keep their bytes; bool/uuid are not scanned', () => {
+    const pii = createMasker({ detectors: ['all'] });
+    const m = new ResponseMasker(pii, new Scrubber('upstream-pass-123'));
+    m.rowDescription(frame(be.rowDescription([{ name: 'n', typeOid: 20, format: 1 }, { name: 'c', typeOid: 20, format: 1 }, { name: 'b', typeOid: 16, format: 1 }])));
+    const card = Buffer.alloc(8);
+    card.writeBigInt64BE(4111111111111111n);
+    const small = Buffer.alloc(8);
+    small.writeBigInt64BE(42n);
+    const clean = frame(be.dataRow([small, small, Buffer.from([1])]));
+    assert.equal(m.dataRow(clean), clean.raw);
+    const out = frames(m.dataRow(frame(be.dataRow([small, card, Buffer.from([1])]))));
+    assert.equal(out.length, 2, 'NOTICE + row');
+    assert.ok(!out[1]!.raw.includes(card));
+  });
+  it('binary fixed-width column under a column rule becomes NULL (it cannot hold a placeholder)', () => {
+    const m = rm();
+    m.rowDescription(frame(be.rowDescription([{ name: 'password_id', typeOid: 2950, format: 1 }, { name: 'other', typeOid: 2950, format: 1 }])));
+    const uuid = Buffer.alloc(16, 7);
+    const out = frames(m.dataRow(frame(be.dataRow([uuid, uuid]))));
+    const row = out.at(-1)!;
+    assert.equal(row.raw.readInt32BE(7), -1);
+    assert.ok(row.raw.subarray(11).includes(uuid), 'the other uuid is passed as is');
+  });
+  it('bytea: text-format hex is decoded before the scan and re-encoded masked; binary bytea is masked as bytes', () => {
+    const m = rm();
+    m.rowDescription(frame(be.rowDescription([{ name: 'h', typeOid: 17, format: 0 }, { name: 'b', typeOid: 17, format: 1 }])));
+    const hex = `\\x${Buffer.from(`k ${AWS}`).toString('hex')}`;
+    const out = frames(m.dataRow(frame(be.dataRow([hex, Buffer.from(`k ${AWS}`)]))));
+    assert.equal(out.length, 1);
+    const text = out[0]!.raw.toString('latin1');
+    assert.ok(!text.includes(Buffer.from(AWS).toString('hex')), 'the hex of the secret is gone');
+    assert.ok(!text.includes(AWS));
+    const cellLen = out[0]!.raw.readInt32BE(7);
+    const decoded = decodeByteaHex(out[0]!.raw.subarray(11, 11 + cellLen));
+    assert.match(decoded?.toString() ?? '', /^k \[MASKED:aws-access-key-id\]$/);
   });
   it('masks error and notice text fields but keeps codes; scrubs the upstream password', () => {
     const m = rm('upstream-pass-123');

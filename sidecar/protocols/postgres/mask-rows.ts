@@ -5,26 +5,25 @@ import { BackendCode } from './codes.ts';
 import type { BackendFrame, RowField } from './messages.ts';
 import { copyData, dataRow, errorResponse, noticeResponse, notificationResponse, parameterStatus } from './serialize-backend.ts';
 import { decodeBackend } from './backend-framer.ts';
+import { arrayElementOid, cellKind, decodeBinaryArray, decodeByteaHex, encodeBinaryArray, encodeByteaHex, numberText, type CellKind } from './binary-cells.ts';
+import { BinaryCopyMasker } from './copy-binary.ts';
 
-/** Type OIDs whose binary format is the text itself (pg_type.dat): text, varchar, bpchar, name, char, unknown, json, xml, bytea. */
-const BINARY_TEXT_OIDS: ReadonlySet<number> = new Set([25, 1043, 1042, 19, 18, 705, 114, 142, 17]);
-/** jsonb's binary format is a version byte (1) and then the JSON text. */
-const JSONB_OID = 3802;
+/** A binary COPY tuple is held whole while it is masked; bigger ones end the session (default: the framers' message cap). */
+export const DEFAULT_MAX_COPY_TUPLE = 64 * 1024 * 1024;
 /** Error/notice fields that are codes, positions or source locations, not text an attacker or a row can fill. */
 const UNMASKED_FIELDS: ReadonlySet<string> = new Set(['S', 'V', 'C', 'P', 'p', 'F', 'L', 'R']);
 export const CREDENTIAL_PLACEHOLDER = '[MASKED:upstream-credential]';
 
+/** One column of the current result: how its cells are masked (binary-cells.ts `CellKind`). */
 interface Column {
   readonly name: string;
-  /** 'text': mask as text; 'jsonb': skip the version byte; 'opaque': binary of another type (a finding → the cell becomes NULL). */
-  readonly how: 'text' | 'jsonb' | 'opaque';
+  readonly typeOid: number;
+  readonly kind: CellKind;
+  /** A binary fixed-width column whose name a column rule matches: its values cannot be masked in place, so they become NULL. */
+  readonly ruled: boolean;
 }
 
-function columnOf(f: RowField): Column {
-  if (f.format === 0 || BINARY_TEXT_OIDS.has(f.typeOid)) return { name: f.name, how: 'text' };
-  if (f.typeOid === JSONB_OID) return { name: f.name, how: 'jsonb' };
-  return { name: f.name, how: 'opaque' };
-}
+const TEXT_COLUMN: Column = { name: '', typeOid: 0, kind: 'text', ruled: false };
 
 /** The last wall: the upstream password, literally, never reaches the client (even if a row or an error holds it). */
 export class Scrubber {
@@ -56,13 +55,25 @@ export class ResponseMasker {
   private columns: readonly Column[] = [];
   private readonly cursor = new DataRowCursor();
   private copy: StreamMasker | null = null;
+  private binCopy: BinaryCopyMasker | null = null;
   private findings: Record<string, number> = {};
   private maskedCount = 0;
+  /** Columns of this result whose binary values were replaced by NULL (one NOTICE per result). */
+  private nulled: Set<string> | null = null;
+  private nullNoticeSent = false;
 
   constructor(
     private readonly masker: Masker,
     private readonly scrub: Scrubber,
+    private readonly maxCopyTuple = DEFAULT_MAX_COPY_TUPLE,
   ) {}
+
+  private columnOf(f: RowField): Column {
+    const kind = cellKind(f.typeOid, f.format);
+    // Only binary fixed-width columns need this probe (rare); text results skip it on the hot path.
+    const ruled = kind === 'fixed' && this.masker.maskValue('0', f.name).changed;
+    return { name: f.name, typeOid: f.typeOid, kind, ruled };
+  }
 
   private count(f: Readonly<Record<string, number>>): void {
     for (const [k, n] of Object.entries(f)) {
@@ -84,7 +95,9 @@ export class ResponseMasker {
 
   /** Remembers the columns of the rows that follow; forwards the description unchanged. */
   rowDescription(frame: BackendFrame): Buffer {
-    this.columns = decodeRowDescription(frame).fields.map(columnOf);
+    this.columns = decodeRowDescription(frame).fields.map((f) => this.columnOf(f));
+    this.nulled = null;
+    this.nullNoticeSent = false;
     return frame.raw;
   }
 
@@ -100,20 +113,87 @@ export class ResponseMasker {
       out ??= Array.from({ length: c.count }, (_, j) => c.cell(j));
       out[i] = masked;
     }
-    return out === null ? frame.raw : dataRow(out);
+    if (out === null) return frame.raw;
+    const row = dataRow(out);
+    return this.nulled !== null && !this.nullNoticeSent ? Buffer.concat([this.nullNotice(), row]) : row;
   }
 
-  private cell(cell: Buffer, col: Column | undefined): Buffer | null {
+  /** Said once per result, before the first row that has one: which columns lost values to NULL, and why. */
+  private nullNotice(): Buffer {
+    this.nullNoticeSent = true;
+    const cols = [...(this.nulled ?? [])].map((c) => JSON.stringify(c)).join(', ');
+    return noticeResponse({
+      S: 'NOTICE', V: 'NOTICE', C: '01000',
+      M: `Chaperone replaced binary value(s) of column(s) ${cols} with NULL: they hold a masked value, which cannot be encoded in that type's binary format`,
+      H: 'request the column in text format (or cast it to text) to get the value with the secret masked',
+    });
+  }
+
+  private toNull(col: Column): null {
+    (this.nulled ??= new Set()).add(col.name === '' ? '?column?' : col.name);
+    return null;
+  }
+
+  /** The cell as it may reach the client: the same Buffer when nothing changed, or masked bytes, or null (SQL NULL). */
+  private cell(cell: Buffer, col: Column = TEXT_COLUMN): Buffer | null {
     // Without a RowDescription (a portal described in an earlier batch) the cell is scanned as text.
-    const how = col?.how ?? 'text';
-    if (how === 'jsonb' && cell.length > 1) {
-      const body = this.text(cell.subarray(1), col?.name);
-      return body === cell.subarray(1) ? cell : Buffer.concat([cell.subarray(0, 1), body]);
+    switch (col.kind) {
+      case 'text':
+      case 'bytea':
+        return this.text(cell, col.name);
+      case 'bytea-hex':
+        return this.byteaHex(cell, col.name);
+      case 'jsonb':
+        return this.jsonb(cell, col.name);
+      case 'fixed':
+        return col.ruled ? this.toNull(col) : cell;
+      case 'number':
+        return this.number(cell, col, col.typeOid);
+      case 'array':
+        return this.array(cell, col);
+      case 'opaque':
+        // A binary value of an unknown type cannot be re-encoded with a placeholder inside: NULL instead.
+        return this.text(cell, col.name) === cell ? cell : this.toNull(col);
     }
-    const r = this.text(cell, col?.name);
-    // A binary value of a non-text type cannot be re-encoded with a placeholder inside: send NULL instead.
-    if (how === 'opaque' && r !== cell) return null;
-    return r === cell ? cell : r;
+  }
+
+  private byteaHex(cell: Buffer, name: string): Buffer {
+    const bytes = decodeByteaHex(cell);
+    if (bytes === undefined) return this.text(cell, name);
+    const m = this.text(bytes, name);
+    return m === bytes ? cell : encodeByteaHex(m);
+  }
+
+  private jsonb(cell: Buffer, name: string): Buffer {
+    if (cell.length <= 1) return cell;
+    const body = cell.subarray(1);
+    const m = this.text(body, name);
+    return m === body ? cell : Buffer.concat([cell.subarray(0, 1), m]);
+  }
+
+  /** A binary number's decimal text is scanned (PII such as card numbers); a finding cannot be written back as a number. */
+  private number(cell: Buffer, col: Column, typeOid: number): Buffer | null {
+    const t = numberText(typeOid, cell);
+    if (t === undefined) return this.text(cell, col.name) === cell ? cell : this.toNull(col);
+    return this.string(t, col.name) === t ? cell : this.toNull(col);
+  }
+
+  private array(cell: Buffer, col: Column): Buffer | null {
+    const a = decodeBinaryArray(cell);
+    const elemOid = arrayElementOid(col.typeOid);
+    if (a === undefined || elemOid === undefined || a.elementOid !== elemOid) return this.text(cell, col.name) === cell ? cell : this.toNull(col);
+    const elem: Column = { ...col, typeOid: elemOid, kind: cellKind(elemOid, 1) };
+    let changed = false;
+    for (let i = 0; i < a.elements.length; i++) {
+      const e = a.elements[i];
+      if (e === null || e === undefined || e.length === 0) continue;
+      const m = this.cell(e, elem);
+      if (m !== e) {
+        a.elements[i] = m;
+        changed = true;
+      }
+    }
+    return changed ? encodeBinaryArray(a) : cell;
   }
 
   private text(b: Buffer, field: string | undefined): Buffer {
@@ -127,8 +207,8 @@ export class ResponseMasker {
     return r.changed || v !== r.value ? v : b;
   }
 
-  private string(s: string): string {
-    const r = this.masker.maskText(s);
+  private string(s: string, field?: string): string {
+    const r = field === undefined ? this.masker.maskText(s) : this.masker.maskValue(s, field);
     if (r.changed) this.count(r.findings);
     const v = this.scrub.string(r.value);
     if (v !== r.value) this.count({ 'upstream-credential': 1 });
@@ -163,14 +243,26 @@ export class ResponseMasker {
     return v === m.value ? frame.raw : parameterStatus(m.parameter, v);
   }
 
-  /** CopyOutResponse/CopyBothResponse: a stream masker for this COPY (secrets may straddle CopyData messages). */
-  copyStart(): void {
+  /**
+   * CopyOutResponse/CopyBothResponse: a stream masker for this COPY (secrets may straddle CopyData
+   * messages); for FORMAT binary (overall format byte 1) a tuple-aware masker (copy-binary.ts).
+   */
+  copyStart(frame?: BackendFrame): void {
+    if (frame !== undefined && frame.raw[frame.bodyOffset] === 1) {
+      this.binCopy = new BinaryCopyMasker((f) => (this.text(f, undefined) === f ? f : null), this.maxCopyTuple);
+      return;
+    }
     this.copy = this.masker.stream();
   }
 
   /** CopyData from the server: masked output so far (null when the stream held everything back). */
   copyData(frame: BackendFrame): Buffer | null {
     const data = frame.raw.subarray(frame.bodyOffset);
+    if (this.binCopy !== null) {
+      const out = this.binCopy.push(data);
+      if (out.length === 0) return null;
+      return out === data ? frame.raw : copyData(out);
+    }
     if (this.copy === null) {
       const r = this.text(data, undefined);
       return r === data ? frame.raw : copyData(r);
@@ -180,8 +272,23 @@ export class ResponseMasker {
     return copyData(this.scrubCopy(out));
   }
 
-  /** At CopyDone (or an error ending the COPY): the held-back tail, or null. */
-  copyEnd(): Buffer | null {
+  /**
+   * At CopyDone (or an error ending the COPY, `aborted`): the held-back tail, or null. A binary
+   * COPY gives its NOTICE here when fields became NULL; one that ends inside a tuple throws
+   * (never forwarded unmasked) unless aborted.
+   */
+  copyEnd(aborted = false): Buffer | null {
+    const bin = this.binCopy;
+    if (bin !== null) {
+      this.binCopy = null;
+      if (!aborted) bin.end();
+      if (bin.nulled === 0) return null;
+      return noticeResponse({
+        S: 'NOTICE', V: 'NOTICE', C: '01000',
+        M: `Chaperone replaced ${bin.nulled} field(s) of this binary COPY with NULL: they hold a secret, and binary COPY does not say a field's type, so a masked value cannot be encoded`,
+        H: 'use COPY … (FORMAT text) or (FORMAT csv) to get the rows with the secrets masked in place',
+      });
+    }
     const s = this.copy;
     if (s === null) return null;
     this.copy = null;
@@ -191,7 +298,7 @@ export class ResponseMasker {
   }
 
   get inCopy(): boolean {
-    return this.copy !== null;
+    return this.copy !== null || this.binCopy !== null;
   }
 
   private scrubCopy(b: Buffer): Buffer {

@@ -729,7 +729,7 @@ export class Session {
         return rm.parameterStatus(f);
       case BackendCode.CopyOutResponse:
       case BackendCode.CopyBothResponse:
-        rm.copyStart();
+        rm.copyStart(f);
         return f.raw;
       case BackendCode.CopyData:
         return rm.copyData(f);
@@ -753,7 +753,7 @@ export class Session {
   }
 
   private upstreamError(f: BackendFrame, c: Cycle, rm: ResponseMasker): Buffer {
-    if (rm.inCopy) this.writeOpt(rm.copyEnd());
+    if (rm.inCopy) this.writeOpt(rm.copyEnd(true));
     if (this.poisons.size > 0 && f.raw.includes(POISON_PREFIX)) {
       const token = POISON_RE.exec(f.raw.toString('latin1'))?.[0];
       const ours = token === undefined ? undefined : this.poisons.get(token);
