@@ -91,6 +91,7 @@ describe('filter rules (deny-by-default)', () => {
       `-A ${FILTER_CHAIN} -m owner --uid-owner 65532 -j RETURN`,
       `-A ${FILTER_CHAIN} -m owner ! --socket-exists -j RETURN`,
       `-A ${FILTER_CHAIN} -o lo -j RETURN`,
+      `-A ${FILTER_CHAIN} -d 127.0.0.0/8 -j RETURN`,
       `-A ${FILTER_CHAIN} -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN`,
       `-A ${FILTER_CHAIN} -d 10.96.0.10/32 -p udp -m udp --dport 53 -j RETURN`,
       `-A ${FILTER_CHAIN} -d 10.96.0.10/32 -p tcp -m tcp --dport 53 -j RETURN`,
@@ -99,6 +100,7 @@ describe('filter rules (deny-by-default)', () => {
       `-A ${FILTER_CHAIN} -j REJECT --reject-with icmp-port-unreachable`,
     ]);
     const v6 = filterRules(p, 6);
+    assert.ok(v6.includes(`-A ${FILTER_CHAIN} -d ::1/128 -j RETURN`));
     assert.ok(v6.includes(`-A ${FILTER_CHAIN} -d fd00::a/128 -p udp -m udp --dport 53 -j RETURN`));
     assert.ok(v6.includes(`-A ${FILTER_CHAIN} -d fd00:1::/64 -j RETURN`));
     assert.equal(v6.at(-1), `-A ${FILTER_CHAIN} -j REJECT --reject-with icmp6-port-unreachable`);

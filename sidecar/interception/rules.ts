@@ -164,7 +164,8 @@ function dnsRules(egress: EgressPlan, family: Family): string[] {
 
 /**
  * filter (deny-by-default only; empty otherwise): the sidecar, packets the kernel sends without a
- * socket (neighbour discovery, resets, ICMP errors), loopback (where redirected dials now go),
+ * socket (neighbour discovery, resets, ICMP errors), loopback (the device, and the loopback
+ * addresses where redirected dials now go: `-o` keeps the device routed before nat),
  * replies on connections already allowed, DNS to the pod's resolvers, the allow list; the agent's
  * remaining TCP is reset and everything else gets port-unreachable.
  */
@@ -175,6 +176,8 @@ export function filterRules(plan: RulePlan, family: Family): string[] {
     ...ownerReturns(plan, FILTER_CHAIN),
     `-A ${FILTER_CHAIN} -m owner ! --socket-exists -j RETURN`,
     `-A ${FILTER_CHAIN} -o lo -j RETURN`,
+    // A redirected dial: -o still names the device routed before nat rewrote it, the address is already loopback.
+    `-A ${FILTER_CHAIN} -d ${family === 4 ? '127.0.0.0/8' : '::1/128'} -j RETURN`,
     `-A ${FILTER_CHAIN} -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN`,
     ...dnsRules(plan.egress, family),
     ...plan.egress.allow.flatMap((a) => allowRules(a, family)),
