@@ -116,7 +116,9 @@ export interface KubeClientOptions {
   readonly requestTimeoutMs?: number;
 }
 
-const METADATA_ACCEPT = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json';
+/** Lists and watches negotiate different kinds: a watch offered PartialObjectMetadataList first ends with no event at its first change. */
+const METADATA_LIST_ACCEPT = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json';
+const METADATA_WATCH_ACCEPT = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json';
 
 function query(q: RequestOptionsLite['query']): string {
   if (!q) return '';
@@ -240,7 +242,7 @@ export class KubeClient {
     do {
       const page = await this.request<KubeList<T>>('GET', path, {
         query: { labelSelector: o.labelSelector, fieldSelector: o.fieldSelector, limit: o.limit ?? LIST_PAGE, continue: cont, resourceVersion: cont ? undefined : o.resourceVersion },
-        accept: o.metadataOnly ? METADATA_ACCEPT : undefined, signal: o.signal,
+        accept: o.metadataOnly ? METADATA_LIST_ACCEPT : undefined, signal: o.signal,
       });
       items.push(...(page.items ?? []));
       rv ??= page.metadata?.resourceVersion;
@@ -257,7 +259,7 @@ export class KubeClient {
   async watch(path: string, o: WatchOptions, onEvent: (e: WatchEvent) => void): Promise<void> {
     const { res } = await this.send('GET', path, {
       query: { watch: 1, resourceVersion: o.resourceVersion, timeoutSeconds: o.timeoutSeconds, allowWatchBookmarks: true, labelSelector: o.labelSelector, fieldSelector: o.fieldSelector },
-      accept: o.metadataOnly ? METADATA_ACCEPT : undefined, signal: o.signal, timeoutMs: ((o.timeoutSeconds ?? 300) + 30) * 1000,
+      accept: o.metadataOnly ? METADATA_WATCH_ACCEPT : undefined, signal: o.signal, timeoutMs: ((o.timeoutSeconds ?? 300) + 30) * 1000,
     });
     const status = res.statusCode ?? 0;
     if (status < 200 || status >= 300) {

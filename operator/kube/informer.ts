@@ -12,6 +12,8 @@ export interface KubeObject {
 export const DEFAULT_RESYNC_MS = 5 * 60_000;
 /** Server-side watch timeout: the API server closes the watch, we re-watch from the last resourceVersion. */
 export const DEFAULT_WATCH_TIMEOUT_SECONDS = 300;
+/** A watch shorter than this that saw no event counts as a failure (backoff), so a misbehaving server cannot make us spin. */
+const MIN_WATCH_MS = 1_000;
 
 export interface InformerHandler<T> {
   onAdd?(obj: T): void;
@@ -87,6 +89,7 @@ export class Informer<T extends KubeObject> {
   private readonly syncWaiters: (() => void)[] = [];
   private running: Promise<void> | undefined;
   private resyncTimer: NodeJS.Timeout | undefined;
+  private watchAbort: AbortController | undefined;
 
   constructor(private readonly o: InformerOptions<T>) {
     this.name = o.name ?? o.resource.plural;
@@ -153,9 +156,13 @@ export class Informer<T extends KubeObject> {
     this.onEvent(e);
   }
 
-  /** Test hook: the next watch starts over with a list, as after 410 Gone. */
-  forceRelist(): void {
-    this.resourceVersion = undefined;
+  /**
+   * Test hook: ends the current watch and resumes from `resourceVersion` (an old one makes the API
+   * server answer 410 Gone, exercising the relist path); undefined = relist now.
+   */
+  restartWatch(resourceVersion?: string): void {
+    this.resourceVersion = resourceVersion;
+    this.watchAbort?.abort();
   }
 
   private async loop(): Promise<void> {
@@ -165,13 +172,20 @@ export class Informer<T extends KubeObject> {
       try {
         if (this.resourceVersion === undefined) await this.relist();
         this.stats.watches += 1;
+        const started = Date.now();
+        const eventsBefore = this.stats.events;
+        this.watchAbort = new AbortController();
         await this.o.client.watch(this.path, {
           resourceVersion: this.resourceVersion ?? '', timeoutSeconds: this.o.watchTimeoutSeconds ?? DEFAULT_WATCH_TIMEOUT_SECONDS,
-          labelSelector: this.o.labelSelector, fieldSelector: this.o.fieldSelector, metadataOnly: this.o.metadataOnly, signal,
+          labelSelector: this.o.labelSelector, fieldSelector: this.o.fieldSelector, metadataOnly: this.o.metadataOnly,
+          signal: AbortSignal.any([signal, this.watchAbort.signal]),
         }, (e) => this.onEvent(e));
-        attempt = 0;
+        // A watch the server ends at once with nothing in it would spin: back off as after an error.
+        if (Date.now() - started < MIN_WATCH_MS && this.stats.events === eventsBefore && !this.watchAbort.signal.aborted) await sleep(backoffDelay(attempt++, this.o.backoff ?? DEFAULT_BACKOFF), signal);
+        else attempt = 0;
       } catch (err) {
         if (signal.aborted) break;
+        if (this.watchAbort?.signal.aborted) continue;
         if (err instanceof Gone || isStatus(err, 410)) {
           this.stats.gone += 1;
           this.o.metrics?.informerRelist(this.name, 'gone');
