@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -325,6 +325,22 @@ shutdown: { drainTimeoutSeconds: 1 }
     assert.ok(full.includes(`:${FILTER_CHAIN} - [0:0]`));
   });
 
+  it('a changed config converges, and an unresolvable upstream fails closed leaving the rules as they were', () => {
+    const good = saved();
+    const allow = initNetwork(['--egress', 'allow']);
+    assert.equal(allow.status, 0, allow.stderr);
+    assert.deepEqual(saved().v4.filter, [], 'egress allow: our filter chain is empty (the jump stays)');
+    assert.equal(initNetwork([]).status, 0);
+    assert.deepEqual(saved(), good);
+    const bad = join(dir, 'unresolvable.yaml');
+    writeFileSync(bad, readFileSync(join(dir, 'sidecar.yaml'), 'utf8').replace(UPSTREAM_NAME, 'nowhere.chaperone.test'));
+    const argv = inNs([sidecarBin, 'init-network', '--config', bad]);
+    const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /cannot resolve upstream host nowhere\.chaperone\.test: .*nothing is applied/);
+    assert.deepEqual(saved(), good);
+  });
+
   it("the agent's dial to the upstream's real address lands on the sidecar: token checked, secret masked", async () => {
     await startSidecar();
     const before = forwarded.pg + forwarded.pg6;
@@ -361,9 +377,10 @@ shutdown: { drainTimeoutSeconds: 1 }
   it('deny-by-default refuses other destinations over IPv4 and IPv6, TCP and UDP', async () => {
     assert.deepEqual(await probe(AGENT_UID, 'tcp', V4.host, ports.other), { uid: AGENT_UID, error: 'ECONNREFUSED' });
     assert.deepEqual(await probe(AGENT_UID, 'tcp', V6.host, ports.other), { uid: AGENT_UID, error: 'ECONNREFUSED' });
+    // UDP: a locally generated packet rejected in OUTPUT fails the send itself (EPERM; the port-unreachable may also arrive).
     for (const host of [V4.host, V6.host]) {
       const u = await probe(AGENT_UID, 'udp', host, ports.udp);
-      assert.ok(u.ok !== true, `UDP to ${host} was answered: ${JSON.stringify(u)}`);
+      assert.match(u.error ?? JSON.stringify(u), /^(EPERM|ECONNREFUSED)$/, `UDP to ${host}`);
     }
     // The sidecar's UID is not limited.
     assert.deepEqual(await probe(SIDECAR_UID, 'tcp', V4.host, ports.other), { uid: SIDECAR_UID, ok: true, data: 'other-v4' });
