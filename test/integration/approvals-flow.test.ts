@@ -1,0 +1,300 @@
+// Approvals end to end on the real control plane with real users: the sidecar holds, `kubectl chaperone` decides, the operator's webhook stamps who and its controller sets the phase.
+/* eslint-disable @typescript-eslint/no-unsafe-member-access -- pg result rows are `any` by design */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import type pg from 'pg';
+import { sharedControlPlane, type ControlPlane } from '../cluster/control-plane.ts';
+import { toolPath } from '../cluster/tools.ts';
+import { startPostgres, type Postgres } from '../env/postgres.ts';
+import { createCa } from '../env/pki.ts';
+import { eventually } from '../env/wait.ts';
+import { AUDIENCE, startOidcProvider, type TestIdp } from '../helpers/oidc-provider.ts';
+import { startGateway, type Gateway } from './postgres-gateway.harness.ts';
+import { agentNamespace, approvalRule, IDENTITY, installApprovals, type AgentNamespace } from './approvals-harness.ts';
+import { startTestOperator } from './operator-controllers.harness.ts';
+import { approvalsPlugin } from '../../operator/approvals/index.ts';
+import { mutatingWebhookConfiguration, validatingWebhookConfiguration, type WebhookManifestOptions } from '../../operator/manifests/webhooks.ts';
+import type { RunningOperator } from '../../operator/main.ts';
+import type { ApprovalRequest } from '../../operator/api/types.ts';
+import { createTokenVerifier } from '../../sidecar/identity/verify-token.ts';
+import type { SqlRuleJson } from '../../sidecar/policy/sql-rules.ts';
+
+const run = promisify(execFile);
+const BIN_DIR = join(dirname(fileURLToPath(import.meta.url)), '../../operator/bin');
+const ADMISSION = '/apis/admissionregistration.k8s.io/v1';
+
+interface CliResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+describe('approvals end to end (sidecar, webhook, controller, kubectl chaperone)', () => {
+  let cp: ControlPlane;
+  let pgp: Postgres;
+  let idp: TestIdp;
+  let env: AgentNamespace;
+  let op: RunningOperator | undefined;
+  let pkiDir: string;
+  const names = { mutating: `chap-appr-m-${process.pid}`, validating: `chap-appr-v-${process.pid}` };
+  const gateways: Gateway[] = [];
+
+  /** The real kubectl, finding kubectl-chaperone on PATH (a kubectl plugin), as `user`. */
+  async function kubectl(user: string, ...args: string[]): Promise<CliResult> {
+    try {
+      const r = await run(toolPath('kubectl'), ['chaperone', ...args, '-n', env.ns], { env: { ...process.env, PATH: `${BIN_DIR}:${process.env.PATH ?? ''}`, KUBECONFIG: cp.kubeconfig(user) } });
+      return { code: 0, stdout: r.stdout, stderr: r.stderr };
+    } catch (e) {
+      const x = e as { code?: number; stdout?: string; stderr?: string };
+      return { code: x.code ?? -1, stdout: x.stdout ?? '', stderr: x.stderr ?? '' };
+    }
+  }
+
+  async function gateway(rules: SqlRuleJson[]): Promise<Gateway> {
+    const verifier = createTokenVerifier({ issuers: [{ issuer: idp.issuer, audiences: [AUDIENCE], actingForClaim: 'act_for' }] });
+    const gw = await startGateway({ pg: pgp, idp, sql: { default: 'allow', rules }, deps: { approvals: env.backend(), identity: IDENTITY, verifier } });
+    gateways.push(gw);
+    return gw;
+  }
+
+  function path(name: string): string {
+    return `/apis/chaperone.dev/v1alpha1/namespaces/${env.ns}/approvalrequests/${name}`;
+  }
+
+  async function phase(name: string, want: string): Promise<ApprovalRequest> {
+    return eventually(async () => {
+      const r = await env.get(name);
+      return r.status?.phase === want ? r : undefined;
+    }, { what: `${name} phase ${want}` });
+  }
+
+  /** Holds `sql` on a fresh client; resolves with the request it created and the pending query. */
+  async function hold(gw: Gateway, sql: string, client = 'agent-writer'): Promise<{ c: pg.Client; q: Promise<pg.QueryResult | Error>; req: ApprovalRequest }> {
+    const c = await gw.client(client);
+    const before = new Set((await env.list()).map((r) => r.metadata.name));
+    c.on('error', () => undefined); // a sidecar that goes away ends the connection: the query's rejection says so
+    const q = c.query(sql).catch((e: unknown) => e as Error);
+    const req = await eventually(async () => (await env.list()).find((r) => !before.has(r.metadata.name) && r.spec.command.text === sql), { what: `a request for ${sql}` });
+    await phase(req.metadata.name ?? '', 'Pending');
+    return { c, q, req };
+  }
+
+  before(async () => {
+    cp = await sharedControlPlane();
+    await installApprovals(cp);
+    env = await agentNamespace(cp, 'appr-flow');
+    const opNs = await cp.createNamespace('appr-op');
+    pgp = await startPostgres({ auth: 'scram-sha-256' });
+    idp = await startOidcProvider();
+    await pgp.psql('CREATE TABLE orders (id int primary key, status text); INSERT INTO orders SELECT g, \'cancelled\' FROM generate_series(1, 100) g;');
+    pkiDir = await mkdtemp(join(tmpdir(), 'chap-appr-pki-'));
+    const ca = await createCa(pkiDir);
+    const leaf = await ca.issue({ name: 'webhook', commonName: 'chaperone-webhook', ips: ['127.0.0.1'], usage: 'server' });
+    op = await startTestOperator(cp, opNs, { webhook: { host: '127.0.0.1', port: 0, tls: { kind: 'static', material: { cert: leaf.certPem, key: leaf.keyPem, ca: ca.certPem } } }, plugins: [approvalsPlugin()] });
+    const mo: WebhookManifestOptions = {
+      client: { url: op.webhookUrl ?? '' }, operatorNamespace: opNs, caBundle: Buffer.from(ca.certPem).toString('base64'),
+      mutatingName: names.mutating, validatingName: names.validating, scope: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: [env.ns] }] },
+    };
+    assert.equal((await cp.request('admin', 'POST', `${ADMISSION}/mutatingwebhookconfigurations`, mutatingWebhookConfiguration(mo))).status, 201);
+    assert.equal((await cp.request('admin', 'POST', `${ADMISSION}/validatingwebhookconfigurations`, validatingWebhookConfiguration(mo))).status, 201);
+    // Configurations reach the admission chain asynchronously: a dry-run create comes back stamped once they do.
+    await eventually(async () => {
+      const r = await cp.request<ApprovalRequest>('admin', 'POST', `/apis/chaperone.dev/v1alpha1/namespaces/${env.ns}/approvalrequests?dryRun=All`, {
+        apiVersion: 'chaperone.dev/v1alpha1', kind: 'ApprovalRequest', metadata: { name: 'probe' },
+        spec: { identity: 'x', connection: 'x', session: 's', requester: { subject: 'x' }, command: { protocol: 'postgres', text: 'x', sha256: 'a'.repeat(64) }, rule: { name: 'x' }, approval: { approvers: { groups: ['g'] }, required: 1, mode: 'any', scope: 'statement', timeout: '1m' }, expiresAt: '2030-01-01T00:00:00Z' },
+      });
+      return r.body.metadata?.annotations?.['chaperone.dev/created-by'] === 'admin' ? true : undefined;
+    }, { what: 'the ApprovalRequest webhooks to take effect' });
+  });
+
+  after(async () => {
+    for (const g of gateways) await g.close().catch(() => undefined);
+    await op?.stop();
+    await cp?.request('admin', 'DELETE', `${ADMISSION}/mutatingwebhookconfigurations/${names.mutating}`);
+    await cp?.request('admin', 'DELETE', `${ADMISSION}/validatingwebhookconfigurations/${names.validating}`);
+    await env?.close();
+    await idp?.close();
+    await pgp?.stop();
+    if (pkiDir) await rm(pkiDir, { recursive: true, force: true });
+    if (cp?.owned) await cp.stop();
+  });
+
+  it('approver: `kubectl chaperone approvals` lists it, `kubectl chaperone approve` runs the held statement with its result; the webhook stamped the reviewer', async () => {
+    const gw = await gateway([approvalRule()]);
+    const { c, q, req } = await hold(gw, 'DELETE FROM orders WHERE id = 1 RETURNING id');
+    const name = req.metadata.name ?? '';
+    try {
+      assert.equal(req.metadata.annotations?.['chaperone.dev/created-by'], env.saUsername, 'the sidecar\'s ServiceAccount created it');
+      const list = await kubectl('approver', 'approvals');
+      assert.equal(list.code, 0, list.stderr);
+      assert.match(list.stdout, /^NAME\s+AGE\s+IDENTITY\s+CONNECTION\s+COMMAND\s+REQUESTER\s+EXPIRES/);
+      assert.match(list.stdout, new RegExp(`${name}\\s+\\S+\\s+${IDENTITY}\\s+testdb\\s+DELETE FROM orders WHERE id = 1 RETURNING id\\s+agent-writer\\s+in `));
+      const r = await kubectl('approver', 'approve', name, '--reason', 'ticket OPS-1');
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, new RegExp(`approvalrequest/${name} approved as approver \\(1 of 1`));
+      const res = await q;
+      assert.ok(!(res instanceof Error), String(res));
+      assert.deepEqual(res.rows, [{ id: 1 }]);
+      const done = await phase(name, 'Approved');
+      assert.equal(done.spec.reviews?.[0]?.reviewer.username, 'approver');
+      assert.ok(done.spec.reviews?.[0]?.reviewer.groups?.includes('db-approvers'));
+      assert.equal(done.spec.reviews?.[0]?.reason, 'ticket OPS-1');
+      assert.match(done.status?.reason ?? '', /approved by approver: ticket OPS-1/);
+      assert.equal(done.status?.conditions?.find((x) => x.type === 'Decided')?.status, 'True');
+    } finally {
+      await c.end();
+    }
+  });
+
+  it('outsider, the agent\'s own ServiceAccount (with patch rights), and a decided request are refused with messages', async () => {
+    const gw = await gateway([approvalRule()]);
+    const { c, q, req } = await hold(gw, 'DELETE FROM orders WHERE id = 2');
+    const name = req.metadata.name ?? '';
+    try {
+      const out = await kubectl('outsider', 'approve', name);
+      assert.equal(out.code, 1);
+      assert.match(out.stderr, /error: forbidden: outsider is not in the approvers of rule delete-needs-approval \(groups db-approvers\)/);
+      const token = (await import('node:fs')).readFileSync(env.tokenFile, 'utf8');
+      const self = await cp.request<{ message: string }>({ token }, 'PATCH', path(name), { spec: { review: { decision: 'Approve' } } }, { contentType: 'application/merge-patch+json' });
+      assert.equal(self.status, 403);
+      assert.match(self.body.message, /system:serviceaccount:.*cannot decide it/);
+      assert.equal((await env.get(name)).spec.reviews, undefined, 'nothing was recorded');
+      const d = await kubectl('approver', 'deny', name, '--reason', 'not during the freeze');
+      assert.equal(d.code, 0, d.stderr);
+      const res = await q;
+      assert.ok(res instanceof Error && /not during the freeze/.test(res.message) && res.message.includes(name), String(res));
+      await phase(name, 'Denied');
+      const late = await kubectl('second-approver', 'approve', name);
+      assert.equal(late.code, 1);
+      assert.match(late.stderr, /already Denied/);
+      assert.equal(await pgp.psql('SELECT count(*) FROM orders WHERE id = 2'), '1');
+    } finally {
+      await c.end();
+    }
+  });
+
+  it('a forged reviewer in a JSON patch is overwritten with the authenticated user', async () => {
+    const gw = await gateway([approvalRule()]);
+    const { c, q, req } = await hold(gw, 'DELETE FROM orders WHERE id = 3');
+    const name = req.metadata.name ?? '';
+    try {
+      const forged = [{ op: 'add', path: '/spec/reviews', value: [{ decision: 'Approve', reason: 'trust me', reviewer: { username: 'the-cto', groups: ['db-approvers'] }, time: '2000-01-01T00:00:00Z' }] }];
+      const r = await cp.request<ApprovalRequest>('second-approver', 'PATCH', path(name), forged, { contentType: 'application/json-patch+json' });
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.body.spec.reviews?.[0]?.reviewer.username, 'second-approver');
+      assert.notEqual(r.body.spec.reviews?.[0]?.time, '2000-01-01T00:00:00Z');
+      assert.ok(!((await q) instanceof Error));
+    } finally {
+      await c.end();
+    }
+  });
+
+  it('required: 2 waits for the second approver; the same approver twice is refused', async () => {
+    const gw = await gateway([approvalRule({ required: 2 })]);
+    const { c, q, req } = await hold(gw, 'DELETE FROM orders WHERE id = 4');
+    const name = req.metadata.name ?? '';
+    try {
+      assert.equal((await kubectl('approver', 'approve', name)).code, 0);
+      const again = await kubectl('approver', 'approve', name);
+      assert.equal(again.code, 1);
+      assert.match(again.stderr, /already approved/);
+      await eventually(async () => ((await env.get(name)).status?.approvals === 1 ? true : undefined), { what: 'one approval counted' });
+      assert.equal((await env.get(name)).status?.phase, 'Pending');
+      assert.equal(await pgp.psql('SELECT count(*) FROM orders WHERE id = 4'), '1', 'still held after one approval');
+      assert.equal((await kubectl('second-approver', 'approve', name)).code, 0);
+      assert.ok(!((await q) instanceof Error));
+      assert.equal(await pgp.psql('SELECT count(*) FROM orders WHERE id = 4'), '0');
+      assert.equal((await phase(name, 'Approved')).status?.approvals, 2);
+    } finally {
+      await c.end();
+    }
+  });
+
+  it('approving after expiry is refused; the sidecar refused the statement at its timeout', async () => {
+    const gw = await gateway([approvalRule({ timeoutSeconds: 2 })]);
+    const { c, q, req } = await hold(gw, 'DELETE FROM orders WHERE id = 5');
+    const name = req.metadata.name ?? '';
+    try {
+      const res = await q;
+      assert.ok(res instanceof Error && /no decision within 2 s|expired/.test(res.message), String(res));
+      await phase(name, 'Expired');
+      const late = await kubectl('approver', 'approve', name);
+      assert.equal(late.code, 1);
+      assert.match(late.stderr, /expired|Expired/);
+      assert.equal(await pgp.psql('SELECT count(*) FROM orders WHERE id = 5'), '1');
+    } finally {
+      await c.end();
+    }
+  });
+
+  it('several requests in parallel from several sessions, each approved, each runs exactly its own statement', async () => {
+    const gw = await gateway([approvalRule()]);
+    const held = await Promise.all([10, 11, 12, 13, 14].map((id) => hold(gw, `DELETE FROM orders WHERE id = ${id}`)));
+    try {
+      assert.equal(new Set(held.map((h) => h.req.metadata.name)).size, 5);
+      await Promise.all(held.map((h) => cp.request('approver', 'PATCH', path(h.req.metadata.name ?? ''), { spec: { review: { decision: 'Approve' } } }, { contentType: 'application/merge-patch+json' })));
+      for (const h of held) assert.ok(!((await h.q) instanceof Error));
+      assert.equal(await pgp.psql('SELECT count(*) FROM orders WHERE id BETWEEN 10 AND 14'), '0');
+    } finally {
+      for (const h of held) await h.c.end();
+    }
+  });
+
+  it('window scope: approved once, the next matching statement runs without asking; `kubectl chaperone revoke` ends it', async () => {
+    const gw = await gateway([approvalRule({ id: 'window-rule', windowSeconds: 600 })]);
+    const { c, q, req } = await hold(gw, 'DELETE FROM orders WHERE id = 20');
+    const name = req.metadata.name ?? '';
+    try {
+      assert.equal((await kubectl('approver', 'approve', name)).code, 0);
+      assert.ok(!((await q) instanceof Error));
+      const approved = await phase(name, 'Approved');
+      assert.ok(approved.status?.window?.expiresAt, 'the window is visible in status');
+      const count = (await env.list()).length;
+      assert.equal((await c.query('DELETE FROM orders WHERE id = 21')).rowCount, 1);
+      assert.equal((await env.list()).length, count, 'no new request inside the window');
+      const rv = await kubectl('second-approver', 'revoke', name, '--reason', 'incident over');
+      assert.equal(rv.code, 0, rv.stderr);
+      await phase(name, 'Revoked');
+      const q2 = c.query('DELETE FROM orders WHERE id = 22').catch((e: unknown) => e as Error);
+      const next = await eventually(async () => (await env.list()).find((r) => r.spec.command.text === 'DELETE FROM orders WHERE id = 22'), { what: 'a new request after revocation' });
+      assert.equal((await kubectl('approver', 'deny', next.metadata.name ?? '', '--reason', 'window is over')).code, 0);
+      assert.match(String(await q2), /window is over/);
+    } finally {
+      await c.end();
+    }
+  });
+
+  it('the sidecar stopping while a statement waits: the client gets an error and the request becomes Cancelled', async () => {
+    const gw = await gateway([approvalRule()]);
+    const { q, req } = await hold(gw, 'DELETE FROM orders WHERE id = 30');
+    await gw.listener.close(0);
+    const res = await q;
+    assert.ok(res instanceof Error, 'the client saw an error');
+    const done = await phase(req.metadata.name ?? '', 'Cancelled');
+    assert.match(done.status?.reason ?? '', /cancelled by the sidecar/);
+    assert.equal(await pgp.psql('SELECT count(*) FROM orders WHERE id = 30'), '1');
+  });
+
+  it('the operator stopping while a request waits: the sidecar still times out and refuses (fail closed)', async () => {
+    const gw = await gateway([approvalRule({ timeoutSeconds: 3 })]);
+    const { c, q } = await hold(gw, 'DELETE FROM orders WHERE id = 40');
+    try {
+      const stopping = op?.stop();
+      op = undefined;
+      const res = await q;
+      const t0 = Date.now();
+      await stopping;
+      if (process.env.CHAPERONE_TEST_LOG) process.stderr.write(`operator stop took ${Date.now() - t0} ms after the refusal\n`);
+      assert.ok(res instanceof Error && /no decision within 3 s/.test(res.message), String(res));
+      assert.equal(await pgp.psql('SELECT count(*) FROM orders WHERE id = 40'), '1');
+    } finally {
+      await c.end();
+    }
+  });
+});
