@@ -1,5 +1,4 @@
 // Approvals end to end on the real control plane with real users: the sidecar holds, `kubectl chaperone` decides, the operator's webhook stamps who and its controller sets the phase.
-/* eslint-disable @typescript-eslint/no-unsafe-member-access -- pg result rows are `any` by design */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -28,6 +27,11 @@ import type { SqlRuleJson } from '../../sidecar/policy/sql-rules.ts';
 const run = promisify(execFile);
 const BIN_DIR = join(dirname(fileURLToPath(import.meta.url)), '../../operator/bin');
 const ADMISSION = '/apis/admissionregistration.k8s.io/v1';
+
+/** What a query ended with, for assertion messages. */
+function show(r: pg.QueryResult | Error): string {
+  return r instanceof Error ? r.message : `${r.command} ${r.rowCount ?? 0}`;
+}
 
 interface CliResult {
   readonly code: number;
@@ -139,7 +143,7 @@ describe('approvals end to end (sidecar, webhook, controller, kubectl chaperone)
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, new RegExp(`approvalrequest/${name} approved as approver \\(1 of 1`));
       const res = await q;
-      assert.ok(!(res instanceof Error), String(res));
+      assert.ok(!(res instanceof Error), show(res));
       assert.deepEqual(res.rows, [{ id: 1 }]);
       const done = await phase(name, 'Approved');
       assert.equal(done.spec.reviews?.[0]?.reviewer.username, 'approver');
@@ -168,7 +172,7 @@ describe('approvals end to end (sidecar, webhook, controller, kubectl chaperone)
       const d = await kubectl('approver', 'deny', name, '--reason', 'not during the freeze');
       assert.equal(d.code, 0, d.stderr);
       const res = await q;
-      assert.ok(res instanceof Error && /not during the freeze/.test(res.message) && res.message.includes(name), String(res));
+      assert.ok(res instanceof Error && /not during the freeze/.test(res.message) && res.message.includes(name), show(res));
       await phase(name, 'Denied');
       const late = await kubectl('second-approver', 'approve', name);
       assert.equal(late.code, 1);
@@ -222,7 +226,7 @@ describe('approvals end to end (sidecar, webhook, controller, kubectl chaperone)
     const name = req.metadata.name ?? '';
     try {
       const res = await q;
-      assert.ok(res instanceof Error && /no decision within 2 s|expired/.test(res.message), String(res));
+      assert.ok(res instanceof Error && /no decision within 2 s|expired/.test(res.message), show(res));
       await phase(name, 'Expired');
       const late = await kubectl('approver', 'approve', name);
       assert.equal(late.code, 1);
@@ -264,7 +268,7 @@ describe('approvals end to end (sidecar, webhook, controller, kubectl chaperone)
       const q2 = c.query('DELETE FROM orders WHERE id = 22').catch((e: unknown) => e as Error);
       const next = await eventually(async () => (await env.list()).find((r) => r.spec.command.text === 'DELETE FROM orders WHERE id = 22'), { what: 'a new request after revocation' });
       assert.equal((await kubectl('approver', 'deny', next.metadata.name ?? '', '--reason', 'window is over')).code, 0);
-      assert.match(String(await q2), /window is over/);
+      assert.match(show(await q2), /window is over/);
     } finally {
       await c.end();
     }
@@ -291,7 +295,7 @@ describe('approvals end to end (sidecar, webhook, controller, kubectl chaperone)
       const t0 = Date.now();
       await stopping;
       if (process.env.CHAPERONE_TEST_LOG) process.stderr.write(`operator stop took ${Date.now() - t0} ms after the refusal\n`);
-      assert.ok(res instanceof Error && /no decision within 3 s/.test(res.message), String(res));
+      assert.ok(res instanceof Error && /no decision within 3 s/.test(res.message), show(res));
       assert.equal(await pgp.psql('SELECT count(*) FROM orders WHERE id = 40'), '1');
     } finally {
       await c.end();
