@@ -1,6 +1,8 @@
 // init-network's shell against a fake iptables: flags, resolution, fail-closed exits and the IPv6 decision (the netns test runs the real one).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { DEFAULT_SIDECAR_UID, initNetwork, parseAllow, parseInitArgs, type InitIo } from './init.ts';
 import { FILTER_CHAIN, NAT_CHAIN, plannedChains } from './rules.ts';
 
@@ -167,5 +169,22 @@ describe('IPv6: skipped only when nothing needs guarding over it', () => {
     const f = fake({ noIp6tables: true, addresses: { 'db.example': ['10.0.0.5', 'fd00::5'] } });
     assert.equal(await initNetwork(base, {}, f), 1);
     assert.match(f.stderr.join(''), /an upstream has an IPv6 address/);
+  });
+});
+
+describe('chaperone-sidecar dispatches init-network', () => {
+  const cli = fileURLToPath(new URL('../cli.ts', import.meta.url));
+  const node = fileURLToPath(new URL('../../node_modules/.bin/node', import.meta.url));
+  const run = (args: string[]): { status: number | null; stdout: string; stderr: string } => spawnSync(node, ['--import', 'tsx', cli, ...args], { encoding: 'utf8', timeout: 60_000 });
+  it('init-network --help prints its usage; a bad flag exits 2; the sidecar usage names the subcommand', () => {
+    const help = run(['init-network', '--help']);
+    assert.equal(help.status, 0, help.stderr);
+    assert.match(help.stdout, /^Usage: chaperone-sidecar init-network --config FILE/);
+    const bad = run(['init-network', '--frobnicate']);
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /unknown argument "--frobnicate"/);
+    const top = run(['--help']);
+    assert.equal(top.status, 0);
+    assert.match(top.stdout, /chaperone-sidecar init-network --config FILE \[--dry-run\]/);
   });
 });
