@@ -230,6 +230,21 @@ describe('webhook TLS (self-managed)', () => {
   });
 });
 
+describe('webhook TLS: replicas racing on a fresh Secret', () => {
+  it('two replicas starting at once end with the same material (create-if-absent, 409 → the winner\'s)', async () => {
+    const start = async (): Promise<SelfManagedTls> => {
+      const kc = new KubeConfig();
+      kc.loadFromFile(cp.kubeconfig('admin'));
+      return startSelfManagedTls({ kubeConfig: kc, namespace: opNs, secretName: 'race-tls', ips: ['127.0.0.1'], targets: {}, log, checkIntervalMs: 3_600_000 });
+    };
+    const [a, b] = await Promise.all([start(), start()]);
+    a.close();
+    b.close();
+    assert.equal(a.current().cert, b.current().cert);
+    assert.equal(a.caBundle(), b.caBundle());
+  });
+});
+
 describe('mutating webhook: a labelled pod', () => {
   let stored: V1Pod;
 
@@ -299,6 +314,18 @@ describe('mutating webhook: a labelled pod', () => {
     assert.deepEqual(r.pod.spec?.initContainers, stored.spec?.initContainers);
     assert.deepEqual(r.pod.spec?.containers, stored.spec?.containers);
     assert.deepEqual(r.pod.spec?.volumes, stored.spec?.volumes);
+  });
+
+  it('an ephemeral container that mounts the sidecar\'s Secret volume is refused (pods/ephemeralcontainers)', async () => {
+    const secretVolume = stored.spec?.volumes?.find((v) => v.secret?.secretName === 'orders-db-agent');
+    assert.ok(secretVolume);
+    const path = `/api/v1/namespaces/${ns}/pods/agent-1/ephemeralcontainers`;
+    const debug = { name: 'debug', image: 'busybox', volumeMounts: [{ name: secretVolume.name, mountPath: '/steal' }] };
+    const r = await cp.request<{ message?: string }>('admin', 'PATCH', path, { spec: { ephemeralContainers: [debug] } }, { contentType: 'application/strategic-merge-patch+json' });
+    assert.equal(r.status, 403, r.text);
+    assert.match(r.body.message ?? '', /rule guarded-secret-volume: ephemeral container debug mounts volume chaperone-s-\w+ holding Secret orders-db-agent/);
+    const harmless = await cp.request('admin', 'PATCH', path, { spec: { ephemeralContainers: [{ name: 'debug2', image: 'busybox' }] } }, { contentType: 'application/strategic-merge-patch+json' });
+    assert.equal(harmless.status, 200, harmless.text);
   });
 
   it('the validating webhook sees the patched pod and admits it (the sidecar is exempt from the Secret rules)', async () => {
