@@ -2,8 +2,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -11,22 +9,16 @@ import type pg from 'pg';
 import { sharedControlPlane, type ControlPlane } from '../cluster/control-plane.ts';
 import { toolPath } from '../cluster/tools.ts';
 import { startPostgres, type Postgres } from '../env/postgres.ts';
-import { createCa } from '../env/pki.ts';
 import { eventually } from '../env/wait.ts';
 import { AUDIENCE, startOidcProvider, type TestIdp } from '../helpers/oidc-provider.ts';
 import { startGateway, type Gateway } from './postgres-gateway.harness.ts';
-import { agentNamespace, approvalRule, IDENTITY, installApprovals, type AgentNamespace } from './approvals-harness.ts';
-import { startTestOperator } from './operator-controllers.harness.ts';
-import { approvalsPlugin } from '../../operator/approvals/index.ts';
-import { mutatingWebhookConfiguration, validatingWebhookConfiguration, type WebhookManifestOptions } from '../../operator/manifests/webhooks.ts';
-import type { RunningOperator } from '../../operator/main.ts';
+import { agentNamespace, approvalRule, IDENTITY, installApprovals, startApprovalsOperator, type AgentNamespace, type ApprovalsOperator } from './approvals-harness.ts';
 import type { ApprovalRequest } from '../../operator/api/types.ts';
 import { createTokenVerifier } from '../../sidecar/identity/verify-token.ts';
 import type { SqlRuleJson } from '../../sidecar/policy/sql-rules.ts';
 
 const run = promisify(execFile);
 const BIN_DIR = join(dirname(fileURLToPath(import.meta.url)), '../../operator/bin');
-const ADMISSION = '/apis/admissionregistration.k8s.io/v1';
 
 /** What a query ended with, for assertion messages. */
 function show(r: pg.QueryResult | Error): string {
@@ -44,9 +36,7 @@ describe('approvals end to end (sidecar, webhook, controller, kubectl chaperone)
   let pgp: Postgres;
   let idp: TestIdp;
   let env: AgentNamespace;
-  let op: RunningOperator | undefined;
-  let pkiDir: string;
-  const names = { mutating: `chap-appr-m-${process.pid}`, validating: `chap-appr-v-${process.pid}` };
+  let operator: ApprovalsOperator | undefined;
   const gateways: Gateway[] = [];
 
   /** The real kubectl, finding kubectl-chaperone on PATH (a kubectl plugin), as `user`. */
@@ -93,39 +83,18 @@ describe('approvals end to end (sidecar, webhook, controller, kubectl chaperone)
     cp = await sharedControlPlane();
     await installApprovals(cp);
     env = await agentNamespace(cp, 'appr-flow');
-    const opNs = await cp.createNamespace('appr-op');
     pgp = await startPostgres({ auth: 'scram-sha-256' });
     idp = await startOidcProvider();
     await pgp.psql('CREATE TABLE orders (id int primary key, status text); INSERT INTO orders SELECT g, \'cancelled\' FROM generate_series(1, 100) g;');
-    pkiDir = await mkdtemp(join(tmpdir(), 'chap-appr-pki-'));
-    const ca = await createCa(pkiDir);
-    const leaf = await ca.issue({ name: 'webhook', commonName: 'chaperone-webhook', ips: ['127.0.0.1'], usage: 'server' });
-    op = await startTestOperator(cp, opNs, { webhook: { host: '127.0.0.1', port: 0, tls: { kind: 'static', material: { cert: leaf.certPem, key: leaf.keyPem, ca: ca.certPem } } }, plugins: [approvalsPlugin()] });
-    const mo: WebhookManifestOptions = {
-      client: { url: op.webhookUrl ?? '' }, operatorNamespace: opNs, caBundle: Buffer.from(ca.certPem).toString('base64'),
-      mutatingName: names.mutating, validatingName: names.validating, scope: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: [env.ns] }] },
-    };
-    assert.equal((await cp.request('admin', 'POST', `${ADMISSION}/mutatingwebhookconfigurations`, mutatingWebhookConfiguration(mo))).status, 201);
-    assert.equal((await cp.request('admin', 'POST', `${ADMISSION}/validatingwebhookconfigurations`, validatingWebhookConfiguration(mo))).status, 201);
-    // Configurations reach the admission chain asynchronously: a dry-run create comes back stamped once they do.
-    await eventually(async () => {
-      const r = await cp.request<ApprovalRequest>('admin', 'POST', `/apis/chaperone.dev/v1alpha1/namespaces/${env.ns}/approvalrequests?dryRun=All`, {
-        apiVersion: 'chaperone.dev/v1alpha1', kind: 'ApprovalRequest', metadata: { name: 'probe' },
-        spec: { identity: 'x', connection: 'x', session: 's', requester: { subject: 'x' }, command: { protocol: 'postgres', text: 'x', sha256: 'a'.repeat(64) }, rule: { name: 'x' }, approval: { approvers: { groups: ['g'] }, required: 1, mode: 'any', scope: 'statement', timeout: '1m' }, expiresAt: '2030-01-01T00:00:00Z' },
-      });
-      return r.body.metadata?.annotations?.['chaperone.dev/created-by'] === 'admin' ? true : undefined;
-    }, { what: 'the ApprovalRequest webhooks to take effect' });
+    operator = await startApprovalsOperator(cp, env.ns);
   });
 
   after(async () => {
     for (const g of gateways) await g.close().catch(() => undefined);
-    await op?.stop();
-    await cp?.request('admin', 'DELETE', `${ADMISSION}/mutatingwebhookconfigurations/${names.mutating}`);
-    await cp?.request('admin', 'DELETE', `${ADMISSION}/validatingwebhookconfigurations/${names.validating}`);
+    await operator?.close();
     await env?.close();
     await idp?.close();
     await pgp?.stop();
-    if (pkiDir) await rm(pkiDir, { recursive: true, force: true });
     if (cp?.owned) await cp.stop();
   });
 
@@ -289,8 +258,7 @@ describe('approvals end to end (sidecar, webhook, controller, kubectl chaperone)
     const gw = await gateway([approvalRule({ timeoutSeconds: 3 })]);
     const { c, q } = await hold(gw, 'DELETE FROM orders WHERE id = 40');
     try {
-      const stopping = op?.stop();
-      op = undefined;
+      const stopping = operator?.stopOperator();
       const res = await q;
       const t0 = Date.now();
       await stopping;

@@ -11,6 +11,11 @@ import { eventually } from '../env/wait.ts';
 import { loadCrds } from '../../operator/api/schema.ts';
 import type { ApprovalRequest } from '../../operator/api/types.ts';
 import { KubernetesApprovals, type KubernetesApprovalsOptions } from '../../sidecar/approvals/kubernetes.ts';
+import { approvalsPlugin, type ApprovalsPluginOptions } from '../../operator/approvals/index.ts';
+import { mutatingWebhookConfiguration, validatingWebhookConfiguration, type WebhookManifestOptions } from '../../operator/manifests/webhooks.ts';
+import type { RunningOperator } from '../../operator/main.ts';
+import { createCa } from '../env/pki.ts';
+import { startTestOperator } from './operator-controllers.harness.ts';
 import type { SqlRuleJson } from '../../sidecar/policy/sql-rules.ts';
 
 const FIELD_MANAGER = 'chaperone-approvals-test';
@@ -122,4 +127,53 @@ export async function agentNamespace(cp: ControlPlane, prefix: string, o: { agen
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+const ADMISSION = '/apis/admissionregistration.k8s.io/v1';
+
+export interface ApprovalsOperator {
+  /** undefined once stopped. */
+  op: RunningOperator | undefined;
+  /** Stops the operator (its webhook server too); the configurations stay, so admissions then fail closed. */
+  stopOperator(): Promise<void>;
+  /** Stops the operator and removes the webhook configurations and the PKI dir. */
+  close(): Promise<void>;
+}
+
+/** The operator with the approvals plugin, its webhook server on loopback (static TLS), and configurations scoped to `ns`. */
+export async function startApprovalsOperator(cp: ControlPlane, ns: string, plugin: ApprovalsPluginOptions = {}): Promise<ApprovalsOperator> {
+  const opNs = await cp.createNamespace('appr-op');
+  const pkiDir = await mkdtemp(join(tmpdir(), 'chap-appr-pki-'));
+  const ca = await createCa(pkiDir);
+  const leaf = await ca.issue({ name: 'webhook', commonName: 'chaperone-webhook', ips: ['127.0.0.1'], usage: 'server' });
+  const names = { mutating: `chap-appr-m-${ns}`, validating: `chap-appr-v-${ns}` };
+  const h: ApprovalsOperator = {
+    op: await startTestOperator(cp, opNs, { webhook: { host: '127.0.0.1', port: 0, tls: { kind: 'static', material: { cert: leaf.certPem, key: leaf.keyPem, ca: ca.certPem } } }, plugins: [approvalsPlugin(plugin)] }),
+    async stopOperator() {
+      const op = h.op;
+      h.op = undefined;
+      await op?.stop();
+    },
+    async close() {
+      await h.stopOperator();
+      await cp.request('admin', 'DELETE', `${ADMISSION}/mutatingwebhookconfigurations/${names.mutating}`);
+      await cp.request('admin', 'DELETE', `${ADMISSION}/validatingwebhookconfigurations/${names.validating}`);
+      await rm(pkiDir, { recursive: true, force: true });
+    },
+  };
+  const mo: WebhookManifestOptions = {
+    client: { url: h.op?.webhookUrl ?? '' }, operatorNamespace: opNs, caBundle: Buffer.from(ca.certPem).toString('base64'),
+    mutatingName: names.mutating, validatingName: names.validating, scope: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: [ns] }] },
+  };
+  assert.equal((await cp.request('admin', 'POST', `${ADMISSION}/mutatingwebhookconfigurations`, mutatingWebhookConfiguration(mo))).status, 201);
+  assert.equal((await cp.request('admin', 'POST', `${ADMISSION}/validatingwebhookconfigurations`, validatingWebhookConfiguration(mo))).status, 201);
+  // Configurations reach the admission chain asynchronously: a dry-run create comes back stamped once they do.
+  await eventually(async () => {
+    const r = await cp.request<ApprovalRequest>('admin', 'POST', `/apis/chaperone.dev/v1alpha1/namespaces/${ns}/approvalrequests?dryRun=All`, {
+      apiVersion: 'chaperone.dev/v1alpha1', kind: 'ApprovalRequest', metadata: { name: 'probe' },
+      spec: { identity: 'x', connection: 'x', session: 's', requester: { subject: 'x' }, command: { protocol: 'postgres', text: 'x', sha256: 'a'.repeat(64) }, rule: { name: 'x' }, approval: { approvers: { groups: ['g'] }, required: 1, mode: 'any', scope: 'statement', timeout: '1m' }, expiresAt: '2030-01-01T00:00:00Z' },
+    });
+    return r.body.metadata?.annotations?.['chaperone.dev/created-by'] === 'admin' ? true : undefined;
+  }, { what: 'the ApprovalRequest webhooks to take effect' });
+  return h;
 }
