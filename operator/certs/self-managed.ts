@@ -101,7 +101,7 @@ class Store {
       apiVersion: 'v1',
       kind: 'Secret',
       type: 'kubernetes.io/tls',
-      metadata: { ...existing?.metadata, name: this.name, namespace: this.namespace, labels: { ...existing?.metadata?.labels, 'app.kubernetes.io/name': 'chaperone', 'app.kubernetes.io/component': 'webhook-tls' } },
+      metadata: { ...existing?.metadata, managedFields: undefined, name: this.name, namespace: this.namespace, labels: { ...existing?.metadata?.labels, 'app.kubernetes.io/name': 'chaperone', 'app.kubernetes.io/component': 'webhook-tls' } },
       data: toSecretData(t),
     };
     try {
