@@ -12,7 +12,7 @@ import { allInformers, createIdentityInformers, IdentityController, type Identit
 import { Controller } from './kube/controller.ts';
 import { FIELD_MANAGER, KubeClient } from './kube/client.ts';
 import { errText, Informer, objectKey, type KubeObject } from './kube/informer.ts';
-import { LeaderElector } from './kube/leader.ts';
+import { LeaderElector, type LeaderCallbacks } from './kube/leader.ts';
 import { OperatorMetrics } from './metrics.ts';
 import type { OperatorContext, OperatorPlugin, OperatorPluginFactory } from './plugin.ts';
 import { podRoutes, type IdentityLookup } from './server/pod-routes.ts';
@@ -155,6 +155,119 @@ async function startTls(src: WebhookTlsSource, o: OperatorOptions, log: Logger, 
   return { material: s.current(), close: () => s.close() };
 }
 
+/** What startOperator needs of leadership: the Lease elector, or SoloLeader when leader election is off. */
+interface Leadership {
+  run(callbacks: LeaderCallbacks): void;
+  stop(): Promise<void>;
+  isLeader(): boolean;
+}
+
+/** Leader election off: this replica leads from start to stop. */
+class SoloLeader implements Leadership {
+  private leading = false;
+  private readonly abort = new AbortController();
+  private callbacks: LeaderCallbacks | undefined;
+  private started: Promise<void> | undefined;
+
+  constructor(private readonly metrics: OperatorMetrics) {}
+
+  run(callbacks: LeaderCallbacks): void {
+    this.callbacks = callbacks;
+    this.leading = true;
+    this.metrics.setLeader(true);
+    this.started = Promise.resolve(callbacks.onStartedLeading(this.abort.signal));
+  }
+
+  async stop(): Promise<void> {
+    if (!this.leading) return;
+    this.abort.abort();
+    await this.started?.catch(() => undefined);
+    this.leading = false;
+    this.metrics.setLeader(false);
+    await this.callbacks?.onStoppedLeading();
+  }
+
+  isLeader(): boolean {
+    return this.leading;
+  }
+}
+
+async function stopPlugins(plugins: readonly OperatorPlugin[], log: Logger): Promise<void> {
+  for (const p of plugins) {
+    try {
+      await p.stop?.();
+    } catch (err) {
+      log.error({ plugin: p.name, err: errText(err) }, 'plugin stop failed');
+    }
+  }
+}
+
+interface Parts {
+  readonly elector: Leadership;
+  readonly plugins: readonly OperatorPlugin[];
+  readonly webhook: WebhookServer | undefined;
+  readonly tls: Tls | undefined;
+  readonly informers: readonly Informer<KubeObject>[];
+  readonly admin: AdminServer | undefined;
+  readonly client: KubeClient;
+  readonly log: Logger;
+}
+
+/** SIGTERM order: stop leading (drain reconciles, release the Lease), plugins, webhook server, informers, admin. */
+async function shutdown(p: Parts): Promise<void> {
+  p.log.info({}, 'shutting down');
+  await p.elector.stop();
+  await stopPlugins(p.plugins, p.log);
+  await p.webhook?.close();
+  p.tls?.close();
+  await Promise.all(p.informers.map((i) => i.stop()));
+  await p.admin?.close();
+  p.client.close();
+  p.log.info({}, 'stopped');
+}
+
+function observability(o: OperatorOptions): { log: Logger; metrics: OperatorMetrics } {
+  return { log: o.log ?? pino({ name: 'chaperone-operator' }), metrics: o.metrics ?? new OperatorMetrics() };
+}
+
+async function startAdmin(o: OperatorOptions, metrics: OperatorMetrics, checks: () => ReadyCheck[]): Promise<AdminServer | undefined> {
+  if (o.admin === false) return undefined;
+  return startAdminServer({ host: o.admin?.host ?? '0.0.0.0', port: o.admin?.port ?? DEFAULT_ADMIN_PORT, metrics, checks });
+}
+
+function leaderElector(o: OperatorOptions, client: KubeClient, identity: string, log: Logger, metrics: OperatorMetrics): LeaderElector | undefined {
+  const le = o.leaderElection;
+  if (le === false || le === undefined) return undefined;
+  return new LeaderElector({
+    client, namespace: o.operatorNamespace, name: le.leaseName ?? DEFAULT_LEASE_NAME, identity, log,
+    leaseDurationSeconds: le.leaseDurationSeconds, renewIntervalMs: le.renewIntervalMs, retryIntervalMs: le.retryIntervalMs,
+    onLeaderChange: (l) => metrics.setLeader(l),
+  });
+}
+
+interface WebhookParts {
+  readonly server: WebhookServer;
+  readonly tls: Tls;
+}
+
+async function startWebhooks(o: OperatorOptions, w: WebhookOptions, extraRoutes: readonly WebhookRoute[], deps: { informers: IdentityInformers; mounts: MountCache; log: Logger; metrics: OperatorMetrics }): Promise<WebhookParts> {
+  const routes: WebhookRoute[] = [
+    ...podRoutes({
+      lookup: identityLookup(deps.informers, deps.mounts), operatorNamespace: o.operatorNamespace,
+      build: (identity) => {
+        const mounts = deps.mounts.mounts(identity);
+        return { ...w.build, ...(mounts ? { mounts } : {}) };
+      },
+    }),
+    ...extraRoutes,
+  ];
+  const ref: { server?: WebhookServer } = {};
+  const tls = await startTls(w.tls, o, deps.log, (t) => ref.server?.setTls(t));
+  const server = (ref.server = await startWebhookServer({ host: w.host ?? '0.0.0.0', port: w.port ?? DEFAULT_WEBHOOK_PORT, tls: tls.material, routes, log: deps.log, observe: deps.metrics.observeWebhook }));
+  deps.log.info({ url: server.url, routes: routes.map((r) => r.path) }, 'webhook server listening');
+  return { server, tls };
+}
+
 function leaseIdentity(o: OperatorOptions): string {
   const le = o.leaderElection;
   return (le && le.identity) || `${process.env.POD_NAME ?? hostname()}_${randomBytes(4).toString('hex')}`;
@@ -162,8 +275,7 @@ function leaseIdentity(o: OperatorOptions): string {
 
 /** Starts everything; resolves once the informers have listed and the servers listen. */
 export async function startOperator(o: OperatorOptions): Promise<RunningOperator> {
-  const log = o.log ?? pino({ name: 'chaperone-operator' });
-  const metrics = o.metrics ?? new OperatorMetrics();
+  const { log, metrics } = observability(o);
   const client = KubeClient.fromKubeConfig(o.kubeConfig, { log });
   const compileEnv: CompileEnv = { ...(await discoverServiceAccountIssuer(client, log)), ...o.compileEnv };
   log.info({ serviceAccountIssuer: compileEnv.serviceAccountIssuer, jwksUri: compileEnv.serviceAccountJwksUri }, 'compile environment');
@@ -174,13 +286,8 @@ export async function startOperator(o: OperatorOptions): Promise<RunningOperator
   const mountCache = new MountCache(informers, () => compileEnv);
 
   const id = leaseIdentity(o);
-  const elector = o.leaderElection === false || o.leaderElection === undefined ? undefined : new LeaderElector({
-    client, namespace: o.operatorNamespace, name: o.leaderElection.leaseName ?? DEFAULT_LEASE_NAME, identity: id, log,
-    leaseDurationSeconds: o.leaderElection.leaseDurationSeconds, renewIntervalMs: o.leaderElection.renewIntervalMs, retryIntervalMs: o.leaderElection.retryIntervalMs,
-    onLeaderChange: (l) => metrics.setLeader(l),
-  });
-  let leadingAlone = false;
-  const isLeader = (): boolean => (elector ? elector.isLeader() : leadingAlone);
+  const elector: Leadership = leaderElector(o, client, id, log, metrics) ?? new SoloLeader(metrics);
+  const isLeader = (): boolean => elector.isLeader();
   const pluginControllers: Controller[] = [];
 
   const ctx: OperatorContext = {
@@ -205,35 +312,15 @@ export async function startOperator(o: OperatorOptions): Promise<RunningOperator
   const everyInformer = (): Informer<KubeObject>[] => [...allInformers(informers), ...extraInformers];
 
   // Webhooks: every replica serves them, leader or not.
-  let webhook: WebhookServer | undefined;
-  let tls: Tls | undefined;
-  if (o.webhook) {
-    const w = o.webhook;
-    const routes: WebhookRoute[] = [
-      ...podRoutes({
-        lookup: identityLookup(informers, mountCache), operatorNamespace: o.operatorNamespace,
-        build: (identity) => {
-          const mounts = mountCache.mounts(identity);
-          return { ...w.build, ...(mounts ? { mounts } : {}) };
-        },
-      }),
-      ...plugins.flatMap((p) => p.routes ?? []),
-    ];
-    tls = await startTls(w.tls, o, log, (t) => webhook?.setTls(t));
-    webhook = await startWebhookServer({ host: w.host ?? '0.0.0.0', port: w.port ?? DEFAULT_WEBHOOK_PORT, tls: tls.material, routes, log, observe: metrics.observeWebhook });
-    log.info({ url: webhook.url, routes: routes.map((r) => r.path) }, 'webhook server listening');
-  }
-
+  const wh = o.webhook ? await startWebhooks(o, o.webhook, plugins.flatMap((p) => p.routes ?? []), { informers, mounts: mountCache, log, metrics }) : undefined;
+  const webhook = wh?.server;
+  const tls = wh?.tls;
   const checks = (): ReadyCheck[] => [
     ...everyInformer().map((i) => ({ name: `informer ${i.name}`, ready: () => i.hasSynced() })),
-    ...(webhook ? [{ name: 'webhook server', ready: () => webhook?.listening ?? false }] : []),
+    ...(webhook ? [{ name: 'webhook server', ready: () => webhook.listening }] : []),
   ];
-  let admin: AdminServer | undefined;
-  if (o.admin !== false) {
-    admin = await startAdminServer({ host: o.admin?.host ?? '0.0.0.0', port: o.admin?.port ?? DEFAULT_ADMIN_PORT, metrics, checks });
-  }
+  const admin = await startAdmin(o, metrics, checks);
 
-  const leaderAbort = { current: undefined as AbortController | undefined };
   const startLeading = async (signal: AbortSignal): Promise<void> => {
     await Promise.all(everyInformer().map((i) => i.waitForSync(signal)));
     if (signal.aborted) return;
@@ -253,40 +340,11 @@ export async function startOperator(o: OperatorOptions): Promise<RunningOperator
     log.info({ identity: id }, 'stopped leading: controllers drained');
   };
 
-  if (elector) elector.run({ onStartedLeading: startLeading, onStoppedLeading: stopLeading });
-  else {
-    leadingAlone = true;
-    metrics.setLeader(true);
-    leaderAbort.current = new AbortController();
-    void startLeading(leaderAbort.current.signal).catch((err: unknown) => log.error({ err: errText(err) }, 'starting controllers failed'));
-  }
+  elector.run({ onStartedLeading: startLeading, onStoppedLeading: stopLeading });
   await Promise.all(everyInformer().map((i) => i.waitForSync()));
 
   let stopping: Promise<void> | undefined;
-  const stop = async (): Promise<void> => {
-    log.info({}, 'shutting down');
-    if (elector) await elector.stop();
-    else {
-      leaderAbort.current?.abort();
-      leadingAlone = false;
-      metrics.setLeader(false);
-      await stopLeading();
-    }
-    for (const p of plugins) {
-      try {
-        await p.stop?.();
-      } catch (err) {
-        log.error({ plugin: p.name, err: errText(err) }, 'plugin stop failed');
-      }
-    }
-    await webhook?.close();
-    tls?.close();
-    await Promise.all(everyInformer().map((i) => i.stop()));
-    await admin?.close();
-    client.close();
-    log.info({}, 'stopped');
-  };
-
+  const stop = (): Promise<void> => shutdown({ elector, plugins, webhook, tls, informers: everyInformer(), admin, client, log });
   return {
     client, metrics, informers, identityController, compileEnv, webhook,
     webhookUrl: webhook?.url, adminUrl: admin?.url, leaseIdentity: id, isLeader,

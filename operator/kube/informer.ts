@@ -170,38 +170,50 @@ export class Informer<T extends KubeObject> {
     let attempt = 0;
     while (!signal.aborted) {
       try {
-        if (this.resourceVersion === undefined) await this.relist();
-        this.stats.watches += 1;
-        const started = Date.now();
-        const eventsBefore = this.stats.events;
-        this.watchAbort = new AbortController();
-        await this.o.client.watch(this.path, {
-          resourceVersion: this.resourceVersion ?? '', timeoutSeconds: this.o.watchTimeoutSeconds ?? DEFAULT_WATCH_TIMEOUT_SECONDS,
-          labelSelector: this.o.labelSelector, fieldSelector: this.o.fieldSelector, metadataOnly: this.o.metadataOnly,
-          signal: AbortSignal.any([signal, this.watchAbort.signal]),
-        }, (e) => this.onEvent(e));
         // A watch the server ends at once with nothing in it would spin: back off as after an error.
-        if (Date.now() - started < MIN_WATCH_MS && this.stats.events === eventsBefore && !this.watchAbort.signal.aborted) await sleep(backoffDelay(attempt++, this.o.backoff ?? DEFAULT_BACKOFF), signal);
-        else attempt = 0;
+        if (await this.watchOnce(signal)) attempt = 0;
+        else await sleep(backoffDelay(attempt++, this.o.backoff ?? DEFAULT_BACKOFF), signal);
       } catch (err) {
         if (signal.aborted) break;
         if (this.watchAbort?.signal.aborted) continue;
-        if (err instanceof Gone || isStatus(err, 410)) {
-          this.stats.gone += 1;
-          this.o.metrics?.informerRelist(this.name, 'gone');
-          this.o.log?.info({ informer: this.name }, 'watch resourceVersion expired (410 Gone); relisting');
-          this.resourceVersion = undefined;
-          continue;
-        }
-        this.stats.errors += 1;
-        this.o.metrics?.informerRelist(this.name, 'error');
-        const wait = backoffDelay(attempt++, this.o.backoff ?? DEFAULT_BACKOFF);
-        this.o.log?.warn({ informer: this.name, err: errText(err), retryInMs: wait }, 'list/watch failed; retrying');
-        // A failed list may have left a stale version behind; relist after errors other than a cut watch.
-        if (err instanceof KubeApiError) this.resourceVersion = undefined;
-        await sleep(wait, signal);
+        const wait = this.failed(err, attempt++);
+        if (wait > 0) await sleep(wait, signal);
       }
     }
+  }
+
+  /** (Re)lists when needed, then watches until the server ends the watch; false = it ended at once, empty. */
+  private async watchOnce(signal: AbortSignal): Promise<boolean> {
+    if (this.resourceVersion === undefined) await this.relist();
+    this.stats.watches += 1;
+    const started = Date.now();
+    const eventsBefore = this.stats.events;
+    const own = (this.watchAbort = new AbortController());
+    await this.o.client.watch(this.path, {
+      resourceVersion: this.resourceVersion ?? '', timeoutSeconds: this.o.watchTimeoutSeconds ?? DEFAULT_WATCH_TIMEOUT_SECONDS,
+      labelSelector: this.o.labelSelector, fieldSelector: this.o.fieldSelector, metadataOnly: this.o.metadataOnly,
+      signal: AbortSignal.any([signal, own.signal]),
+    }, (e) => this.onEvent(e));
+    return own.signal.aborted || this.stats.events > eventsBefore || Date.now() - started >= MIN_WATCH_MS;
+  }
+
+  /** Counts and logs a failure; returns how long to wait (0: relist at once, after 410 Gone). */
+  private failed(err: unknown, attempt: number): number {
+    if (err instanceof Gone || isStatus(err, 410)) {
+      this.stats.gone += 1;
+      this.o.metrics?.informerRelist(this.name, 'gone');
+      this.o.log?.info({ informer: this.name }, 'watch resourceVersion expired (410 Gone); relisting');
+      this.resourceVersion = undefined;
+      // The first relist is immediate; 410 again right after a relist backs off.
+      return attempt === 0 ? 0 : backoffDelay(attempt - 1, this.o.backoff ?? DEFAULT_BACKOFF);
+    }
+    this.stats.errors += 1;
+    this.o.metrics?.informerRelist(this.name, 'error');
+    const wait = backoffDelay(attempt, this.o.backoff ?? DEFAULT_BACKOFF);
+    this.o.log?.warn({ informer: this.name, err: errText(err), retryInMs: wait }, 'list/watch failed; retrying');
+    // An API error may mean our version is no good any more; a cut connection resumes from it.
+    if (err instanceof KubeApiError) this.resourceVersion = undefined;
+    return wait;
   }
 
   /** A fresh list, diffed against the store: only real changes reach the handlers. */
