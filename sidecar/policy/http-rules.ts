@@ -355,7 +355,7 @@ export function compileHttpPolicy(cfg: HttpPolicyConfig | undefined, block: Http
 const STRENGTH: Readonly<Record<HttpAction, number>> = { deny: 3, 'require-approval': 2, allow: 1 };
 
 function decisionOf(r: CompiledRule): HttpDecision {
-  const message = r.message === '' ? `rule ${r.id}` : r.message;
+  const message = r.message === '' ? (r.action === 'deny' ? 'the connection\'s policy denies it' : 'the connection\'s policy requires an approval') : r.message;
   if (r.action === 'allow') return { action: 'allow', rule: r.id, reason: 'allowed' };
   if (r.action === 'deny') return { action: 'deny', rule: r.id, reason: 'denied', message };
   return { action: 'require-approval', rule: r.id, reason: 'requires-approval', message, approval: r.approval };

@@ -16,6 +16,11 @@ export const HTTP_PROFILE: GatewayProfile = {
   render: jsonBody,
 };
 
+/** The listener's TLS pair, when configured (read at start). */
+export function listenTls(l: HttpConnectionConfig['listen']): { cert: Buffer; key: Buffer } | undefined {
+  return l.tls === undefined ? undefined : { cert: readFileSync(l.tls.certFile), key: readFileSync(l.tls.keyFile) };
+}
+
 export function maskingOptions(m: HttpConnectionConfig['masking']): MaskerOptions {
   const { hmacKeyFile, ...rest } = m;
   return { ...rest, ...(hmacKeyFile !== undefined ? { hmacKey: readFileSync(hmacKeyFile) } : {}) };
@@ -48,7 +53,8 @@ export async function startHttpGateway(conn: HttpConnectionConfig, deps: Gateway
     HTTP_PROFILE,
     deps,
   );
-  const s = await startServer(gw, { host: conn.listen.host, port: conn.listen.port, maxConnections: conn.limits.maxSessions, ...tuning });
+  const tls = listenTls(conn.listen);
+  const s = await startServer(gw, { host: conn.listen.host, port: conn.listen.port, maxConnections: conn.limits.maxSessions, ...(tls !== undefined ? { tls } : {}), ...tuning });
   return { ...s, gateway: gw };
 }
 

@@ -8,6 +8,7 @@ import type { Gateway } from './gateway.ts';
 
 const require = createRequire(import.meta.url);
 const http = require('node:http') as typeof import('node:http');
+const https = require('node:https') as typeof import('node:https');
 
 /** Request headers larger than this are answered 431 (node's default is 16 KiB; kubectl and LLM SDKs stay far below). */
 export const DEFAULT_MAX_HEADER_BYTES = 32 * 1024;
@@ -23,6 +24,8 @@ export interface ServerOptions {
   readonly maxHeaderBytes?: number;
   readonly headersTimeoutMs?: number;
   readonly keepAliveTimeoutMs?: number;
+  /** TLS on the listener (PEM). kubectl sends its bearer token only over TLS, so kubernetes listeners need it. */
+  readonly tls?: { readonly cert: Buffer; readonly key: Buffer };
 }
 
 export interface RunningServer {
@@ -47,8 +50,7 @@ export function clientErrorRefusal(code: string | undefined): HttpRefusal {
 export async function startServer(gw: Gateway, o: ServerOptions): Promise<RunningServer> {
   const sockets = new Set<Socket>();
   const headersTimeout = o.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
-  const server: Server = http.createServer(
-    {
+  const options = {
       maxHeaderSize: o.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES,
       headersTimeout,
       // Held requests (approval) may wait minutes before their body is read: no whole-request deadline.
@@ -57,9 +59,11 @@ export async function startServer(gw: Gateway, o: ServerOptions): Promise<Runnin
       // How often node checks the headers deadline (default 30 s would let slowloris sit that long).
       connectionsCheckingInterval: Math.max(250, Math.min(1000, Math.floor(headersTimeout / 2))),
       noDelay: true,
-    },
-    (req: IncomingMessage, res: ServerResponse) => gw.handle(req, res),
-  );
+  };
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => gw.handle(req, res);
+  const server: Server = o.tls !== undefined ? https.createServer({ ...options, cert: o.tls.cert, key: o.tls.key }, onRequest) : http.createServer(options, onRequest);
+  // A TLS handshake failure (wrong CA, plain HTTP to a TLS port) only closes that socket.
+  server.on('tlsClientError', (_e: Error, s: Duplex) => s.destroy());
   server.on('connection', (s: Socket) => {
     if (sockets.size >= o.maxConnections) {
       rawRefusal(s, refusal('CHAP_ERR_HTTP_TOO_MANY_REQUESTS', { connection: gw.cfg.name, n: sockets.size }));
