@@ -22,15 +22,10 @@ import { KubernetesApprovals } from './approvals/kubernetes.ts';
  * Protocol → its listener module, imported only when a connection uses it (nothing heavy loads
  * at start). The specifiers are string literals so tsc rewrites `.ts` to `.js` in the build.
  */
-// Not-yet-written gateways are named by variables: tsc type-checks literal specifiers (and would
-// refuse a missing file) and rewrites `.ts` → `.js` in variables at run time.
-const HTTP_LISTENER: string = './protocols/http/listener.ts';
-const KUBERNETES_LISTENER: string = './protocols/kubernetes/listener.ts';
-
 export const PROTOCOL_MODULES: Readonly<Record<Protocol, () => Promise<ProtocolModule>>> = {
   postgres: () => import('./protocols/postgres/listener.ts'),
-  http: () => import(HTTP_LISTENER) as Promise<ProtocolModule>,
-  kubernetes: () => import(KUBERNETES_LISTENER) as Promise<ProtocolModule>,
+  http: () => import('./protocols/http/listener.ts'),
+  kubernetes: () => import('./protocols/kubernetes/listener.ts'),
 };
 
 /** A start-up refusal: what is wrong, as lines a human can act on. */
