@@ -1,0 +1,85 @@
+// The streaming body masker: every split of the input gives the same output as the whole; units are emitted as soon as they complete.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createMasker } from '../../masking/index.ts';
+import { MaskingTransform, modeFor, sseEventEnd, UnmaskableError, type BodyMode } from './mask-body.ts';
+
+const masker = createMasker({});
+const GH = 'ghp_' + 'a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8'.slice(0, 36);
+
+function runChunks(mode: BodyMode, chunks: Buffer[], extra: { maxUnitBytes?: number } = {}): { out: string; emitted: number[] } {
+  const t = new MaskingTransform({ mode, masker, ...extra });
+  const parts: Buffer[] = [];
+  const emitted: number[] = [];
+  t.on('data', (b: Buffer) => parts.push(b));
+  for (const c of chunks) {
+    t.write(c);
+    emitted.push(Buffer.concat(parts).length);
+  }
+  t.end();
+  return { out: Buffer.concat(parts).toString('utf8'), emitted };
+}
+
+function splitAt(s: string, i: number): Buffer[] {
+  const b = Buffer.from(s);
+  return [b.subarray(0, i), b.subarray(i)];
+}
+
+describe('MaskingTransform', () => {
+  const modes: [BodyMode, string][] = [
+    ['text', `hello ${GH} world\nmore text`],
+    ['json', JSON.stringify({ a: GH, b: [1, 2, { c: `x ${GH}` }] })],
+    ['lines', `${JSON.stringify({ t: GH })}\n${JSON.stringify({ n: 2 })}\nplain ${GH}\n`],
+    ['sse', `event: a\ndata: ${GH}\n\nid: 2\ndata: {"x":"${GH}"}\r\n\r\ndata: tail ${GH}`],
+  ];
+  for (const [mode, input] of modes) {
+    it(`${mode}: every two-way split masks like the whole input`, () => {
+      const whole = runChunks(mode, [Buffer.from(input)]).out;
+      assert.ok(!whole.includes(GH), whole);
+      for (let i = 1; i < Buffer.byteLength(input); i++) assert.equal(runChunks(mode, splitAt(input, i)).out, whole, `split at ${i}`);
+    });
+  }
+  it('sse: an event is emitted when its blank line arrives, not at the end of the stream', () => {
+    const r = runChunks('sse', [Buffer.from('data: one\n\n'), Buffer.from('data: tw'), Buffer.from('o\n\n')]);
+    assert.deepEqual(r.emitted, [11, 11, 22]);
+  });
+  it('lines: a line is emitted when its newline arrives', () => {
+    const r = runChunks('lines', [Buffer.from('{"a":1}\n{"b"'), Buffer.from(':2}\n')]);
+    assert.deepEqual(r.emitted, [8, 16]);
+  });
+  it('json over the limit falls back to stream masking (overflow: stream)', () => {
+    const doc = JSON.stringify({ a: 'x'.repeat(300), t: GH });
+    const r = runChunks('json', splitAt(doc, 100), { maxUnitBytes: 64 });
+    assert.ok(!r.out.includes(GH));
+  });
+  it('json over the limit with overflow: fail ends in an UnmaskableError', async () => {
+    const t = new MaskingTransform({ mode: 'json', masker, maxUnitBytes: 64, overflow: 'fail' });
+    const failed = once(t, 'error');
+    t.write(Buffer.from(JSON.stringify({ a: 'x'.repeat(300) })));
+    const [e] = (await failed) as [Error];
+    assert.ok(e instanceof UnmaskableError);
+  });
+});
+
+describe('sseEventEnd', () => {
+  it('finds LF and CRLF blank lines', () => {
+    assert.equal(sseEventEnd(Buffer.from('data: a\n\nrest'), 0), 9);
+    assert.equal(sseEventEnd(Buffer.from('data: a\r\n\r\nrest'), 0), 11);
+    assert.equal(sseEventEnd(Buffer.from('data: a\n'), 0), -1);
+  });
+});
+
+describe('modeFor', () => {
+  const cases: [string | undefined, BodyMode][] = [
+    ['application/json; charset=utf-8', 'json'],
+    ['application/problem+json', 'json'],
+    ['text/event-stream', 'sse'],
+    ['application/x-ndjson', 'lines'],
+    ['text/html', 'text'],
+    [undefined, 'text'],
+    ['application/octet-stream', 'text'],
+    ['image/png', 'none'],
+  ];
+  for (const [ct, want] of cases) it(`given ${String(ct)}, returns ${want}`, () => assert.equal(modeFor(ct), want));
+});
