@@ -8,6 +8,7 @@ import { chownSync, readFileSync } from 'node:fs';
 import { chmod, copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { round3, writeResult, type BenchRow } from './lib/results.ts';
 
@@ -22,19 +23,39 @@ const MODES = (process.env['CHAP_BENCH_MODES'] ?? 'simple,prepared').split(',');
 const CHILD_NODE_ARGS = (process.env['CHAP_BENCH_SIDECAR_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
 const SQL_POLICY = { default: 'allow', packs: ['no-delete-without-where', 'no-update-without-where', 'no-server-file-access', 'no-role-change'] };
 
+/**
+ * A/B runs: with CHAP_BENCH_BASE_ROOT set to another checkout (e.g. `git worktree add /tmp/base <commit>`
+ * plus a node_modules symlink), the target `sidecar-base` runs that checkout's gateway in the same
+ * cells, interleaved with `sidecar`, so both see the same machine load.
+ */
+const BASE_ROOT = process.env['CHAP_BENCH_BASE_ROOT'];
+
 interface ChildConfig {
   readonly pgPort: number;
   readonly dir: string;
   readonly issuer: string;
+  /** Checkout whose sidecar/ code runs (default: this one). */
+  readonly root?: string;
+  readonly recording?: string;
+}
+
+type ListenerModule = typeof import('../sidecar/protocols/postgres/listener.ts');
+type VerifierModule = typeof import('../sidecar/identity/verify-token.ts');
+type WriterModule = typeof import('../sidecar/recording/writer.ts');
+type SinksModule = typeof import('../sidecar/recording/sinks.ts');
+
+async function load<T>(root: string | undefined, rel: string): Promise<T> {
+  const url = root === undefined ? new URL(`../${rel}`, import.meta.url).href : pathToFileURL(join(root, rel)).href;
+  return (await import(url)) as T;
 }
 
 /** The sidecar process: listener on an ephemeral port, real verifier, recorder to a file. */
 async function sidecarChild(cfg: ChildConfig): Promise<void> {
-  const { startPostgresListener } = await import('../sidecar/protocols/postgres/listener.ts');
-  const { createTokenVerifier } = await import('../sidecar/identity/verify-token.ts');
-  const { createRecorder } = await import('../sidecar/recording/writer.ts');
-  const { fileSink } = await import('../sidecar/recording/sinks.ts');
-  const recorder = await createRecorder({ sinks: [fileSink({ path: join(cfg.dir, 'recording.jsonl'), sync: 'none' })] });
+  const { startPostgresListener } = await load<ListenerModule>(cfg.root, 'sidecar/protocols/postgres/listener.ts');
+  const { createTokenVerifier } = await load<VerifierModule>(cfg.root, 'sidecar/identity/verify-token.ts');
+  const { createRecorder } = await load<WriterModule>(cfg.root, 'sidecar/recording/writer.ts');
+  const { fileSink } = await load<SinksModule>(cfg.root, 'sidecar/recording/sinks.ts');
+  const recorder = await createRecorder({ sinks: [fileSink({ path: join(cfg.dir, cfg.recording ?? 'recording.jsonl'), sync: 'none' })] });
   const verifier = createTokenVerifier({ issuers: [{ issuer: cfg.issuer, audiences: ['chaperone'] }] });
   const l = await startPostgresListener(
     {
@@ -90,11 +111,10 @@ async function pgbench(port: number, env: NodeJS.ProcessEnv, script: '-S' | '-N'
   return { tps, latencyMs, transactions };
 }
 
-/** utime + stime of a process in µs (from /proc). */
-function cpuMicros(pid: number): number {
+/** utime and stime separately (µs): the sys share is the socket syscalls and the kernel's loopback delivery. */
+function cpuSplit(pid: number): { user: number; sys: number } {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  const ticks = Number(f[11]) + Number(f[12]);
-  return (ticks / 100) * 1e6;
+  return { user: (Number(f[11]) / 100) * 1e6, sys: (Number(f[12]) / 100) * 1e6 };
 }
 
 function rssMiB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
@@ -171,6 +191,8 @@ async function main(): Promise<void> {
   const idp = await startOidcProvider();
   const dir = await mkdtemp(join(tmpdir(), 'chap-benchpg-'));
   let child: ChildProcess | undefined;
+  let base: ChildProcess | undefined;
+  let basePort = 0;
   let pipe: ChildProcess | undefined;
   let pipePort = 0;
   let bouncer: Awaited<ReturnType<typeof startPgbouncer>> | undefined;
@@ -183,6 +205,11 @@ async function main(): Promise<void> {
     const cfg: ChildConfig = { pgPort: pg.port, dir, issuer: idp.issuer };
     child = spawn(process.execPath, [...CHILD_NODE_ARGS, '--import', 'tsx', process.argv[1] ?? 'bench/pg.ts', '--sidecar-child', JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'inherit'] });
     const sidecarPort = Number((await waitLine(child, /READY (\d+)/, 30_000))[1]);
+    if (BASE_ROOT !== undefined && TARGETS.includes('sidecar-base')) {
+      const bcfg: ChildConfig = { ...cfg, root: BASE_ROOT, recording: 'recording-base.jsonl' };
+      base = spawn(process.execPath, [...CHILD_NODE_ARGS, '--import', 'tsx', process.argv[1] ?? 'bench/pg.ts', '--sidecar-child', JSON.stringify(bcfg)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      basePort = Number((await waitLine(base, /READY (\d+)/, 30_000))[1]);
+    }
     if (TARGETS.includes('node-pipe')) {
       pipe = spawn(process.execPath, [...CHILD_NODE_ARGS, '--import', 'tsx', process.argv[1] ?? 'bench/pg.ts', '--pipe-child', String(pg.port)], { stdio: ['ignore', 'pipe', 'inherit'] });
       pipePort = Number((await waitLine(pipe, /READY (\d+)/, 30_000))[1]);
@@ -192,8 +219,10 @@ async function main(): Promise<void> {
     // Warm-up (not measured): loads the SQL parser (WASM) and lets the JIT settle, so the first cell
     // measures the steady state like the others (direct and pgbouncer need no warm-up).
     const warm = { ...process.env, PGPASSWORD: await idp.token('agent-writer'), PGSSLMODE: 'disable' };
-    for (const mode of ['simple', 'prepared']) {
-      await run('pgbench', ['-n', '-h', '127.0.0.1', '-p', String(sidecarPort), '-U', 'postgres', '-T', '1', '-c', '2', '-M', mode, '-S', 'postgres'], { env: warm, timeout: 60_000 });
+    for (const port of basePort > 0 ? [sidecarPort, basePort] : [sidecarPort]) {
+      for (const mode of ['simple', 'prepared']) {
+        await run('pgbench', ['-n', '-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-T', '1', '-c', '2', '-M', mode, '-S', 'postgres'], { env: warm, timeout: 60_000 });
+      }
     }
     const rows: BenchRow[] = [{ config: 'sidecar', metric: 'rss-idle', value: round3(idleRss), unit: 'MiB' }];
     const ratios: Record<string, number> = {};
@@ -206,19 +235,23 @@ async function main(): Promise<void> {
           const targets: [string, number, NodeJS.ProcessEnv, number][] = [
             ['direct', pg.port, direct, 0],
             ['pgbouncer', bouncer.port, { ...process.env, PGSSLMODE: 'disable' }, bouncer.pid],
+            ['sidecar-base', basePort, { ...process.env, PGPASSWORD: token, PGSSLMODE: 'disable' }, base?.pid ?? 0],
             ['sidecar', sidecarPort, { ...process.env, PGPASSWORD: token, PGSSLMODE: 'disable' }, sidecarPid],
             ['node-pipe', pipePort, direct, pipe?.pid ?? 0],
           ];
-          for (const [name, port, env, pid] of targets.filter((t) => TARGETS.includes(t[0]))) {
-            const cpu0 = pid > 0 ? cpuMicros(pid) : 0;
+          for (const [name, port, env, pid] of targets.filter((t) => TARGETS.includes(t[0]) && t[1] > 0)) {
+            const split0 = pid > 0 ? cpuSplit(pid) : { user: 0, sys: 0 };
             const r = await pgbench(port, env, script, mode, c);
-            const cpu = pid > 0 ? (cpuMicros(pid) - cpu0) / Math.max(1, r.transactions) : NaN;
+            const split1 = pid > 0 ? cpuSplit(pid) : { user: 0, sys: 0 };
+            const tx = Math.max(1, r.transactions);
+            const cpu = pid > 0 ? (split1.user + split1.sys - split0.user - split0.sys) / tx : NaN;
+            const sysShare = pid > 0 ? ` (user ${((split1.user - split0.user) / tx).toFixed(0)}, sys ${((split1.sys - split0.sys) / tx).toFixed(0)})` : '';
             const cell = `${script.slice(1)} ${mode} c=${c}`;
             results.set(`${name} ${cell}`, r);
             rows.push({ config: name, metric: `tps ${cell}`, value: round3(r.tps), unit: 'tps' });
             if (c === 1) rows.push({ config: name, metric: `latency ${cell}`, value: round3(r.latencyMs * 1000), unit: 'µs' });
             if (pid > 0) rows.push({ config: name, metric: `cpu-per-tx ${cell}`, value: round3(cpu), unit: 'µs' });
-            console.log(`${name.padEnd(9)} ${cell.padEnd(18)} ${r.tps.toFixed(0).padStart(7)} tps  ${(r.latencyMs * 1000).toFixed(0).padStart(6)} µs avg${pid > 0 ? `  ${cpu.toFixed(0)} CPU-µs/tx` : ''}`);
+            console.log(`${name.padEnd(9)} ${cell.padEnd(18)} ${r.tps.toFixed(0).padStart(7)} tps  ${(r.latencyMs * 1000).toFixed(0).padStart(6)} µs avg${pid > 0 ? `  ${cpu.toFixed(0)} CPU-µs/tx${sysShare}` : ''}`);
           }
           const cell = `${script.slice(1)} ${mode} c=${c}`;
           const s = results.get(`sidecar ${cell}`);
@@ -251,6 +284,7 @@ async function main(): Promise<void> {
     console.log(`wrote ${path}`);
   } finally {
     pipe?.kill('SIGTERM');
+    base?.kill('SIGTERM');
     if (child && child.exitCode === null) {
       // Wait for the child so a --cpu-prof profile is written before the temp dirs go.
       const exited = new Promise((r) => child?.once('exit', r));

@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import type pg from 'pg';
 import { startGateway, FAKE_AWS_KEY, FAKE_GITHUB_TOKEN, type Gateway } from './postgres-gateway.harness.ts';
 
 const run = promisify(execFile);
@@ -26,7 +27,7 @@ describe('postgres gateway: binary cells and binary COPY', () => {
   });
 
   it('node pg binary results: text, bytea, text[] and jsonb cells are masked; nothing leaks', async () => {
-    const c = await gw.client('agent-writer', { binary: true });
+    const c = await gw.client('agent-writer', { binary: true } as pg.ClientConfig);
     try {
       const r = await c.query<{ note: string; blob: Buffer | string; tags: unknown; j: unknown }>('SELECT id, note, blob, tags, j, u FROM bin WHERE id = $1', [2]);
       const row = r.rows[0]!;

@@ -35,7 +35,26 @@ export function readOnlyViolation(facts: readonly StatementFacts[]): SqlDecision
   return null;
 }
 
+/**
+ * A normalized cache hit copies the shape's `tables` and `functions` arrays by reference, so for a
+ * one-statement message those arrays identify the shape: its classification is built once (hot path).
+ */
+const classified = new WeakMap<object, { readonly kind: string; readonly functions: readonly string[]; readonly c: StatementClassification }>();
+
 function classificationOf(facts: readonly StatementFacts[]): StatementClassification {
+  const one = facts.length === 1 ? facts[0] : undefined;
+  if (one === undefined) return buildClassification(facts);
+  const hit = classified.get(one.tables);
+  if (hit !== undefined && hit.kind === one.kind && hit.functions === one.functions) return hit.c;
+  const c = buildClassification(facts);
+  Object.freeze(c.kinds);
+  Object.freeze(c.tables);
+  Object.freeze(c.functions);
+  classified.set(one.tables, { kind: one.kind, functions: one.functions, c: Object.freeze(c) });
+  return c;
+}
+
+function buildClassification(facts: readonly StatementFacts[]): StatementClassification {
   const tables = new Set<string>();
   const functions = new Set<string>();
   for (const f of facts) {

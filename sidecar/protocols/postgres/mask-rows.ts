@@ -13,6 +13,8 @@ export const DEFAULT_MAX_COPY_TUPLE = 64 * 1024 * 1024;
 /** Error/notice fields that are codes, positions or source locations, not text an attacker or a row can fill. */
 const UNMASKED_FIELDS: ReadonlySet<string> = new Set(['S', 'V', 'C', 'P', 'p', 'F', 'L', 'R']);
 export const CREDENTIAL_PLACEHOLDER = '[MASKED:upstream-credential]';
+/** What takeFindings() returns when nothing was masked. */
+export const NO_FINDINGS: Readonly<Record<string, number>> = Object.freeze({});
 
 /** One column of the current result: how its cells are masked (binary-cells.ts `CellKind`). */
 interface Column {
@@ -58,9 +60,16 @@ export class ResponseMasker {
   private binCopy: BinaryCopyMasker | null = null;
   private findings: Record<string, number> = {};
   private maskedCount = 0;
+  /** maskedCount at the last takeFindings(). */
+  private taken = 0;
   /** Columns of this result whose binary values were replaced by NULL (one NOTICE per result). */
   private nulled: Set<string> | null = null;
   private nullNoticeSent = false;
+  /** Own copy of the last RowDescription (the frame's bytes belong to a socket chunk). */
+  private lastDescription: Buffer | null = null;
+  /** RowDescription cache counters (hot-path cache stats). */
+  descriptionHits = 0;
+  descriptionMisses = 0;
 
   constructor(
     private readonly masker: Masker,
@@ -82,8 +91,10 @@ export class ResponseMasker {
     }
   }
 
-  /** Findings since the last call (by rule id), and resets. */
-  takeFindings(): Record<string, number> {
+  /** Findings since the last call (by rule id), and resets; the shared empty NO_FINDINGS when there were none (no allocation per result). */
+  takeFindings(): Readonly<Record<string, number>> {
+    if (this.maskedCount === this.taken) return NO_FINDINGS;
+    this.taken = this.maskedCount;
     const f = this.findings;
     this.findings = {};
     return f;
@@ -95,7 +106,14 @@ export class ResponseMasker {
 
   /** Remembers the columns of the rows that follow; forwards the description unchanged. */
   rowDescription(frame: BackendFrame): Buffer {
-    this.columns = decodeRowDescription(frame).fields.map((f) => this.columnOf(f));
+    // The same query shape sends the same bytes: a memcmp instead of a decode per result (hot path).
+    if (this.lastDescription === null || !frame.raw.equals(this.lastDescription)) {
+      this.columns = decodeRowDescription(frame).fields.map((f) => this.columnOf(f));
+      this.lastDescription = Buffer.from(frame.raw);
+      this.descriptionMisses++;
+    } else {
+      this.descriptionHits++;
+    }
     this.nulled = null;
     this.nullNoticeSent = false;
     return frame.raw;

@@ -16,7 +16,7 @@ import type { CancelRegistry } from './cancel.ts';
 import { BackendCode, FrontendCode, ProtocolError } from './codes.ts';
 import { decodeDescribeOrClose, decodeParse, decodePasswordMessage, decodeQuery, decodeStartup, FrontendFramer, decodeBind } from './frontend-framer.ts';
 import { denialFields, errorFields, judge, type Judgement } from './judge.ts';
-import { ResponseMasker, Scrubber } from './mask-rows.ts';
+import { NO_FINDINGS, ResponseMasker, Scrubber } from './mask-rows.ts';
 import type { BackendFrame, FrontendFrame, StartupMessage, TransactionStatus } from './messages.ts';
 import * as be from './serialize-backend.ts';
 import { parse as parseMessage, query as queryMessage, terminate as terminateMessage } from './serialize-frontend.ts';
@@ -81,10 +81,14 @@ interface Cycle {
   bytes: number;
   sqlState: string | undefined;
   error: string | undefined;
-  readonly poisons: string[];
+  /** Poison tokens sent in this cycle (null until the first: most cycles have none). */
+  poisons: string[] | null;
 }
 
 const POISON_PREFIX = 'chaperone_refused_';
+/** Shared record() options and rejection sink for result lines (no allocation per result). */
+const LAZY = Object.freeze({ lazy: true });
+const ignore = (): undefined => undefined;
 const POISON_RE = /chaperone_refused_[0-9a-f]+_\d+/;
 /** Frames waiting behind an async step (recording, approval) before the client socket is paused. */
 const INBOX_HIGH_WATER = 256;
@@ -102,7 +106,7 @@ interface Judged {
 }
 
 function newCycle(): Cycle {
-  return { cmd: null, started: performance.now(), rows: 0, bytes: 0, sqlState: undefined, error: undefined, poisons: [] };
+  return { cmd: null, started: performance.now(), rows: 0, bytes: 0, sqlState: undefined, error: undefined, poisons: null };
 }
 
 export class Session {
@@ -157,6 +161,9 @@ export class Session {
     this.close(`client-error ${e.code ?? ''}`.trim());
   };
   private readonly onDrain = (): void => this.resumeUpstream();
+  /** Framer callbacks made once, not per received chunk. */
+  private readonly onClientFrame = (f: FrontendFrame): void => this.enqueue(f);
+  private readonly onBackendFrame = (f: BackendFrame): void => this.onUpstreamFrame(f);
 
   constructor(
     client: Socket,
@@ -253,7 +260,7 @@ export class Session {
     this.lastClientAt = performance.now();
     this.upSocket?.cork();
     try {
-      this.framer.push(chunk, (f) => this.enqueue(f));
+      this.framer.push(chunk, this.onClientFrame);
     } catch (e) {
       this.protocolFailure(e);
     } finally {
@@ -580,13 +587,14 @@ export class Session {
       type: 'statement', session: this.id, cmd, text, classification: j.classification, decision,
       rule: j.decision.rule, reason: j.decision.reason, statementHash: j.hash,
     };
-    const after = (recorded: boolean): void | Promise<void> => {
-      if (this.closed) return;
-      if (!recorded) return this.refuse(protocol, errorFields('CHAP_ERR_RECORDING_FAILED', { detail: 'statement' }));
-      return this.decide({ f, j, cmd, protocol, text, statement: parse?.statement });
-    };
-    if (this.ctx.recorder === null) return after(true);
-    return this.record(ev).then(after);
+    const judged: Judged = { f, j, cmd, protocol, text, statement: parse?.statement };
+    const rec = this.ctx.recorder;
+    if (rec === null) return this.decide(judged);
+    // Write-ahead: decide only once the line is accepted (one promise, no async wrapper: hot path).
+    return rec.record(ev).then(
+      () => (this.closed ? undefined : this.decide(judged)),
+      (err: unknown) => this.recordRefused(judged, ev, err),
+    );
   }
 
   private decide(p: Judged): void | Promise<void> {
@@ -657,7 +665,7 @@ export class Session {
   private poison(protocol: 'simple' | 'extended', fields: Record<string, string>): void {
     const token = `${POISON_PREFIX}${this.nonce}_${++this.poisonSeq}`;
     this.poisons.set(token, be.errorResponse(fields));
-    this.open.poisons.push(token);
+    (this.open.poisons ??= []).push(token);
     if (protocol === 'simple') {
       this.writeUpstream(queryMessage(token));
       this.endCycle();
@@ -683,7 +691,7 @@ export class Session {
     if (up === null || this.closed) return;
     this.client.cork();
     try {
-      up.framer.push(chunk, (f) => this.onUpstreamFrame(f));
+      up.framer.push(chunk, this.onBackendFrame);
     } catch (e) {
       this.log.error({ err: (e as Error).message }, 'upstream stream broken');
       this.fatal(errorFields('CHAP_ERR_UPSTREAM_LOST', { detail: `the upstream sent data the sidecar could not read: ${(e as Error).message}` }, 'FATAL'), 'upstream-error');
@@ -776,13 +784,16 @@ export class Session {
     this.lastReadyAt = performance.now();
     const c = this.cycles.shift() ?? this.open;
     if (c === this.open) this.open = newCycle();
-    for (const t of c.poisons) this.poisons.delete(t);
-    const findings = this.rm?.takeFindings() ?? {};
+    if (c.poisons !== null) for (const t of c.poisons) this.poisons.delete(t);
+    const findings = this.rm?.takeFindings() ?? NO_FINDINGS;
     this.summary.rows += c.rows;
     this.summary.bytes += c.bytes;
-    for (const [k, n] of Object.entries(findings)) {
-      this.summary.masked[k] = (this.summary.masked[k] ?? 0) + n;
-      this.ctx.metrics.masked?.(this.ctx.conn.name, k, n);
+    if (findings !== NO_FINDINGS) {
+      for (const k in findings) {
+        const n = findings[k] ?? 0;
+        this.summary.masked[k] = (this.summary.masked[k] ?? 0) + n;
+        this.ctx.metrics.masked?.(this.ctx.conn.name, k, n);
+      }
     }
     if (c.cmd === null || this.ctx.recorder === null) return;
     const ev: RecordEvent = {
@@ -803,7 +814,7 @@ export class Session {
     if (this.results.length === 0 || rec === null) return;
     const evs = this.results;
     this.results = [];
-    for (const ev of evs) rec.record(ev, { lazy: true }).catch(() => undefined);
+    for (const ev of evs) rec.record(ev, LAZY).catch(ignore);
   }
 
   private upstreamLost(why: string): void {
@@ -850,6 +861,12 @@ export class Session {
     if (!this.clientPaused || this.inbox.length >= INBOX_HIGH_WATER / 2) return;
     this.clientPaused = false;
     this.client.resume();
+  }
+
+  private recordRefused(p: Judged, ev: RecordEvent, err: unknown): void {
+    this.log.error({ err: (err as Error)?.message ?? String(err), type: ev.type }, 'recording failed; refusing');
+    if (this.closed) return;
+    this.refuse(p.protocol, errorFields('CHAP_ERR_RECORDING_FAILED', { detail: 'statement' }));
   }
 
   /** Records an event; false when the recorder refused (the caller refuses the command: write-ahead). */

@@ -22,7 +22,7 @@
 // EXPLAIN ANALYZE, PREPARE and DECLARE CURSOR classify as their inner statement (ANALYZE executes
 // it; PREPARE's EXECUTE will). A plain EXPLAIN only plans: its inner tables are listed as reads and
 // its inner DML does not raise the kind (functions found in it still do, to err toward refusing).
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { functionEffect, isFlaggedFunctionName, type FunctionEffect } from './sql-functions.ts';
 import { normalizeSql, patternText } from './sql-normalize.ts';
 
@@ -1008,11 +1008,12 @@ function setMulti(w: Walk, node: Obj, sessionDefault: boolean, local: boolean): 
 // Building facts.
 
 function fingerprintOf(normalized: string): string {
-  return createHash('sha256').update(normalized).digest('hex').slice(0, 16);
+  return hash('sha256', normalized, 'hex').slice(0, 16);
 }
 
+/** One-shot crypto.hash: no Hash object per statement (cheaper than createHash().update().digest() on short texts). */
 export function sha256Hex(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
+  return hash('sha256', text, 'hex');
 }
 
 /** Classifies one parsed top-level statement node into its shape. `normalized` is the cache-key form. */
