@@ -1,6 +1,7 @@
 // Refuses pods that would let an agent reach a guarded credential or escape the sidecar (pure): which rule, which container, how to fix.
 import type { V1Container, V1EphemeralContainer, V1Pod, V1Volume } from '@kubernetes/client-node';
-import { DEFAULT_API_TOKEN_PATH, LABEL_IDENTITY, SIDECAR_CONTAINER_NAME } from './pod-mutate/layout.ts';
+import { DEFAULT_API_TOKEN_PATH, LABEL_IDENTITY, SIDECAR_CONTAINER_NAME, VOLUME_CONFIG } from './pod-mutate/layout.ts';
+import { INTERCEPTION_CONTAINER_NAME } from './pod-mutate/interception.ts';
 import { isApiTokenVolume } from './pod-mutate/build.ts';
 import { identityMounts } from './pod-mutate/mounts.ts';
 import type { AgentIdentity } from '../api/types.ts';
@@ -50,7 +51,12 @@ function agentContainers(pod: V1Pod, labelled: boolean): { c: AnyContainer; kind
     ...(spec?.containers ?? []).map((c) => ({ c, kind: 'container' })),
     ...(spec?.ephemeralContainers ?? []).map((c) => ({ c, kind: 'ephemeral container' })),
   ];
-  return all.filter(({ c, kind }) => !(labelled && kind !== 'ephemeral container' && c.name === SIDECAR_CONTAINER_NAME));
+  return all.filter(({ c, kind }) => !(labelled && kind !== 'ephemeral container' && c.name === SIDECAR_CONTAINER_NAME) && !(labelled && isInterceptionInitShape(c, kind)));
+}
+
+/** The webhook's iptables init container (the mutating webhook replaces any container of that name with its own): init-network, the config mount only. */
+function isInterceptionInitShape(c: AnyContainer, kind: string): boolean {
+  return kind === 'init container' && c.name === INTERCEPTION_CONTAINER_NAME && c.args?.[0] === 'init-network' && (c.volumeMounts ?? []).every((m) => m.name === VOLUME_CONFIG);
 }
 
 function podLevel(pod: V1Pod): PodVerdict | undefined {

@@ -24,6 +24,7 @@ import {
   envName,
   type MountSpec,
 } from './layout.ts';
+import { INTERCEPTION_CONTAINER_NAME, interceptionInitContainer, placeInterception } from './interception.ts';
 import { identityMounts } from './mounts.ts';
 import { DEFAULT_VOLUME_MODE, sidecarContainer, sidecarVolumes } from './sidecar.ts';
 
@@ -111,9 +112,9 @@ function underApiTokenPath(path: string): boolean {
   return p === DEFAULT_API_TOKEN_PATH || p.startsWith(`${DEFAULT_API_TOKEN_PATH}/`);
 }
 
-/** Agent containers: every container and init container except the sidecar. */
+/** Agent containers: every container and init container except the sidecar and the interception init container. */
 function agentContainers(spec: V1PodSpec): V1Container[] {
-  return [...(spec.initContainers ?? []), ...spec.containers].filter((c) => c.name !== SIDECAR_CONTAINER_NAME);
+  return [...(spec.initContainers ?? []), ...spec.containers].filter((c) => c.name !== SIDECAR_CONTAINER_NAME && c.name !== INTERCEPTION_CONTAINER_NAME);
 }
 
 /** Drops the default API token from agents: mounts of API-token volumes or at the well-known path, then the volumes nobody mounts. */
@@ -185,6 +186,8 @@ export function desiredPod(pod: V1Pod, identity: AgentIdentity, compiledConfigMa
 
   const sidecar = sidecarContainer({ identity, image: options.image ?? DEFAULT_SIDECAR_IMAGE, native, gid, mounts });
   placeSidecar(spec, sidecar, native);
+  // Transparent mode: the iptables init container runs first, ahead of the native sidecar (removed again for explicit).
+  placeInterception(spec, interceptionInitContainer(identity, { image: options.image ?? DEFAULT_SIDECAR_IMAGE }));
   const own = sidecarVolumes(compiledConfigMapName, mounts);
   const added = [...own, ...agentVolumes(compiledConfigMapName, kube)];
   const agents = agentContainers(spec);

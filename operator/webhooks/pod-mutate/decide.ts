@@ -1,6 +1,7 @@
 // Whether the pod webhook injects the sidecar into a pod: a typed outcome with a reason, never a bare boolean (pure).
 import type { V1Pod } from '@kubernetes/client-node';
 import type { AgentIdentity } from '../../api/types.ts';
+import { interceptionRefusal } from './interception.ts';
 import { LABEL_IDENTITY } from './layout.ts';
 
 /** System namespaces never injected (the webhook's namespaceSelector excludes them too; this is the second lock). */
@@ -22,7 +23,7 @@ export type RefuseReason =
   | 'identity-not-ready'
   | 'host-network'
   | 'service-account-not-allowed'
-  | 'interception-unsupported'
+  | 'interception-bypass'
   | 'kubernetes-token-unavailable';
 
 export type Decision =
@@ -92,18 +93,22 @@ function podFit(pod: V1Pod, identity: AgentIdentity, namespace: string): Decisio
   if (allowed.length > 0 && !allowed.includes(sa)) {
     return refuse('service-account-not-allowed', `ServiceAccount ${namespace}/${sa} may not use AgentIdentity ${name} (allowedServiceAccounts: ${allowed.join(', ')}); run the pod as one of them or add it to the identity`);
   }
-  return supported(identity, sa, namespace);
+  return supported(identity, sa) ?? transparentFit(pod, identity, namespace);
+}
+
+/** Transparent interception exempts the sidecar's UID: no agent container may run as it or become it. */
+function transparentFit(pod: V1Pod, identity: AgentIdentity, namespace: string): Decision | undefined {
+  if (identity.spec.interception?.mode !== 'transparent') return undefined;
+  const why = interceptionRefusal(pod);
+  if (why === undefined) return undefined;
+  return refuse('interception-bypass', `AgentIdentity ${namespace}/${identity.metadata.name ?? ''} uses transparent interception, whose rules exempt the sidecar's UID: ${why}`);
 }
 
 /** What this operator version can inject for the identity. */
-function supported(identity: AgentIdentity, sa: string, namespace: string): Decision | undefined {
-  const name = identity.metadata.name ?? '';
+function supported(identity: AgentIdentity, sa: string): Decision | undefined {
   const foreign = identity.spec.connections.find((c) => c.protocol === 'kubernetes' && c.credential?.serviceAccountName !== sa);
   if (foreign) {
     return refuse('kubernetes-token-unavailable', `connection ${foreign.name} presents a token of ServiceAccount ${foreign.credential?.serviceAccountName ?? '(none)'}, but a pod can project tokens of its own ServiceAccount (${sa}) only and this operator version does not mint others yet; run the pod as ${foreign.credential?.serviceAccountName ?? 'that ServiceAccount'} or remove the connection`);
-  }
-  if (identity.spec.interception?.mode === 'transparent') {
-    return refuse('interception-unsupported', `AgentIdentity ${namespace}/${name} asks for interception.mode transparent, which this operator version cannot inject yet (no iptables init container); set interception.mode explicit, or upgrade the operator`);
   }
   return undefined;
 }
