@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 // The kubectl-chaperone executable: kubectl finds it on PATH as a plugin (`kubectl chaperone …`).
 import { run } from './main.ts';
 
