@@ -480,7 +480,8 @@ export class Gateway {
     if (opts.mode !== 'none' || decoder !== null) delete h.headers['content-length'];
     if (decoder !== null && decoder !== undefined) delete h.headers['content-encoding'];
     res.writeHead(status, h.headers);
-    res.flushHeaders();
+    // Streams show their start at once (a watch may be quiet for minutes; text is held back by the masking window); a JSON document goes out with its headers in one write.
+    if (opts.mode !== 'json') res.flushHeaders();
     const done = (err: NodeJS.ErrnoException | null): void => {
       const findings = { ...headerFindings };
       addCounts(findings, t.findings());

@@ -1,0 +1,268 @@
+// HTTP gateway throughput and latency: direct vs haproxy vs the sidecar (masking on / off), 1 KiB and 64 KiB JSON, keep-alive c=50 → bench/results/http.json.
+//
+// Bounded: each cell runs CELL_SECONDS. The upstream and the sidecar run in child processes (this
+// file with --upstream-child / --sidecar-child), so each has its own event loop; the load generator
+// (undici Pool, keep-alive, c=50) runs here. Cells are interleaved per size so every target sees the
+// same machine load. Two passes: closed loop (as fast as c=50 goes) for requests/s, then a fixed
+// rate (open loop, RATE requests/s) for p99.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Pool } from 'undici';
+import { round3, writeResult, type BenchRow } from './lib/results.ts';
+
+const CELL_SECONDS = Number(process.env['CHAP_BENCH_CELL_SECONDS'] ?? 3);
+const CONNECTIONS = Number(process.env['CHAP_BENCH_CONNECTIONS'] ?? 50);
+const RATE = Number(process.env['CHAP_BENCH_RATE'] ?? 1000);
+const TARGETS = (process.env['CHAP_BENCH_TARGETS'] ?? 'direct,haproxy,sidecar-masking,sidecar-nomasking').split(',');
+const SIZES = (process.env['CHAP_BENCH_SIZES'] ?? '1024,65536').split(',').map(Number);
+const SELF = fileURLToPath(import.meta.url);
+const NODE = process.execPath;
+
+/** A JSON document of about `n` bytes that looks like an API answer (no secrets in it). */
+function doc(n: number): string {
+  const items: { id: number; name: string; status: string; note: string }[] = [];
+  let s = '';
+  for (let i = 0; s.length < n; i++) {
+    items.push({ id: i, name: `item-${i}`, status: i % 3 === 0 ? 'active' : 'idle', note: 'the quick brown fox jumps over the lazy dog' });
+    s = JSON.stringify({ items });
+  }
+  return s;
+}
+
+async function upstreamChild(): Promise<void> {
+  const bodies = new Map(SIZES.map((n) => [n, Buffer.from(doc(n))]));
+  const server = createServer((req, res) => {
+    const n = Number((req.url ?? '/1024').slice(1));
+    const b = bodies.get(n) ?? bodies.get(1024)!;
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': b.length });
+    res.end(b);
+  });
+  server.keepAliveTimeout = 60_000;
+  server.listen(0, '127.0.0.1', () => process.stdout.write(`${(server.address() as { port: number }).port}\n`));
+}
+
+interface SidecarChildConfig {
+  readonly upstream: string;
+  readonly issuer: string;
+  readonly masking: boolean;
+  readonly dir: string;
+}
+
+async function sidecarChild(cfg: SidecarChildConfig): Promise<void> {
+  const { startHttpGateway } = await import('../sidecar/protocols/http/listener.ts');
+  const { createTokenVerifier } = await import('../sidecar/identity/verify-token.ts');
+  const { createRecorder } = await import('../sidecar/recording/writer.ts');
+  const { fileSink } = await import('../sidecar/recording/sinks.ts');
+  const { failClosedApprovals } = await import('../sidecar/protocols/postgres/approval-hold.ts');
+  const recorder = await createRecorder({ sinks: [fileSink({ path: join(cfg.dir, `rec-${cfg.masking ? 'm' : 'n'}.jsonl`), sync: 'none' })] });
+  const silent = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+  const g = await startHttpGateway(
+    {
+      name: 'api', protocol: 'http', listen: { host: '127.0.0.1', port: 0 }, access: { allowedGroups: [], allowedSubjects: [], anyAuthenticated: true }, readOnly: false,
+      limits: { maxMessageBytes: 1 << 20, idleTimeoutSeconds: 0, statementTimeoutSeconds: undefined, connectTimeoutSeconds: 5, maxSessions: 1000 },
+      // Masking off = no detectors (the credential keyword still runs): what the scan itself costs.
+      masking: cfg.masking ? {} : { detectors: [] },
+      upstream: { url: cfg.upstream, tls: { caFile: undefined, serverName: undefined, certFile: undefined, keyFile: undefined } },
+      credentials: { type: 'bearer', tokenFile: join(cfg.dir, 'cred') },
+      policy: { http: { default: 'allow', rules: [{ id: 'no-admin', action: 'deny', match: { http: { paths: ['/admin/**'] } } }] } },
+    },
+    { verifier: createTokenVerifier({ issuers: [{ issuer: cfg.issuer, audiences: ['chaperone'] }] }), recorder, approvals: failClosedApprovals, approvalTimeoutMs: 1000, logger: silent, metrics: {}, identity: 'bench' },
+  );
+  process.stdout.write(`${g.address.port}\n`);
+}
+
+function firstLine(p: ChildProcess): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    p.stdout?.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const i = buf.indexOf('\n');
+      if (i >= 0) resolve(buf.slice(0, i));
+    });
+    p.once('exit', (code) => reject(new Error(`child exited ${code ?? 'signal'} before it was ready`)));
+  });
+}
+
+function child(args: string[]): ChildProcess {
+  return spawn(NODE, ['--import', 'tsx', SELF, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+}
+
+/** utime + stime of a process in ms (/proc/<pid>/stat fields 14 and 15, in clock ticks of 10 ms). */
+function cpuMs(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return NaN;
+  }
+}
+
+interface CellResult {
+  readonly rps: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly errors: number;
+  readonly bytes: number;
+}
+
+function percentile(sorted: Float64Array, q: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+/** Closed loop (rate undefined: each of the connections sends again as soon as it has an answer) or open loop at `rate`/s. */
+async function cell(url: string, path: string, token: string, rate: number | undefined): Promise<CellResult> {
+  const pool = new Pool(url, { connections: CONNECTIONS, pipelining: 1, keepAliveTimeout: 60_000 });
+  const lat: number[] = [];
+  let errors = 0;
+  let bytes = 0;
+  const headers = { authorization: `Bearer ${token}` };
+  const one = async (): Promise<void> => {
+    const t = performance.now();
+    try {
+      const r = await pool.request({ path, method: 'GET', headers });
+      const b = Buffer.from(await r.body.arrayBuffer());
+      if (r.statusCode !== 200) errors++;
+      bytes += b.length;
+      lat.push(performance.now() - t);
+    } catch {
+      errors++;
+    }
+  };
+  // Warm-up: open the connections, fill caches.
+  await Promise.all(Array.from({ length: CONNECTIONS }, () => one()));
+  lat.length = 0;
+  bytes = 0;
+  const start = performance.now();
+  const end = start + CELL_SECONDS * 1000;
+  if (rate === undefined) {
+    await Promise.all(Array.from({ length: CONNECTIONS }, async () => {
+      while (performance.now() < end) await one();
+    }));
+  } else {
+    const inflight = new Set<Promise<void>>();
+    let sent = 0;
+    while (performance.now() < end) {
+      const due = Math.floor(((performance.now() - start) / 1000) * rate);
+      for (; sent < due; sent++) {
+        const p = one().finally(() => inflight.delete(p));
+        inflight.add(p);
+      }
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    await Promise.all(inflight);
+  }
+  const secs = (performance.now() - start) / 1000;
+  await pool.close();
+  const sorted = Float64Array.from(lat).sort();
+  return { rps: lat.length / secs, p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), errors, bytes };
+}
+
+async function haproxy(dir: string, upstreamPort: number): Promise<{ port: number; proc: ChildProcess }> {
+  const port = await new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+  const cfg = join(dir, 'haproxy.cfg');
+  await writeFile(cfg, [
+    'global', '  maxconn 4096', 'defaults', '  mode http', '  timeout connect 5s', '  timeout client 60s', '  timeout server 60s', '  option http-keep-alive',
+    `frontend fe`, `  bind 127.0.0.1:${port}`, '  default_backend be', 'backend be', `  server up 127.0.0.1:${upstreamPort} maxconn 256`,
+  ].join('\n') + '\n');
+  const proc = spawn('haproxy', ['-f', cfg, '-db'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  for (let i = 0; i < 50; i++) {
+    try {
+      const r = await fetch(`http://127.0.0.1:${port}/1024`);
+      await r.arrayBuffer();
+      if (r.ok) break;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  return { port, proc };
+}
+
+async function main(): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'chap-bench-http-'));
+  const procs: ChildProcess[] = [];
+  const { startOidcProvider } = await import('../test/helpers/oidc-provider.ts');
+  const idp = await startOidcProvider();
+  try {
+    await writeFile(join(dir, 'cred'), 'bench-upstream-credential-0123456789\n');
+    const up = child(['--upstream-child']);
+    procs.push(up);
+    const upstreamPort = Number(await firstLine(up));
+    const urls = new Map<string, string>([['direct', `http://127.0.0.1:${upstreamPort}`]]);
+    const pids = new Map<string, number | undefined>([['direct', undefined]]);
+    if (TARGETS.includes('haproxy')) {
+      const h = await haproxy(dir, upstreamPort);
+      procs.push(h.proc);
+      urls.set('haproxy', `http://127.0.0.1:${h.port}`);
+      pids.set('haproxy', h.proc.pid);
+    }
+    for (const [name, masking] of [['sidecar-masking', true], ['sidecar-nomasking', false]] as const) {
+      if (!TARGETS.includes(name)) continue;
+      const cfg: SidecarChildConfig = { upstream: `http://127.0.0.1:${upstreamPort}`, issuer: idp.issuer, masking, dir };
+      const p = child(['--sidecar-child', JSON.stringify(cfg)]);
+      procs.push(p);
+      urls.set(name, `http://127.0.0.1:${await firstLine(p)}`);
+      pids.set(name, p.pid);
+    }
+    const token = await idp.token('agent-writer');
+    const rows: BenchRow[] = [];
+    const ratios: Record<string, number> = {};
+    for (const size of SIZES) {
+      const got = new Map<string, { max: CellResult; fixed: CellResult }>();
+      for (const t of TARGETS) {
+        const url = urls.get(t);
+        if (url === undefined) continue;
+        const c0 = cpuMs(pids.get(t));
+        const max = await cell(url, `/${size}`, token, undefined);
+        const c1 = cpuMs(pids.get(t));
+        const cpuUsPerReq = ((c1 - c0) * 1000) / (max.rps * CELL_SECONDS);
+        const fixed = await cell(url, `/${size}`, token, RATE);
+        got.set(t, { max, fixed });
+        const label = `${t} ${size === 1024 ? '1KiB' : `${size / 1024}KiB`}`;
+        rows.push({ config: label, metric: 'requests_per_second_c50', value: round3(max.rps), unit: 'req/s' });
+        rows.push({ config: label, metric: 'p50_ms_c50', value: round3(max.p50), unit: 'ms' });
+        rows.push({ config: label, metric: 'p99_ms_c50', value: round3(max.p99), unit: 'ms' });
+        rows.push({ config: label, metric: `p99_ms_at_${RATE}rps`, value: round3(fixed.p99), unit: 'ms' });
+        if (Number.isFinite(cpuUsPerReq)) rows.push({ config: label, metric: 'proxy_cpu_us_per_request', value: round3(cpuUsPerReq), unit: 'us' });
+        rows.push({ config: label, metric: 'errors', value: max.errors + fixed.errors, unit: 'count' });
+        process.stderr.write(`${label}: ${Math.round(max.rps)} req/s c=${CONNECTIONS} (p50 ${max.p50.toFixed(2)} ms, p99 ${max.p99.toFixed(2)} ms); at ${RATE}/s p99 ${fixed.p99.toFixed(2)} ms; errors ${max.errors + fixed.errors}; proxy CPU ${Number.isFinite(cpuUsPerReq) ? Math.round(cpuUsPerReq) : '-'} µs/req\n`);
+      }
+      const h = got.get('haproxy');
+      const kb = size === 1024 ? '1KiB' : `${size / 1024}KiB`;
+      for (const s of ['sidecar-masking', 'sidecar-nomasking']) {
+        const g = got.get(s);
+        if (g === undefined || h === undefined) continue;
+        ratios[`${s}/haproxy rps ${kb}`] = round3(g.max.rps / h.max.rps);
+        ratios[`${s}/haproxy p99@${RATE} ${kb}`] = round3(g.fixed.p99 / h.fixed.p99);
+      }
+    }
+    const path = writeResult({
+      name: 'http',
+      command: 'node --import tsx bench/http.ts',
+      params: { cellSeconds: CELL_SECONDS, connections: CONNECTIONS, fixedRate: RATE, sizes: SIZES, targets: TARGETS, loadGenerator: 'undici Pool in the bench process (keep-alive)', sidecar: 'child process: real token verifier (cached), one deny rule, file recorder without fsync, default detectors (masking) or none' },
+      results: rows,
+      ratios,
+    });
+    process.stderr.write(`wrote ${path}\n${JSON.stringify(ratios, null, 2)}\n`);
+  } finally {
+    for (const p of procs) p.kill('SIGTERM');
+    await idp.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+const mode = process.argv[2];
+if (mode === '--upstream-child') void upstreamChild();
+else if (mode === '--sidecar-child') void sidecarChild(JSON.parse(process.argv[3] ?? '{}') as SidecarChildConfig);
+else await main();
