@@ -27,9 +27,14 @@ interface Ctx {
 
 function loadKubeConfig(f: GlobalFlags, env: NodeJS.ProcessEnv): KubeConfig {
   const kc = new KubeConfig();
-  if (f.kubeconfig) kc.loadFromFile(f.kubeconfig);
-  else if (env.KUBECONFIG) kc.loadFromFile(env.KUBECONFIG.split(':')[0] ?? '');
-  else kc.loadFromDefault();
+  const file = f.kubeconfig ?? env.KUBECONFIG?.split(':')[0];
+  try {
+    if (file) kc.loadFromFile(file);
+    else kc.loadFromDefault();
+  } catch (e) {
+    throw new UsageError(`cannot read the kubeconfig ${file ?? '(default)'}: ${(e as Error).message}; pass --kubeconfig FILE or set KUBECONFIG`);
+  }
+  if (kc.getCurrentCluster() === null) throw new UsageError(`the kubeconfig ${file ?? '(default)'} has no current cluster; pass --kubeconfig FILE or --context NAME`);
   if (f.context) {
     if (!kc.getContextObject(f.context)) throw new UsageError(`context ${f.context} is not in the kubeconfig; see kubectl config get-contexts`);
     kc.setCurrentContext(f.context);
