@@ -34,7 +34,7 @@ function doc(n: number): string {
   return s;
 }
 
-async function upstreamChild(): Promise<void> {
+function upstreamChild(): void {
   const bodies = new Map(SIZES.map((n) => [n, Buffer.from(doc(n))]));
   const server = createServer((req, res) => {
     const n = Number((req.url ?? '/1024').slice(1));
@@ -263,6 +263,6 @@ async function main(): Promise<void> {
 }
 
 const mode = process.argv[2];
-if (mode === '--upstream-child') void upstreamChild();
+if (mode === '--upstream-child') upstreamChild();
 else if (mode === '--sidecar-child') void sidecarChild(JSON.parse(process.argv[3] ?? '{}') as SidecarChildConfig);
 else await main();
