@@ -2,6 +2,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { createHmac, randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -243,6 +246,49 @@ describe('approvals end to end (sidecar, webhook, controller, kubectl chaperone)
     }
   });
 
+  it('notification: the rule\'s webhook gets a signed JSON POST when the request is created and when it is decided; Notified is True', async () => {
+    const hits: { body: string; sig: string | undefined }[] = [];
+    const srv = createServer((req, res) => {
+      let body = '';
+      req.on('data', (ch: Buffer) => (body += ch.toString()));
+      req.on('end', () => {
+        hits.push({ body, sig: req.headers['x-chaperone-signature'] as string | undefined });
+        res.end('ok');
+      });
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const key = randomBytes(32);
+    try {
+      const port = (srv.address() as AddressInfo).port;
+      assert.equal((await cp.request('admin', 'POST', `/api/v1/namespaces/${env.ns}/secrets`, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'approvals-hmac' }, data: { 'hmac-key': key.toString('base64') } })).status, 201);
+      const rule = {
+        apiVersion: 'chaperone.dev/v1alpha1', kind: 'ApprovalRule', metadata: { name: 'notify-rule', namespace: env.ns },
+        spec: { selector: { identities: [IDENTITY] }, action: 'RequireApproval', match: { sql: { commands: ['DELETE'] } }, approval: { approvers: { groups: ['db-approvers'] }, notification: { webhookURL: `http://127.0.0.1:${port}/hook`, secretRef: { name: 'approvals-hmac' }, format: 'json' } } },
+      };
+      const created = await cp.request('admin', 'POST', `/apis/chaperone.dev/v1alpha1/namespaces/${env.ns}/approvalrules`, rule);
+      assert.equal(created.status, 201, created.text);
+      const gw = await gateway([approvalRule({ id: 'notify-rule' })]);
+      const { c, q, req } = await hold(gw, 'DELETE FROM orders WHERE id = 50');
+      const name = req.metadata.name ?? '';
+      try {
+        await eventually(() => Promise.resolve(hits.length >= 1 ? true : undefined), { what: 'the created notification' });
+        const first = JSON.parse(hits[0]?.body ?? '{}') as { event: string; name: string; approveCommand: string };
+        assert.deepEqual([first.event, first.name], ['created', name]);
+        assert.equal(first.approveCommand, `kubectl chaperone approve ${name} -n ${env.ns}`);
+        assert.equal(hits[0]?.sig, `sha256=${createHmac('sha256', key).update(hits[0]?.body ?? '').digest('hex')}`);
+        assert.equal((await kubectl('approver', 'approve', name)).code, 0);
+        assert.ok(!((await q) instanceof Error));
+        await eventually(() => Promise.resolve(hits.some((h) => (JSON.parse(h.body) as { event: string }).event === 'decided') ? true : undefined), { what: 'the decided notification' });
+        const notified = await eventually(async () => (await env.get(name)).status?.conditions?.find((x) => x.type === 'Notified' && x.reason === 'Decided'), { what: 'Notified Decided' });
+        assert.equal(notified.status, 'True');
+      } finally {
+        await c.end();
+      }
+    } finally {
+      await new Promise((r) => srv.close(r));
+    }
+  });
+
   it('the sidecar stopping while a statement waits: the client gets an error and the request becomes Cancelled', async () => {
     const gw = await gateway([approvalRule()]);
     const { q, req } = await hold(gw, 'DELETE FROM orders WHERE id = 30');
@@ -262,7 +308,7 @@ describe('approvals end to end (sidecar, webhook, controller, kubectl chaperone)
       const res = await q;
       const t0 = Date.now();
       await stopping;
-      if (process.env.CHAPERONE_TEST_LOG) process.stderr.write(`operator stop took ${Date.now() - t0} ms after the refusal\n`);
+      process.stderr.write(`operator stop took ${Date.now() - t0} ms after the refusal\n`);
       assert.ok(res instanceof Error && /no decision within 3 s/.test(res.message), show(res));
       assert.equal(await pgp.psql('SELECT count(*) FROM orders WHERE id = 40'), '1');
     } finally {

@@ -11,11 +11,16 @@ import { eventually } from '../env/wait.ts';
 import { AUDIENCE, startOidcProvider, type TestIdp } from '../helpers/oidc-provider.ts';
 import { createTokenVerifier } from '../../sidecar/identity/verify-token.ts';
 import { startGateway, type Gateway } from './postgres-gateway.harness.ts';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import pgModule from 'pg';
+import { startSidecar } from '../../sidecar/main.ts';
 import { agentNamespace, approvalRule, IDENTITY, installApprovals, type AgentNamespace } from './approvals-harness.ts';
 import type { KubernetesApprovals } from '../../sidecar/approvals/kubernetes.ts';
 import type { SqlRuleJson } from '../../sidecar/policy/sql-rules.ts';
 
 const run = promisify(execFile);
+const pgClient = pgModule.Client;
 
 describe('approvals backend kubernetes (sidecar ⇄ API server)', () => {
   let cp: ControlPlane;
@@ -175,4 +180,62 @@ describe('approvals backend kubernetes (sidecar ⇄ API server)', () => {
       await c.end();
     }
   });
+
+  it('the sidecar process with approvals.backend kubernetes: cancels its pod\'s stale requests at start, holds a DELETE as an ApprovalRequest, runs it once approved', async () => {
+    const stale = env.backend({ podUid: 'uid-proc' });
+    const ctl = new AbortController();
+    const held = stale.requestApproval({
+      id: 'pg-stale-proc', session: 's-0', cmd: 1, connection: 'appdb', identity: IDENTITY, subject: 'agent-writer', username: 'agent-writer', groups: [], statement: 'DELETE FROM orders',
+      statementHash: 'd'.repeat(64), rule: 'deletes-need-approval', reason: 'destructive', message: '', approverGroups: ['db-approvers'], timeoutMs: 60_000, settings: {},
+    }, ctl.signal);
+    await eventually(async () => ((await env.list()).some((r) => r.metadata.name === 'pg-stale-proc') ? true : undefined), { what: 'pg-stale-proc created' });
+    await writeFile(join(env.dir, 'username'), `${pgp.superuser}\n`);
+    await writeFile(join(env.dir, 'password'), `${pgp.password}\n`);
+    const config = join(env.dir, 'sidecar.yaml');
+    await writeFile(config, `version: 1
+identity:
+  issuers:
+    - { issuer: ${idp.issuer}, audiences: [${AUDIENCE}] }
+connections:
+  - name: appdb
+    protocol: postgres
+    listen: { port: 0 }
+    upstream: { host: 127.0.0.1, port: ${pgp.port}, database: postgres, tls: { mode: disable } }
+    credentials: { usernameFile: ${join(env.dir, 'username')}, passwordFile: ${join(env.dir, 'password')} }
+    access: { allowedGroups: [db-writers] }
+    policy:
+      sql:
+        default: allow
+        rules:
+          - { id: deletes-need-approval, action: require-approval, match: { commands: [DELETE] }, message: deletes are reviewed, approval: { approverGroups: [db-approvers], timeoutSeconds: 30 } }
+approvals: { backend: kubernetes, timeoutSeconds: 60, kubernetes: { apiServerUrl: ${cp.url}, caFile: ${cp.caFile}, tokenFile: ${env.tokenFile} } }
+admin: { port: 0 }
+recording: { stdout: false, file: { path: ${join(env.dir, 'recording.jsonl')} } }
+shutdown: { drainTimeoutSeconds: 1 }
+log: { level: silent }
+`);
+    const sidecar = await startSidecar({ configPath: config, env: { POD_NAMESPACE: env.ns, POD_NAME: 'agent-pod-proc', POD_UID: 'uid-proc' } });
+    try {
+      await eventually(async () => ((await env.get('pg-stale-proc')).spec.cancel ? true : undefined), { what: 'the stale request cancelled at start' });
+      ctl.abort('timeout');
+      await held;
+      const port = sidecar.listeners().get('appdb')?.address.port ?? 0;
+      const c = new pgClient({ host: '127.0.0.1', port, user: 'agent', database: 'postgres', password: await idp.token('agent-writer') });
+      await c.connect();
+      try {
+        const before = (await env.list()).length;
+        const q = c.query('DELETE FROM orders WHERE id = 10');
+        const req = await env.nth(before + 1);
+        assert.equal(req.spec.pod?.name, 'agent-pod-proc');
+        assert.equal(req.spec.connection, 'appdb');
+        await env.setStatus(req.metadata.name ?? '', { phase: 'Approved', reason: 'approved by approver' });
+        assert.equal((await q).rowCount, 1);
+      } finally {
+        await c.end();
+      }
+    } finally {
+      await sidecar.stop('test done');
+    }
+  });
 });
+
