@@ -88,8 +88,11 @@ function firstLine(p: ChildProcess): Promise<string> {
   });
 }
 
-function child(args: string[]): ChildProcess {
-  return spawn(NODE, ['--import', 'tsx', SELF, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+/** Extra node flags for the sidecar child, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`. */
+const CHILD_NODE_ARGS = (process.env['CHAP_BENCH_SIDECAR_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
+
+function child(args: string[], nodeArgs: string[] = []): ChildProcess {
+  return spawn(NODE, [...nodeArgs, '--import', 'tsx', SELF, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
 }
 
 /** utime + stime of a process in ms (/proc/<pid>/stat fields 14 and 15, in clock ticks of 10 ms). */
@@ -210,7 +213,7 @@ async function main(): Promise<void> {
     for (const [name, masking] of [['sidecar-masking', true], ['sidecar-nomasking', false]] as const) {
       if (!TARGETS.includes(name)) continue;
       const cfg: SidecarChildConfig = { upstream: `http://127.0.0.1:${upstreamPort}`, issuer: idp.issuer, masking, dir };
-      const p = child(['--sidecar-child', JSON.stringify(cfg)]);
+      const p = child(['--sidecar-child', JSON.stringify(cfg)], CHILD_NODE_ARGS);
       procs.push(p);
       urls.set(name, `http://127.0.0.1:${await firstLine(p)}`);
       pids.set(name, p.pid);
@@ -256,7 +259,7 @@ async function main(): Promise<void> {
     });
     process.stderr.write(`wrote ${path}\n${JSON.stringify(ratios, null, 2)}\n`);
   } finally {
-    for (const p of procs) p.kill('SIGTERM');
+    for (const p of procs) p.kill(CHILD_NODE_ARGS.length > 0 ? 'SIGINT' : 'SIGTERM');
     await idp.close();
     await rm(dir, { recursive: true, force: true });
   }
@@ -264,5 +267,9 @@ async function main(): Promise<void> {
 
 const mode = process.argv[2];
 if (mode === '--upstream-child') upstreamChild();
-else if (mode === '--sidecar-child') void sidecarChild(JSON.parse(process.argv[3] ?? '{}') as SidecarChildConfig);
+else if (mode === '--sidecar-child') {
+  // A clean exit on SIGINT writes the CPU profile when one was asked for.
+  process.once('SIGINT', () => process.exit(0));
+  void sidecarChild(JSON.parse(process.argv[3] ?? '{}') as SidecarChildConfig);
+}
 else await main();

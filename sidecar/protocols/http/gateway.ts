@@ -19,7 +19,7 @@ import { holdForApproval, type ApprovalBackend, type ApprovalRequest } from '../
 import { refusal, type HttpRefusal } from './errors.ts';
 import { agentHeaders, upstreamHeaders } from './headers.ts';
 import { CredentialSource, type Credential } from './inject.ts';
-import { MaskingTransform, UnmaskableError, type BodyMaskOptions } from './mask-body.ts';
+import { DEFAULT_MAX_UNIT_BYTES, MaskingTransform, UnmaskableError, type BodyMaskOptions } from './mask-body.ts';
 
 // node:http(s) through createRequire: their ESM namespace evaluates undici's lazy WebSocket getters (~9–14 MB, docs/sidecar.md).
 const require = createRequire(import.meta.url);
@@ -476,6 +476,7 @@ export class Gateway {
       this.finish(ex, r.status, 0, headerFindings, r.message);
       return this.send(res, r);
     }
+    if (decoder === null && opts.mode === 'json') return this.respondDocument(ex, upRes, status, h.headers, opts, headerFindings);
     const t = new MaskingTransform(decoder === null ? opts : { ...opts, mode: opts.mode === 'none' ? 'text' : opts.mode });
     if (opts.mode !== 'none' || decoder !== null) delete h.headers['content-length'];
     if (decoder !== null && decoder !== undefined) delete h.headers['content-encoding'];
@@ -495,6 +496,65 @@ export class Gateway {
     };
     if (decoder !== null && decoder !== undefined) pipeline(upRes, decoder, t, res, done);
     else pipeline(upRes, t, res, done);
+  }
+
+  /**
+   * An uncompressed JSON answer (the common case): collected, masked whole and sent with its
+   * Content-Length in one write, without a stream pipeline. Over the unit limit it continues as a stream.
+   */
+  private respondDocument(ex: Exchange, upRes: IncomingMessage, status: number, headers: OutgoingHttpHeaders, opts: BodyMaskOptions, headerFindings: Record<string, number>): void {
+    const { res } = ex;
+    const max = opts.maxUnitBytes ?? DEFAULT_MAX_UNIT_BYTES;
+    const parts: Buffer[] = [];
+    let n = 0;
+    let settled = false;
+    const fail = (why: string): void => {
+      if (settled) return;
+      settled = true;
+      res.destroy();
+      this.finish(ex, status, 0, headerFindings, why);
+    };
+    const onData = (c: Buffer): void => {
+      n += c.length;
+      parts.push(c);
+      if (n <= max) return;
+      // Too big to mask whole: the rest streams through the transform (or is refused: overflow fail).
+      settled = true;
+      upRes.off('data', onData);
+      upRes.off('end', onEnd);
+      upRes.off('error', onError);
+      upRes.pause();
+      const t = new MaskingTransform(opts);
+      delete headers['content-length'];
+      res.writeHead(status, headers);
+      for (const p of parts) t.write(p);
+      pipeline(upRes, t, res, (err) => {
+        const findings = { ...headerFindings };
+        addCounts(findings, t.findings());
+        if (err && !res.destroyed) res.destroy();
+        this.finish(ex, status, t.bytesOut, findings, err ? (err instanceof UnmaskableError ? `unmaskable: ${err.message}` : `aborted mid-body (${(err as NodeJS.ErrnoException).code ?? err.message})`) : undefined);
+      });
+    };
+    const onEnd = (): void => {
+      if (settled) return;
+      settled = true;
+      const text = (parts.length === 1 ? parts[0]! : Buffer.concat(parts, n)).toString('utf8');
+      const r = (opts.maskDocument ?? ((d: string) => opts.masker.maskJson(d)))(text);
+      const body = r.changed ? Buffer.from(r.value, 'utf8') : parts.length === 1 ? parts[0]! : Buffer.from(text, 'utf8');
+      headers['content-length'] = body.length;
+      res.writeHead(status, headers);
+      res.end(body);
+      const findings = { ...headerFindings };
+      if (r.changed) addCounts(findings, r.findings);
+      this.finish(ex, status, body.length, findings, undefined);
+    };
+    const onError = (e: NodeJS.ErrnoException): void => fail(`aborted mid-body (${e.code ?? e.message})`);
+    upRes.on('data', onData);
+    upRes.once('end', onEnd);
+    upRes.once('error', onError);
+    upRes.once('close', () => {
+      if (!upRes.complete) fail('aborted mid-body (upstream closed)');
+    });
   }
 
   /** The result line (lazy: not write-ahead), counters and metrics. */
