@@ -11,7 +11,7 @@ import { patchStatus } from '../kube/status.ts';
 import { LABEL_IDENTITY } from '../webhooks/pod-mutate/layout.ts';
 import {
   checkReferences, configMapNameFor, countGuardedPods, desiredConfigMap, desiredStatus, identitiesSelectedBy, MANAGED_BY, LABEL_MANAGED_BY,
-  MANAGED_CONFIGMAP_SELECTOR, referencedSecrets, statusUnchanged, type IdentityOutcome, type KeyLookup, type PodMeta,
+  MANAGED_CONFIGMAP_SELECTOR, referencedSecrets, statusUnchanged, type IdentityOutcome, type KeyLookup,
 } from './identity-desired.ts';
 
 export const CONTROLLER_NAME = 'agentidentity';
