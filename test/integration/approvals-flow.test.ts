@@ -308,7 +308,7 @@ describe('approvals end to end (sidecar, webhook, controller, kubectl chaperone)
       const res = await q;
       const t0 = Date.now();
       await stopping;
-      process.stderr.write(`operator stop took ${Date.now() - t0} ms after the refusal\n`);
+      if (process.env.CHAPERONE_TEST_LOG) process.stderr.write(`operator stop took ${Date.now() - t0} ms after the refusal\n`);
       assert.ok(res instanceof Error && /no decision within 3 s/.test(res.message), show(res));
       assert.equal(await pgp.psql('SELECT count(*) FROM orders WHERE id = 40'), '1');
     } finally {
