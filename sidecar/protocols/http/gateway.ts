@@ -132,6 +132,13 @@ function matchPath(pathname: string): string | undefined {
   }
 }
 
+/** What the result line says about a body that did not finish. */
+function abortReason(err: NodeJS.ErrnoException, upRes: IncomingMessage): string {
+  if (err instanceof UnmaskableError) return `unmaskable: ${err.message}`;
+  if (upRes.readableAborted || err.code === 'ECONNRESET' || err.code === 'ERR_STREAM_PREMATURE_CLOSE') return `aborted mid-body (${err.code ?? err.message})`;
+  return err.message;
+}
+
 function decoderFor(encoding: string | undefined): NodeJS.ReadWriteStream | null | undefined {
   const e = (encoding ?? '').trim().toLowerCase();
   if (e === '' || e === 'identity') return null;
@@ -305,28 +312,50 @@ export class Gateway {
     return { u, path };
   }
 
+  /** Target, token, session: who is asking for what, or the refusal already sent. */
+  private async admit(req: IncomingMessage, res: ServerResponse): Promise<{ target: { u: URL; path: string }; principal: Principal; session: SocketSession } | undefined> {
+    const target = this.parseTarget(req);
+    if ('status' in target) return void this.send(res, target);
+    const auth = await this.authenticate(req);
+    if (!auth.ok) return void this.send(res, auth.r);
+    const session = await this.session(req.socket, auth.principal);
+    if (session === undefined) return void this.send(res, refusal('CHAP_ERR_RECORDING_FAILED', { detail: 'session start' }));
+    return { target, principal: auth.principal, session };
+  }
+
+  /** The request body, read only when a rule judges bodies: raw bytes and the parsed JSON; null = refused (too large). */
+  private async judgedBody(req: IncomingMessage, res: ServerResponse, method: string): Promise<{ body: Buffer | undefined; parsed: unknown } | null> {
+    if (!this.policy.needsBody || READ_METHODS.has(method)) return { body: undefined, parsed: undefined };
+    const body = await this.readBody(req);
+    if (body === undefined) {
+      this.send(res, refusal('CHAP_ERR_HTTP_BODY_TOO_LARGE', { limit: this.deps.maxJudgedBodyBytes ?? DEFAULT_MAX_JUDGED_BODY_BYTES, detail: 'a rule of this connection judges request bodies' }));
+      return null;
+    }
+    if (!isJsonType(req.headers['content-type'])) return { body, parsed: undefined };
+    try {
+      return { body, parsed: JSON.parse(body.toString('utf8')) as unknown };
+    } catch {
+      return { body, parsed: undefined };
+    }
+  }
+
+  private decide(facts: HttpFacts): HttpDecision {
+    const d = evaluateHttp(this.policy, facts);
+    if (this.cfg.readOnly && d.action !== 'deny' && !READ_METHODS.has(facts.method)) {
+      return { action: 'deny', rule: 'chaperone.read-only', reason: 'read-only', message: 'the connection is read-only: only GET, HEAD and OPTIONS are forwarded' };
+    }
+    return d;
+  }
+
   private async run(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const t0 = performance.now();
-    const target = this.parseTarget(req);
-    if ('status' in target) return this.send(res, target);
-    const auth = await this.authenticate(req);
-    if (!auth.ok) return this.send(res, auth.r);
-    const session = await this.session(req.socket, auth.principal);
-    if (session === undefined) return this.send(res, refusal('CHAP_ERR_RECORDING_FAILED', { detail: 'session start' }));
+    const who = await this.admit(req, res);
+    if (who === undefined) return;
+    const { target, session } = who;
     const method = (req.method ?? 'GET').toUpperCase();
-    let body: Buffer | undefined;
-    let parsed: unknown;
-    if (this.policy.needsBody && !READ_METHODS.has(method)) {
-      body = await this.readBody(req);
-      if (body === undefined) return this.send(res, refusal('CHAP_ERR_HTTP_BODY_TOO_LARGE', { limit: this.deps.maxJudgedBodyBytes ?? DEFAULT_MAX_JUDGED_BODY_BYTES, detail: 'a rule of this connection judges request bodies' }));
-      if (isJsonType(req.headers['content-type'])) {
-        try {
-          parsed = JSON.parse(body.toString('utf8'));
-        } catch {
-          parsed = undefined;
-        }
-      }
-    }
+    const jb = await this.judgedBody(req, res, method);
+    if (jb === null) return;
+    const { body, parsed } = jb;
     const cls = this.profile.classify(method, target.path, target.u.searchParams);
     const facts: HttpFacts = { method, path: target.path, query: target.u.searchParams, body: parsed, websocket: false, ...(cls.kube !== undefined ? { kube: cls.kube } : {}) };
     const cred = this.credentialOr(res);
@@ -336,10 +365,7 @@ export class Gateway {
     const cmd = ++session.cmd;
     session.summary.commands++;
     const ex: Exchange = { req, res, t0, session, cmd, facts, maskedUrl, upstreamPath: `${this.basePath}${target.u.pathname}${target.u.search}`, body };
-    let d = evaluateHttp(this.policy, facts);
-    if (this.cfg.readOnly && d.action !== 'deny' && !READ_METHODS.has(method)) {
-      d = { action: 'deny', rule: 'chaperone.read-only', reason: 'read-only', message: 'the connection is read-only: only GET, HEAD and OPTIONS are forwarded' };
-    }
+    const d = this.decide(facts);
     const decision: Decision = d.action === 'allow' ? 'allow' : d.action === 'deny' ? 'deny' : 'approval';
     const recorded = await this.record({ type: 'request', session: session.id, cmd, method, url: maskedUrl, classification: cls.classification, decision, rule: d.rule, ...(d.action !== 'allow' ? { reason: d.reason } : {}) });
     if (!recorded) return this.send(res, refusal('CHAP_ERR_RECORDING_FAILED', { detail: 'request' }));
@@ -349,7 +375,7 @@ export class Gateway {
       this.finish(ex, 403, 0, {}, undefined);
       return this.send(res, refusal('CHAP_ERR_HTTP_DENIED', { rule: d.rule, reason: d.reason, detail: d.message }, { rule: d.rule }));
     }
-    if (d.action === 'require-approval' && !(await this.hold(ex, d, auth.principal))) return;
+    if (d.action === 'require-approval' && !(await this.hold(ex, d, who.principal))) return;
     this.forward(ex, cred, masker);
   }
 
@@ -470,31 +496,35 @@ export class Gateway {
       this.finish(ex, status, 0, headerFindings, undefined);
       return;
     }
-    if (decoder === undefined && opts.mode !== 'none') {
+    if (decoder === undefined && opts.mode === 'none') return this.streamBody(ex, upRes, { status, headers: h.headers, opts, headerFindings, decoder: null });
+    if (decoder === undefined) {
       upRes.destroy();
       const r = refusal('CHAP_ERR_HTTP_UNMASKABLE', { connection: this.cfg.name, detail: `content-encoding ${String(upRes.headers['content-encoding'])} cannot be decoded` });
       this.finish(ex, r.status, 0, headerFindings, r.message);
       return this.send(res, r);
     }
-    if (decoder === null && opts.mode === 'json') return this.respondDocument(ex, upRes, status, h.headers, opts, headerFindings);
+    if (decoder === null && opts.mode === 'json') return this.respondDocument(ex, upRes, { status, headers: h.headers, opts, headerFindings });
+    this.streamBody(ex, upRes, { status, headers: h.headers, opts, headerFindings, decoder: decoder ?? null });
+  }
+
+  /** Every other body: [decode →] mask as it streams → the agent (identity encoding when it was decoded). */
+  private streamBody(ex: Exchange, upRes: IncomingMessage, o: { status: number; headers: OutgoingHttpHeaders; opts: BodyMaskOptions; headerFindings: Record<string, number>; decoder: NodeJS.ReadWriteStream | null }): void {
+    const { res } = ex;
+    const { status, headers, opts, headerFindings, decoder } = o;
+    // Decoded bytes are always scanned, even of a type that is otherwise passed through.
     const t = new MaskingTransform(decoder === null ? opts : { ...opts, mode: opts.mode === 'none' ? 'text' : opts.mode });
-    if (opts.mode !== 'none' || decoder !== null) delete h.headers['content-length'];
-    if (decoder !== null && decoder !== undefined) delete h.headers['content-encoding'];
-    res.writeHead(status, h.headers);
-    // Streams show their start at once (a watch may be quiet for minutes; text is held back by the masking window); a JSON document goes out with its headers in one write.
-    if (opts.mode !== 'json') res.flushHeaders();
+    if (opts.mode !== 'none' || decoder !== null) delete headers['content-length'];
+    if (decoder !== null) delete headers['content-encoding'];
+    res.writeHead(status, headers);
+    // Streams show their start at once (a watch may be quiet for minutes; text is held back by the masking window).
+    res.flushHeaders();
     const done = (err: NodeJS.ErrnoException | null): void => {
       const findings = { ...headerFindings };
       addCounts(findings, t.findings());
-      if (err) {
-        const why = err instanceof UnmaskableError ? `unmaskable: ${err.message}` : upRes.readableAborted || err.code === 'ECONNRESET' || err.code === 'ERR_STREAM_PREMATURE_CLOSE' ? `aborted mid-body (${err.code ?? err.message})` : err.message;
-        if (!res.destroyed) res.destroy();
-        this.finish(ex, status, t.bytesOut, findings, why);
-        return;
-      }
-      this.finish(ex, status, t.bytesOut, findings, undefined);
+      if (err && !res.destroyed) res.destroy();
+      this.finish(ex, status, t.bytesOut, findings, err ? abortReason(err, upRes) : undefined);
     };
-    if (decoder !== null && decoder !== undefined) pipeline(upRes, decoder, t, res, done);
+    if (decoder !== null) pipeline(upRes, decoder, t, res, done);
     else pipeline(upRes, t, res, done);
   }
 
@@ -502,8 +532,9 @@ export class Gateway {
    * An uncompressed JSON answer (the common case): collected, masked whole and sent with its
    * Content-Length in one write, without a stream pipeline. Over the unit limit it continues as a stream.
    */
-  private respondDocument(ex: Exchange, upRes: IncomingMessage, status: number, headers: OutgoingHttpHeaders, opts: BodyMaskOptions, headerFindings: Record<string, number>): void {
+  private respondDocument(ex: Exchange, upRes: IncomingMessage, o: { status: number; headers: OutgoingHttpHeaders; opts: BodyMaskOptions; headerFindings: Record<string, number> }): void {
     const { res } = ex;
+    const { status, headers, opts, headerFindings } = o;
     const max = opts.maxUnitBytes ?? DEFAULT_MAX_UNIT_BYTES;
     const parts: Buffer[] = [];
     let n = 0;
@@ -532,7 +563,7 @@ export class Gateway {
         const findings = { ...headerFindings };
         addCounts(findings, t.findings());
         if (err && !res.destroyed) res.destroy();
-        this.finish(ex, status, t.bytesOut, findings, err ? (err instanceof UnmaskableError ? `unmaskable: ${err.message}` : `aborted mid-body (${(err as NodeJS.ErrnoException).code ?? err.message})`) : undefined);
+        this.finish(ex, status, t.bytesOut, findings, err ? abortReason(err, upRes) : undefined);
       });
     };
     const onEnd = (): void => {
@@ -580,6 +611,14 @@ export class Gateway {
     socket.end(`HTTP/1.1 ${r.status} ${http.STATUS_CODES[r.status] ?? 'Error'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\nx-chaperone-error: ${r.code}\r\n\r\n${body}`);
   }
 
+  private upgradeDecision(facts: HttpFacts): HttpDecision {
+    const d = this.decide(facts);
+    // Kubernetes upgrades (exec, attach, port-forward over SPDY/WebSocket) carry unmaskable streams: always refused.
+    if (this.profile.protocol === 'kubernetes' && d.action === 'allow') return { action: 'deny', rule: 'chaperone.kubernetes-upgrade', reason: 'upgrade-refused', message: 'exec, attach and port-forward streams cannot be masked, so the Kubernetes gateway refuses every upgrade' };
+    if (d.action === 'require-approval') return { action: 'deny', rule: d.rule, reason: 'upgrade-refused', message: 'an upgrade cannot wait for approval' };
+    return d;
+  }
+
   private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     socket.on('error', () => socket.destroy());
     const target = this.parseTarget(req);
@@ -591,11 +630,8 @@ export class Gateway {
     const method = (req.method ?? 'GET').toUpperCase();
     const cls = this.profile.classify(method, target.path, target.u.searchParams);
     const facts: HttpFacts = { method, path: target.path, query: target.u.searchParams, body: undefined, websocket: true, ...(cls.kube !== undefined ? { kube: cls.kube } : {}) };
-    let d = evaluateHttp(this.policy, facts);
+    const d = this.upgradeDecision(facts);
     const proto = String(req.headers.upgrade ?? 'unknown');
-    // Kubernetes upgrades (exec, attach, port-forward over SPDY/WebSocket) carry unmaskable streams: always refused.
-    if (this.profile.protocol === 'kubernetes' && d.action === 'allow') d = { action: 'deny', rule: 'chaperone.kubernetes-upgrade', reason: 'upgrade-refused', message: 'exec, attach and port-forward streams cannot be masked, so the Kubernetes gateway refuses every upgrade' };
-    if (d.action === 'require-approval') d = { action: 'deny', rule: d.rule, reason: 'upgrade-refused', message: 'an upgrade cannot wait for approval' };
     const cmd = ++session.cmd;
     const cred = this.credential.get();
     const masker = this.masker(cred);
