@@ -96,10 +96,25 @@ function requester(held: HeldCommand): ApprovalRequestObject['spec']['requester'
   };
 }
 
+/** The protocol, from the held command or, for callers that do not say, from its id prefix (`http-…`, `kubernetes-…`). */
+export function protocolOf(held: HeldCommand): 'postgres' | 'http' | 'kubernetes' {
+  if (held.protocol) return held.protocol;
+  if (held.id.startsWith('http-')) return 'http';
+  if (held.id.startsWith('kubernetes-')) return 'kubernetes';
+  return 'postgres';
+}
+
+/** `GET /path?x` (the HTTP gateways' statement text) → method and path. */
+function httpBlock(text: string): { method: string; path: string } | undefined {
+  const m = /^([A-Z]{1,16}) (\S{1,4096})/.exec(text);
+  return m ? { method: m[1] ?? '', path: m[2] ?? '' } : undefined;
+}
+
 function command(held: HeldCommand): ApprovalRequestObject['spec']['command'] {
-  const protocol = held.protocol ?? 'postgres';
+  const protocol = protocolOf(held);
   const truncated = held.statement.length > MAX_TEXT;
   const sql = protocol === 'postgres' ? sqlBlock(held) : undefined;
+  const http = protocol === 'http' ? httpBlock(held.statement) : undefined;
   return {
     protocol,
     text: truncated ? held.statement.slice(0, MAX_TEXT) : held.statement,
@@ -107,6 +122,7 @@ function command(held: HeldCommand): ApprovalRequestObject['spec']['command'] {
     summary: summaryOf(held.statement),
     sha256: held.statementHash,
     ...(sql ? { sql } : {}),
+    ...(http ? { http } : {}),
   };
 }
 

@@ -41,6 +41,13 @@ describe('requestObject', () => {
     assert.ok((o.spec.command.summary ?? '').endsWith('…'));
   });
 
+  it('HTTP holds (id http-…) become protocol http with method and path; no sql block', () => {
+    const o = obj({ ...HELD, id: 'http-1', protocol: undefined, statement: 'DELETE /v1/customers/42?force=true', classification: undefined });
+    assert.equal(o.spec.command.protocol, 'http');
+    assert.deepEqual(o.spec.command.http, { method: 'DELETE', path: '/v1/customers/42?force=true' });
+    assert.equal(o.spec.command.sql, undefined);
+  });
+
   it('a window without a length falls back to statement scope (the CRD requires window with scope window)', () => {
     assert.equal(approvalSnapshot({ ...HELD, settings: { scope: 'window' } }).scope, 'statement');
     assert.equal(obj({ ...HELD, settings: { scope: 'window', windowSeconds: 1800 } }).spec.approval.window, '1800s');
