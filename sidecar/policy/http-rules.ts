@@ -284,13 +284,28 @@ function kubeMatch(c: Ctx, path: string, m: Json): Pred[] {
   return preds;
 }
 
-function compileRule(c: Ctx, block: HttpBlock, r: unknown, i: number): CompiledRule | undefined {
-  const path = `rules[${i}]`;
-  if (!isObject(r)) {
-    c.err(path, 'must be an object');
-    return undefined;
+/** The rule's `match`: its predicates (all must hold) and whether it names WebSocket upgrades only. */
+function compileMatch(c: Ctx, block: HttpBlock, path: string, match: unknown): { preds: Pred[]; websocketOnly: boolean } {
+  if (!isObject(match)) {
+    c.err(`${path}.match`, 'must be an object');
+    return { preds: [], websocketOnly: false };
   }
-  c.unknownFields(path, r, RULE_FIELDS);
+  const other = block === 'http' ? 'kubernetes' : 'http';
+  for (const k of Object.keys(match)) {
+    if (k === other || k === 'sql') c.err(`${path}.match.${k}`, `a ${block} connection judges ${block} requests only; move this rule to a ${k} connection`);
+    else if (k !== block) c.err(`${path}.match.${k}`, `unknown field; expected ${block}`);
+  }
+  const m = match[block] ?? {};
+  if (!isObject(m)) {
+    c.err(`${path}.match.${block}`, 'must be an object');
+    return { preds: [], websocketOnly: false };
+  }
+  if (block === 'kubernetes') return { preds: kubeMatch(c, `${path}.match.kubernetes`, m), websocketOnly: false };
+  const h = httpMatch(c, `${path}.match.http`, m);
+  return { preds: h.preds, websocketOnly: h.websocket === true };
+}
+
+function ruleHeader(c: Ctx, path: string, r: Json): { id: string; action: HttpAction; priority: number; message: string; approval: Json } {
   const id = r['id'];
   if (typeof id !== 'string' || !ID_RE.test(id)) c.err(`${path}.id`, 'must be 1-128 letters, digits, or _.:/-');
   const action = r['action'] as HttpAction;
@@ -301,33 +316,19 @@ function compileRule(c: Ctx, block: HttpBlock, r: unknown, i: number): CompiledR
   if (typeof message !== 'string') c.err(`${path}.message`, 'must be a string');
   const approval = r['approval'] ?? {};
   if (!isObject(approval)) c.err(`${path}.approval`, 'must be an object');
-  const match = r['match'] ?? {};
-  const preds: Pred[] = [];
-  let websocketOnly = false;
-  if (!isObject(match)) c.err(`${path}.match`, 'must be an object');
-  else {
-    const other = block === 'http' ? 'kubernetes' : 'http';
-    for (const k of Object.keys(match)) {
-      if (k === other || k === 'sql') c.err(`${path}.match.${k}`, `a ${block} connection judges ${block} requests only; move this rule to a ${k} connection`);
-      else if (k !== block) c.err(`${path}.match.${k}`, `unknown field; expected ${block}`);
-    }
-    const m = match[block] ?? {};
-    if (!isObject(m)) c.err(`${path}.match.${block}`, 'must be an object');
-    else if (block === 'http') {
-      const h = httpMatch(c, `${path}.match.http`, m);
-      preds.push(...h.preds);
-      websocketOnly = h.websocket === true;
-    } else preds.push(...kubeMatch(c, `${path}.match.kubernetes`, m));
+  return { id: String(id), action, priority: Number(priority), message: typeof message === 'string' ? message : '', approval: isObject(approval) ? approval : {} };
+}
+
+function compileRule(c: Ctx, block: HttpBlock, r: unknown, i: number): CompiledRule | undefined {
+  const path = `rules[${i}]`;
+  if (!isObject(r)) {
+    c.err(path, 'must be an object');
+    return undefined;
   }
-  return {
-    id: String(id),
-    action,
-    priority: Number(priority),
-    message: typeof message === 'string' ? message : '',
-    approval: isObject(approval) ? approval : {},
-    websocketOnly,
-    matches: (f) => preds.every((p) => p(f)),
-  };
+  c.unknownFields(path, r, RULE_FIELDS);
+  const head = ruleHeader(c, path, r);
+  const { preds, websocketOnly } = compileMatch(c, block, path, r['match'] ?? {});
+  return { ...head, websocketOnly, matches: (f) => preds.every((p) => p(f)) };
 }
 
 /** Validates and compiles one connection's rules; every problem is reported with its path. */

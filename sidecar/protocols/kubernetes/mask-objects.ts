@@ -59,15 +59,21 @@ function walkKube(v: unknown, secrets: boolean, c: Counter, depth = 0): void {
   if (!isObj(v) || depth > 8) return;
   const kind = v['kind'];
   if (kind === 'Secret' || (secrets && kind === undefined && ('data' in v || 'stringData' in v || 'metadata' in v))) maskSecret(v, c);
-  // A watch event: {type, object}.
-  if (typeof v['type'] === 'string' && isObj(v['object'])) walkKube(v['object'], secrets, c, depth + 1);
+  for (const [child, childSecrets] of children(v, kind, secrets)) walkKube(child, childSecrets, c, depth + 1);
+}
+
+/** Objects nested in a response: a watch event's object, list items, Table row objects. */
+function children(v: Obj, kind: unknown, secrets: boolean): [unknown, boolean][] {
+  const out: [unknown, boolean][] = [];
+  if (typeof v['type'] === 'string' && isObj(v['object'])) out.push([v['object'], secrets]);
   if (Array.isArray(v['items'])) {
     const itemsAreSecrets = secrets || kind === 'SecretList';
-    for (const it of v['items'] as unknown[]) walkKube(it, itemsAreSecrets, c, depth + 1);
+    for (const it of v['items'] as unknown[]) out.push([it, itemsAreSecrets]);
   }
   if (kind === 'Table' && Array.isArray(v['rows'])) {
-    for (const row of v['rows'] as unknown[]) if (isObj(row)) walkKube(row['object'], secrets, c, depth + 1);
+    for (const row of v['rows'] as unknown[]) if (isObj(row)) out.push([row['object'], secrets]);
   }
+  return out;
 }
 
 /**

@@ -50,52 +50,57 @@ function splitPath(path: string): string[] {
   return trimmed === '' ? [] : trimmed.split('/');
 }
 
+interface Prefix {
+  readonly prefix: string;
+  readonly group: string;
+  readonly version: string;
+  readonly rest: string[];
+}
+
+/** `/api/<v>/…` or `/apis/<g>/<v>/…`; undefined for non-resource paths (discovery included). */
+function apiPrefix(parts: string[]): Prefix | undefined {
+  const prefix = parts[0];
+  if (prefix === 'api') return parts.length < 3 ? undefined : { prefix, group: '', version: parts[1] ?? '', rest: parts.slice(2) };
+  // /apis, /apis/<group>, /apis/<group>/<version> are discovery, not resources.
+  if (prefix === 'apis') return parts.length < 4 ? undefined : { prefix, group: parts[1] ?? '', version: parts[2] ?? '', rest: parts.slice(3) };
+  return undefined;
+}
+
+/** The namespace, and the parts after it (`/namespaces/<ns>/<resource>…`; `namespaces/<ns>/status` stays the namespace's own). */
+function splitNamespace(parts: string[]): { namespace: string; parts: string[] } {
+  if (parts[0] !== 'namespaces' || parts.length < 2) return { namespace: '', parts };
+  const namespace = parts[1] ?? '';
+  if (parts.length > 2 && !NAMESPACE_SUBRESOURCES.has(parts[2] ?? '')) return { namespace, parts: parts.slice(2) };
+  return { namespace, parts };
+}
+
+/** Nameless get → list or watch; nameless delete → deletecollection; a metadata.name field selector names the object. */
+function refineVerb(verb: string, name: string, query: URLSearchParams): { verb: string; name: string } {
+  if (name !== '') return { verb, name };
+  if (verb === 'get') return { verb: parseBool(query.get('watch')) ? 'watch' : 'list', name: nameFromFieldSelector(query.get('fieldSelector')) };
+  if (verb === 'watch') return { verb, name: nameFromFieldSelector(query.get('fieldSelector')) };
+  if (verb === 'delete') return { verb: 'deletecollection', name };
+  return { verb, name };
+}
+
 /** Classifies one request. `pathname` is the URL path (already normalized), `query` its parameters. */
 export function requestInfo(method: string, pathname: string, query: URLSearchParams): KubeRequestInfo {
   const m = method.toUpperCase();
-  let parts = splitPath(pathname);
-  const prefix = parts[0];
-  if (prefix !== 'api' && prefix !== 'apis') return nonResource(m, pathname);
-  parts = parts.slice(1);
-  let group = '';
-  if (prefix === 'apis') {
-    // /apis, /apis/<group>, /apis/<group>/<version> are discovery, not resources.
-    if (parts.length < 3) return nonResource(m, pathname);
-    group = parts[0] ?? '';
-    parts = parts.slice(1);
-  } else if (parts.length < 2) {
-    return nonResource(m, pathname);
-  }
-  const version = parts[0] ?? '';
-  parts = parts.slice(1);
-  let verb: string;
-  const first = parts[0] ?? '';
-  if (SPECIAL_VERBS.has(first)) {
+  const p = apiPrefix(splitPath(pathname));
+  if (p === undefined) return nonResource(m, pathname);
+  let parts = p.rest;
+  let verb = METHOD_VERBS[m] ?? m.toLowerCase();
+  if (SPECIAL_VERBS.has(parts[0] ?? '')) {
     if (parts.length < 2) return nonResource(m, pathname);
-    verb = first;
+    verb = parts[0] ?? '';
     parts = parts.slice(1);
-  } else {
-    verb = METHOD_VERBS[m] ?? m.toLowerCase();
   }
-  let namespace = '';
-  if (parts[0] === 'namespaces') {
-    if (parts.length > 1) {
-      namespace = parts[1] ?? '';
-      // /namespaces/<ns>/<resource>…: the resource inside it; /namespaces/<ns>/status stays the namespace's subresource.
-      if (parts.length > 2 && !NAMESPACE_SUBRESOURCES.has(parts[2] ?? '')) parts = parts.slice(2);
-    }
-  }
+  const ns = splitNamespace(parts);
+  parts = ns.parts;
   const resource = parts[0] ?? '';
-  let name = parts.length >= 2 ? (parts[1] ?? '') : '';
   const subresource = parts.length >= 3 && verb !== 'proxy' ? (parts[2] ?? '') : '';
-  if (name === '' && verb === 'get') {
-    verb = parseBool(query.get('watch')) ? 'watch' : 'list';
-    name = nameFromFieldSelector(query.get('fieldSelector'));
-  } else if (name === '' && verb === 'watch') {
-    name = nameFromFieldSelector(query.get('fieldSelector'));
-  }
-  if (name === '' && verb === 'delete') verb = 'deletecollection';
-  return { isResourceRequest: true, verb, path: pathname, apiPrefix: prefix, apiGroup: group, apiVersion: version, namespace, resource, subresource, name };
+  const r = refineVerb(verb, parts[1] ?? '', query);
+  return { isResourceRequest: true, verb: r.verb, path: pathname, apiPrefix: p.prefix, apiGroup: p.group, apiVersion: p.version, namespace: ns.namespace, resource, subresource, name: r.name };
 }
 
 /** `apps/deployments/status` style label for logs and recordings. */
