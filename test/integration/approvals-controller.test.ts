@@ -5,6 +5,7 @@ import { sharedControlPlane, type ControlPlane } from '../cluster/control-plane.
 import { eventually } from '../env/wait.ts';
 import { agentNamespace, installApprovals, startApprovalsOperator, type AgentNamespace, type ApprovalsOperator } from './approvals-harness.ts';
 import type { ApprovalRequest } from '../../operator/api/types.ts';
+import { run } from '../../operator/kubectl-plugin/main.ts';
 
 const TTL_SECONDS = 4;
 
@@ -72,4 +73,22 @@ describe('approvals controller: deadlines, Events, TTL', () => {
     assert.ok(done.status?.decidedAt);
     await gone('approve-me');
   });
+
+  it('`kubectl chaperone approvals --watch` prints the pending list, then each change (the plugin in-process, as approver)', async () => {
+    const out: string[] = [];
+    const stop = new AbortController();
+    const watching = run(['approvals', '--watch', '-n', env.ns], { out: (l) => out.push(l), err: (l) => out.push(`ERR ${l}`), env: { KUBECONFIG: cp.kubeconfig('approver') }, signal: stop.signal });
+    try {
+      await eventually(() => Promise.resolve(out.length > 0 ? true : undefined), { what: 'the initial list' });
+      assert.match(out[0] ?? '', /No pending approval requests|NAME/);
+      assert.equal((await cp.request('admin', 'POST', `/apis/chaperone.dev/v1alpha1/namespaces/${env.ns}/approvalrequests`, body('watch-me', 60_000))).status, 201);
+      await eventually(() => Promise.resolve(out.some((l) => /^watch-me\s+\S+\s+coding-agent\s+orders-db\s+DELETE FROM orders/.test(l)) ? true : undefined), { what: `a pending line for watch-me (got ${out.join(' | ')})` });
+      await cp.request('approver', 'PATCH', `/apis/chaperone.dev/v1alpha1/namespaces/${env.ns}/approvalrequests/watch-me`, { spec: { review: { decision: 'Deny', reason: 'watched' } } }, { contentType: 'application/merge-patch+json' });
+      await eventually(() => Promise.resolve(out.some((l) => /^watch-me\s+Denied: denied by approver: watched/.test(l)) ? true : undefined), { what: `a Denied line (got ${out.join(' | ')})` });
+    } finally {
+      stop.abort();
+      assert.equal(await watching, 0);
+    }
+  });
 });
+
