@@ -227,6 +227,7 @@ async function main(): Promise<void> {
     const rows: BenchRow[] = [{ config: 'sidecar', metric: 'rss-idle', value: round3(idleRss), unit: 'MiB' }];
     const ratios: Record<string, number> = {};
     const results = new Map<string, PgbenchResult>();
+    let cellIndex = 0;
     for (const script of SCRIPTS) {
       for (const mode of MODES) {
         for (const c of CLIENTS) {
@@ -235,10 +236,13 @@ async function main(): Promise<void> {
           const targets: [string, number, NodeJS.ProcessEnv, number][] = [
             ['direct', pg.port, direct, 0],
             ['pgbouncer', bouncer.port, { ...process.env, PGSSLMODE: 'disable' }, bouncer.pid],
-            ['sidecar-base', basePort, { ...process.env, PGPASSWORD: token, PGSSLMODE: 'disable' }, base?.pid ?? 0],
             ['sidecar', sidecarPort, { ...process.env, PGPASSWORD: token, PGSSLMODE: 'disable' }, sidecarPid],
             ['node-pipe', pipePort, direct, pipe?.pid ?? 0],
           ];
+          // A/B: the base sidecar goes before the sidecar in every other cell (at c=1 the one measured
+          // second in a cell was measured up to 30 % slower whichever it was, so a fixed order biases).
+          const baseTarget: [string, number, NodeJS.ProcessEnv, number] = ['sidecar-base', basePort, { ...process.env, PGPASSWORD: token, PGSSLMODE: 'disable' }, base?.pid ?? 0];
+          targets.splice((cellIndex++ % 2 === 0 ? 2 : 3), 0, baseTarget);
           for (const [name, port, env, pid] of targets.filter((t) => TARGETS.includes(t[0]) && t[1] > 0)) {
             const split0 = pid > 0 ? cpuSplit(pid) : { user: 0, sys: 0 };
             const r = await pgbench(port, env, script, mode, c);

@@ -116,6 +116,14 @@ export class SqlClassifier {
    */
   classify(text: string, protocol: Protocol = 'simple'): ClassifyResult {
     const cacheable = text.length <= this.maxCachedText;
+    // Simple protocol: the normalized lookup first. Literals vary per call (pgbench's aid), so the
+    // exact key would miss, after copying the text into a key and hashing it (hot path).
+    const n = protocol === 'simple' && cacheable ? normalizeSql(text) : undefined;
+    const normKey = n?.complete === true ? `n\u0000${n.key}` : undefined;
+    if (n && normKey !== undefined) {
+      const statements = this.normalizedHit(text, n, normKey);
+      if (statements) return { ok: true, statements, cache: 'normalized' };
+    }
     const exactKey = `x\u0000${text}`;
     if (cacheable) {
       const hit = this.lru.get(exactKey);
@@ -123,12 +131,6 @@ export class SqlClassifier {
         this.hitsExact++;
         return { ok: true, statements: hit.facts, cache: 'exact' };
       }
-    }
-    const n = protocol === 'simple' && cacheable ? normalizeSql(text) : undefined;
-    const normKey = n?.complete === true ? `n\u0000${n.key}` : undefined;
-    if (n && normKey !== undefined) {
-      const statements = this.normalizedHit(text, n, normKey);
-      if (statements) return { ok: true, statements, cache: 'normalized' };
     }
     this.missCount++;
     let parsed;
