@@ -14,6 +14,9 @@ import { startHttpGateway } from '../../sidecar/protocols/http/listener.ts';
 import type { GatewayDeps } from '../../sidecar/protocols/http/gateway.ts';
 import type { RecordEvent } from '../../sidecar/recording/event.ts';
 import { createCa } from '../env/pki.ts';
+import { readFile } from 'node:fs/promises';
+import { startSidecar } from '../../sidecar/main.ts';
+import { verifyLines } from '../../sidecar/recording/verify.ts';
 import { AUDIENCE, startOidcProvider, type TestIdp } from '../helpers/oidc-provider.ts';
 import { FAKE_AWS_KEY, FAKE_GITHUB_TOKEN, startUpstream, type Upstream } from '../helpers/http-upstream.ts';
 
@@ -369,5 +372,50 @@ describe('bad input', () => {
     const body = (await r.json()) as { error: { code: string; message: string } };
     assert.equal(body.error.code, 'CHAP_ERR_HTTP_UPSTREAM_UNAVAILABLE');
     assert.match(body.error.message, /ECONNREFUSED/);
+  });
+});
+
+describe('in the sidecar process', () => {
+  it('main.ts loads the http gateway from the config file; the recording verifies', async () => {
+    const config = join(dir, 'sidecar.yaml');
+    const recording = join(dir, 'recording.jsonl');
+    await writeFile(config, `version: 1
+identity:
+  issuers:
+    - issuer: ${idp.issuer}
+      audiences: [${AUDIENCE}]
+connections:
+  - name: api
+    protocol: http
+    listen: { port: 0 }
+    upstream: { url: ${up.url} }
+    credentials: { type: bearer, tokenFile: ${join(dir, 'cred')} }
+    access: { allowedGroups: [agents] }
+    policy:
+      http:
+        default: allow
+        rules:
+          - { id: no-admin, action: deny, match: { http: { paths: [/admin/**] } } }
+admin: { port: 0 }
+recording: { stdout: false, file: { path: ${recording} } }
+shutdown: { drainTimeoutSeconds: 1 }
+log: { level: silent }
+`);
+    const sidecar = await startSidecar({ configPath: config });
+    try {
+      const port = sidecar.listeners().get('api')!.address.port;
+      const ok = await fetch(`http://127.0.0.1:${port}/json`, { headers: auth() });
+      assert.equal(ok.status, 200);
+      assert.ok(!(await ok.text()).includes(FAKE_GITHUB_TOKEN));
+      assert.equal((await fetch(`http://127.0.0.1:${port}/admin/x`, { headers: auth() })).status, 403);
+    } finally {
+      await sidecar.stop('test done');
+    }
+    const lines = (await readFile(recording, 'utf8')).trim().split('\n');
+    const v = verifyLines(lines);
+    assert.equal(v.ok, true, JSON.stringify(v));
+    const types = lines.map((l) => (JSON.parse(l) as { type: string }).type);
+    for (const t of ['session.start', 'request', 'result', 'session.end']) assert.ok(types.includes(t), `${t} in ${types.join(',')}`);
+    assert.ok(!lines.join('\n').includes(CRED) && !lines.join('\n').includes(token));
   });
 });

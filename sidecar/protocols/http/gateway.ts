@@ -4,7 +4,6 @@ import { readFileSync } from 'node:fs';
 import type { Agent as HttpAgent, ClientRequest, IncomingMessage, OutgoingHttpHeaders, RequestOptions, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import type { Duplex } from 'node:stream';
-import { pipeline } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import type { AccessConfig, HttpCredentialsConfig, LimitsConfig, UrlUpstreamConfig } from '../../core/config-types.ts';
 import type { StatementDecision } from '../../core/metrics.ts';
@@ -130,6 +129,33 @@ function matchPath(pathname: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * upstream → … → agent with `pipe` (backpressure both ways) and one callback. Not stream.pipeline:
+ * it aborts an AbortController at every finish, and the DOMException it builds (with a stack) cost
+ * ~15 % of the gateway's CPU per request (measured with --cpu-prof).
+ */
+function pipeAll(first: IncomingMessage, middle: readonly NodeJS.ReadWriteStream[], last: ServerResponse, done: (err: NodeJS.ErrnoException | null) => void): void {
+  let called = false;
+  const all: (NodeJS.ReadableStream | NodeJS.WritableStream | ServerResponse)[] = [first, ...middle, last];
+  const finish = (err: NodeJS.ErrnoException | null): void => {
+    if (called) return;
+    called = true;
+    if (err) for (const s of all) (s as { destroy?: () => void }).destroy?.();
+    done(err);
+  };
+  let cur: NodeJS.ReadableStream = first;
+  for (const m of middle) cur = cur.pipe(m);
+  cur.pipe(last);
+  for (const s of all) s.once('error', (e: NodeJS.ErrnoException) => finish(e));
+  last.once('finish', () => finish(null));
+  last.once('close', () => {
+    if (!last.writableFinished) finish(Object.assign(new Error('the agent closed the connection'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+  });
+  first.once('close', () => {
+    if (!first.complete) finish(Object.assign(new Error('the upstream closed mid-body'), { code: 'ECONNRESET' }));
+  });
 }
 
 /** What the result line says about a body that did not finish. */
@@ -524,8 +550,7 @@ export class Gateway {
       if (err && !res.destroyed) res.destroy();
       this.finish(ex, status, t.bytesOut, findings, err ? abortReason(err, upRes) : undefined);
     };
-    if (decoder !== null) pipeline(upRes, decoder, t, res, done);
-    else pipeline(upRes, t, res, done);
+    pipeAll(upRes, decoder !== null ? [decoder, t] : [t], res, done);
   }
 
   /**
@@ -559,7 +584,7 @@ export class Gateway {
       delete headers['content-length'];
       res.writeHead(status, headers);
       for (const p of parts) t.write(p);
-      pipeline(upRes, t, res, (err) => {
+      pipeAll(upRes, [t], res, (err) => {
         const findings = { ...headerFindings };
         addCounts(findings, t.findings());
         if (err && !res.destroyed) res.destroy();
