@@ -98,11 +98,11 @@ describe('credentials and identity', () => {
   it('header, query and basic credentials are injected and never echoed', async () => {
     for (const [credentials, check] of [
       [{ type: 'header', headerName: 'X-Api-Key', tokenFile: join(dir, 'cred') }, (h: Record<string, unknown>, url: string) => h['x-api-key'] === CRED && !url.includes(CRED)],
-      [{ type: 'query', queryParam: 'api_key', tokenFile: join(dir, 'cred') }, (_h: Record<string, unknown>, url: string) => url.includes(`api_key=${CRED}`)],
+      [{ type: 'query', queryParam: 'api_key', tokenFile: join(dir, 'cred') }, (_h: Record<string, unknown>, url: string) => url.includes(`api_key=${CRED}`) && !url.includes('api_key=agent')],
       [{ type: 'basic', usernameFile: join(dir, 'user'), passwordFile: join(dir, 'cred') }, (h: Record<string, unknown>) => h['authorization'] === `Basic ${Buffer.from(`svc-user:${CRED}`).toString('base64')}`],
     ] as const) {
       const { base } = await gateway(conn({ url: up.url, credentials }));
-      const r = await fetch(`${base}/echo`, { headers: { ...auth(), 'x-api-key': 'agent-tries-its-own' } });
+      const r = await fetch(`${base}/echo?api_key=agent-tries-its-own`, { headers: { ...auth(), 'x-api-key': 'agent-tries-its-own' } });
       const text = await r.text();
       const seen = up.seen.at(-1)!;
       assert.ok(check(seen.headers, seen.url), `${credentials.type}: ${JSON.stringify(seen)}`);

@@ -454,7 +454,14 @@ export class Gateway {
 
   private upstreamRequest(ex: Exchange, cred: Credential): ClientRequest {
     let path = ex.upstreamPath;
-    if (cred.query !== undefined) path += `${path.includes('?') ? '&' : '?'}${encodeURIComponent(cred.query.name)}=${encodeURIComponent(cred.query.value)}`;
+    if (cred.query !== undefined) {
+      // The agent's own parameter of that name is dropped: the upstream sees exactly one credential, ours.
+      const q = path.indexOf('?');
+      const params = new URLSearchParams(q < 0 ? '' : path.slice(q + 1));
+      params.delete(cred.query.name);
+      params.append(cred.query.name, cred.query.value);
+      path = `${q < 0 ? path : path.slice(0, q)}?${params.toString()}`;
+    }
     const dropped = new Set<string>();
     if (cred.header !== undefined) dropped.add(cred.header.name);
     const headers = upstreamHeaders(ex.req.headers, { host: this.base.host, ...(cred.header !== undefined ? { credential: cred.header } : {}), drop: dropped });
