@@ -7,11 +7,12 @@ import type { AgentIdentity } from './api/types.ts';
 import { startAdminServer, DEFAULT_ADMIN_PORT, type AdminServer, type ReadyCheck } from './admin.ts';
 import { watchCertDir } from './certs/files.ts';
 import { startSelfManagedTls, type SelfManagedOptions } from './certs/self-managed.ts';
-import { compileIdentity, type CompileEnv, type MountSpec } from './compile/index.ts';
+import type { CompileEnv, MountSpec } from './compile/index.ts';
+import { CompileCache } from './controllers/compile-cache.ts';
 import { allInformers, createIdentityInformers, IdentityController, type IdentityInformers } from './controllers/identity.ts';
 import { Controller } from './kube/controller.ts';
 import { FIELD_MANAGER, KubeClient } from './kube/client.ts';
-import { errText, Informer, objectKey, type KubeObject } from './kube/informer.ts';
+import { errText, Informer, type KubeObject } from './kube/informer.ts';
 import { LeaderElector, type LeaderCallbacks } from './kube/leader.ts';
 import { OperatorMetrics } from './metrics.ts';
 import type { OperatorContext, OperatorPlugin, OperatorPluginFactory } from './plugin.ts';
@@ -102,31 +103,14 @@ export async function discoverServiceAccountIssuer(client: KubeClient, log: Logg
   return {};
 }
 
-/** The compiled mounts per identity for the pod webhook (every replica compiles on demand; cached per identity and policy version). */
+/** The compiled mounts per identity for the pod webhook: every replica compiles on demand, through the shared compile cache. */
 class MountCache {
-  private readonly byIdentity = new Map<string, { version: string; mounts: readonly MountSpec[] }>();
-  private readonly policyVersion = new Map<string, number>();
-
-  constructor(private readonly informers: IdentityInformers, private readonly env: () => CompileEnv) {
-    const bump = (o: KubeObject): void => {
-      const ns = o.metadata?.namespace ?? '';
-      this.policyVersion.set(ns, (this.policyVersion.get(ns) ?? 0) + 1);
-    };
-    for (const inf of [informers.maskingPolicies, informers.approvalRules] as unknown as Informer<KubeObject>[]) {
-      inf.addHandler({ onAdd: bump, onUpdate: (old, o) => old !== o && bump(o), onDelete: bump });
-    }
-  }
+  constructor(private readonly informers: IdentityInformers, private readonly cache: CompileCache) {}
 
   mounts(identity: AgentIdentity): readonly MountSpec[] | undefined {
     const ns = identity.metadata.namespace ?? '';
-    const version = `${identity.metadata.resourceVersion ?? ''}|${this.policyVersion.get(ns) ?? 0}`;
-    const key = objectKey(identity);
-    const hit = this.byIdentity.get(key);
-    if (hit?.version === version) return hit.mounts;
-    const r = compileIdentity({ identity, maskingPolicies: this.informers.maskingPolicies.list(ns), approvalRules: this.informers.approvalRules.list(ns), env: this.env() });
-    if (!r.ok) return undefined;
-    this.byIdentity.set(key, { version, mounts: r.mounts });
-    return r.mounts;
+    const r = this.cache.compile(identity, this.informers.maskingPolicies.list(ns), this.informers.approvalRules.list(ns));
+    return r.ok ? r.mounts : undefined;
   }
 }
 
@@ -282,8 +266,9 @@ export async function startOperator(o: OperatorOptions): Promise<RunningOperator
   const informerOpts = { client, log, metrics, resyncMs: o.resyncMs, watchTimeoutSeconds: o.watchTimeoutSeconds };
   const informers = createIdentityInformers(informerOpts);
   const extraInformers: Informer<KubeObject>[] = [];
-  const identityController = new IdentityController({ client, informers, log: log.child({ controller: 'agentidentity' }), metrics, compileEnv, concurrency: o.concurrency });
-  const mountCache = new MountCache(informers, () => compileEnv);
+  const compileCache = new CompileCache(() => compileEnv);
+  const identityController = new IdentityController({ client, informers, log: log.child({ controller: 'agentidentity' }), metrics, compileEnv, concurrency: o.concurrency, compileCache });
+  const mountCache = new MountCache(informers, compileCache);
 
   const id = leaseIdentity(o);
   const elector: Leadership = leaderElector(o, client, id, log, metrics) ?? new SoloLeader(metrics);

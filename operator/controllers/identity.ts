@@ -1,7 +1,8 @@
 // The AgentIdentity controller: compile each identity with the policies that select it, check its references, apply its ConfigMap, write its status.
 import type { Logger } from 'pino';
 import type { AgentIdentity, AgentIdentityStatus, ApprovalRule, MaskingPolicy } from '../api/types.ts';
-import { compileIdentity, selectsIdentity, type CompileEnv } from '../compile/index.ts';
+import { selectsIdentity, type CompileEnv } from '../compile/index.ts';
+import { CompileCache } from './compile-cache.ts';
 import { applyObject } from '../kube/apply.ts';
 import { resourcePath, RESOURCES, type KubeClient } from '../kube/client.ts';
 import { Controller } from '../kube/controller.ts';
@@ -70,6 +71,8 @@ export interface IdentityControllerOptions {
   /** The cluster's ServiceAccount issuer and JWKS (from its discovery document), the approvals backend. */
   readonly compileEnv: CompileEnv;
   readonly concurrency?: number;
+  /** Shared with the pod webhook's mount lookup (default: a cache of its own). */
+  readonly compileCache?: CompileCache;
 }
 
 function keyOf(namespace: string | undefined, name: string | undefined): string {
@@ -89,10 +92,15 @@ export class IdentityController {
   private readonly secretsOf = new Map<string, string[]>();
   /** ConfigMap key → what we last applied (skip a no-op apply unless someone else changed it). */
   private readonly applied = new Map<string, { rv: string; hash: string; owner: string }>();
+  /** namespace/secret → its key names at a resourceVersion (names only, never values). */
+  private readonly secretKeyCache = new Map<string, { rv: string; keys: ReadonlySet<string> }>();
   /** Identity key → resourceVersion our own status patch produced (its watch echo needs no reconcile). */
   private readonly ownWrites = new Map<string, string>();
 
+  readonly compileCache: CompileCache;
+
   constructor(private readonly o: IdentityControllerOptions) {
+    this.compileCache = o.compileCache ?? new CompileCache(() => o.compileEnv);
     this.wire();
   }
 
@@ -147,11 +155,14 @@ export class IdentityController {
       inf.addHandler({ onAdd: (p) => fanOut([p]), onUpdate: (old, p) => fanOut(old === p ? [p] : [old, p]), onDelete: (p) => fanOut([p]) });
     }
     const secretChanged = (s: MetaObject): void => {
+      if (!i.secrets.get(s.metadata?.namespace ?? '', s.metadata?.name ?? '')) this.secretKeyCache.delete(keyOf(s.metadata?.namespace, s.metadata?.name));
       for (const k of this.secretIndex.get(keyOf(s.metadata?.namespace, s.metadata?.name)) ?? []) this.enqueue(k);
     };
     i.secrets.addHandler({ onAdd: secretChanged, onUpdate: (old, s) => old !== s && secretChanged(s), onDelete: secretChanged });
     const cmChanged = (cm: MetaObject): void => this.enqueue(keyOf(cm.metadata?.namespace, cm.metadata?.labels?.[LABEL_IDENTITY]));
-    i.configMaps.addHandler({ onAdd: cmChanged, onUpdate: (old, cm) => old !== cm && cmChanged(cm), onDelete: cmChanged });
+    // The echo of our own apply (same resourceVersion as it returned) needs no reconcile; anything else does.
+    const ownApply = (cm: MetaObject): boolean => this.applied.get(objectKey(cm))?.rv === cm.metadata?.resourceVersion;
+    i.configMaps.addHandler({ onAdd: (cm) => !ownApply(cm) && cmChanged(cm), onUpdate: (old, cm) => old !== cm && !ownApply(cm) && cmChanged(cm), onDelete: cmChanged });
     const podChanged = (p: MetaObject): void => this.enqueue(keyOf(p.metadata?.namespace, p.metadata?.labels?.[LABEL_IDENTITY]));
     i.pods.addHandler({ onAdd: podChanged, onUpdate: (old, p) => { if (old !== p) { podChanged(old); podChanged(p); } }, onDelete: podChanged });
   }
@@ -173,9 +184,7 @@ export class IdentityController {
   private async compile(id: AgentIdentity): Promise<IdentityOutcome> {
     const namespace = id.metadata.namespace ?? '';
     const key = objectKey(id);
-    const result = compileIdentity({
-      identity: id, maskingPolicies: this.o.informers.maskingPolicies.list(namespace), approvalRules: this.o.informers.approvalRules.list(namespace), env: this.o.compileEnv,
-    });
+    const result = this.compileCache.compile(id, this.o.informers.maskingPolicies.list(namespace), this.o.informers.approvalRules.list(namespace));
     if (!result.ok) {
       this.index(key, namespace, this.secretsOf.get(key) ?? []);
       return { kind: 'invalid', reason: 'CompileError', problems: result.errors.map((e) => `${e.path}: ${e.message}`) };
@@ -199,18 +208,36 @@ export class IdentityController {
     this.applied.set(cmKey, { rv: out.metadata?.resourceVersion ?? '', hash, owner });
   }
 
-  /** Reads only which keys exist: the values are dropped at once and never cached. */
+  /**
+   * Reads only which keys exist: values are dropped at once and never cached. A Secret's key names
+   * are remembered per resourceVersion (the metadata-only informer says when it changed), so a
+   * fan-out over many identities sharing a Secret does not GET it once per identity.
+   */
   private lookup(namespace: string): KeyLookup {
     const seen = new Map<string, ReadonlySet<string> | undefined>();
     return async (source, name) => {
       const k = `${source}/${name}`;
       if (seen.has(k)) return seen.get(k);
-      const r = source === 'secret' ? RESOURCES.secrets : RESOURCES.configMaps;
-      const obj = name === '' ? undefined : await this.o.client.get<{ data?: Record<string, unknown>; binaryData?: Record<string, unknown> }>(resourcePath(r, { namespace, name }));
-      const keys = keysOf(obj);
+      const keys = name === '' ? undefined : source === 'secret' ? await this.secretKeys(namespace, name) : await this.fetchKeys(RESOURCES.configMaps, namespace, name);
       seen.set(k, keys);
       return keys;
     };
+  }
+
+  private async secretKeys(namespace: string, name: string): Promise<ReadonlySet<string> | undefined> {
+    const key = keyOf(namespace, name);
+    const rv = this.o.informers.secrets.get(namespace, name)?.metadata?.resourceVersion;
+    const cached = this.secretKeyCache.get(key);
+    if (rv !== undefined && cached?.rv === rv) return cached.keys;
+    const obj = await this.o.client.get<{ metadata?: { resourceVersion?: string }; data?: Record<string, unknown> }>(resourcePath(RESOURCES.secrets, { namespace, name }));
+    const keys = keysOf(obj);
+    if (obj?.metadata?.resourceVersion !== undefined && keys) this.secretKeyCache.set(key, { rv: obj.metadata.resourceVersion, keys });
+    else this.secretKeyCache.delete(key);
+    return keys;
+  }
+
+  private async fetchKeys(r: typeof RESOURCES.configMaps, namespace: string, name: string): Promise<ReadonlySet<string> | undefined> {
+    return keysOf(await this.o.client.get<{ data?: Record<string, unknown>; binaryData?: Record<string, unknown> }>(resourcePath(r, { namespace, name })));
   }
 
   private index(identityKey: string, namespace: string, secrets: readonly string[]): void {
