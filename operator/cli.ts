@@ -6,6 +6,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import pino, { type Logger } from 'pino';
 import { DEFAULT_ADMIN_PORT } from './admin.ts';
 import { DEFAULT_MUTATING_CONFIGURATION, DEFAULT_VALIDATING_CONFIGURATION } from './manifests/webhooks.ts';
+import { approvalsPlugin } from './approvals/index.ts';
 import { DEFAULT_LEASE_NAME, DEFAULT_WEBHOOK_PORT, startOperator, type OperatorOptions, type WebhookTlsSource } from './main.ts';
 
 export const DEFAULT_NAMESPACE = 'chaperone-system';
@@ -124,6 +125,8 @@ export function operatorOptions(args: CliArgs, kubeConfig: KubeConfig, log: Logg
     leaderElection: args.leaderElect ? { leaseName: DEFAULT_LEASE_NAME } : false,
     admin: { port: args.adminPort },
     webhook: args.webhooks ? { host: args.webhookHost, port: args.webhookPort, tls: tlsSource(args, namespace), ...(args.sidecarImage ? { build: { image: args.sidecarImage } } : {}) } : false,
+    // ApprovalRequests: admission routes on every replica, the phase controller on the leader.
+    plugins: [approvalsPlugin()],
   };
 }
 
