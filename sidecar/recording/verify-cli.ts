@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 // `chaperone-verify FILE|-`: checks a recording (file, stdin, `kubectl logs` output) and exits 0 only when it is whole.
 import { createReadStream, readFileSync, realpathSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
@@ -11,6 +12,7 @@ export const USAGE = `usage: chaperone-verify [FILE|-] [--key PUBLIC.pem]... [--
   --require-sealed fail unless every line is covered by a valid checkpoint (needs --key)
   --partial        the input starts mid-stream (kubectl logs --since/--tail)
   --json           print the result as JSON
+  --help           print this help
 exit status: 0 whole, 1 a bad line was found, 2 usage or I/O error`;
 
 export interface CliArgs {
@@ -85,6 +87,10 @@ export interface CliIo {
 }
 
 export async function main(argv: readonly string[], io: CliIo = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    io.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
   const args = parseArgs(argv);
   if ('error' in args) {
     io.stderr.write(`${args.error}\n${USAGE}\n`);
