@@ -241,6 +241,14 @@ describe('operator e2e: injection that really works', () => {
     assert.ok(!logs.includes(PASSWORD), 'the sidecar never logs the credential');
   });
 
+  it('the admin server reports webhook latency by webhook and outcome, and is ready', async () => {
+    assert.ok(op?.adminUrl);
+    assert.equal((await fetch(`${op.adminUrl}/readyz`)).status, 200);
+    const text = await (await fetch(`${op.adminUrl}/metrics`)).text();
+    assert.match(text, /chaperone_operator_webhook_duration_seconds_count\{webhook="mutate-pods",outcome="injected"\} [1-9]/);
+    assert.match(text, /chaperone_operator_webhook_duration_seconds_count\{webhook="mutate-pods",outcome="identity-not-found"\} [1-9]/);
+  });
+
   it('with the operator stopped, labelled pods are refused and unlabelled pods admitted', async () => {
     await op?.stop();
     op = undefined;
