@@ -77,7 +77,7 @@ export function pgIdentity(ns: string, name: string, o: { labels?: Record<string
         tls: { mode: 'disable' }, credential: { secretRef: { name: `${name}-db` }, usernameKey: 'username', passwordKey: o.passwordKey ?? 'password' },
       }],
     },
-  } as AgentIdentity;
+  };
 }
 
 export function secret(ns: string, name: string, data: Record<string, string>): Record<string, unknown> {
@@ -88,7 +88,7 @@ export function maskingPolicy(ns: string, name: string, selector: MaskingPolicy[
   return {
     apiVersion: 'chaperone.dev/v1alpha1', kind: 'MaskingPolicy', metadata: { name, namespace: ns },
     spec: { selector, ...(patterns.length > 0 ? { patterns: patterns.map((p) => ({ ...p, category: 'secret' })) } : {}) },
-  } as MaskingPolicy;
+  };
 }
 
 export async function getIdentity(cp: ControlPlane, ns: string, name: string): Promise<AgentIdentity | undefined> {

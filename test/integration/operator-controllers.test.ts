@@ -132,14 +132,14 @@ describe('watch robustness', () => {
     const gone = inf.stats.gone;
     const lists = inf.stats.lists;
     inf.restartWatch('1');
-    await eventually(async () => (inf.stats.gone > gone && inf.stats.lists > lists ? true : undefined), { what: `informer relisted after 410 (stats ${JSON.stringify(inf.stats)})` });
+    await eventually(() => Promise.resolve(inf.stats.gone > gone && inf.stats.lists > lists ? true : undefined), { what: `informer relisted after 410 (stats ${JSON.stringify(inf.stats)})` });
     await createIdentity(pgIdentity(ns, 'after-gone'));
     await waitReady(cp, ns, 'after-gone');
   });
 
   it('the short server-side watch timeout re-watches without losing events', async () => {
     const watches = op.informers.identities.stats.watches;
-    await eventually(async () => (op.informers.identities.stats.watches > watches ? true : undefined), { what: 'a re-watch after the 5 s timeout', timeoutMs: 20_000 });
+    await eventually(() => Promise.resolve(op.informers.identities.stats.watches > watches ? true : undefined), { what: 'a re-watch after the 5 s timeout', timeoutMs: 20_000 });
     await createIdentity(pgIdentity(ns, 'after-timeout'));
     await waitReady(cp, ns, 'after-timeout');
   });
