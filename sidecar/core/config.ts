@@ -223,15 +223,19 @@ function checkMasking(ctx: Ctx, c: Json, i: number): void {
   }
 }
 
+function checkPostgresCredentials(ctx: Ctx, c: Json, p: string): void {
+  const cred = c.credentials as Json;
+  const pair = cred.usernameFile !== undefined || cred.passwordFile !== undefined;
+  if (cred.urlFile !== undefined && pair) ctx.errors.push({ path: `${p}.credentials`, message: 'give either urlFile or usernameFile + passwordFile, not both' });
+  else if (cred.urlFile === undefined && (cred.usernameFile === undefined || cred.passwordFile === undefined)) {
+    ctx.errors.push({ path: `${p}.credentials`, message: 'needs usernameFile and passwordFile, or urlFile' });
+  }
+}
+
 function checkConnection(ctx: Ctx, c: Json, i: number, sql: Map<string, CompiledSqlPolicy>): void {
   const p = `connections[${i}]`;
   if (c.protocol === 'postgres') {
-    const cred = c.credentials as Json;
-    const pair = cred.usernameFile !== undefined || cred.passwordFile !== undefined;
-    if (cred.urlFile !== undefined && pair) ctx.errors.push({ path: `${p}.credentials`, message: 'give either urlFile or usernameFile + passwordFile, not both' });
-    else if (cred.urlFile === undefined && (cred.usernameFile === undefined || cred.passwordFile === undefined)) {
-      ctx.errors.push({ path: `${p}.credentials`, message: 'needs usernameFile and passwordFile, or urlFile' });
-    }
+    checkPostgresCredentials(ctx, c, p);
     checkSql(ctx, c, i, sql);
   }
   if (c.protocol !== 'postgres' && (c.listen as Json | undefined)?.tls !== undefined) {
