@@ -3,6 +3,7 @@ import type { ApprovalRequest, ApprovalRule } from '../api/types.ts';
 import { KubeApiError, RESOURCES, resourcePath } from '../kube/client.ts';
 import type { Controller } from '../kube/controller.ts';
 import { errText, objectKey, splitKey, type Informer } from '../kube/informer.ts';
+import { registerPendingGauges } from './metrics.ts';
 import { findCondition, patchStatus, setCondition } from '../kube/status.ts';
 import type { OperatorContext, OperatorPlugin, OperatorPluginFactory } from '../plugin.ts';
 import { notificationBody, sendNotification, summarize, type NotifyEvent } from './notify.ts';
@@ -171,6 +172,7 @@ export function approvalsPlugin(options: ApprovalsPluginOptions = {}): OperatorP
   return (ctx: OperatorContext): OperatorPlugin => {
     const informer = ctx.informer<ApprovalRequest>({ resource: RESOURCES.approvalRequests, name: 'approvalrequests' });
     const c = new ApprovalsController(ctx, informer, options);
+    registerPendingGauges(ctx.metrics.registry, () => informer.list(), options.now ?? Date.now);
     return {
       name: 'approvals',
       routes: approvalRoutes(options.now ? { now: options.now } : {}),
