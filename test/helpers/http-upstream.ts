@@ -41,8 +41,19 @@ export async function startUpstream(tls?: { cert: string; key: string }): Promis
     const u = new URL(req.url ?? '/', 'http://x');
     void route(u, req, res, gate);
   };
+  const upgraded = new Set<import('node:stream').Duplex>();
   const server: Server = tls ? createHttpsServer({ cert: tls.cert, key: tls.key }, handler) : createHttpServer(handler);
   server.keepAliveTimeout = 5000;
+  // Upgrades: switch protocols, echo the credential it got in a header (to be scrubbed), then echo bytes.
+  server.on('upgrade', (req: IncomingMessage, socket: import('node:stream').Duplex) => {
+    seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nX-Echo-Auth: ${String(req.headers.authorization ?? '')}\r\n\r\n`);
+    socket.on('data', (d: Buffer) => socket.write(d));
+    socket.on('end', () => socket.end());
+    socket.on('error', () => socket.destroy());
+    upgraded.add(socket);
+    socket.once('close', () => upgraded.delete(socket));
+  });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;
   return {
@@ -57,6 +68,8 @@ export async function startUpstream(tls?: { cert: string; key: string }): Promis
     close: () =>
       new Promise((r) => {
         server.closeAllConnections();
+        // Upgraded sockets are not the server's any more: closeAllConnections does not see them.
+        for (const u of upgraded) u.destroy();
         server.close(() => r());
       }),
   };

@@ -353,6 +353,27 @@ describe('bad input', () => {
     assert.ok(rec.events.some((e) => e.type === 'request' && e.decision === 'deny' && e.rule === 'chaperone.websocket'));
   });
 
+  it('an upgrade an Allow rule names is tunneled with the credential injected and echoes scrubbed', async () => {
+    const { base, rec } = await gateway(conn({ url: up.url, policy: { rules: [{ id: 'allow-ws', action: 'allow', match: { http: { paths: ['/ws'], websocket: true } } }] } }));
+    const out = await new Promise<string>((resolve) => {
+      const s = connect(Number(new URL(base).port), '127.0.0.1');
+      let got = '';
+      s.on('data', (d: Buffer) => {
+        got += d.toString('latin1');
+        if (got.includes('\r\n\r\n') && !got.includes('ping-through')) s.write('ping-through');
+        if (got.includes('ping-through')) s.end();
+      });
+      s.on('close', () => resolve(got));
+      s.on('error', () => undefined);
+      s.write(`GET /ws HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${token}\r\nconnection: Upgrade\r\nupgrade: websocket\r\n\r\n`);
+    });
+    assert.match(out, /^HTTP\/1\.1 101 /);
+    assert.match(out, /X-Echo-Auth: Bearer \[MASKED:upstream-credential\]/);
+    assert.match(out, /ping-through$/);
+    assert.equal(up.seen.at(-1)?.headers.authorization, `Bearer ${CRED}`);
+    assert.ok(rec.events.some((e) => e.type === 'request' && e.classification.kind === 'http-upgrade' && e.decision === 'allow'));
+  });
+
   it('an upstream reset mid-body aborts the client response and is recorded as an error', async () => {
     const { base, rec } = await gateway(conn({ url: up.url }));
     const r = await run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-H', `authorization: Bearer ${token}`, `${base}/reset`]).then(

@@ -696,6 +696,9 @@ export class Gateway {
         upSocket.destroy();
         socket.destroy();
       };
+      // node:http sockets allow half-open connections: a FIN from either side ends the tunnel.
+      upSocket.once('end', end);
+      socket.once('end', end);
       upSocket.once('close', end);
       socket.once('close', () => {
         end();
