@@ -219,12 +219,31 @@ function loadRE2(): typeof RE2 {
   return re2Ctor;
 }
 
+/**
+ * Compiled RE2 objects by flags and source, shared by every masker in the process. re2-wasm keeps each
+ * object's memory in a fixed WASM heap that the JS garbage collector never frees, so compiling the same
+ * pattern on every hot reload (sidecar) or every reconcile (operator) would fill it. Sharing is safe:
+ * a scan sets lastIndex before each synchronous exec. The cap bounds the heap a flood of distinct
+ * patterns could take; past it a pattern is refused with a clear error rather than leaking.
+ */
+const RE2_CACHE = new Map<string, RE2>();
+export const MAX_DISTINCT_CUSTOM_PATTERNS = 2048;
+
 function compileCustom(p: CustomPattern, i: number): RE2 {
   const field = `customPatterns[${i}] (${JSON.stringify(p.id)})`;
   if (typeof p.pattern !== 'string' || p.pattern.length === 0) fail(field, 'pattern must be a non-empty string');
+  const flags = p.ignoreCase === true ? 'giu' : 'gu';
+  const key = `${flags}\u0000${p.pattern}`;
+  const cached = RE2_CACHE.get(key);
+  if (cached) return cached;
+  if (RE2_CACHE.size >= MAX_DISTINCT_CUSTOM_PATTERNS) {
+    fail(field, `more than ${MAX_DISTINCT_CUSTOM_PATTERNS} distinct custom patterns were compiled in this process; restart it, or reuse patterns`);
+  }
   try {
     const Re2 = loadRE2();
-    return new Re2(p.pattern, p.ignoreCase === true ? 'giu' : 'gu');
+    const re = new Re2(p.pattern, flags);
+    RE2_CACHE.set(key, re);
+    return re;
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
     return fail(field, `pattern ${JSON.stringify(p.pattern)} is not valid RE2 (no backreferences or lookaround; linear-time syntax only): ${msg}`);
