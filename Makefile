@@ -50,14 +50,15 @@ test: lint unit integration e2e
 	@echo "==> all tests passed"
 
 bench-deps:
-	@echo "==> benchmark peers from Debian (pgbouncer) if missing"
+	@echo "==> benchmark peers from Debian (pgbouncer, haproxy) if missing"
 	command -v pgbouncer >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer; }
+	command -v haproxy >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy; }
 
 bench: deps bench-deps cluster-bins
 	@echo "==> benchmarks (results in bench/results/*.json; quoted in docs/benchmarks.md)"
 	$(NPM) run --silent bench
 
-demo: deps
+demo: deps cluster-bins
 	@echo "==> demo: a narrated agent session through chaperone-sidecar (real PostgreSQL, real OIDC provider, psql)"
 	$(NPM) run --silent demo
 
