@@ -1,8 +1,10 @@
-// kubectl-chaperone: list, watch and decide ApprovalRequests with the caller's own kubeconfig (every decision is a plain merge patch).
+// kubectl-chaperone: list, watch and decide ApprovalRequests with the caller's own kubeconfig (every decision is a plain merge patch); sessions/replay/verify of recordings.
 import { KubeConfig } from '@kubernetes/client-node';
 import type { ApprovalRequest } from '../api/types.ts';
 import { KubeApiError, KubeClient, RESOURCES, resourcePath } from '../kube/client.ts';
-import { checkCommand, helpText, parseArgs, UsageError, type GlobalFlags, type Parsed } from './args.ts';
+import type { Readable } from 'node:stream';
+import { checkCommand, helpText, parseArgs, RECORDING_COMMANDS, UsageError, type GlobalFlags, type Parsed } from './args.ts';
+import { runRecordingCommand } from './recordings.ts';
 import { isPending, reviewSummary, table } from './format.ts';
 
 export const FIELD_MANAGER = 'kubectl-chaperone';
@@ -15,6 +17,8 @@ export interface Io {
   readonly now?: () => number;
   /** Ends --watch (tests; Ctrl-C otherwise). */
   readonly signal?: AbortSignal;
+  /** `-f -` reads this (default process.stdin). */
+  readonly stdin?: Readable;
 }
 
 interface Ctx {
@@ -115,6 +119,14 @@ async function decide(ctx: Ctx, command: string, name: string): Promise<void> {
 
 async function dispatch(p: Parsed, io: Io): Promise<number> {
   const spec = checkCommand(p);
+  if (RECORDING_COMMANDS.has(spec.name)) {
+    // File sources need no kubeconfig; a pod source loads it when asked.
+    const client = (): { client: KubeClient; namespace: string } => {
+      const kc = loadKubeConfig(p.flags, io.env);
+      return { client: KubeClient.fromKubeConfig(kc), namespace: namespaceOf(kc, p.flags) };
+    };
+    return runRecordingCommand(spec.name, p.positional, p.flags, { out: io.out, err: io.err, client, ...(io.stdin ? { stdin: io.stdin } : {}) });
+  }
   const kc = loadKubeConfig(p.flags, io.env);
   const namespace = namespaceOf(kc, p.flags);
   const ctx: Ctx = { client: KubeClient.fromKubeConfig(kc), namespace, flags: p.flags, io, now: io.now ?? Date.now };
