@@ -124,6 +124,19 @@ describe('ResponseMasker', () => {
     const decoded = decodeByteaHex(out[0]!.raw.subarray(11, 11 + cellLen));
     assert.match(decoded?.toString() ?? '', /^k \[MASKED:aws-access-key-id\]$/);
   });
+  it('regression: after CommandComplete a stale RowDescription never decides rows (a fixed uuid column must not skip the scan of another query)', () => {
+    const m = rm();
+    m.rowDescription(frame(be.rowDescription([{ name: 'u', typeOid: 2950, format: 1 }])));
+    m.endResult();
+    // Bind/Execute of another prepared statement: no RowDescription, a 16-byte text cell.
+    const secret = `k ${AWS}`;
+    const out = m.dataRow(frame(be.dataRow([secret])));
+    assert.ok(!out.includes(AWS), 'scanned as text');
+    // The same description again is a cache hit and applies again.
+    m.rowDescription(frame(be.rowDescription([{ name: 'u', typeOid: 2950, format: 1 }])));
+    const uuid = frame(be.dataRow([Buffer.alloc(16, 7)]));
+    assert.equal(m.dataRow(uuid), uuid.raw);
+  });
   it('masks error and notice text fields but keeps codes; scrubs the upstream password', () => {
     const m = rm('upstream-pass-123');
     const e = frame(be.errorResponse({ S: 'ERROR', V: 'ERROR', C: 'P0001', M: `boom ${AWS}`, D: 'pw upstream-pass-123' }));

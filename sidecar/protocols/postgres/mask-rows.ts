@@ -65,8 +65,9 @@ export class ResponseMasker {
   /** Columns of this result whose binary values were replaced by NULL (one NOTICE per result). */
   private nulled: Set<string> | null = null;
   private nullNoticeSent = false;
-  /** Own copy of the last RowDescription (the frame's bytes belong to a socket chunk). */
+  /** Own copy of the last RowDescription (the frame's bytes belong to a socket chunk), and its columns. */
   private lastDescription: Buffer | null = null;
+  private lastColumns: readonly Column[] = [];
   /** RowDescription cache counters (hot-path cache stats). */
   descriptionHits = 0;
   descriptionMisses = 0;
@@ -108,15 +109,26 @@ export class ResponseMasker {
   rowDescription(frame: BackendFrame): Buffer {
     // The same query shape sends the same bytes: a memcmp instead of a decode per result (hot path).
     if (this.lastDescription === null || !frame.raw.equals(this.lastDescription)) {
-      this.columns = decodeRowDescription(frame).fields.map((f) => this.columnOf(f));
+      this.lastColumns = decodeRowDescription(frame).fields.map((f) => this.columnOf(f));
       this.lastDescription = Buffer.from(frame.raw);
       this.descriptionMisses++;
     } else {
       this.descriptionHits++;
     }
+    this.columns = this.lastColumns;
     this.nulled = null;
     this.nullNoticeSent = false;
     return frame.raw;
+  }
+
+  /**
+   * The result the last RowDescription described is over (CommandComplete, EmptyQueryResponse,
+   * PortalSuspended, ErrorResponse, ReadyForQuery). Rows that come without a RowDescription of
+   * their own (a prepared statement executed with Bind/Execute only) are then scanned as text,
+   * never by a stale description: a stale `fixed` column would skip the scan of another query's cell.
+   */
+  endResult(): void {
+    this.columns = [];
   }
 
   /** The original bytes when no cell changed; else a re-serialized row. */

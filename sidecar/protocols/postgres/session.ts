@@ -86,6 +86,8 @@ interface Cycle {
 }
 
 const POISON_PREFIX = 'chaperone_refused_';
+/** Messages after which the last RowDescription no longer describes the rows that follow (mask-rows.ts `endResult`). */
+const RESULT_ENDS: ReadonlySet<number> = new Set([BackendCode.CommandComplete, BackendCode.EmptyQueryResponse, BackendCode.PortalSuspended, BackendCode.ErrorResponse, BackendCode.ReadyForQuery]);
 /** Shared record() options and rejection sink for result lines (no allocation per result). */
 const LAZY = Object.freeze({ lazy: true });
 const ignore = (): undefined => undefined;
@@ -724,6 +726,7 @@ export class Session {
 
   /** Every server message but DataRow: what to send the client (null = nothing). */
   private otherFrame(f: BackendFrame, c: Cycle, rm: ResponseMasker): Buffer | null {
+    if (RESULT_ENDS.has(f.code)) rm.endResult();
     switch (f.code) {
       case BackendCode.RowDescription:
         return rm.rowDescription(f);
