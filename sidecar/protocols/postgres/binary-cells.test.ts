@@ -1,7 +1,7 @@
 // Binary cell decisions by type: which kind each OID/format gets, numbers decoded to their decimal text, bytea hex, binary arrays round-trip.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { cellKind, decodeBinaryArray, decodeByteaHex, encodeBinaryArray, encodeByteaHex, numberText } from './binary-cells.ts';
+import { cellKind, fitsFixedWidth, decodeBinaryArray, decodeByteaHex, encodeBinaryArray, encodeByteaHex, numberText } from './binary-cells.ts';
 
 describe('cellKind(typeOid, format)', () => {
   const cases: [string, number, number, string][] = [
@@ -48,6 +48,18 @@ describe('numberText', () => {
     ['numeric NaN', 1700, numeric(0, 0xc000, []), 'NaN'],
   ];
   for (const [name, oid, b, want] of cases) it(name, () => assert.equal(numberText(oid, b), want));
+});
+
+describe('fitsFixedWidth', () => {
+  const cases: [string, number, number, boolean][] = [
+    ['uuid is 16 bytes', 2950, 16, true],
+    ['a 20-byte "uuid" is not (scanned instead)', 2950, 20, false],
+    ['inet IPv4', 869, 8, true],
+    ['inet IPv6', 869, 20, true],
+    ['bool is 1 byte', 16, 1, true],
+    ['not a fixed type', 25, 4, false],
+  ];
+  for (const [name, oid, len, want] of cases) it(name, () => assert.equal(fitsFixedWidth(oid, len), want));
 });
 
 describe('bytea hex and binary arrays', () => {

@@ -19,7 +19,16 @@ const NUMERIC_OID = 1700;
  * Fixed-width binary values no detector pattern fits (bool, dates and times, uuid, network
  * addresses, geometric points, tid/xid/cid, money): passed without a scan; a column rule still applies.
  */
-const FIXED_OIDS: ReadonlySet<number> = new Set([16, 1082, 1083, 1114, 1184, 1186, 1266, 2950, 869, 650, 829, 774, 600, 27, 28, 29, 790, 3220, 5069]);
+const FIXED_WIDTHS: ReadonlyMap<number, readonly number[]> = new Map([
+  [16, [1]], [1082, [4]], [1083, [8]], [1114, [8]], [1184, [8]], [1186, [16]], [1266, [12]], [2950, [16]],
+  // inet/cidr: family, bits, is_cidr, length, then 4 (IPv4) or 16 (IPv6) address bytes.
+  [869, [8, 20]], [650, [8, 20]], [829, [6]], [774, [8]], [600, [16]], [27, [6]], [28, [4]], [29, [4]], [790, [8]], [3220, [8]], [5069, [8]],
+]);
+
+/** A binary fixed-width cell of exactly its type's size; any other length is scanned like an unknown type (a second wall). */
+export function fitsFixedWidth(typeOid: number, length: number): boolean {
+  return FIXED_WIDTHS.get(typeOid)?.includes(length) ?? false;
+}
 /** Array type OID → element type OID, for the element types masked element by element. */
 const ARRAY_ELEMENTS: ReadonlyMap<number, number> = new Map([
   [1009, 25], [1015, 1043], [1014, 1042], [1003, 19], [1002, 18], [199, 114], [143, 142], [3807, 3802], [1001, 17],
@@ -44,7 +53,7 @@ export function cellKind(typeOid: number, format: number): CellKind {
   if (typeOid === BYTEA_OID) return 'bytea';
   if (typeOid === JSONB_OID) return 'jsonb';
   if (INT_OIDS.has(typeOid) || FLOAT_OIDS.has(typeOid) || typeOid === NUMERIC_OID) return 'number';
-  if (FIXED_OIDS.has(typeOid)) return 'fixed';
+  if (FIXED_WIDTHS.has(typeOid)) return 'fixed';
   if (ARRAY_ELEMENTS.has(typeOid)) return 'array';
   return 'opaque';
 }

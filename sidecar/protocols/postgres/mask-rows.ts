@@ -5,7 +5,7 @@ import { BackendCode } from './codes.ts';
 import type { BackendFrame, RowField } from './messages.ts';
 import { copyData, dataRow, errorResponse, noticeResponse, notificationResponse, parameterStatus } from './serialize-backend.ts';
 import { decodeBackend } from './backend-framer.ts';
-import { arrayElementOid, cellKind, decodeBinaryArray, decodeByteaHex, encodeBinaryArray, encodeByteaHex, numberText, type CellKind } from './binary-cells.ts';
+import { arrayElementOid, cellKind, fitsFixedWidth, decodeBinaryArray, decodeByteaHex, encodeBinaryArray, encodeByteaHex, numberText, type CellKind } from './binary-cells.ts';
 import { BinaryCopyMasker } from './copy-binary.ts';
 
 /** A binary COPY tuple is held whole while it is masked; bigger ones end the session (default: the framers' message cap). */
@@ -176,7 +176,8 @@ export class ResponseMasker {
       case 'jsonb':
         return this.jsonb(cell, col.name);
       case 'fixed':
-        return col.ruled ? this.toNull(col) : cell;
+        if (col.ruled) return this.toNull(col);
+        return fitsFixedWidth(col.typeOid, cell.length) || this.text(cell, col.name) === cell ? cell : this.toNull(col);
       case 'number':
         return this.number(cell, col, col.typeOid);
       case 'array':
