@@ -14,7 +14,7 @@
 //       # a real cluster with the chart installed: applies the quick start and explains (no local parts)
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
@@ -22,11 +22,12 @@ import type { ApprovalRequest } from '../../operator/api/types.ts';
 import { LABEL_IDENTITY, SIDECAR_CONTAINER_NAME } from '../../operator/webhooks/pod-mutate/layout.ts';
 import { renderListing, renderTimeline, replayText } from '../../sidecar/recording/replay.ts';
 import { startControlPlane, type ControlPlane } from '../../test/cluster/control-plane.ts';
+import { onTeardown } from '../../test/env/cleanup.ts';
 import { freePorts } from '../../test/env/ports.ts';
 import { startPostgres } from '../../test/env/postgres.ts';
 import { eventually } from '../../test/env/wait.ts';
 import { Kubelet, startContainer, type Materialized, type RunningContainer } from './kubelet.ts';
-import { check, done, note, say, show, StepFailed } from './narrate.ts';
+import { check, done, interrupt, note, say, show, StepFailed, wasInterrupted } from './narrate.ts';
 import { installPlatform, kubectl, loadQuickstart, QUICKSTART_DIR, removeDir, startDemoOperator, writeManifests, type Obj } from './platform.ts';
 import { sampleData, seed, startTicketsApi, type SampleData } from './sample.ts';
 
@@ -324,7 +325,7 @@ async function startAgentPod(cp: ControlPlane, job: Obj): Promise<V1Pod> {
   return r.body;
 }
 
-async function local(cleanups: Cleanup[], owned: Owned): Promise<void> {
+async function local(cleanups: Cleanup[], owned: Owned, arm: () => void): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'chaperone-demo-'));
   owned.dirs.push(dir);
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
@@ -345,6 +346,7 @@ async function local(cleanups: Cleanup[], owned: Owned): Promise<void> {
   cleanups.push(() => pg.stop());
   owned.dirs.push(pg.dir);
   owned.pids.push(pg.pid);
+  arm();
   await pg.createRole(dbUser, dbPassword);
   await seed(pg, dbUser, data);
   const tickets = await startTicketsApi(apiToken, data);
@@ -425,26 +427,61 @@ async function main(argv: readonly string[]): Promise<void> {
   if (process.env.KUBECONFIG) note(`(KUBECONFIG is set, but the demo runs everything locally; pass --use-kubeconfig to apply the quick start to that cluster instead)`);
   const cleanups: Cleanup[] = [];
   const owned: Owned = { dirs: [], pids: [] };
+  // Each cleanup runs once, newest first: at the end, or on Ctrl-C / SIGTERM through the test environment's teardown registry.
+  let draining: Promise<void> | undefined;
+  const runCleanups = (): Promise<void> => {
+    draining ??= (async () => {
+      for (const c of cleanups.splice(0).reverse()) await c().catch((e: unknown) => note(`cleanup: ${(e as Error).message}`));
+    })();
+    return draining;
+  };
+  const killOwned = (): void => {
+    for (const pid of owned.pids) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    for (const d of owned.dirs) rmSync(d, { recursive: true, force: true });
+  };
+  // From the start: a signal stops the next step, and even a crash (the 'exit' hook) removes the demo's own dirs.
+  const unregisterEarly = onTeardown('make demo (temp dirs)', {
+    stop: async () => {
+      interrupt();
+      await runCleanups();
+      killOwned();
+    },
+    kill: killOwned,
+  });
+  let unregister = (): void => undefined;
+  // Armed once PostgreSQL and the control plane are up, so on a signal it runs before their own teardowns (newest first).
+  const arm = (): void => {
+    unregister = onTeardown('make demo', {
+      stop: () => {
+        interrupt();
+        return runCleanups();
+      },
+      kill: killOwned,
+    });
+  };
   let failed = true;
   try {
-    await local(cleanups, owned);
+    await local(cleanups, owned, arm);
     failed = false;
   } finally {
     say('Shut down', 'sidecar, operator and webhooks, tickets API, PostgreSQL, control plane, temp dirs');
-    for (const c of cleanups.reverse()) await c().catch((e: unknown) => note(`cleanup: ${(e as Error).message}`));
+    await runCleanups();
+    unregister();
+    unregisterEarly();
     const dirs = owned.dirs.filter((d) => existsSync(d));
     const pids = owned.pids.filter(alive);
     // After a failed step, report leftovers without hiding the step's own error.
-    if (failed && (dirs.length > 0 || pids.length > 0)) note(`left behind: ${[...dirs, ...pids.map((p) => `pid ${p}`)].join(', ')}`);
-    else if (!failed) check(dirs.length === 0 && pids.length === 0, `every process stopped (${owned.pids.length} children) and every temp dir removed (${owned.dirs.length})`, `left: ${[...dirs, ...pids.map((p) => `pid ${p}`)].join(', ')}`);
+    if ((failed || wasInterrupted()) && (dirs.length > 0 || pids.length > 0)) note(`left behind: ${[...dirs, ...pids.map((p) => `pid ${p}`)].join(', ')}`);
+    else if (!failed && !wasInterrupted()) check(dirs.length === 0 && pids.length === 0, `every process stopped (${owned.pids.length} children) and every temp dir removed (${owned.dirs.length})`, `left: ${[...dirs, ...pids.map((p) => `pid ${p}`)].join(', ')}`);
   }
+  if (wasInterrupted()) throw new StepFailed('interrupted: the demo did not finish');
   done('Demo finished: every step behaved.');
 }
 
 main(process.argv.slice(2)).then(
-  () => process.exit(0),
+  () => process.exit(wasInterrupted() ? 130 : 0),
   (e: unknown) => {
     console.error(`\n${e instanceof StepFailed ? e.message : (e as Error).stack ?? String(e)}`);
-    process.exit(1);
+    process.exit(wasInterrupted() ? 130 : 1);
   },
 );

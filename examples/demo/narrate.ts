@@ -2,9 +2,20 @@
 const bold = (s: string): string => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
 
 let step = 0;
+let interrupted = false;
+
+/** Ctrl-C / SIGTERM: the next step or check stops the demo instead of going on. */
+export function interrupt(): void {
+  interrupted = true;
+}
+
+export function wasInterrupted(): boolean {
+  return interrupted;
+}
 
 /** A new numbered step with what is about to happen. */
 export function say(title: string, detail = ''): void {
+  if (interrupted && title !== 'Shut down') throw new StepFailed('interrupted: shutting down');
   step += 1;
   console.log(`\n${bold(`[${step}] ${title}`)}${detail ? `\n    ${detail}` : ''}`);
 }
@@ -26,6 +37,7 @@ export class StepFailed extends Error {
 
 /** Stops the demo unless `ok`; prints a tick otherwise. */
 export function check(ok: boolean, what: string, why = ''): void {
+  if (interrupted) throw new StepFailed('interrupted: shutting down');
   if (!ok) throw new StepFailed(`demo step failed: ${what}${why ? `\n${why}` : ''}`);
   console.log(`    ✔ ${what}`);
 }
