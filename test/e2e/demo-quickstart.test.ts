@@ -62,6 +62,15 @@ describe('examples/quickstart on the real API server', () => {
     assert.equal(job.body.spec.template.metadata.labels['chaperone.dev/identity'], 'coding-agent', 'the stored Job keeps the opt-in label');
   });
 
+  it('examples/policies (the reference examples) pass a server-side dry run too', async () => {
+    const policies = await loadQuickstart(join(QUICKSTART_DIR, '..', 'policies'));
+    const out = await mkdtemp(join(dir, 'policies-'));
+    for (const f of policies) await writeFile(join(out, f.file), f.objects.map((o) => stringify({ ...o, metadata: { ...o.metadata, namespace: ns } })).join('---\n'));
+    const r = await kubectl(cp.kubeconfig('admin'), ['apply', '--dry-run=server', '-f', `${out}/`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim().split('\n').filter((l) => l.endsWith('(server dry run)')).length, policies.flatMap((f) => f.objects).length, r.stdout);
+  });
+
   it('a broken copy (two connections on one localPort) is refused by the CRD\'s CEL rule, with its message', async () => {
     const out = await writeInto(ns, (o) => {
       if (o.kind !== 'AgentIdentity') return o;
