@@ -51,6 +51,18 @@ const issuer = obj('One accepted token issuer (identity/options.ts IssuerOptions
 }, ['issuer', 'audiences']);
 
 const identity = obj('How agent tokens are verified. The sidecar\'s own pod comes from the env `POD_NAME`, `POD_UID`, `POD_NAMESPACE` (downward API), not from this file.', {
+  name: str('The AgentIdentity (in the pod\'s namespace) this sidecar enforces: recorded as `identity` in session.start, and the object Events and counter reports are about.', { maxLength: 253 }),
+  events: obj('Kubernetes Events (SessionStarted/Ended, StatementDenied, Approval*, PolicyReloaded/Invalid) on the Pod and the AgentIdentity, folded and rate limited (docs/audit.md). Absent: off. Needs POD_NAME and POD_NAMESPACE.', {
+    apiServerUrl: str('API server URL.', { pattern: '^https?://', default: DEFAULT_KUBERNETES_URL }),
+    caFile: file('Cluster CA bundle; default the ServiceAccount CA'),
+    tokenFile: file('The sidecar\'s own token (may create events.events.k8s.io); default the ServiceAccount token'),
+  }),
+  report: obj('Counter reports to the operator, which keeps AgentIdentity status.counters and lastSession (docs/audit.md). Absent: off. Needs `name` and POD_NAME, POD_NAMESPACE, POD_UID.', {
+    url: str('The operator\'s report server (https).', { pattern: '^https?://' }),
+    caFile: file('CA that signed the report server\'s certificate'),
+    tokenFile: file('The sidecar\'s API-audience ServiceAccount token (the operator TokenReviews it; the agent only holds a `chaperone`-audience token); default the ServiceAccount token'),
+    intervalSeconds: int('Report at most this often (counts accumulate in between).', 1, 3600, 30),
+  }, ['url']),
   issuers: { type: 'array', items: issuer, minItems: 1, description: 'Accepted issuers; a token must verify against one of them.' },
   verifiedCacheSize: int('Verified tokens remembered (0 turns the cache off).', 0, 1_000_000, DEFAULT_VERIFIED_CACHE_SIZE),
   verifiedCacheSeconds: int('A remembered verification is redone after this long.', 0, 3600, DEFAULT_VERIFIED_CACHE_SECONDS),
@@ -65,6 +77,9 @@ const listen = obj('Where the sidecar listens for the agent.', {
     keyFile: file('Private key of the certificate (PEM); re-read when the file changes'),
     required: bool('Refuse a plaintext start-up (`CHAP_ERR_PG_TLS_REQUIRED`); clients must use `sslmode=require` or stricter.', false),
   }, ['certFile', 'keyFile']),
+  selfSignedTls: obj('kubernetes connections: TLS with a CA and a serving certificate for 127.0.0.1, ::1 and localhost that the sidecar makes in memory at start (client-go sends its token over TLS only). Only the CA certificate leaves the process; not with `tls`.', {
+    caFile: str('Where the CA certificate (public, PEM) is written for the agent\'s kubeconfig `certificate-authority` (a file path in a volume the agents mount read-only).'),
+  }, ['caFile']),
 }, ['port']);
 
 const access = obj('Who may open the connection. With no groups, no subjects and anyAuthenticated false, nobody may (fail closed).', {

@@ -51,7 +51,28 @@ export const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn'
 /** An accepted issuer: identity's IssuerOptions minus the inline CA (the config names files only). */
 export type IssuerConfig = Omit<IssuerOptions, 'caPem'>;
 
+/** Kubernetes Events on the Pod and the AgentIdentity (sidecar/audit): the sidecar's own API token and CA. */
+export interface AuditEventsConfig {
+  readonly apiServerUrl?: string;
+  readonly caFile?: string;
+  readonly tokenFile?: string;
+}
+
+/** Counter reports to the operator, which keeps AgentIdentity status (sidecar/audit/reporter.ts). */
+export interface AuditReportConfig {
+  /** The operator's report server, e.g. `https://chaperone-audit.chaperone-system.svc:8444`. */
+  readonly url: string;
+  readonly caFile?: string;
+  /** The sidecar's API-audience ServiceAccount token (the agent never holds one). */
+  readonly tokenFile?: string;
+  readonly intervalSeconds?: number;
+}
+
 export interface IdentityConfig {
+  /** The AgentIdentity (in the pod's namespace) this sidecar enforces: recorded in session.start, target of Events and reports. */
+  readonly name?: string;
+  readonly events?: AuditEventsConfig;
+  readonly report?: AuditReportConfig;
   readonly issuers: readonly IssuerConfig[];
   /** Verified-token cache (identity DEFAULT_VERIFIED_CACHE_SIZE when absent; 0 turns it off). */
   readonly verifiedCacheSize?: number;
@@ -74,6 +95,13 @@ export interface ListenConfig {
   readonly port: number;
   /** TLS on the listener (postgres); absent = plaintext only. */
   readonly tls?: ListenTlsConfig;
+  /** kubernetes: TLS with a certificate the sidecar makes at start (sidecar/tls/loopback.ts); only its CA certificate is written, to `caFile`. */
+  readonly selfSignedTls?: SelfSignedTlsConfig;
+}
+
+export interface SelfSignedTlsConfig {
+  /** Where the CA certificate (public) goes, for the agent's kubeconfig `certificate-authority`. */
+  readonly caFile: string;
 }
 
 export interface ListenTlsConfig {

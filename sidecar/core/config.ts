@@ -232,15 +232,26 @@ function checkPostgresCredentials(ctx: Ctx, c: Json, p: string): void {
   }
 }
 
+function checkListenTls(ctx: Ctx, c: Json, p: string): void {
+  const listen = c.listen as Json | undefined;
+  if (c.protocol === 'http' && listen?.tls !== undefined) {
+    ctx.errors.push({ path: `${p}.listen.tls`, message: 'listener TLS is implemented for postgres and kubernetes connections only; drop it for an http connection' });
+  }
+  if (listen?.selfSignedTls !== undefined && c.protocol !== 'kubernetes') {
+    ctx.errors.push({ path: `${p}.listen.selfSignedTls`, message: `is implemented for kubernetes connections only; drop it for a ${String(c.protocol)} connection` });
+  }
+  if (listen?.selfSignedTls !== undefined && listen.tls !== undefined) {
+    ctx.errors.push({ path: `${p}.listen`, message: 'has both tls and selfSignedTls; keep one (tls: your certificate files; selfSignedTls: the sidecar makes its own)' });
+  }
+}
+
 function checkConnection(ctx: Ctx, c: Json, i: number, sql: Map<string, CompiledSqlPolicy>): void {
   const p = `connections[${i}]`;
   if (c.protocol === 'postgres') {
     checkPostgresCredentials(ctx, c, p);
     checkSql(ctx, c, i, sql);
   }
-  if (c.protocol !== 'postgres' && (c.listen as Json | undefined)?.tls !== undefined) {
-    ctx.errors.push({ path: `${p}.listen.tls`, message: `listener TLS is implemented for postgres connections only; drop it for a ${String(c.protocol)} connection` });
-  }
+  checkListenTls(ctx, c, p);
   const tls = ((c.upstream as Json | undefined)?.tls ?? {}) as Json;
   if ((tls.certFile === undefined) !== (tls.keyFile === undefined)) ctx.errors.push({ path: `${p}.upstream.tls`, message: 'certFile and keyFile go together (mutual TLS needs both)' });
   if (c.protocol === 'postgres' && tls.mode === 'disable' && (tls.caFile !== undefined || tls.certFile !== undefined)) {
@@ -302,16 +313,17 @@ function fileTls(t: Json | undefined): HttpTlsConfig {
   };
 }
 
-function listenTls(t: Json | undefined): { tls?: ListenTlsConfig } {
-  if (t === undefined) return {};
-  return { tls: { certFile: t.certFile as string, keyFile: t.keyFile as string, required: (t.required as boolean | undefined) ?? false } };
+function listenTls(t: Json | undefined, s: Json | undefined): { tls?: ListenTlsConfig; selfSignedTls?: { caFile: string } } {
+  const self = s === undefined ? {} : { selfSignedTls: { caFile: s.caFile as string } };
+  if (t === undefined) return self;
+  return { tls: { certFile: t.certFile as string, keyFile: t.keyFile as string, required: (t.required as boolean | undefined) ?? false }, ...self };
 }
 
 function resolveConnection(c: Json): ConnectionConfig {
   const listen = c.listen as Json;
   const base = {
     name: c.name as string,
-    listen: { host: (listen.host as string | undefined) ?? DEFAULT_LISTEN_HOST, port: listen.port as number, ...listenTls(listen.tls as Json | undefined) },
+    listen: { host: (listen.host as string | undefined) ?? DEFAULT_LISTEN_HOST, port: listen.port as number, ...listenTls(listen.tls as Json | undefined, listen.selfSignedTls as Json | undefined) },
     access: access(c.access as Json | undefined),
     readOnly: (c.readOnly as boolean | undefined) ?? false,
     limits: limits(c.limits as Json | undefined),
