@@ -10,6 +10,7 @@ import type {
 } from '../../sidecar/core/config-types.ts';
 import { checkConfig } from '../../sidecar/core/config.ts';
 import { DEFAULT_KUBERNETES_URL, DEFAULT_SA_CA_FILE, DEFAULT_SA_TOKEN_FILE } from '../../sidecar/core/config-schema.ts';
+import { listenerCaFile } from '../webhooks/pod-mutate/layout.ts';
 import { compilePolicyPart, mergeMasking, type PolicyPart } from './masking.ts';
 import {
   credentialMountPath, DEFAULT_MOUNT_ROOT, issuerCaMountPath, MountSet, signingKeyMountPath, tlsCaMountPath, tlsClientMountPath,
@@ -166,6 +167,8 @@ function kubernetes(ctx: Ctx, c: AgentIdentityConnection, common: Common, rules:
   const tokenFile = ctx.mounts.add(credentialMountPath(c.name, 'token', ctx.root), 'serviceAccountToken', c.credential?.serviceAccountName ?? '');
   return {
     ...common, protocol: 'kubernetes',
+    // client-go sends its token over TLS only: the sidecar makes a loopback certificate and writes its CA where the agent's kubeconfig looks.
+    listen: { ...common.listen, selfSignedTls: { caFile: listenerCaFile(c.name) } },
     upstream: { url: c.upstream?.url ?? DEFAULT_KUBERNETES_URL, tls: tlsFiles(ctx, c) },
     credentials: { tokenFile },
     policy: { http: compileHttpPolicy(rules, 'kubernetes', ctx.errors) },

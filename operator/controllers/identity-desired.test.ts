@@ -41,7 +41,7 @@ describe('desired ConfigMap', () => {
   it('gets a kubeconfig for the agent when the identity has a kubernetes connection (loopback port, token file, no credential)', () => {
     const id = identity('kube', {}, true);
     const cm = desiredConfigMap(id, compiled(id));
-    assert.match(cm.data[KUBECONFIG_KEY] ?? '', /server: http:\/\/127\.0\.0\.1:6443/);
+    assert.match(cm.data[KUBECONFIG_KEY] ?? '', /server: https:\/\/127\.0\.0\.1:6443/);
     assert.match(cm.data[KUBECONFIG_KEY] ?? '', /tokenFile: \/var\/run\/secrets\/chaperone\/token/);
   });
 

@@ -1,10 +1,10 @@
 // What the AgentIdentity controller wants to exist (pure): the compiled ConfigMap, the references to check, and the identity's status.
 import { createHash } from 'node:crypto';
-import { stringify } from 'yaml';
 import type { AgentIdentity, AgentIdentityStatus, ApprovalRule, MaskingPolicy } from '../api/types.ts';
 import type { CompileResult, MountSpec } from '../compile/index.ts';
 import { ownerReference, setCondition, type Condition } from '../kube/status.ts';
-import { AGENT_TOKEN_FILE, ANNOTATION_INJECTED, CONFIG_KEY, KUBECONFIG_KEY, LABEL_IDENTITY } from '../webhooks/pod-mutate/layout.ts';
+import { agentKubeconfig } from '../webhooks/pod-mutate/kubeconfig.ts';
+import { ANNOTATION_INJECTED, CONFIG_KEY, KUBECONFIG_KEY, LABEL_IDENTITY } from '../webhooks/pod-mutate/layout.ts';
 
 export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY = 'chaperone-operator';
@@ -22,19 +22,6 @@ export function configMapNameFor(identityName: string): string {
   if (name.length <= MAX_NAME) return name;
   const digest = createHash('sha256').update(identityName).digest('hex').slice(0, 10);
   return `${name.slice(0, MAX_NAME - 11).replace(/[-.]+$/, '')}-${digest}`;
-}
-
-/** The agent's kubeconfig for kubernetes connections: the sidecar's loopback port, the chaperone token file. */
-export function agentKubeconfig(identity: AgentIdentity): string | undefined {
-  const kube = identity.spec.connections.filter((c) => c.protocol === 'kubernetes');
-  const first = kube[0];
-  if (!first) return undefined;
-  return stringify({
-    apiVersion: 'v1', kind: 'Config', 'current-context': first.name,
-    clusters: kube.map((c) => ({ name: c.name, cluster: { server: `http://127.0.0.1:${c.localPort}` } })),
-    users: [{ name: 'chaperone', user: { tokenFile: AGENT_TOKEN_FILE } }],
-    contexts: kube.map((c) => ({ name: c.name, context: { cluster: c.name, user: 'chaperone', namespace: identity.metadata.namespace ?? 'default' } })),
-  });
 }
 
 export interface DesiredConfigMap {

@@ -129,6 +129,12 @@ describe('desiredPod: isolation properties on every pod shape', () => {
             const v = volume(built, m.name);
             assert.equal(v.secret, undefined, `${c.name} mounts secret volume ${m.name}`);
             assert.ok(!(v.projected?.sources ?? []).some((s) => s.secret), `${c.name} mounts projected secret ${m.name}`);
+            // The one shared volume: an emptyDir where the sidecar writes its listener CA certificates (public), read-only here.
+            if (m.name === 'chaperone-listener-ca') {
+              assert.deepEqual(v.emptyDir, {}, 'the listener CA volume is an emptyDir');
+              assert.equal(m.readOnly, true, `${c.name} mounts the listener CA read-only`);
+              continue;
+            }
             assert.ok(!sidecarVolumes.has(m.name), `${c.name} mounts the sidecar's volume ${m.name}`);
           }
         }
@@ -411,6 +417,7 @@ describe('desiredPod on examples/policies/agentidentity.yaml', () => {
     const dirs = (sidecarOf(p).volumeMounts ?? []).map((m) => m.mountPath).sort();
     assert.deepEqual(dirs, [
       '/etc/chaperone/config',
+      '/var/run/chaperone/listener-ca',
       '/var/run/chaperone/secrets/_issuer.corp-idp',
       '/var/run/chaperone/secrets/_recording',
       '/var/run/chaperone/secrets/cluster',

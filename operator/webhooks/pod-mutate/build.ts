@@ -17,10 +17,12 @@ import {
   KUBECONFIG_DIR,
   KUBECONFIG_FILE,
   KUBECONFIG_KEY,
+  LISTENER_CA_DIR,
   SIDECAR_CONTAINER_NAME,
   SIDECAR_GID,
   VOLUME_AGENT_TOKEN,
   VOLUME_KUBECONFIG,
+  VOLUME_LISTENER_CA,
   envName,
   type MountSpec,
 } from './layout.ts';
@@ -136,7 +138,12 @@ function agentVolumes(configMapName: string, kube: boolean): V1Volume[] {
     projected: { defaultMode: DEFAULT_VOLUME_MODE, sources: [{ serviceAccountToken: { audience: AGENT_TOKEN_AUDIENCE, expirationSeconds: AGENT_TOKEN_SECONDS, path: 'token' } }] },
   };
   if (!kube) return [token];
-  return [token, { name: VOLUME_KUBECONFIG, configMap: { name: configMapName, defaultMode: DEFAULT_VOLUME_MODE, items: [{ key: KUBECONFIG_KEY, path: KUBECONFIG_KEY }] } }];
+  return [
+    token,
+    { name: VOLUME_KUBECONFIG, configMap: { name: configMapName, defaultMode: DEFAULT_VOLUME_MODE, items: [{ key: KUBECONFIG_KEY, path: KUBECONFIG_KEY }] } },
+    // The sidecar writes its listener CA certificates here (public); the private keys never leave its memory.
+    { name: VOLUME_LISTENER_CA, emptyDir: {} },
+  ];
 }
 
 /** Agents get the env and their token; a mount of a sidecar-only volume (a name the user picked too) is dropped, never shared. */
@@ -144,7 +151,9 @@ function editAgent(c: V1Container, env: readonly V1EnvVar[], kube: boolean, side
   if (c.volumeMounts?.some((m) => sidecarOnly.has(m.name))) c.volumeMounts = c.volumeMounts.filter((m) => !sidecarOnly.has(m.name));
   for (const e of env) c.env = upsert(c.env, { ...e });
   c.volumeMounts = upsertMount(c.volumeMounts, { name: VOLUME_AGENT_TOKEN, mountPath: AGENT_TOKEN_DIR, readOnly: true });
-  if (kube) c.volumeMounts = upsertMount(c.volumeMounts, { name: VOLUME_KUBECONFIG, mountPath: KUBECONFIG_DIR, readOnly: true });
+  if (!kube) return;
+  c.volumeMounts = upsertMount(c.volumeMounts, { name: VOLUME_KUBECONFIG, mountPath: KUBECONFIG_DIR, readOnly: true });
+  c.volumeMounts = upsertMount(c.volumeMounts, { name: VOLUME_LISTENER_CA, mountPath: LISTENER_CA_DIR, readOnly: true });
 }
 
 /** Puts the sidecar first among init containers (native) or last among containers (plain), removing it from the other list. */
@@ -184,7 +193,7 @@ export function desiredPod(pod: V1Pod, identity: AgentIdentity, compiledConfigMa
   spec.automountServiceAccountToken = false;
   const gid = ensureFsGroup(spec);
 
-  const sidecar = sidecarContainer({ identity, image: options.image ?? DEFAULT_SIDECAR_IMAGE, native, gid, mounts });
+  const sidecar = sidecarContainer({ identity, image: options.image ?? DEFAULT_SIDECAR_IMAGE, native, gid, mounts, listenerCa: kube });
   placeSidecar(spec, sidecar, native);
   // Transparent mode: the iptables init container runs first, ahead of the native sidecar (removed again for explicit).
   placeInterception(spec, interceptionInitContainer(identity, { image: options.image ?? DEFAULT_SIDECAR_IMAGE }));

@@ -49,12 +49,23 @@ export const KUBECONFIG_KEY = 'kubeconfig';
 export const KUBECONFIG_DIR = '/etc/chaperone/kubeconfig';
 export const KUBECONFIG_FILE = `${KUBECONFIG_DIR}/${KUBECONFIG_KEY}`;
 
+/**
+ * Kubernetes connections: the sidecar makes its listener's TLS pair in memory at start and writes only
+ * the CA certificate (public) here, one file per connection, in an emptyDir the sidecar writes and the
+ * agents mount read-only; the kubeconfig's `certificate-authority` names that file.
+ */
+export const LISTENER_CA_DIR = '/var/run/chaperone/listener-ca';
+export function listenerCaFile(connection: string): string {
+  return `${LISTENER_CA_DIR}/${connection}.crt`;
+}
+
 /** Volumes the webhook owns; every name starts with VOLUME_PREFIX. */
 export const VOLUME_PREFIX = 'chaperone-';
 export const VOLUME_CONFIG = 'chaperone-config';
 export const VOLUME_API_TOKEN = 'chaperone-api-token';
 export const VOLUME_AGENT_TOKEN = 'chaperone-token';
 export const VOLUME_KUBECONFIG = 'chaperone-kubeconfig';
+export const VOLUME_LISTENER_CA = 'chaperone-listener-ca';
 
 /** Where the default ServiceAccount admission plugin mounts the API token into every container. */
 export const DEFAULT_API_TOKEN_PATH = '/var/run/secrets/kubernetes.io/serviceaccount';

@@ -16,6 +16,8 @@ import {
   SIDECAR_UID,
   VOLUME_API_TOKEN,
   VOLUME_CONFIG,
+  VOLUME_LISTENER_CA,
+  LISTENER_CA_DIR,
   sourceVolumeName,
   type MountSpec,
 } from './layout.ts';
@@ -27,6 +29,8 @@ export interface SidecarSpecInput {
   /** The sidecar's primary GID: the pod's fsGroup, so the kubelet's group-read bit on Secret files applies to it. */
   readonly gid: number;
   readonly mounts: readonly MountSpec[];
+  /** kubernetes connections: the sidecar writes its listener CA certificates into the shared emptyDir. */
+  readonly listenerCa?: boolean;
 }
 
 /** Exact security context of the sidecar (tests compare it whole). */
@@ -75,15 +79,24 @@ export function defaultPullPolicy(image: string): 'Always' | 'IfNotPresent' {
   return colon < 0 || last.slice(colon + 1) === 'latest' ? 'Always' : 'IfNotPresent';
 }
 
-function probe(path: string, port: number, periodSeconds: number): NonNullable<V1Container['readinessProbe']> {
-  return { httpGet: { path, port, scheme: 'HTTP' }, periodSeconds, failureThreshold: 3, timeoutSeconds: 1, successThreshold: 1 };
+function probe(path: string, port: number, periodSeconds: number, failureThreshold = 3): NonNullable<V1Container['readinessProbe']> {
+  return { httpGet: { path, port, scheme: 'HTTP' }, periodSeconds, failureThreshold, timeoutSeconds: 1, successThreshold: 1 };
 }
 
-function sidecarMounts(mounts: readonly MountSpec[]): V1VolumeMount[] {
+/**
+ * A native sidecar's startup probe holds the agent containers back until it passes: the agents start
+ * only once every listener is up (and its CA file written), so the agent's first kubectl or psql works.
+ */
+export const STARTUP_PERIOD_SECONDS = 1;
+export const STARTUP_FAILURE_THRESHOLD = 120;
+
+function sidecarMounts(mounts: readonly MountSpec[], listenerCa: boolean): V1VolumeMount[] {
   return [
     { name: VOLUME_CONFIG, mountPath: CONFIG_DIR, readOnly: true },
     { name: VOLUME_API_TOKEN, mountPath: SIDECAR_API_TOKEN_DIR, readOnly: true },
     ...mounts.map((m) => ({ name: sourceVolumeName(m.source, m.name), mountPath: m.dir, readOnly: true })),
+    // Writable in the sidecar only (its root filesystem is read-only); public CA certificates only.
+    ...(listenerCa ? [{ name: VOLUME_LISTENER_CA, mountPath: LISTENER_CA_DIR }] : []),
   ];
 }
 
@@ -99,9 +112,10 @@ export function sidecarContainer(input: SidecarSpecInput): V1Container {
     ports: [{ name: 'chaperone-admin', containerPort: port, protocol: 'TCP' }],
     readinessProbe: probe('/readyz', port, 5),
     livenessProbe: probe('/healthz', port, 10),
+    startupProbe: probe('/readyz', port, STARTUP_PERIOD_SECONDS, STARTUP_FAILURE_THRESHOLD),
     resources: sidecarResources(input.identity),
     securityContext: sidecarSecurityContext(input.gid),
-    volumeMounts: sidecarMounts(input.mounts),
+    volumeMounts: sidecarMounts(input.mounts, input.listenerCa ?? false),
     terminationMessagePath: TERMINATION_MESSAGE_PATH,
     terminationMessagePolicy: 'FallbackToLogsOnError',
   };

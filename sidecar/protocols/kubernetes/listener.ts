@@ -62,6 +62,23 @@ export const KUBERNETES_PROFILE: GatewayProfile = {
   render: statusBody,
 };
 
+/**
+ * The listener's certificate: the configured files, or (selfSignedTls) a pair made in memory whose CA
+ * is written to caFile before the listener starts, so the sidecar is ready only once agents can trust it.
+ */
+async function listenerTls(conn: KubernetesConnectionConfig, deps: GatewayDeps): Promise<{ cert: Buffer; key: Buffer } | undefined> {
+  const self = conn.listen.selfSignedTls;
+  if (self !== undefined) {
+    const { loopbackTlsFor } = await import('../../tls/loopback.ts');
+    const t = await loopbackTlsFor(conn.name, self.caFile);
+    deps.logger.info({ connection: conn.name, caFile: self.caFile }, 'kubernetes listener serves TLS with a certificate made at start; its CA is written for the agents');
+    return { cert: t.cert, key: t.key };
+  }
+  // kubectl (client-go) never sends a bearer token to a plain-HTTP server.
+  if (conn.listen.tls === undefined) deps.logger.warn({ connection: conn.name }, 'kubernetes listener without listen.tls or listen.selfSignedTls: kubectl will not send its token over plain HTTP');
+  return listenTls(conn.listen);
+}
+
 /** Starts the gateway for one kubernetes connection (tests call this directly). */
 export async function startKubernetesGateway(conn: KubernetesConnectionConfig, deps: GatewayDeps, tuning: ListenerTuning = {}): Promise<RunningServer & { gateway: Gateway }> {
   const gw = new Gateway(
@@ -70,9 +87,7 @@ export async function startKubernetesGateway(conn: KubernetesConnectionConfig, d
     KUBERNETES_PROFILE,
     deps,
   );
-  // kubectl (client-go) never sends a bearer token to a plain-HTTP server: give this listener listen.tls.
-  if (conn.listen.tls === undefined) deps.logger.warn({ connection: conn.name }, 'kubernetes listener without listen.tls: kubectl will not send its token over plain HTTP');
-  const tls = listenTls(conn.listen);
+  const tls = await listenerTls(conn, deps);
   const s = await startServer(gw, { host: conn.listen.host, port: conn.listen.port, maxConnections: conn.limits.maxSessions, ...(tls !== undefined ? { tls } : {}), ...tuning });
   return { ...s, gateway: gw };
 }
