@@ -22,6 +22,7 @@ import type { ApprovalRequest } from '../../operator/api/types.ts';
 import { LABEL_IDENTITY, SIDECAR_CONTAINER_NAME } from '../../operator/webhooks/pod-mutate/layout.ts';
 import { renderListing, renderTimeline, replayText } from '../../sidecar/recording/replay.ts';
 import { startControlPlane, type ControlPlane } from '../../test/cluster/control-plane.ts';
+import { toolPath } from '../../test/cluster/tools.ts';
 import { onTeardown } from '../../test/env/cleanup.ts';
 import { freePorts } from '../../test/env/ports.ts';
 import { startPostgres } from '../../test/env/postgres.ts';
@@ -325,6 +326,20 @@ async function startAgentPod(cp: ControlPlane, job: Obj): Promise<V1Pod> {
   return r.body;
 }
 
+/** What the local demo needs on this machine, checked before anything starts. */
+function preflight(): void {
+  for (const t of ['kube-apiserver', 'etcd', 'kubectl'] as const) {
+    try {
+      toolPath(t);
+    } catch (e) {
+      throw new StepFailed((e as Error).message);
+    }
+  }
+  for (const [cmd, hint] of [['psql', 'apt-get install postgresql-client-15 (or postgresql-15)'], ['curl', 'apt-get install curl']] as const) {
+    if (spawnSync(cmd, ['--version'], { encoding: 'utf8' }).status !== 0) throw new StepFailed(`${cmd} is not on PATH; the demo's agent uses it: ${hint}`);
+  }
+}
+
 async function local(cleanups: Cleanup[], owned: Owned, arm: () => void): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'chaperone-demo-'));
   owned.dirs.push(dir);
@@ -425,6 +440,7 @@ async function main(argv: readonly string[]): Promise<void> {
   const unknown = argv.filter((a, i) => a !== '--kubeconfig' && argv[i - 1] !== '--kubeconfig');
   if (unknown.length > 0 || k >= 0) throw new StepFailed(`${unknown.length > 0 ? `unknown argument ${unknown[0] ?? ''}` : '--kubeconfig needs --use-kubeconfig'}\n${USAGE}`);
   if (process.env.KUBECONFIG) note(`(KUBECONFIG is set, but the demo runs everything locally; pass --use-kubeconfig to apply the quick start to that cluster instead)`);
+  preflight();
   const cleanups: Cleanup[] = [];
   const owned: Owned = { dirs: [], pids: [] };
   // Each cleanup runs once, newest first: at the end, or on Ctrl-C / SIGTERM through the test environment's teardown registry.
