@@ -17,6 +17,9 @@ import { loadKey } from './recording/signing.ts';
 import { failClosedApprovals, LocalApprovals, type ApprovalBackend as ApprovalBackendImpl } from './protocols/postgres/approval-hold.ts';
 import { registerLocalApprovalRoutes } from './approvals/local-routes.ts';
 import { KubernetesApprovals } from './approvals/kubernetes.ts';
+import { startAudit, type Audit } from './audit/wiring.ts';
+import { tapRecorder } from './audit/tap.ts';
+import type { ReloadResult as WatchResult } from './core/metrics.ts';
 
 /**
  * Protocol → its listener module, imported only when a connection uses it (nothing heavy loads
@@ -47,6 +50,8 @@ export interface StartOptions {
   readonly protocols?: Partial<Record<Protocol, () => Promise<ProtocolModule>>>;
   /** Hot-reload tuning (tests). */
   readonly reload?: { readonly debounceMs?: number; readonly pollIntervalMs?: number };
+  /** Events flush/window tuning (tests). */
+  readonly audit?: { readonly events?: { readonly flushMs?: number; readonly windowMs?: number; readonly maxNewPerWindow?: number } };
 }
 
 export interface Sidecar {
@@ -60,6 +65,8 @@ export interface Sidecar {
   reload(): Promise<ReloadResult>;
   /** Stop accepting, drain sessions until the configured deadline, flush the recording, close the admin listener. */
   stop(reason?: string): Promise<void>;
+  /** Kubernetes Events and counter reports (identity.events, identity.report). */
+  readonly audit: Audit;
 }
 
 export function podFromEnv(env: NodeJS.ProcessEnv): PodInfo {
@@ -177,6 +184,8 @@ export function restartOnlyChanges(prev: SidecarConfig, next: SidecarConfig): st
   if (prev.admin.host !== next.admin.host || prev.admin.port !== next.admin.port) out.push('admin.host/admin.port');
   if (JSON.stringify(prev.recording) !== JSON.stringify(next.recording)) out.push('recording');
   if (JSON.stringify(prev.admin.approverGroups) !== JSON.stringify(next.admin.approverGroups)) out.push('admin.approverGroups');
+  const audit = (c: SidecarConfig): string => JSON.stringify([c.identity.name, c.identity.events, c.identity.report]);
+  if (audit(prev) !== audit(next)) out.push('identity.name/events/report');
   if (prev.approvals.backend !== next.approvals.backend) out.push('approvals.backend');
   return out;
 }
@@ -300,7 +309,17 @@ export async function startSidecar(opts: StartOptions): Promise<Sidecar> {
   const modules = await loadProtocols(config, protocols);
   const metrics = createMetrics();
   const verifierRef = { current: buildVerifier(config, pod) };
-  const recorder = await buildRecorder(config, pod, log);
+  const audit = startAudit(config.identity, pod, log.child({ part: 'audit' }), opts.audit ?? {});
+  let observerWarned = false;
+  // Events and counters summarize what was recorded; the protocols record through this tap.
+  const recorder = tapRecorder(await buildRecorder(config, pod, log), {
+    ...(audit.identityName !== undefined ? { identityName: audit.identityName } : {}),
+    observers: audit.observers,
+    onObserverError: (e) => {
+      if (!observerWarned) log.warn({ err: (e as Error).message }, 'an audit observer failed (the recording is unaffected)');
+      observerWarned = true;
+    },
+  });
   const routes = new RouteTable();
   const verifier = verifierProxy(verifierRef);
   let approvals: ApprovalBackendImpl;
@@ -308,6 +327,7 @@ export async function startSidecar(opts: StartOptions): Promise<Sidecar> {
     approvals = buildApprovals(config, verifier, routes, log, pod);
   } catch (e) {
     await recorder.close('start-failed');
+    await audit.close();
     throw e;
   }
   const services: SidecarServices = { verifier, recorder, metrics, log, admin: routes, approvals };
@@ -319,6 +339,7 @@ export async function startSidecar(opts: StartOptions): Promise<Sidecar> {
   } catch (e) {
     await rt.stopAll(Date.now());
     await recorder.close('start-failed');
+    await audit.close();
     throw e instanceof StartupError ? e : new StartupError(`the sidecar could not start: ${(e as Error).message}`);
   }
   log.info({ admin: admin.address, connections: config.connections.length, configHash: loaded.hash, pod: pod.name ?? null }, 'sidecar started');
@@ -327,7 +348,10 @@ export async function startSidecar(opts: StartOptions): Promise<Sidecar> {
     path: opts.configPath,
     initial: loaded,
     log,
-    metric: (r) => metrics.configReload(r),
+    metric: (r) => {
+      metrics.configReload(r);
+      recordReload(r);
+    },
     ...(opts.reload?.debounceMs !== undefined ? { debounceMs: opts.reload.debounceMs } : {}),
     ...(opts.reload?.pollIntervalMs !== undefined ? { pollIntervalMs: opts.reload.pollIntervalMs } : {}),
     onApply: async (next, prev) => {
@@ -335,6 +359,14 @@ export async function startSidecar(opts: StartOptions): Promise<Sidecar> {
       await rt.apply(next);
     },
   });
+  /** Every hot reload, good or refused, is a policy.reload line (and a PolicyReloaded/PolicyInvalid Event). */
+  function recordReload(r: WatchResult): void {
+    if (r === 'unchanged' || !rt.watcher) return;
+    const hash = rt.watcher.current().hash;
+    const bad = rt.watcher.degraded();
+    const event = r === 'applied' ? { type: 'policy.reload' as const, ok: true, configHash: hash } : { type: 'policy.reload' as const, ok: false, configHash: hash, error: bad?.reason ?? 'invalid config' };
+    recorder.record(event).catch((e: unknown) => log.warn({ err: (e as Error).message }, 'could not record the policy reload'));
+  }
   rt.status = 'ready';
   let stopping: Promise<void> | undefined;
   return {
@@ -344,6 +376,7 @@ export async function startSidecar(opts: StartOptions): Promise<Sidecar> {
     listeners: () => rt.listeners,
     readiness: () => rt.readiness(),
     config: () => rt.good.config,
+    audit,
     reload: () => rt.watcher?.reload() ?? Promise.resolve('unchanged'),
     stop: (reason = 'shutdown') => {
       stopping ??= (async () => {
@@ -353,6 +386,7 @@ export async function startSidecar(opts: StartOptions): Promise<Sidecar> {
         log.info({ reason, drainTimeoutSeconds: rt.good.config.shutdown.drainTimeoutSeconds }, 'stopping: no new sessions; draining open ones');
         await rt.stopAll(deadline);
         await recorder.close(reason);
+        await audit.close();
         await admin.close();
         log.info({ reason }, 'sidecar stopped');
       })();
