@@ -7,6 +7,7 @@ import pino, { type Logger } from 'pino';
 import { DEFAULT_ADMIN_PORT } from './admin.ts';
 import { DEFAULT_MUTATING_CONFIGURATION, DEFAULT_VALIDATING_CONFIGURATION } from './manifests/webhooks.ts';
 import { approvalsPlugin } from './approvals/index.ts';
+import { auditPlugin } from './audit/plugin.ts';
 import { DEFAULT_LEASE_NAME, DEFAULT_WEBHOOK_PORT, startOperator, type OperatorOptions, type WebhookTlsSource } from './main.ts';
 
 export const DEFAULT_NAMESPACE = 'chaperone-system';
@@ -126,7 +127,8 @@ export function operatorOptions(args: CliArgs, kubeConfig: KubeConfig, log: Logg
     admin: { port: args.adminPort },
     webhook: args.webhooks ? { host: args.webhookHost, port: args.webhookPort, tls: tlsSource(args, namespace), ...(args.sidecarImage ? { build: { image: args.sidecarImage } } : {}) } : false,
     // ApprovalRequests: admission routes on every replica, the phase controller on the leader.
-    plugins: [approvalsPlugin()],
+    // Audit: the sidecars' counter reports → AgentIdentity status (on with CHAPERONE_AUDIT_TLS_DIR).
+    plugins: [approvalsPlugin(), auditPlugin({}, env)],
   };
 }
 

@@ -1,0 +1,158 @@
+// Sidecar counter reports (pure): shape checks, who may report for which pod and identity, and the per-stream ledger that applies each report once.
+//
+// Why a report cannot be forged by the agent: it must carry a pod-bound ServiceAccount token whose
+// audience is the API server's (TokenReview without audiences). The webhook mounts that token into
+// the sidecar only; the agent holds a `chaperone`-audience token, which that TokenReview refuses.
+// The token's bound pod must be the reporting pod, carry the identity's label and the injection
+// annotation; so one identity's pods cannot report for another identity.
+import { ANNOTATION_INJECTED, LABEL_IDENTITY } from '../webhooks/pod-mutate/layout.ts';
+import type { Counters, LastSession } from '../../sidecar/audit/counters.ts';
+import { REPORT_KIND, type ReportBody } from '../../sidecar/audit/reporter.ts';
+
+export type { ReportBody } from '../../sidecar/audit/reporter.ts';
+
+/** Bigger deltas than this in one report are refused (30 s of a very busy agent is far below). */
+export const MAX_DELTA = 10_000_000;
+const COUNTER_KEYS = ['sessions', 'statements', 'denied', 'approvals', 'masked'] as const;
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isStr = (v: unknown, max: number): v is string => typeof v === 'string' && v.length > 0 && v.length <= max;
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 && v <= MAX_DELTA;
+
+function checkLastSession(v: unknown): string | null {
+  if (v === undefined) return null;
+  if (!isObj(v)) return 'lastSession must be an object';
+  for (const k of ['id', 'startedAt', 'endedAt'] as const) if (!isStr(v[k], 128)) return `lastSession.${k} must be a non-empty string`;
+  for (const k of ['statements', 'denied', 'masked'] as const) if (!isCount(v[k])) return `lastSession.${k} must be a count`;
+  for (const [k, max] of [['pod', 253], ['connection', 63], ['subject', 256], ['summary', 1024]] as const) {
+    if (typeof v[k] !== 'string' || (v[k]).length > max) return `lastSession.${k} must be a string of at most ${max} characters`;
+  }
+  if (Number.isNaN(Date.parse(v.startedAt as string)) || Number.isNaN(Date.parse(v.endedAt as string))) return 'lastSession.startedAt/endedAt must be RFC 3339 times';
+  return null;
+}
+
+function checkHead(v: Obj): string | null {
+  if (!isStr(v.identity, 253)) return 'identity must be the AgentIdentity name';
+  const pod = v.pod;
+  if (!isObj(pod) || !isStr(pod.namespace, 63) || !isStr(pod.name, 253) || !isStr(pod.uid, 64)) return 'pod must have namespace, name and uid';
+  if (!isStr(v.stream, 64) || !/^[0-9a-f]+$/.test(v.stream)) return 'stream must be hex';
+  return null;
+}
+
+/** The body as a ReportBody, or why not (HTTP 400). */
+export function parseReport(v: unknown): ReportBody | { readonly error: string } {
+  if (!isObj(v) || v.kind !== REPORT_KIND || v.apiVersion !== 'chaperone.dev/v1alpha1') return { error: `the body must be a chaperone.dev/v1alpha1 ${REPORT_KIND}` };
+  const head = checkHead(v);
+  if (head) return { error: head };
+  if (!isCount(v.seq) || v.seq < 1) return { error: 'seq must be a positive integer' };
+  const d = v.delta;
+  if (!isObj(d) || !COUNTER_KEYS.every((k) => isCount(d[k]))) return { error: `delta must have the counts ${COUNTER_KEYS.join(', ')} (each 0..${MAX_DELTA})` };
+  const ls = checkLastSession(v.lastSession);
+  if (ls) return { error: ls };
+  return v as unknown as ReportBody;
+}
+
+/** What a TokenReview said about the caller (status.user of an authenticated review). */
+export interface ReviewedCaller {
+  readonly username: string;
+  readonly extra?: Readonly<Record<string, readonly string[]>>;
+}
+
+/** The reporting pod as the API server has it. */
+export interface PodFacts {
+  readonly uid: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly annotations: Readonly<Record<string, string>>;
+  readonly serviceAccountName: string;
+}
+
+export type Refusal = { readonly ok: false; readonly status: 401 | 403; readonly reason: string; readonly message: string };
+export type Allowed = { readonly ok: true };
+
+const POD_NAME = 'authentication.kubernetes.io/pod-name';
+const POD_UID = 'authentication.kubernetes.io/pod-uid';
+
+/** The token's claims must name the pod of the report (a pod-bound ServiceAccount token). */
+export function checkCaller(c: ReviewedCaller, r: ReportBody): Allowed | Refusal {
+  const m = /^system:serviceaccount:([^:]+):([^:]+)$/.exec(c.username);
+  if (!m) return { ok: false, status: 403, reason: 'not-a-serviceaccount', message: `${c.username} is not a ServiceAccount; reports come from the sidecar's pod-bound ServiceAccount token` };
+  const podName = c.extra?.[POD_NAME]?.[0];
+  const podUid = c.extra?.[POD_UID]?.[0];
+  if (!podName || !podUid) return { ok: false, status: 403, reason: 'not-pod-bound', message: 'the token is not bound to a pod; reports need the pod\'s projected ServiceAccount token' };
+  if (m[1] !== r.pod.namespace || podName !== r.pod.name || podUid !== r.pod.uid) {
+    return { ok: false, status: 403, reason: 'other-pod', message: `the token belongs to pod ${m[1] ?? ''}/${podName}, not to the reported pod ${r.pod.namespace}/${r.pod.name}` };
+  }
+  return { ok: true };
+}
+
+/** The pod must still exist with that uid, be labelled with the reported identity, and be injected. */
+export function checkPod(p: PodFacts | undefined, c: ReviewedCaller, r: ReportBody): Allowed | Refusal {
+  if (!p || p.uid !== r.pod.uid) return { ok: false, status: 403, reason: 'pod-gone', message: `pod ${r.pod.namespace}/${r.pod.name} with uid ${r.pod.uid} does not exist` };
+  if (p.labels[LABEL_IDENTITY] !== r.identity) {
+    return { ok: false, status: 403, reason: 'other-identity', message: `pod ${r.pod.namespace}/${r.pod.name} is labelled ${LABEL_IDENTITY}=${p.labels[LABEL_IDENTITY] ?? '(none)'}, not ${r.identity}` };
+  }
+  if (p.annotations[ANNOTATION_INJECTED] === undefined) return { ok: false, status: 403, reason: 'not-injected', message: `pod ${r.pod.namespace}/${r.pod.name} has no ${ANNOTATION_INJECTED} annotation: it does not run the Chaperone sidecar` };
+  if (c.username !== `system:serviceaccount:${r.pod.namespace}:${p.serviceAccountName}`) return { ok: false, status: 403, reason: 'other-serviceaccount', message: `the token's ServiceAccount is not the pod's (${p.serviceAccountName})` };
+  return { ok: true };
+}
+
+export interface IdentityTotals {
+  readonly counters: Counters;
+  readonly lastSession?: LastSession;
+}
+
+/** Streams remembered per operator process (oldest forgotten first); a sidecar reports every 30 s. */
+export const DEFAULT_MAX_STREAMS = 20_000;
+
+/**
+ * Applies each (pod, stream, seq) once and sums deltas per identity until they are written.
+ * A report whose seq is not above the last applied one is a retry of an applied report: acknowledged,
+ * not counted again.
+ */
+export class Ledger {
+  private readonly applied = new Map<string, number>();
+  private readonly pending = new Map<string, { counters: Counters; lastSession?: LastSession }>();
+
+  constructor(private readonly maxStreams = DEFAULT_MAX_STREAMS) {}
+
+  /** 'duplicate' when already applied; otherwise the delta joins the identity's pending sum. */
+  add(r: ReportBody): 'added' | 'duplicate' {
+    const key = `${r.pod.uid}/${r.stream}`;
+    const last = this.applied.get(key) ?? 0;
+    if (r.seq <= last) return 'duplicate';
+    this.applied.delete(key);
+    this.applied.set(key, r.seq);
+    if (this.applied.size > this.maxStreams) this.applied.delete(this.applied.keys().next().value ?? '');
+    const id = identityKey(r.pod.namespace, r.identity);
+    const p = this.pending.get(id) ?? { counters: { sessions: 0, statements: 0, denied: 0, approvals: 0, masked: 0 } };
+    for (const k of COUNTER_KEYS) p.counters[k] += r.delta[k];
+    if (r.lastSession && (!p.lastSession || p.lastSession.endedAt <= r.lastSession.endedAt)) p.lastSession = r.lastSession;
+    this.pending.set(id, p);
+    return 'added';
+  }
+
+  /** Takes the pending sum of one identity (to be written). */
+  take(id: string): { counters: Counters; lastSession?: LastSession } | undefined {
+    const p = this.pending.get(id);
+    this.pending.delete(id);
+    return p;
+  }
+
+  /** A report whose write failed: forget its seq so the sidecar's retry (same seq) is counted then. */
+  forget(r: ReportBody): void {
+    const key = `${r.pod.uid}/${r.stream}`;
+    if (this.applied.get(key) === r.seq) this.applied.set(key, r.seq - 1);
+  }
+}
+
+export function identityKey(namespace: string, name: string): string {
+  return `${namespace}/${name}`;
+}
+
+/** status.counters after adding a delta to what the object has. */
+export function addTotals(current: Partial<Counters> | undefined, delta: Counters): Counters {
+  const out = { sessions: 0, statements: 0, denied: 0, approvals: 0, masked: 0 };
+  for (const k of COUNTER_KEYS) out[k] = (current?.[k] ?? 0) + delta[k];
+  return out;
+}
