@@ -1,7 +1,7 @@
 // The hash chain: pure linking of one line to the previous one, and the genesis value of a stream.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { canonicalLine } from './canonical.ts';
-import { REC_VERSION, type AnyEvent } from './event.ts';
+import { REC_PREFIX, REC_VERSION, type AnyEvent } from './event.ts';
 
 /** What `link` needs besides the previous hash: the envelope position and the event itself. */
 export type Entry = { readonly stream: string; readonly seq: number; readonly time: string } & AnyEvent;
@@ -13,8 +13,9 @@ export interface Linked {
   readonly hash: string;
 }
 
+/** One-shot hash (no Hash object per line); a string is hashed as its UTF-8 bytes. */
 export function sha256Hex(data: string | Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
+  return hash('sha256', data, 'hex');
 }
 
 /** `prev` of seq 0: `printf 'chaperone/rec/v1 genesis %s' STREAM | sha256sum`. */
@@ -26,4 +27,21 @@ export function genesis(stream: string): string {
 export function link(prev: string, entry: Entry): Linked {
   const line = canonicalLine({ ...entry, chaperone: REC_VERSION, prev });
   return { line, hash: sha256Hex(line) };
+}
+
+/** A line as written: its UTF-8 bytes with the trailing newline, and the hash of the line without it. */
+export interface LinkedBytes {
+  readonly data: Buffer;
+  readonly hash: string;
+}
+
+/**
+ * The same line as `link` for a body already serialized canonically: `tail` is the body's JSON
+ * without its opening brace, `type` and `session` first, every other key sorted, and no envelope key
+ * among them (the recorder's fast path builds it; `prev` is always hex, so it needs no escaping).
+ * The line is encoded once: the bytes hashed are the bytes written.
+ */
+export function linkTail(prev: string, stream: string, seq: number, time: string, tail: string): LinkedBytes {
+  const data = Buffer.from(`${REC_PREFIX}"stream":${JSON.stringify(stream)},"seq":${seq},"prev":"${prev}","time":${JSON.stringify(time)},${tail}\n`, 'utf8');
+  return { data, hash: sha256Hex(data.subarray(0, data.length - 1)) };
 }

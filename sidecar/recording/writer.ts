@@ -1,7 +1,8 @@
 // The write-ahead recorder: links events into the chain, group-commits them to every sink, fails closed.
 import { randomBytes, type KeyObject } from 'node:crypto';
 import { ChaperoneError } from '../core/errors.ts';
-import { genesis, link, type Entry } from './chain.ts';
+import { ENVELOPE_KEYS } from './canonical.ts';
+import { genesis, link, linkTail, type Entry, type LinkedBytes } from './chain.ts';
 import type { AnyEvent, LineRef, RecordEvent, StreamStartEvent } from './event.ts';
 import { checkpointMessage, keyId, signCheckpoint } from './signing.ts';
 import type { Sink, SinkStats } from './sinks.ts';
@@ -36,7 +37,11 @@ export interface RecorderLog {
 export interface RecorderOptions {
   readonly sinks: readonly Sink[];
   readonly signing?: SigningOptions;
-  /** A second masking wall applied to every free-text string field (the masking engine's `mask`). */
+  /**
+   * A second masking wall applied to every free-text string field (the masking engine's `mask`).
+   * It must be a pure function of its input: short repeated values (table, rule and detector names,
+   * SQLSTATEs) are masked once and memoized.
+   */
   readonly mask?: (text: string) => string;
   readonly maxPending?: number;
   readonly maxPendingBytes?: number;
@@ -92,7 +97,8 @@ export interface Recorder {
 }
 
 interface Pending {
-  readonly line: string;
+  /** The line's UTF-8 bytes and its newline. */
+  readonly data: Buffer;
   readonly bytes: number;
   readonly ref: LineRef;
   readonly resolve: (r: LineRef) => void;
@@ -143,6 +149,9 @@ class ChainRecorder implements Recorder {
   private lastAttempt = 0;
   private closed = false;
   private counts = { lines: 0, batches: 0, streams: 0, failures: 0 };
+  /** The mask hook's results for short repeated values (see RecorderOptions.mask). */
+  private readonly memo: Map<string, string> | null;
+  private readonly shapes = new Shapes();
 
   constructor(private readonly opts: RecorderOptions) {
     this.sinks = [...opts.sinks];
@@ -152,6 +161,7 @@ class ChainRecorder implements Recorder {
     this.lim = limits(opts);
     this.signKey = opts.signing?.privateKey ?? null;
     this.signKeyId = this.signKey ? keyId(this.signKey) : '';
+    this.memo = opts.mask ? new Map() : null;
   }
 
   async start(): Promise<void> {
@@ -172,7 +182,7 @@ class ChainRecorder implements Recorder {
     if (this.pendingCount >= this.lim.maxPending || this.pendingBytes >= this.lim.maxPendingBytes) {
       return Promise.reject(new ChaperoneError('CHAP_ERR_RECORDING_BACKPRESSURE', { detail: `${this.pendingCount} lines, ${this.pendingBytes} bytes pending` }));
     }
-    let body: AnyEvent;
+    let body: AnyEvent | string;
     try {
       if (RECORDER_ONLY.has(event.type)) throw new ChaperoneError('CHAP_ERR_INTERNAL', { detail: `${event.type} lines are written by the recorder only` });
       body = this.bounded(event);
@@ -265,18 +275,20 @@ class ChainRecorder implements Recorder {
     return p;
   }
 
-  /** Links one line at the chain head; seals with a checkpoint when `everyLines` is reached. */
-  private append(body: AnyEvent, time = this.clock().toISOString()): Promise<LineRef> {
+  /**
+   * Links one line at the chain head; seals with a checkpoint when `everyLines` is reached. `body` is
+   * an event, or the canonical tail of a recorded event (the fast path of `bounded`).
+   */
+  private append(body: AnyEvent | string, time = this.clock().toISOString()): Promise<LineRef> {
     const seq = ++this.seq;
-    const entry = { ...body, stream: this.stream, seq, time } as Entry;
-    const { line, hash } = link(this.prev, entry);
+    const { data, hash } = typeof body === 'string' ? linkTail(this.prev, this.stream, seq, time, body) : linkBytes(this.prev, { ...body, stream: this.stream, seq, time });
     this.prev = hash;
     const ref: LineRef = { stream: this.stream, seq, hash };
-    const bytes = Buffer.byteLength(line) + 1;
-    const p = new Promise<LineRef>((resolve, reject) => this.queue.push({ line, bytes, ref, resolve, reject }));
+    const bytes = data.length;
+    const p = new Promise<LineRef>((resolve, reject) => this.queue.push({ data, bytes, ref, resolve, reject }));
     this.pendingCount++;
     this.pendingBytes += bytes;
-    if (body.type !== 'checkpoint' && this.signKey && ++this.sinceCheckpoint >= this.lim.everyLines) {
+    if ((typeof body === 'string' || body.type !== 'checkpoint') && this.signKey && ++this.sinceCheckpoint >= this.lim.everyLines) {
       void this.appendCheckpoint().catch(() => undefined);
     }
     return p;
@@ -334,7 +346,7 @@ class ChainRecorder implements Recorder {
   private async flushLoop(): Promise<void> {
     while (this.queue.length > 0 && !this.broken) {
       const batch = this.queue.splice(0, this.lim.maxBatch);
-      const data = Buffer.from(batch.map((p) => p.line + '\n').join(''), 'utf8');
+      const data = batch.length === 1 && batch[0] ? batch[0].data : Buffer.concat(batch.map((p) => p.data));
       const results = await Promise.allSettled(this.sinks.map((s) => s.write(data)));
       const failure = this.sinkFailures(results);
       if (failure) {
@@ -387,8 +399,17 @@ class ChainRecorder implements Recorder {
     return new ChaperoneError('CHAP_ERR_RECORDING_FAILED', { detail: this.broken ? describe(this.broken.error) : 'recovering' }, { cause: this.broken?.error });
   }
 
-  /** Masks free text (second wall), bounds every string and the whole line, and copies into plain JSON. */
-  private bounded(event: RecordEvent): AnyEvent {
+  /**
+   * Masks free text (second wall), bounds every string and the whole line. Nearly always returns the
+   * canonical tail built in one pass (`lineTail`); otherwise (a line too long, an odd key) a plain
+   * JSON copy for `link`, with the same bytes as the outcome.
+   */
+  private bounded(event: RecordEvent): AnyEvent | string {
+    const fast: LineCtx = { mask: this.opts.mask, memo: this.memo, shapes: this.shapes, max: this.lim.maxField, bound: 0, fallback: false };
+    const tail = lineTail(event as unknown as Readonly<Record<string, unknown>>, fast);
+    const max = this.lim.maxLine - 300;
+    // The slow path's test: JSON.stringify(body) has the length and bytes of '{' + tail.
+    if (tail !== null && !fast.fallback && !(fast.bound > max && (tail.length + 1 > max || Buffer.byteLength(tail) + 1 > max))) return tail;
     const ctx: SanitizeCtx = { mask: this.opts.mask, max: this.lim.maxField, bound: 0 };
     let body = sanitize(event, ctx, 0, '') as AnyEvent;
     // The exact check serializes the line; skip it when even the worst-case escaping fits (nearly always).
@@ -429,6 +450,11 @@ function limits(o: RecorderOptions): Limits {
 }
 
 const MAX_DEPTH = 8;
+
+function linkBytes(prev: string, entry: Entry): LinkedBytes {
+  const { line, hash } = link(prev, entry);
+  return { data: Buffer.from(line + '\n', 'utf8'), hash };
+}
 
 /** Byte length does not depend on key order, so the fast JSON.stringify measures the canonical line. */
 function tooLong(body: AnyEvent, max: number): boolean {
@@ -478,6 +504,140 @@ function sanitizeObject(src: Record<string, unknown>, ctx: SanitizeCtx, depth: n
     out[k] = sanitize(x, ctx, depth + 1, depth === 0 ? k : key);
   }
   return out;
+}
+
+/** Envelope keys other than type and session: an event carrying one takes the slow path (the envelope overrides it). */
+const ENVELOPE_ONLY: ReadonlySet<string> = new Set(ENVELOPE_KEYS.filter((k) => k !== 'type' && k !== 'session'));
+/** Free-text fields, nearly always unique: not memoized. */
+const ONE_OFF: ReadonlySet<string> = new Set(['text', 'url', 'error']);
+const MEMO_MAX_CHARS = 64;
+const MEMO_MAX_ENTRIES = 2048;
+
+/** `sanitize` and the canonical serialization in one pass; `bound` grows exactly as in `sanitize`. */
+interface LineCtx {
+  readonly mask: ((s: string) => string) | undefined;
+  readonly memo: Map<string, string> | null;
+  readonly shapes: Shapes;
+  readonly max: number;
+  bound: number;
+  /** Set when the input needs the slow path (a `__proto__` key, which the copy would drop). */
+  fallback: boolean;
+}
+
+/** One object shape: its keys as found, in canonical order, and each member's `"key":` text. */
+interface Shape {
+  readonly keys: readonly string[];
+  readonly sorted: readonly string[];
+  readonly json: readonly string[];
+  /** False when the shape needs the slow path. */
+  readonly ok: boolean;
+}
+
+/**
+ * The canonical order of the last shape seen per slot (event type, or top-level field for the
+ * objects inside it): the hot events repeat their shape, so the sort runs once, not per line.
+ */
+class Shapes {
+  private readonly bySlot = new Map<string, Shape>();
+
+  of(slot: string, keys: readonly string[], top: boolean): Shape {
+    const s = this.bySlot.get(slot);
+    if (s !== undefined && sameKeys(s.keys, keys)) return s;
+    const n = shapeOf(keys, top);
+    if (this.bySlot.size >= 256) this.bySlot.clear();
+    this.bySlot.set(slot, n);
+    return n;
+  }
+}
+
+function sameKeys(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Canonical order: at the top `type`, `session`, then the rest sorted (an envelope key or `__proto__` → slow path). */
+function shapeOf(keys: readonly string[], top: boolean): Shape {
+  let ok = !keys.includes('__proto__');
+  let sorted: string[];
+  if (top) {
+    ok &&= keys.includes('type') && !keys.some((k) => ENVELOPE_ONLY.has(k));
+    const rest = keys.filter((k) => k !== 'type' && k !== 'session').sort();
+    sorted = keys.includes('session') ? ['type', 'session', ...rest] : ['type', ...rest];
+  } else {
+    sorted = [...keys].sort();
+  }
+  return { keys: [...keys], sorted, json: sorted.map((k) => JSON.stringify(k) + ':'), ok };
+}
+
+/**
+ * The canonical line of `sanitize(event)` after the envelope, without the opening brace: `type`,
+ * `session`, then the other keys sorted; null when the event needs the slow path. No copy, no
+ * second serialization.
+ */
+function lineTail(ev: Readonly<Record<string, unknown>>, ctx: LineCtx): string | null {
+  const type = ev.type;
+  if (typeof type !== 'string') return null;
+  const sh = ctx.shapes.of(type, Object.keys(ev), true);
+  if (!sh.ok) return null;
+  ctx.bound += 24; // the event object
+  return members(ev, sh, ctx, 0, '');
+}
+
+/** `{`-less members and the closing brace; `key` is the top-level field (the mask exemptions go by it). */
+function members(src: Readonly<Record<string, unknown>>, sh: Shape, ctx: LineCtx, depth: number, key: string): string {
+  let s = '';
+  for (let i = 0; i < sh.sorted.length; i++) {
+    const k = sh.sorted[i] ?? '';
+    const x = src[k];
+    if (x === undefined) continue;
+    ctx.bound += k.length * WORST_ESCAPE + 4;
+    s += (s === '' ? '' : ',') + (sh.json[i] ?? '') + jsonValue(x, ctx, depth + 1, depth === 0 ? k : key);
+  }
+  return s + '}';
+}
+
+function jsonValue(v: unknown, ctx: LineCtx, depth: number, key: string): string {
+  if (typeof v === 'string') {
+    const out = clip(ctx.mask && !UNMASKED.has(key) ? wall(ctx, v, key) : v, ctx.max);
+    ctx.bound += out.length * WORST_ESCAPE + 2;
+    return JSON.stringify(out);
+  }
+  ctx.bound += 24;
+  if (typeof v === 'number') return Number.isFinite(v) ? String(v) : 'null';
+  if (typeof v === 'boolean') return v ? 'true' : 'false';
+  if (v === null || typeof v !== 'object' || depth >= MAX_DEPTH) return 'null';
+  return Array.isArray(v) ? jsonArray(v, ctx, depth, key) : jsonObject(v as Readonly<Record<string, unknown>>, ctx, depth, key);
+}
+
+function jsonArray(v: readonly unknown[], ctx: LineCtx, depth: number, key: string): string {
+  let s = '[';
+  for (let i = 0; i < v.length; i++) s += (i === 0 ? '' : ',') + jsonValue(v[i], ctx, depth + 1, key);
+  return s + ']';
+}
+
+function jsonObject(v: Readonly<Record<string, unknown>>, ctx: LineCtx, depth: number, key: string): string {
+  const keys = Object.keys(v);
+  if (keys.length === 0) return '{}';
+  // Objects right under the event (classification, masked, summary) repeat their shape too.
+  const sh = depth === 1 ? ctx.shapes.of(key, keys, false) : shapeOf(keys, false);
+  if (!sh.ok) ctx.fallback = true;
+  return '{' + members(v, sh, ctx, depth, key);
+}
+
+/** The second wall on one string, memoized for short values of fields that repeat. */
+function wall(ctx: LineCtx, v: string, key: string): string {
+  const mask = ctx.mask;
+  if (mask === undefined) return v;
+  const memo = ctx.memo;
+  if (memo === null || v.length > MEMO_MAX_CHARS || ONE_OFF.has(key)) return mask(v);
+  let m = memo.get(v);
+  if (m === undefined) {
+    m = mask(v);
+    if (memo.size >= MEMO_MAX_ENTRIES) memo.clear();
+    memo.set(v, m);
+  }
+  return m;
 }
 
 /** Cuts a string to `max` UTF-16 units without splitting a surrogate pair, saying how much was cut. */
