@@ -80,6 +80,7 @@ export class Kubelet {
     for (const m of c.volumeMounts ?? []) {
       const v = this.pod.spec?.volumes?.find((x) => x.name === m.name);
       if (!v) throw new Error(`container ${c.name} mounts volume ${m.name}, which the pod does not have`);
+      await mkdir(join(this.dir, m.mountPath), { recursive: true }); // an emptyDir is just this
       for (const [p, content] of Object.entries(await this.volumeFiles(v))) {
         const file = join(this.dir, m.mountPath, p);
         await mkdir(dirname(file), { recursive: true });
