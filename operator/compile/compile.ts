@@ -40,6 +40,13 @@ export interface CompileEnv {
   readonly approvalsBackend?: ApprovalBackend;
   /** Admin listen host (default `0.0.0.0`, so kubelet probes and Prometheus reach it). */
   readonly adminHost?: string;
+  /**
+   * Kubernetes Events from the sidecar (SessionStarted, StatementDenied, …) with the pod's own
+   * ServiceAccount token; the agent's ServiceAccount needs the chaperone-agent role. Default true.
+   */
+  readonly auditEvents?: boolean;
+  /** The operator's counter report server (docs/audit.md) and the CA file, as the sidecar reaches them; absent: no reports. */
+  readonly auditReport?: { readonly url: string; readonly caFile?: string };
 }
 
 export interface CompileInput {
@@ -273,7 +280,12 @@ function build(ctx: Ctx, sel: Selection): SidecarConfigFile {
   const level = id.spec.sidecar?.logLevel;
   return {
     version: 1,
-    identity: { issuers: (id.spec.issuers ?? DEFAULT_ISSUERS).map((i, n) => issuer(ctx, i, n)) },
+    identity: {
+      name: id.metadata.name,
+      ...(ctx.env.auditEvents ?? true ? { events: {} } : {}),
+      ...(ctx.env.auditReport ? { report: { url: ctx.env.auditReport.url, ...(ctx.env.auditReport.caFile ? { caFile: ctx.env.auditReport.caFile } : {}) } } : {}),
+      issuers: (id.spec.issuers ?? DEFAULT_ISSUERS).map((i, n) => issuer(ctx, i, n)),
+    },
     connections,
     approvals: a.approvals,
     recording: recording(ctx),

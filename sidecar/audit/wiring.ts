@@ -52,7 +52,14 @@ function events(ev: AuditEventsConfig, name: string | undefined, pod: PodInfo, l
     log.warn({}, 'identity.events is set but POD_NAME/POD_NAMESPACE are not: Kubernetes Events are off (set them from the downward API)');
     return undefined;
   }
-  const api = new KubeHttp({ apiServerUrl: ev.apiServerUrl ?? DEFAULT_KUBERNETES_URL, caFile: ev.caFile ?? DEFAULT_SA_CA_FILE, tokenFile: ev.tokenFile ?? DEFAULT_SA_TOKEN_FILE });
+  let api: KubeHttp;
+  try {
+    api = new KubeHttp({ apiServerUrl: ev.apiServerUrl ?? DEFAULT_KUBERNETES_URL, caFile: ev.caFile ?? DEFAULT_SA_CA_FILE, tokenFile: ev.tokenFile ?? DEFAULT_SA_TOKEN_FILE });
+  } catch (e) {
+    // Events are a summary: a missing CA turns them off, it never stops the sidecar.
+    log.warn({ err: (e as Error).message }, 'Kubernetes Events are off: the API server CA could not be read (identity.events.caFile)');
+    return undefined;
+  }
   const podRef = { apiVersion: 'v1', kind: 'Pod', namespace: pod.namespace, name: pod.name, ...(pod.uid ? { uid: pod.uid } : {}) };
   const idRef = name ? { apiVersion: 'chaperone.dev/v1alpha1', kind: 'AgentIdentity', namespace: pod.namespace, name } : null;
   const emitter = new KubernetesEventEmitter({ api, targets: { pod: podRef, identity: idRef }, reportingInstance: pod.name, log, ...o.events });
@@ -71,7 +78,13 @@ function report(rp: AuditReportConfig, name: string | undefined, pod: PodInfo, l
     log.warn({}, 'identity.report is set but identity.name or POD_NAME/POD_NAMESPACE/POD_UID are not: counters are not reported');
     return undefined;
   }
-  const api = new KubeHttp({ apiServerUrl: rp.url, ...(rp.caFile ? { caFile: rp.caFile } : {}), tokenFile: rp.tokenFile ?? DEFAULT_SA_TOKEN_FILE });
+  let api: KubeHttp;
+  try {
+    api = new KubeHttp({ apiServerUrl: rp.url, ...(rp.caFile ? { caFile: rp.caFile } : {}), tokenFile: rp.tokenFile ?? DEFAULT_SA_TOKEN_FILE });
+  } catch (e) {
+    log.warn({ err: (e as Error).message }, 'counter reports are off: the report server CA could not be read (identity.report.caFile)');
+    return undefined;
+  }
   const tally = new CounterTally();
   const reporter = new StatusReporter({ api, tally, identity: name, pod: { namespace: pod.namespace, name: pod.name, uid: pod.uid }, intervalMs: (rp.intervalSeconds ?? DEFAULT_REPORT_INTERVAL_SECONDS) * 1000, log });
   return {
