@@ -40,6 +40,20 @@ export const ERRORS = {
   CHAP_ERR_UPSTREAM_LOST: spec('CHAP_ERR_UPSTREAM_LOST', 502, '08006', 'the connection to the upstream database was lost ({detail}); reconnect: the next session opens a new upstream connection'),
   CHAP_ERR_APPROVAL_FORBIDDEN: spec('CHAP_ERR_APPROVAL_FORBIDDEN', 403, '42501', 'you may not decide this held command: {detail}'),
   CHAP_ERR_APPROVAL_BACKEND_UNAVAILABLE: spec('CHAP_ERR_APPROVAL_BACKEND_UNAVAILABLE', 503, '58000', 'approvals backend {backend} is not available in this sidecar build; use backend local or none'),
+  // HTTP and Kubernetes API gateways (sidecar/protocols/http, sidecar/protocols/kubernetes). They answer over HTTP only;
+  // the SQLSTATE is the nearest PostgreSQL class so the table keeps one shape.
+  CHAP_ERR_HTTP_DENIED: spec('CHAP_ERR_HTTP_DENIED', 403, '42501', 'Chaperone refused this request: rule {rule} ({reason}): {detail}; nothing was forwarded'),
+  CHAP_ERR_HTTP_APPROVAL_DENIED: spec('CHAP_ERR_HTTP_APPROVAL_DENIED', 403, '42501', 'Chaperone held this request for approval (rule {rule}, request {request}) and it was not approved: {detail}; nothing was forwarded'),
+  CHAP_ERR_HTTP_APPROVAL_EXPIRED: spec('CHAP_ERR_HTTP_APPROVAL_EXPIRED', 504, '57014', 'Chaperone held this request for approval (rule {rule}, request {request}) and no decision came in time: {detail}; nothing was forwarded; retry to ask again'),
+  CHAP_ERR_HTTP_BAD_REQUEST: spec('CHAP_ERR_HTTP_BAD_REQUEST', 400, '08P01', 'the request is malformed ({detail}); nothing was forwarded'),
+  CHAP_ERR_HTTP_HEADERS_TOO_LARGE: spec('CHAP_ERR_HTTP_HEADERS_TOO_LARGE', 431, '54000', 'the request headers are larger than the sidecar accepts ({detail}); send fewer or smaller headers'),
+  CHAP_ERR_HTTP_REQUEST_TIMEOUT: spec('CHAP_ERR_HTTP_REQUEST_TIMEOUT', 408, '57P05', 'the request did not arrive in time ({detail}); the connection is closed'),
+  CHAP_ERR_HTTP_BODY_TOO_LARGE: spec('CHAP_ERR_HTTP_BODY_TOO_LARGE', 413, '54000', 'the request body is larger than the {limit} bytes the policy can judge ({detail}); nothing was forwarded'),
+  CHAP_ERR_HTTP_UPGRADE_REFUSED: spec('CHAP_ERR_HTTP_UPGRADE_REFUSED', 403, '42501', 'Chaperone refused this {protocol} upgrade: {detail}'),
+  CHAP_ERR_HTTP_UPSTREAM_UNAVAILABLE: spec('CHAP_ERR_HTTP_UPSTREAM_UNAVAILABLE', 502, '08006', 'the sidecar could not reach the upstream of connection {connection} ({detail}); retry when it is back'),
+  CHAP_ERR_HTTP_UPSTREAM_TIMEOUT: spec('CHAP_ERR_HTTP_UPSTREAM_TIMEOUT', 504, '57014', 'the upstream of connection {connection} did not answer in time ({detail})'),
+  CHAP_ERR_HTTP_UNMASKABLE: spec('CHAP_ERR_HTTP_UNMASKABLE', 502, '58000', 'the upstream response of connection {connection} cannot be masked ({detail}), so it is not passed on'),
+  CHAP_ERR_HTTP_TOO_MANY_REQUESTS: spec('CHAP_ERR_HTTP_TOO_MANY_REQUESTS', 503, '53300', 'connection {connection} already has {n} requests in flight (limits.maxSessions); retry shortly'),
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -1,28 +1,8 @@
-// The HTTP and Kubernetes gateways' refusals: their own codes (to merge into core/errors.ts) plus the shared ones, rendered as JSON or a Kubernetes Status.
-import { ERRORS, formatMessage, type ErrorCode, type ErrorSpec } from '../../core/errors.ts';
+// The HTTP and Kubernetes gateways' refusals: a code of the central table (core/errors.ts), rendered as JSON or a Kubernetes Status.
+import { ERRORS, formatMessage, type ErrorCode } from '../../core/errors.ts';
 
-function spec(code: string, httpStatus: number, message: string): ErrorSpec {
-  // SQLSTATE is meaningless on HTTP; 'HV000' keeps the shape of the shared table.
-  return { code, httpStatus, sqlState: 'HV000', message };
-}
-
-/** Codes only the HTTP gateways send. Keys equal codes (as in core/errors.ts, where they belong once merged). */
-export const HTTP_ERRORS = {
-  CHAP_ERR_HTTP_DENIED: spec('CHAP_ERR_HTTP_DENIED', 403, 'Chaperone refused this request: rule {rule} ({reason}): {detail}; nothing was forwarded'),
-  CHAP_ERR_HTTP_APPROVAL_DENIED: spec('CHAP_ERR_HTTP_APPROVAL_DENIED', 403, 'Chaperone held this request for approval (rule {rule}, request {request}) and it was not approved: {detail}; nothing was forwarded'),
-  CHAP_ERR_HTTP_APPROVAL_EXPIRED: spec('CHAP_ERR_HTTP_APPROVAL_EXPIRED', 504, 'Chaperone held this request for approval (rule {rule}, request {request}) and no decision came in time: {detail}; nothing was forwarded; retry to ask again'),
-  CHAP_ERR_HTTP_BAD_REQUEST: spec('CHAP_ERR_HTTP_BAD_REQUEST', 400, 'the request is malformed ({detail}); nothing was forwarded'),
-  CHAP_ERR_HTTP_HEADERS_TOO_LARGE: spec('CHAP_ERR_HTTP_HEADERS_TOO_LARGE', 431, 'the request headers are larger than the sidecar accepts ({detail}); send fewer or smaller headers'),
-  CHAP_ERR_HTTP_REQUEST_TIMEOUT: spec('CHAP_ERR_HTTP_REQUEST_TIMEOUT', 408, 'the request did not arrive in time ({detail}); the connection is closed'),
-  CHAP_ERR_HTTP_BODY_TOO_LARGE: spec('CHAP_ERR_HTTP_BODY_TOO_LARGE', 413, 'the request body is larger than the {limit} bytes the policy can judge ({detail}); nothing was forwarded'),
-  CHAP_ERR_HTTP_UPGRADE_REFUSED: spec('CHAP_ERR_HTTP_UPGRADE_REFUSED', 403, 'Chaperone refused this {protocol} upgrade: {detail}'),
-  CHAP_ERR_HTTP_UPSTREAM_UNAVAILABLE: spec('CHAP_ERR_HTTP_UPSTREAM_UNAVAILABLE', 502, 'the sidecar could not reach the upstream of connection {connection} ({detail}); retry when it is back'),
-  CHAP_ERR_HTTP_UPSTREAM_TIMEOUT: spec('CHAP_ERR_HTTP_UPSTREAM_TIMEOUT', 504, 'the upstream of connection {connection} did not answer in time ({detail})'),
-  CHAP_ERR_HTTP_UNMASKABLE: spec('CHAP_ERR_HTTP_UNMASKABLE', 502, 'the upstream response of connection {connection} cannot be masked ({detail}), so it is not passed on'),
-  CHAP_ERR_HTTP_TOO_MANY_REQUESTS: spec('CHAP_ERR_HTTP_TOO_MANY_REQUESTS', 503, 'connection {connection} already has {n} requests in flight (limits.maxSessions); retry shortly'),
-} as const satisfies Record<string, ErrorSpec>;
-
-export type HttpErrorCode = keyof typeof HTTP_ERRORS | ErrorCode;
+/** Every code the HTTP gateways send is in the central table (core/errors.ts, docs/errors.md). */
+export type HttpErrorCode = ErrorCode;
 
 export interface HttpRefusal {
   readonly status: number;
@@ -33,7 +13,7 @@ export interface HttpRefusal {
 }
 
 export function refusal(code: HttpErrorCode, params: Readonly<Record<string, string | number>> = {}, extra: { rule?: string; request?: string } = {}): HttpRefusal {
-  const s: ErrorSpec = code in HTTP_ERRORS ? HTTP_ERRORS[code as keyof typeof HTTP_ERRORS] : ERRORS[code as ErrorCode];
+  const s = ERRORS[code];
   return { status: s.httpStatus, code: s.code, message: formatMessage(s.message, params), ...extra };
 }
 
