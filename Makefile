@@ -59,7 +59,7 @@ bench: deps bench-deps cluster-bins
 	$(NPM) run --silent bench
 
 demo: deps cluster-bins
-	@echo "==> demo: a narrated agent session through chaperone-sidecar (real PostgreSQL, real OIDC provider, psql)"
+	@echo "==> demo: the quick start on a local control plane (kube-apiserver + etcd), PostgreSQL, the operator and its injected sidecar; psql/curl as the agent, kubectl chaperone approve as the approver"
 	$(NPM) run --silent demo
 
 cluster-up: deps cluster-bins
