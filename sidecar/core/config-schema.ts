@@ -78,8 +78,8 @@ const listen = obj('Where the sidecar listens for the agent.', {
     required: bool('Refuse a plaintext start-up (`CHAP_ERR_PG_TLS_REQUIRED`); clients must use `sslmode=require` or stricter.', false),
   }, ['certFile', 'keyFile']),
   selfSignedTls: obj('kubernetes connections: TLS with a CA and a serving certificate for 127.0.0.1, ::1 and localhost that the sidecar makes in memory at start (client-go sends its token over TLS only). Only the CA certificate leaves the process; not with `tls`.', {
-    caFile: str('Where the CA certificate (public, PEM) is written for the agent\'s kubeconfig `certificate-authority` (a file path in a volume the agents mount read-only).'),
-  }, ['caFile']),
+    caOut: str('Where the CA certificate (public, PEM) is written for the agent\'s kubeconfig `certificate-authority` (a file path in a volume the agents mount read-only).'),
+  }, ['caOut']),
 }, ['port']);
 
 const access = obj('Who may open the connection. With no groups, no subjects and anyAuthenticated false, nobody may (fail closed).', {

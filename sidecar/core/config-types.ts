@@ -95,13 +95,13 @@ export interface ListenConfig {
   readonly port: number;
   /** TLS on the listener (postgres); absent = plaintext only. */
   readonly tls?: ListenTlsConfig;
-  /** kubernetes: TLS with a certificate the sidecar makes at start (sidecar/tls/loopback.ts); only its CA certificate is written, to `caFile`. */
+  /** kubernetes: TLS with a certificate the sidecar makes at start (sidecar/tls/loopback.ts); only its CA certificate is written, to `caOut`. */
   readonly selfSignedTls?: SelfSignedTlsConfig;
 }
 
 export interface SelfSignedTlsConfig {
-  /** Where the CA certificate (public) goes, for the agent's kubeconfig `certificate-authority`. */
-  readonly caFile: string;
+  /** Where the CA certificate (public) is written, for the agent's kubeconfig `certificate-authority` (not `*File`: the sidecar writes it, nothing has to exist). */
+  readonly caOut: string;
 }
 
 export interface ListenTlsConfig {

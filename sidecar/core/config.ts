@@ -313,8 +313,8 @@ function fileTls(t: Json | undefined): HttpTlsConfig {
   };
 }
 
-function listenTls(t: Json | undefined, s: Json | undefined): { tls?: ListenTlsConfig; selfSignedTls?: { caFile: string } } {
-  const self = s === undefined ? {} : { selfSignedTls: { caFile: s.caFile as string } };
+function listenTls(t: Json | undefined, s: Json | undefined): { tls?: ListenTlsConfig; selfSignedTls?: { caOut: string } } {
+  const self = s === undefined ? {} : { selfSignedTls: { caOut: s.caOut as string } };
   if (t === undefined) return self;
   return { tls: { certFile: t.certFile as string, keyFile: t.keyFile as string, required: (t.required as boolean | undefined) ?? false }, ...self };
 }
