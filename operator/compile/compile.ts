@@ -175,7 +175,7 @@ function kubernetes(ctx: Ctx, c: AgentIdentityConnection, common: Common, rules:
   return {
     ...common, protocol: 'kubernetes',
     // client-go sends its token over TLS only: the sidecar makes a loopback certificate and writes its CA where the agent's kubeconfig looks.
-    listen: { ...common.listen, selfSignedTls: { caFile: listenerCaFile(c.name) } },
+    listen: { ...common.listen, selfSignedTls: { caOut: listenerCaFile(c.name) } },
     upstream: { url: c.upstream?.url ?? DEFAULT_KUBERNETES_URL, tls: tlsFiles(ctx, c) },
     credentials: { tokenFile },
     policy: { http: compileHttpPolicy(rules, 'kubernetes', ctx.errors) },

@@ -1,6 +1,6 @@
 // Refuses pods that would let an agent reach a guarded credential or escape the sidecar (pure): which rule, which container, how to fix.
 import type { V1Container, V1EphemeralContainer, V1Pod, V1Volume } from '@kubernetes/client-node';
-import { DEFAULT_API_TOKEN_PATH, LABEL_IDENTITY, SIDECAR_CONTAINER_NAME, VOLUME_CONFIG } from './pod-mutate/layout.ts';
+import { DEFAULT_API_TOKEN_PATH, LABEL_IDENTITY, SIDECAR_CONTAINER_NAME, VOLUME_CONFIG, VOLUME_LISTENER_CA } from './pod-mutate/layout.ts';
 import { INTERCEPTION_CONTAINER_NAME } from './pod-mutate/interception.ts';
 import { isApiTokenVolume } from './pod-mutate/build.ts';
 import { identityMounts } from './pod-mutate/mounts.ts';
@@ -94,6 +94,11 @@ function volumesOf(pod: V1Pod, labelled: boolean): Volumes {
   return { byName, sidecarOnly: new Set((sidecar?.volumeMounts ?? []).map((m) => m.name)) };
 }
 
+/** The one volume agents share with the sidecar: an emptyDir of public listener CA certificates, which agents may only read. */
+function sharedReadOnly(m: { name: string; readOnly?: boolean }, v: V1Volume | undefined): boolean {
+  return m.name === VOLUME_LISTENER_CA && v?.emptyDir !== undefined && m.readOnly === true;
+}
+
 function containerRule(c: AnyContainer, kind: string, vols: Volumes, guarded: Set<string>, labelled: boolean): PodVerdict | undefined {
   const who = `${kind} ${c.name}`;
   const env = envRefs(c, guarded);
@@ -102,7 +107,7 @@ function containerRule(c: AnyContainer, kind: string, vols: Volumes, guarded: Se
     const v = vols.byName.get(m.name);
     const secret = v ? volumeSecrets(v).find((s) => guarded.has(s)) : undefined;
     if (secret) return deny('guarded-secret-volume', `rule guarded-secret-volume: ${who} mounts volume ${m.name} holding Secret ${secret}, an AgentIdentity credential held only by the chaperone sidecar; remove the mount and reach the upstream through the sidecar`, c.name);
-    if (vols.sidecarOnly.has(m.name)) return deny('sidecar-volume', `rule sidecar-volume: ${who} mounts volume ${m.name}, which belongs to the chaperone sidecar; remove that volumeMount from ${c.name}`, c.name);
+    if (vols.sidecarOnly.has(m.name) && !sharedReadOnly(m, v)) return deny('sidecar-volume', `rule sidecar-volume: ${who} mounts volume ${m.name}, which belongs to the chaperone sidecar; remove that volumeMount from ${c.name}${m.name === VOLUME_LISTENER_CA ? ' (or mount it readOnly)' : ''}`, c.name);
     if (labelled && ((v && isApiTokenVolume(v)) || m.mountPath.replace(/\/+$/, '') === DEFAULT_API_TOKEN_PATH)) {
       return deny('api-token', `rule api-token: ${who} mounts the Kubernetes API token (volume ${m.name} at ${m.mountPath}); agents reach the API only through the sidecar — remove the mount and set automountServiceAccountToken: false`, c.name);
     }

@@ -51,10 +51,10 @@ function compiledConnection(identity: AgentIdentity, saTokenFile: string): Kuber
   assert.ok(r.ok, JSON.stringify(r));
   const raw = JSON.parse(r.text) as { connections: Record<string, unknown>[] };
   const conn = raw.connections.find((c) => c['protocol'] === 'kubernetes') ?? assert.fail('no kubernetes connection compiled');
-  const listen = conn['listen'] as { selfSignedTls?: { caFile: string } };
+  const listen = conn['listen'] as { selfSignedTls?: { caOut: string } };
   const self = listen.selfSignedTls ?? assert.fail('the compiled kubernetes listener is not in self-signed mode');
-  assert.ok(self.caFile.startsWith(`${LISTENER_CA_DIR}/`), self.caFile);
-  self.caFile = caFile;
+  assert.ok(self.caOut.startsWith(`${LISTENER_CA_DIR}/`), self.caOut);
+  self.caOut = caFile;
   conn['upstream'] = { url: cp.url, tls: { caFile: cp.caFile } };
   conn['credentials'] = { tokenFile: saTokenFile };
   const file = { version: 1, identity: { issuers: [{ issuer: idp.issuer, audiences: [AUDIENCE] }] }, connections: [conn] };

@@ -7,11 +7,12 @@ import type { AgentIdentity } from '../../operator/api/types.ts';
 import { compileIdentity } from '../../operator/compile/compile.ts';
 import { desiredConfigMap } from '../../operator/controllers/identity-desired.ts';
 import { mutatePod } from '../../operator/webhooks/pod-mutate/admit.ts';
+import { validatePod } from '../../operator/webhooks/pod-validate.ts';
 import { desiredPod } from '../../operator/webhooks/pod-mutate/build.ts';
 import { agentKubeconfig } from '../../operator/webhooks/pod-mutate/kubeconfig.ts';
 import { AGENT_TOKEN_FILE, KUBECONFIG_KEY, LISTENER_CA_DIR, SIDECAR_CONTAINER_NAME, VOLUME_LISTENER_CA, listenerCaFile } from '../../operator/webhooks/pod-mutate/layout.ts';
 import { STARTUP_FAILURE_THRESHOLD } from '../../operator/webhooks/pod-mutate/sidecar.ts';
-import { agentPod, readyIdentity } from '../../operator/webhooks/testdata/pods.ts';
+import { agentPod, GUARDED, readyIdentity } from '../../operator/webhooks/testdata/pods.ts';
 import { checkConfig } from '../../sidecar/core/config.ts';
 import type { KubernetesConnectionConfig } from '../../sidecar/core/config-types.ts';
 
@@ -55,6 +56,16 @@ describe('pod webhook: the listener CA volume', () => {
     });
   }
 
+  it('the validating webhook admits the injected pod, and refuses an agent mounting the CA volume writable', () => {
+    for (const nativeSidecars of [true, false]) assert.deepEqual(validatePod(desiredPod(agentPod(), withKube(), CM, { nativeSidecars }), GUARDED, true), { allowed: true });
+    const p = desiredPod(agentPod(), withKube(), CM);
+    const m = p.spec?.containers[0]?.volumeMounts?.find((x) => x.name === VOLUME_LISTENER_CA) ?? assert.fail('no CA mount');
+    delete m.readOnly;
+    const v = validatePod(p, GUARDED, true);
+    assert.equal(v.allowed, false);
+    assert.match(JSON.stringify(v), /sidecar-volume.*chaperone-listener-ca.*mount it readOnly/);
+  });
+
   it('no kubernetes connection: no listener CA volume or mount', () => {
     const p = desiredPod(agentPod(), readyIdentity(), CM);
     assert.ok(!p.spec?.volumes?.some((v) => v.name === VOLUME_LISTENER_CA));
@@ -97,13 +108,13 @@ describe('compiler: the kubernetes listener makes its own certificate and writes
   const id = withKube();
   const r = compileIdentity({ identity: id, maskingPolicies: [], approvalRules: [], env: { approvalsBackend: 'none' } });
 
-  it('listen.selfSignedTls.caFile = the kubeconfig certificate-authority; postgres and http stay plaintext on loopback', () => {
+  it('listen.selfSignedTls.caOut = the kubeconfig certificate-authority; postgres and http stay plaintext on loopback', () => {
     assert.ok(r.ok, JSON.stringify(r));
     const conns = r.config.connections as unknown as { name: string; protocol: string; listen: KubernetesConnectionConfig['listen'] }[];
     const kube = conns.find((c) => c.protocol === 'kubernetes') ?? assert.fail('no kubernetes connection');
-    assert.deepEqual(kube.listen, { host: '127.0.0.1', port: 6443, selfSignedTls: { caFile: listenerCaFile('cluster') } });
+    assert.deepEqual(kube.listen, { host: '127.0.0.1', port: 6443, selfSignedTls: { caOut: listenerCaFile('cluster') } });
     const kc = parse(agentKubeconfig(id) ?? '') as Kubeconfig;
-    assert.equal(kc.clusters[0]?.cluster['certificate-authority'], kube.listen.selfSignedTls?.caFile);
+    assert.equal(kc.clusters[0]?.cluster['certificate-authority'], kube.listen.selfSignedTls?.caOut);
     for (const c of conns.filter((x) => x.protocol !== 'kubernetes')) assert.equal(c.listen.selfSignedTls, undefined, c.name);
   });
 
@@ -112,7 +123,7 @@ describe('compiler: the kubernetes listener makes its own certificate and writes
     const checked = checkConfig(JSON.parse(r.text) as unknown, r.hash, { checkFiles: false });
     assert.ok(checked.ok, JSON.stringify(checked));
     const kube = checked.config.connections.find((c) => c.protocol === 'kubernetes');
-    assert.deepEqual(kube?.listen.selfSignedTls, { caFile: listenerCaFile('cluster') });
+    assert.deepEqual(kube?.listen.selfSignedTls, { caOut: listenerCaFile('cluster') });
   });
 });
 
@@ -121,15 +132,15 @@ describe('sidecar config: where listen.selfSignedTls is allowed', () => {
   const kube = (listen: Record<string, unknown>): unknown => ({ ...base, connections: [{ name: 'k', protocol: 'kubernetes', listen: { port: 6443, ...listen }, credentials: { tokenFile: '/t' } }] });
 
   it('kubernetes: accepted, alone', () => {
-    const r = checkConfig(kube({ selfSignedTls: { caFile: '/ca/k.crt' } }), 'h', { checkFiles: false });
+    const r = checkConfig(kube({ selfSignedTls: { caOut: '/ca/k.crt' } }), 'h', { checkFiles: false });
     assert.ok(r.ok, JSON.stringify(r));
   });
 
   it('refused together with tls, and on an http connection', () => {
-    const both = checkConfig(kube({ selfSignedTls: { caFile: '/ca/k.crt' }, tls: { certFile: '/c', keyFile: '/k' } }), 'h', { checkFiles: false });
+    const both = checkConfig(kube({ selfSignedTls: { caOut: '/ca/k.crt' }, tls: { certFile: '/c', keyFile: '/k' } }), 'h', { checkFiles: false });
     assert.ok(!both.ok);
     assert.match(JSON.stringify(both.errors), /both tls and selfSignedTls/);
-    const http = checkConfig({ ...base, connections: [{ name: 'h', protocol: 'http', listen: { port: 8080, selfSignedTls: { caFile: '/ca/h.crt' } }, upstream: { url: 'https://api.example' }, credentials: { type: 'none' } }] }, 'h', { checkFiles: false });
+    const http = checkConfig({ ...base, connections: [{ name: 'h', protocol: 'http', listen: { port: 8080, selfSignedTls: { caOut: '/ca/h.crt' } }, upstream: { url: 'https://api.example' }, credentials: { type: 'none' } }] }, 'h', { checkFiles: false });
     assert.ok(!http.ok);
     assert.match(JSON.stringify(http.errors), /kubernetes connections only/);
   });

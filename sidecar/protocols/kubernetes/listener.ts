@@ -64,14 +64,14 @@ export const KUBERNETES_PROFILE: GatewayProfile = {
 
 /**
  * The listener's certificate: the configured files, or (selfSignedTls) a pair made in memory whose CA
- * is written to caFile before the listener starts, so the sidecar is ready only once agents can trust it.
+ * is written to caOut before the listener starts, so the sidecar is ready only once agents can trust it.
  */
 async function listenerTls(conn: KubernetesConnectionConfig, deps: GatewayDeps): Promise<{ cert: Buffer; key: Buffer } | undefined> {
   const self = conn.listen.selfSignedTls;
   if (self !== undefined) {
     const { loopbackTlsFor } = await import('../../tls/loopback.ts');
-    const t = await loopbackTlsFor(conn.name, self.caFile);
-    deps.logger.info({ connection: conn.name, caFile: self.caFile }, 'kubernetes listener serves TLS with a certificate made at start; its CA is written for the agents');
+    const t = await loopbackTlsFor(conn.name, self.caOut);
+    deps.logger.info({ connection: conn.name, caOut: self.caOut }, 'kubernetes listener serves TLS with a certificate made at start; its CA is written for the agents');
     return { cert: t.cert, key: t.key };
   }
   // kubectl (client-go) never sends a bearer token to a plain-HTTP server.
