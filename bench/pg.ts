@@ -43,6 +43,9 @@ type ListenerModule = typeof import('../sidecar/protocols/postgres/listener.ts')
 type VerifierModule = typeof import('../sidecar/identity/verify-token.ts');
 type WriterModule = typeof import('../sidecar/recording/writer.ts');
 type SinksModule = typeof import('../sidecar/recording/sinks.ts');
+type MaskingModule = typeof import('../sidecar/masking/index.ts');
+/** The recorder's second masking wall, as main.ts builds it (default detectors); CHAP_BENCH_RECORDER_WALL=0 leaves it out (runs before 2026-12-04 evening had none). */
+const RECORDER_WALL = process.env['CHAP_BENCH_RECORDER_WALL'] !== '0';
 
 async function load<T>(root: string | undefined, rel: string): Promise<T> {
   const url = root === undefined ? new URL(`../${rel}`, import.meta.url).href : pathToFileURL(join(root, rel)).href;
@@ -55,7 +58,12 @@ async function sidecarChild(cfg: ChildConfig): Promise<void> {
   const { createTokenVerifier } = await load<VerifierModule>(cfg.root, 'sidecar/identity/verify-token.ts');
   const { createRecorder } = await load<WriterModule>(cfg.root, 'sidecar/recording/writer.ts');
   const { fileSink } = await load<SinksModule>(cfg.root, 'sidecar/recording/sinks.ts');
-  const recorder = await createRecorder({ sinks: [fileSink({ path: join(cfg.dir, cfg.recording ?? 'recording.jsonl'), sync: 'none' })] });
+  const { createMasker } = await load<MaskingModule>(cfg.root, 'sidecar/masking/index.ts');
+  const wall = RECORDER_WALL ? createMasker({}) : undefined;
+  const recorder = await createRecorder({
+    sinks: [fileSink({ path: join(cfg.dir, cfg.recording ?? 'recording.jsonl'), sync: 'none' })],
+    ...(wall ? { mask: (t: string): string => wall.maskText(t).value } : {}),
+  });
   const verifier = createTokenVerifier({ issuers: [{ issuer: cfg.issuer, audiences: ['chaperone'] }] });
   const l = await startPostgresListener(
     {
@@ -258,6 +266,9 @@ async function main(): Promise<void> {
             console.log(`${name.padEnd(9)} ${cell.padEnd(18)} ${r.tps.toFixed(0).padStart(7)} tps  ${(r.latencyMs * 1000).toFixed(0).padStart(6)} µs avg${pid > 0 ? `  ${cpu.toFixed(0)} CPU-µs/tx${sysShare}` : ''}`);
           }
           const cell = `${script.slice(1)} ${mode} c=${c}`;
+          const cpuOf = (t: string): number | undefined => rows.find((r) => r.config === t && r.metric === `cpu-per-tx ${cell}`)?.value;
+          const [cpuA, cpuB] = [cpuOf('sidecar'), cpuOf('sidecar-base')];
+          if (cpuA !== undefined && cpuB !== undefined) ratios[`A/B cpu-per-tx sidecar/sidecar-base ${cell}`] = round3(cpuA / cpuB);
           const s = results.get(`sidecar ${cell}`);
           const b = results.get(`pgbouncer ${cell}`);
           const d = results.get(`direct ${cell}`);
@@ -281,7 +292,7 @@ async function main(): Promise<void> {
     const path = writeResult({
       name: 'pg',
       command: 'node --import tsx bench/pg.ts',
-      params: { cellSeconds: CELL_SECONDS, clients: CLIENTS, scale: 10, policy: SQL_POLICY, masking: 'default detectors', recording: 'file, sync none', pgbouncer: 'session pooling, trust' },
+      params: { cellSeconds: CELL_SECONDS, clients: CLIENTS, scale: 10, policy: SQL_POLICY, masking: 'default detectors', recording: `file, sync none${RECORDER_WALL ? ', second wall (default detectors)' : ''}`, ...(BASE_ROOT !== undefined ? { abBase: 'sidecar-base: CHAP_BENCH_BASE_ROOT checkout' } : {}), pgbouncer: 'session pooling, trust' },
       results: rows,
       ratios,
     });

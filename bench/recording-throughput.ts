@@ -3,7 +3,8 @@ import { generateKeyPairSync } from 'node:crypto';
 import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { StatementEvent } from '../sidecar/recording/event.ts';
+import { createMasker } from '../sidecar/masking/index.ts';
+import type { ResultEvent, StatementEvent } from '../sidecar/recording/event.ts';
 import { fileSink, streamSink, type Sink } from '../sidecar/recording/sinks.ts';
 import { createRecorder, type RecorderOptions } from '../sidecar/recording/writer.ts';
 import { round3, writeResult, type BenchRow } from './lib/results.ts';
@@ -22,8 +23,12 @@ interface Config {
 }
 
 const { privateKey } = generateKeyPairSync('ed25519');
+/** The second wall as main.ts builds it (default detectors). */
+const wall = createMasker({});
 const CONFIGS: readonly Config[] = [
   { name: 'null-sink', file: false, nullSink: true, opts: {} },
+  { name: 'null-sink-wall', file: false, nullSink: true, opts: { mask: (t) => wall.maskText(t).value } },
+  { name: 'null-sink-wall-tx', file: false, nullSink: true, opts: { mask: (t) => wall.maskText(t).value } },
   { name: 'stdout-only', file: false, opts: {} },
   { name: 'file-group-fdatasync', file: true, opts: {} },
   { name: 'file-fdatasync-per-event', file: true, opts: { maxBatchLines: 1 } },
@@ -41,6 +46,11 @@ function event(session: string, cmd: number): StatementEvent {
     rule: null,
     statementHash: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
   };
+}
+
+/** The result line of a pgbench `-S` statement (recorded lazily after it, as the gateway does). */
+function result(session: string, cmd: number): ResultEvent {
+  return { type: 'result', session, cmd, rows: 1, bytes: 60, masked: {}, durationMs: 0.123 };
 }
 
 function nullSink(): Sink {
@@ -73,7 +83,10 @@ async function runOne(cfg: Config, writers: number, dir: string, maxEvents = MAX
       while (issued < maxEvents && performance.now() - t0 < MAX_MS) {
         const n = issued++;
         const s = performance.now();
-        await rec.record(event(`w${w}`, n));
+        const done = rec.record(event(`w${w}`, n));
+        // `-tx`: a statement and its result line, like one gateway transaction (an event is then a transaction).
+        if (cfg.name.endsWith('-tx')) void rec.record(result(`w${w}`, n), { lazy: true });
+        await done;
         lat.push(performance.now() - s);
       }
     }),
