@@ -101,7 +101,7 @@ function readMasker(m: ConnectionConfig['masking']): Masker {
 function statesOf(good: GoodConfig): Map<string, ConnectionState> {
   const map = new Map<string, ConnectionState>();
   for (const c of good.config.connections) {
-    map.set(c.name, { config: c, configHash: good.hash, approvals: good.config.approvals, sqlPolicy: good.sqlPolicies.get(c.name), masker: readMasker(c.masking) });
+    map.set(c.name, { config: c, configHash: good.hash, approvals: good.config.approvals, sqlPolicy: good.sqlPolicies.get(c.name), masker: readMasker(c.masking), identityName: good.config.identity.name });
   }
   return map;
 }

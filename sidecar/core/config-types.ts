@@ -359,6 +359,8 @@ export interface ConnectionState<C extends ConnectionConfig = ConnectionConfig> 
   readonly sqlPolicy: CompiledSqlPolicy | undefined;
   /** Built from `config.masking` with the HMAC key file read. */
   readonly masker: Masker;
+  /** `identity.name`: the AgentIdentity this sidecar enforces (recordings, ApprovalRequests, Events). */
+  readonly identityName?: string | undefined;
 }
 
 /**

@@ -68,7 +68,7 @@ export function depsOf(lc: ListenerContext, protocol: string): GatewayDeps {
     approvalTimeoutMs: state.approvals.timeoutSeconds * 1000,
     logger: svc.log.child({ connection: lc.name, protocol }),
     metrics: metricsOf(svc, protocol),
-    identity: lc.pod.name ?? lc.name,
+    identity: state.identityName ?? lc.pod.name ?? lc.name,
   };
 }
 

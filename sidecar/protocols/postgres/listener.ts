@@ -245,6 +245,7 @@ export async function startListener(lc: ListenerContext): Promise<RunningListene
     metrics,
     approvals: svc.approvals,
     current,
+    ...(lc.current().identityName !== undefined ? { identity: lc.current().identityName } : {}),
   });
   return { address: l.address, followsReloads: true, sessions: () => l.sessions(), stop: (deadline) => l.close(deadline - Date.now()) };
 }
