@@ -3,6 +3,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
 import type pg from 'pg';
 import { sharedControlPlane, type ControlPlane } from '../cluster/control-plane.ts';
@@ -90,10 +91,12 @@ describe('approvals backend kubernetes (sidecar ⇄ API server)', () => {
     try {
       const before = (await env.list()).length;
       const q = c.query('DELETE FROM orders WHERE id = 3');
+      q.catch(() => undefined); // it may reject before assert.rejects is attached (the sidecar can see the status first)
       const req = await env.nth(before + 1);
       await env.setStatus(req.metadata.name ?? '', { phase: 'Denied', reason: 'denied by approver: not during the freeze' });
       await assert.rejects(q, (e: pg.DatabaseError) => e.code === '42501' && /not during the freeze/.test(e.message) && e.message.includes(req.metadata.name ?? '?'));
       const q2 = c.query('DELETE FROM orders WHERE id = 3');
+      q2.catch(() => undefined);
       const req2 = await env.nth(before + 2);
       await env.setStatus(req2.metadata.name ?? '', { phase: 'Expired', reason: 'no decision before the deadline' });
       await assert.rejects(q2, (e: pg.DatabaseError) => e.code === '42501' && /expired/.test(e.message));
@@ -178,6 +181,48 @@ describe('approvals backend kubernetes (sidecar ⇄ API server)', () => {
       await assert.rejects(q3, /enough/);
     } finally {
       await c.end();
+    }
+  });
+
+  it('extended protocol: the request shows the bound parameters and its sha256 covers them; an approval runs that one execution; a window ignores parameters', async () => {
+    await pgp.psql("INSERT INTO orders SELECT g, 'x' FROM generate_series(101, 104) g;");
+    const del = 'DELETE FROM orders WHERE id = $1';
+    const gw = await gateway(env.backend());
+    const c = await gw.client();
+    try {
+      const before = (await env.list()).length;
+      const q = c.query(del, [101]);
+      q.catch(() => undefined);
+      const req = await env.nth(before + 1);
+      assert.equal(req.spec.command.text, `${del}\n-- bound parameters: $1 = '101'`);
+      assert.notEqual(req.spec.command.sha256, createHash('sha256').update(del).digest('hex'), 'not the bare statement hash');
+      assert.equal(await pgp.psql('SELECT count(*) FROM orders WHERE id = 101'), '1', 'nothing ran while held');
+      await env.setStatus(req.metadata.name ?? '', { phase: 'Approved', reason: 'approved by approver' });
+      assert.equal((await q).rowCount, 1);
+      const q2 = c.query(del, [102]);
+      q2.catch(() => undefined);
+      const req2 = await env.nth(before + 2);
+      assert.equal(req2.spec.command.text, `${del}\n-- bound parameters: $1 = '102'`);
+      assert.notEqual(req2.spec.command.sha256, req.spec.command.sha256, 'only the parameter differs');
+      await env.setStatus(req2.metadata.name ?? '', { phase: 'Denied', reason: 'denied by approver: not 102' });
+      await assert.rejects(q2, /not 102/);
+      assert.equal(await pgp.psql('SELECT count(*) FROM orders WHERE id IN (101, 102)'), '1');
+    } finally {
+      await c.end();
+    }
+    const gw2 = await gateway(env.backend(), [approvalRule({ id: 'window-params', windowSeconds: 600 })]);
+    const c2 = await gw2.client();
+    try {
+      const before = (await env.list()).length;
+      const q3 = c2.query(del, [103]);
+      q3.catch(() => undefined);
+      const req3 = await env.nth(before + 1);
+      await env.setStatus(req3.metadata.name ?? '', { phase: 'Approved', reason: 'approved by approver', decidedAt: new Date().toISOString(), window: { expiresAt: new Date(Date.now() + 600_000).toISOString() } });
+      assert.equal((await q3).rowCount, 1);
+      assert.equal((await c2.query(del, [104])).rowCount, 1, 'other values inside the window run');
+      assert.equal((await env.list()).length, before + 1, 'no new request inside the window');
+    } finally {
+      await c2.end();
     }
   });
 

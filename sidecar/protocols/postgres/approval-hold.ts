@@ -12,7 +12,7 @@ export interface ApprovalRequest {
   readonly groups: readonly string[];
   /** Masked statement text: what the approver reads. */
   readonly statement: string;
-  /** SHA-256 of the exact statement text: an approval binds to it. */
+  /** What an approval binds to: SHA-256 of the exact statement text, or for an extended-protocol Execute of the text with its bound parameters (held-extended.ts bindHash). */
   readonly statementHash: string;
   readonly rule: string;
   readonly reason: string;
@@ -30,7 +30,7 @@ export interface ApprovalRequest {
   readonly purpose?: string;
   /** How the parser classified the statement. */
   readonly classification?: { readonly kinds: readonly string[]; readonly tables: readonly string[]; readonly functions: readonly string[] };
-  /** SHA-256 of the bound parameters, when they are known at hold time. */
+  /** SHA-256 of the bound parameter formats and values alone (extended protocol; statementHash already covers them). */
   readonly parametersHash?: string;
 }
 

@@ -14,12 +14,13 @@ import { authenticate } from './auth.ts';
 import { decodeReadyStatus } from './backend-framer.ts';
 import type { CancelRegistry } from './cancel.ts';
 import { BackendCode, FrontendCode, ProtocolError } from './codes.ts';
-import { decodeDescribeOrClose, decodeParse, decodePasswordMessage, decodeQuery, decodeStartup, FrontendFramer, decodeBind } from './frontend-framer.ts';
+import { decodeDescribeOrClose, decodeExecute, decodeParse, decodePasswordMessage, decodeQuery, decodeStartup, FrontendFramer, decodeBind } from './frontend-framer.ts';
+import { bindHash, HeldExtended, isPrivateName, MAX_HELD, shownCommand, type HeldPortal } from './held-extended.ts';
 import { denialFields, errorFields, judge, type Judgement } from './judge.ts';
 import { NO_FINDINGS, ResponseMasker, Scrubber } from './mask-rows.ts';
 import type { BackendFrame, FrontendFrame, StartupMessage, TransactionStatus } from './messages.ts';
 import * as be from './serialize-backend.ts';
-import { parse as parseMessage, query as queryMessage, terminate as terminateMessage } from './serialize-frontend.ts';
+import { bind as bindMessage, close as closeMessage, describe as describeMessage, parse as parseMessage, query as queryMessage, terminate as terminateMessage } from './serialize-frontend.ts';
 import { next, route, SessionState, type SessionAction, type SessionEvent, type Transition } from './session-state.ts';
 import type { SqlClassifier } from './sql-cache.ts';
 import { PreparedRegistry } from './sql-prepared.ts';
@@ -92,6 +93,9 @@ const RESULT_ENDS: ReadonlySet<number> = new Set([BackendCode.CommandComplete, B
 const LAZY = Object.freeze({ lazy: true });
 const ignore = (): undefined => undefined;
 const POISON_RE = /chaperone_refused_[0-9a-f]+_\d+/;
+/** Messages that may wait behind a held statement's Parse/Bind; anything else (Sync, Flush, Query…) sends what waits first. */
+const DEFERRABLE: ReadonlySet<number> = new Set([FrontendCode.Parse, FrontendCode.Bind, FrontendCode.Describe, FrontendCode.Execute, FrontendCode.Close]);
+const MAX_DEFERRED = 256;
 /** Frames waiting behind an async step (recording, approval) before the client socket is paused. */
 const INBOX_HIGH_WATER = 256;
 
@@ -105,6 +109,20 @@ interface Judged {
   readonly text: string;
   /** Parse's statement name ('' unnamed); undefined for a Query. */
   readonly statement: string | undefined;
+}
+
+type ApprovalDecision = Extract<SqlDecision, { action: 'require-approval' }>;
+
+/** What a held extended-protocol statement remembers for its Executes. */
+interface HeldPayload {
+  readonly judged: Judged;
+  readonly d: ApprovalDecision;
+}
+
+/** The one Execute an extended-protocol hold is for, with its portal's bound parameters. */
+interface BoundExecute {
+  readonly frame: FrontendFrame;
+  readonly portal: HeldPortal<HeldPayload>;
 }
 
 function newCycle(): Cycle {
@@ -128,6 +146,14 @@ export class Session {
   private cls: SqlClassifier | null = null;
   private discarding = false;
   private readonly prepared = new PreparedRegistry();
+  /** Extended-protocol statements that need approval (private names upstream) and the portals bound from them. */
+  private readonly held = new HeldExtended<HeldPayload>();
+  /**
+   * Frames not yet sent upstream, from a held Parse or a Bind of a held statement on: so the server
+   * takes no locks and opens no transaction for it while a human decides. Sent at Sync, Flush or
+   * any other message, and after the held Execute's decision (before it, or before its refusal).
+   */
+  private deferred: Buffer[] | null = null;
   /** Named statement → the cmd of its Parse (result lines of later executions refer to it). */
   private readonly statementCmd = new Map<string, number>();
   private readonly cycles: Cycle[] = [];
@@ -524,12 +550,14 @@ export class Session {
   // ---- ready: routing ----
 
   private onTagged(f: FrontendFrame): void | Promise<void> {
+    if (this.deferred !== null && !DEFERRABLE.has(f.code)) this.releaseDeferred();
     switch (route(f.code, this.discarding)) {
       case 'judge-query':
         return this.withClassifier(() => this.onSql(f, 'simple'));
       case 'judge-parse':
         return this.withClassifier(() => this.onSql(f, 'extended'));
       case 'forward':
+        if (this.held.active) return this.forwardExtended(f);
         this.track(f);
         this.forward(f);
         return;
@@ -565,6 +593,84 @@ export class Session {
     }
   }
 
+  /** Once a held statement exists: Bind, Describe, Close and Execute are checked against the held names and portals. */
+  private forwardExtended(f: FrontendFrame): void | Promise<void> {
+    switch (f.code) {
+      case FrontendCode.Bind:
+        return this.onBind(f);
+      case FrontendCode.Execute:
+        return this.onExecute(f);
+      case FrontendCode.Describe:
+      case FrontendCode.Close:
+        return this.onDescribeOrClose(f);
+      default:
+        this.forward(f);
+        return;
+    }
+  }
+
+  /** A Bind from a held statement is sent to its private name; the hash and the approver's text are fixed here, from the exact bytes sent. */
+  private onBind(f: FrontendFrame): void {
+    const b = decodeBind(f);
+    if (isPrivateName(b.statement)) return this.refuseReservedName(b.statement);
+    const cmd = this.statementCmd.get(b.statement);
+    if (cmd !== undefined) this.open.cmd ??= cmd;
+    const s = this.held.statement(b.statement);
+    if (s === undefined) {
+      this.held.bind(b.portal, undefined);
+      this.forward(f);
+      return;
+    }
+    if (!this.held.roomFor('portal', b.portal)) return this.refuseTooManyHeld(cmd);
+    const { hash, parametersHash } = bindHash(s.sql, s.paramTypes, b.paramFormats, b.params);
+    const shown = shownCommand(s.text, b.paramFormats, b.params, (v) => this.ctx.masker.maskText(v).value);
+    this.held.bind(b.portal, { statement: s, hash, parametersHash, shown });
+    this.deferred ??= [];
+    this.writeUpstream(bindMessage({ portal: b.portal, statement: s.privateName, paramFormats: b.paramFormats, params: b.params, resultFormats: b.resultFormats }));
+  }
+
+  /** Every Execute of a held portal waits for its own approval; anything after it waits in the inbox, in order. */
+  private onExecute(f: FrontendFrame): void | Promise<void> {
+    const p = this.held.heldPortals > 0 ? this.held.portal(decodeExecute(f).portal) : undefined;
+    if (p === undefined) {
+      this.forward(f);
+      return;
+    }
+    return this.awaitApproval(p.statement.payload.judged, p.statement.payload.d, { frame: f, portal: p });
+  }
+
+  private onDescribeOrClose(f: FrontendFrame): void {
+    const c = decodeDescribeOrClose(f);
+    if (isPrivateName(c.targetName)) return this.refuseReservedName(c.targetName);
+    if (c.target === 'P') {
+      if (c.name === 'close') this.held.closePortal(c.targetName);
+      this.forward(f);
+      return;
+    }
+    if (c.name === 'close') this.statementCmd.delete(c.targetName);
+    const priv = c.name === 'close' ? this.held.closeStatement(c.targetName) : this.held.statement(c.targetName)?.privateName;
+    if (priv === undefined) this.forward(f);
+    else this.writeUpstream(c.name === 'close' ? closeMessage('S', priv) : describeMessage('S', priv));
+  }
+
+  private refuseTooManyHeld(cmd: number | undefined): void {
+    this.summary.denied++;
+    this.refuse('extended', errorFields('CHAP_ERR_SQL_DENIED', { rule: 'chaperone.held-limit', reason: 'too-many-held', detail: `this session already has ${MAX_HELD} named statements or portals waiting for approval; Close some first` }), cmd);
+  }
+
+  private refuseReservedName(name: string): void {
+    this.summary.denied++;
+    this.poison('extended', errorFields('CHAP_ERR_SQL_DENIED', { rule: 'chaperone.held-name', reason: 'reserved-name', detail: `the name ${name} is reserved for statements Chaperone holds for approval; use another name` }));
+  }
+
+  /** Statement names with the held prefix are the sidecar's: a client may not Parse or EXECUTE them (they could run a held statement unapproved). */
+  private guardReservedNames(j: Judgement, parseName: string | undefined): Judgement {
+    let bad = parseName !== undefined && isPrivateName(parseName) ? parseName : undefined;
+    if (bad === undefined && this.held.active) bad = j.facts.flatMap((x) => x.executes).find(isPrivateName);
+    if (bad === undefined) return j;
+    return { ...j, decision: { action: 'deny', rule: 'chaperone.held-name', reason: 'reserved-name', message: `the name ${bad} is reserved for statements Chaperone holds for approval`, statementIndex: null } };
+  }
+
   private withClassifier(fn: () => void | Promise<void>): void | Promise<void> {
     if (this.cls !== null) return fn();
     return this.ctx.classifier().then((c) => {
@@ -578,7 +684,7 @@ export class Session {
     if (cls === null) throw new Error('classifier not loaded');
     const parse = protocol === 'extended' ? decodeParse(f) : undefined;
     const sql = parse?.sql ?? decodeQuery(f).sql;
-    const j = judge({ cls, policy: this.ctx.policy, prepared: this.prepared, readOnly: this.ctx.conn.readOnly }, sql, protocol);
+    const j = this.guardReservedNames(judge({ cls, policy: this.ctx.policy, prepared: this.prepared, readOnly: this.ctx.conn.readOnly }, sql, protocol), parse?.statement);
     const cmd = ++this.cmdSeq;
     this.summary.commands++;
     const decision: Decision = j.decision.action === 'allow' ? 'allow' : j.decision.action === 'deny' ? 'deny' : 'approval';
@@ -608,10 +714,25 @@ export class Session {
       this.log.info({ cmd, rule: d.rule, reason: d.reason }, 'statement denied');
       return this.refuse(protocol, denialFields(d), cmd);
     }
+    // Extended protocol: the parameters are not known yet; each Execute of a portal bound from it is held instead.
+    if (protocol === 'extended') return this.parseHeld(p, d);
     return this.awaitApproval(p, d);
   }
 
+  /** A Parse that needs approval goes upstream under a private name (held-extended.ts says why); nothing runs until an Execute is approved. */
+  private parseHeld(p: Judged, d: ApprovalDecision): void {
+    const parse = decodeParse(p.f);
+    if (!this.held.roomFor('statement', parse.statement)) return this.refuseTooManyHeld(p.cmd);
+    const privateName = this.held.parseHeld(parse.statement, { sql: parse.sql, paramTypes: parse.paramTypes, text: p.text, payload: { judged: p, d } });
+    this.deferred ??= [];
+    for (const fact of p.j.facts) this.prepared.observe(fact);
+    this.open.cmd = p.cmd;
+    if (parse.statement !== '') this.statementCmd.set(parse.statement, p.cmd);
+    this.writeUpstream(parseMessage(privateName, parse.sql, parse.paramTypes));
+  }
+
   private forwardJudged({ f, j, cmd, protocol, statement }: Judged): void {
+    if (statement !== undefined && this.held.active) this.held.parseAllowed(statement);
     for (const fact of j.facts) this.prepared.observe(fact);
     this.open.cmd = cmd;
     if (statement !== undefined && statement !== '') this.statementCmd.set(statement, cmd);
@@ -624,20 +745,29 @@ export class Session {
     this.poison(protocol, fields);
   }
 
-  private async awaitApproval(judged: Judged, d: Extract<SqlDecision, { action: 'require-approval' }>): Promise<void> {
-    const { j, cmd, protocol, text } = judged;
+  /** The held command: the masked text and hash are the Execute's (statement plus parameters) for the extended protocol. */
+  private approvalRequest(judged: Judged, d: ApprovalDecision, bound: BoundExecute | undefined): ApprovalRequest {
+    const { j, cmd } = judged;
     const p = this.principal;
     if (p === null) throw new Error('no principal');
-    this.summary.approvals++;
     const groups = Array.isArray(d.approval['approverGroups']) ? (d.approval['approverGroups'] as unknown[]).filter((g): g is string => typeof g === 'string') : [];
     const seconds = typeof d.approval['timeoutSeconds'] === 'number' ? d.approval['timeoutSeconds'] : undefined;
     const timeoutMs = seconds !== undefined && seconds > 0 ? Math.min(seconds * 1000, this.ctx.approvalTimeoutMs) : this.ctx.approvalTimeoutMs;
-    const req: ApprovalRequest = {
+    return {
       id: newApprovalId(), session: this.id, cmd, connection: this.ctx.conn.name, identity: this.ctx.identity, subject: p.subject, username: p.username,
-      groups: p.groups, statement: text, statementHash: j.hash, rule: d.rule, reason: d.reason, message: d.message, approverGroups: groups, timeoutMs, settings: d.approval,
+      groups: p.groups, statement: bound?.portal.shown ?? judged.text, statementHash: bound?.portal.hash ?? j.hash, rule: d.rule, reason: d.reason, message: d.message, approverGroups: groups, timeoutMs, settings: d.approval,
       protocol: 'postgres', issuer: p.issuer, ...(p.actingFor !== undefined ? { actingFor: p.actingFor } : {}), classification: j.classification,
+      ...(bound !== undefined ? { parametersHash: bound.portal.parametersHash } : {}),
       ...(this.startup?.parameters.get('application_name') ? { purpose: this.ctx.masker.maskText(this.startup.parameters.get('application_name') ?? '').value } : {}),
     };
+  }
+
+  /** `bound`: an extended-protocol Execute; the approval binds to its statement and exact parameters and covers that one Execute. */
+  private async awaitApproval(judged: Judged, d: ApprovalDecision, bound?: BoundExecute): Promise<void> {
+    const { cmd, protocol } = judged;
+    this.summary.approvals++;
+    const req = this.approvalRequest(judged, d, bound);
+    const { approverGroups: groups, timeoutMs } = req;
     this.writeClient(be.noticeResponse({
       S: 'NOTICE', V: 'NOTICE', C: '01000',
       M: `Chaperone is holding this statement for approval (rule ${d.rule}: ${d.message}); waiting up to ${Math.round(timeoutMs / 1000)} s for request ${req.id}`,
@@ -653,10 +783,16 @@ export class Session {
     this.hold = null;
     await this.record({ type: 'approval.outcome', session: this.id, cmd, request: req.id, outcome: o.outcome, by: 'by' in o ? (o.by ?? []) : [], waitedMs: Date.now() - started });
     if (this.closed) return;
+    if (bound !== undefined) this.releaseDeferred();
     this.log.info({ cmd, request: req.id, outcome: o.outcome }, 'approval outcome');
-    if (o.outcome === 'approved') return this.forwardJudged(judged);
+    if (o.outcome === 'approved') return bound === undefined ? this.forwardJudged(judged) : this.forwardApprovedExecute(bound, cmd);
     this.summary.denied++;
     return this.refuse(protocol, errorFields('CHAP_ERR_SQL_APPROVAL_DENIED', { rule: d.rule, outcome: o.outcome, detail: o.reason }), cmd);
+  }
+
+  private forwardApprovedExecute(bound: BoundExecute, cmd: number): void {
+    this.open.cmd ??= cmd;
+    this.forward(bound.frame);
   }
 
   /**
@@ -678,7 +814,22 @@ export class Session {
   }
 
   private forward(f: FrontendFrame): void {
-    this.toUpstream.pass(f.raw);
+    if (this.deferred !== null) this.defer(Buffer.from(f.raw));
+    else this.toUpstream.pass(f.raw);
+  }
+
+  /** Bounded: a client that never syncs just gets its frames sent (deferring only spares the server's locks). */
+  private defer(b: Buffer): void {
+    const d = this.deferred;
+    if (d === null) return;
+    d.push(b);
+    if (d.length >= MAX_DEFERRED) this.releaseDeferred();
+  }
+
+  private releaseDeferred(): void {
+    const d = this.deferred;
+    this.deferred = null;
+    if (d !== null) for (const b of d) this.toUpstream.write(b);
   }
 
   private endCycle(): void {
@@ -848,7 +999,8 @@ export class Session {
   }
 
   private writeUpstream(b: Buffer): void {
-    this.toUpstream.write(b);
+    if (this.deferred !== null) this.defer(b);
+    else this.toUpstream.write(b);
   }
 
   private sendUpstream(b: Buffer): void {
