@@ -7,6 +7,7 @@ import { LocalApprovals } from '../../sidecar/protocols/postgres/approval-hold.t
 import { bindHash } from '../../sidecar/protocols/postgres/held-extended.ts';
 import { bind, describe as describeMsg, execute, parse, query, sync } from '../../sidecar/protocols/postgres/serialize-frontend.ts';
 import { startPostgres, type Postgres } from '../env/postgres.ts';
+import { eventually } from '../env/wait.ts';
 import { startOidcProvider, type TestIdp } from '../helpers/oidc-provider.ts';
 import { FAKE_AWS_KEY, fields, hasReady, messages, rawLogin, startGateway, type Gateway } from './postgres-gateway.harness.ts';
 
@@ -139,6 +140,19 @@ describe('postgres gateway: extended-protocol approvals bind to the parameters',
       assert.equal(messages(b).map((m) => m.type).join(''), 'N12EZ');
       const err = messages(b).find((m) => m.type === 'E');
       assert.match(fields(err?.body ?? Buffer.alloc(0))['M'] ?? '', /pipeline no/);
+      assert.equal(await ids(), '2,6,7,8,9');
+
+      // The same portal executed twice: the second Execute needs its own approval. Denying it aborts
+      // the implicit transaction, so the first (approved) one is rolled back, as for any error.
+      start = c.bytes().length;
+      c.send(Buffer.concat([parse('', DEL), bind({ params: ['7'] }), execute(), execute(), sync()]));
+      const r3 = await approvals.nextRequest();
+      approvals.decide(r3.id, 'approved', 'bob');
+      const r4 = await eventually(() => Promise.resolve(approvals.pending().find((r) => r.id !== r3.id)), { what: 'a second request for the second Execute' });
+      assert.equal(r4.statementHash, r3.statementHash, 'same statement, same values');
+      approvals.decide(r4.id, 'denied', 'carol', 'once is enough');
+      b = (await c.until((x) => hasReady(x.subarray(start)))).subarray(start);
+      assert.equal(messages(b).map((m) => m.type).join(''), 'NN12CEZ');
       assert.equal(await ids(), '2,6,7,8,9');
 
       // The session goes on.
