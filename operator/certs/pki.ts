@@ -1,8 +1,9 @@
 // Webhook PKI: an ECDSA P-256 CA and serving certificates through WebCrypto + @peculiar/x509, and what a PEM pair says about itself.
 import 'reflect-metadata';
-import { X509Certificate as NodeX509, createPrivateKey, randomBytes, webcrypto } from 'node:crypto';
+import { X509Certificate as NodeX509, createPrivateKey, webcrypto } from 'node:crypto';
 import type { webcrypto as wc } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
+import { pem, serial } from '../../sidecar/tls/pem.ts';
 
 const EC: wc.EcKeyImportParams & wc.EcKeyGenParams = { name: 'ECDSA', namedCurve: 'P-256' };
 const SIGN: wc.EcdsaParams = { name: 'ECDSA', hash: 'SHA-256' };
@@ -30,18 +31,6 @@ export interface ServingOptions {
   readonly ips: readonly string[];
   readonly validityMs: number;
   readonly now?: Date;
-}
-
-function pem(label: string, der: ArrayBuffer): string {
-  const b64 = Buffer.from(der).toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '');
-  return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`;
-}
-
-/** Positive 16-byte serial (the top bit cleared so DER keeps it positive). */
-function serial(): string {
-  const b = randomBytes(16);
-  b[0] = (b[0] ?? 0) & 0x7f;
-  return b.toString('hex');
 }
 
 function window(now: Date | undefined, validityMs: number): { notBefore: Date; notAfter: Date } {

@@ -5,10 +5,11 @@
 // exported (it signs the leaf and is dropped); the leaf key exists only as PEM in this process.
 // @peculiar/x509 (and reflect-metadata, which it needs first) is loaded on first use: a sidecar
 // without such a listener never pays its memory.
-import { randomBytes, webcrypto } from 'node:crypto';
+import { webcrypto } from 'node:crypto';
 import type { webcrypto as wc } from 'node:crypto';
 import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { pem, serial } from './pem.ts';
 
 /** The leaf lives as long as the process; a restart makes a new pair (a year is far beyond any pod). */
 export const DEFAULT_LOOPBACK_VALIDITY_MS = 366 * 86_400_000;
@@ -40,18 +41,6 @@ async function loadX509(): Promise<X509> {
     return m;
   })();
   return x509Module;
-}
-
-function pem(label: string, der: ArrayBuffer): string {
-  const b64 = Buffer.from(der).toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '');
-  return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`;
-}
-
-/** Positive 16-byte serial (top bit cleared so DER keeps it positive). */
-function serial(): string {
-  const b = randomBytes(16);
-  b[0] = (b[0] ?? 0) & 0x7f;
-  return b.toString('hex');
 }
 
 /** Makes a fresh CA + serving pair; `name` goes into both subjects so `openssl s_client` shows which listener it is. */
