@@ -42,7 +42,12 @@ describe('AgentIdentity → ConfigMap', () => {
   it('an identity becomes Ready and its ConfigMap holds exactly what compileIdentity produces (and the sidecar accepts it)', async () => {
     await apply(cp, policyPath(ns, 'mask-alpha'), maskingPolicy(ns, 'mask-alpha', { identities: ['alpha'] }, [{ name: 'ticket', regex: 'TCK-[0-9]{6}' }]));
     await createIdentity(pgIdentity(ns, 'alpha'));
-    const id = await waitReady(cp, ns, 'alpha');
+    // The policy and the identity arrive on separate watches: a first reconcile may run before the
+    // policy is in the informer, and the policy's event then requeues the identity (fan-out).
+    const id = await eventually(async () => {
+      const r = await waitReady(cp, ns, 'alpha');
+      return /MaskingPolicies: mask-alpha/.test(condition(r, 'Ready')?.message ?? '') ? r : undefined;
+    }, { what: 'AgentIdentity alpha Ready with MaskingPolicy mask-alpha compiled in' });
     const cmName = configMapNameFor('alpha');
     assert.equal(id.status?.configMapName, cmName);
     assert.equal(id.status?.observedGeneration, id.metadata.generation);
