@@ -27,7 +27,7 @@ import { onTeardown } from '../../test/env/cleanup.ts';
 import { freePorts } from '../../test/env/ports.ts';
 import { startPostgres } from '../../test/env/postgres.ts';
 import { eventually } from '../../test/env/wait.ts';
-import { Kubelet, startContainer, type Materialized, type RunningContainer } from './kubelet.ts';
+import { Kubelet, startContainer, type Materialized, type RunningContainer } from '../../test/cluster/kubelet.ts';
 import { check, done, interrupt, note, say, show, StepFailed, wasInterrupted } from './narrate.ts';
 import { installPlatform, kubectl, loadQuickstart, QUICKSTART_DIR, removeDir, startDemoOperator, writeManifests, type Obj } from './platform.ts';
 import { sampleData, seed, startTicketsApi, type SampleData } from './sample.ts';

@@ -10,12 +10,11 @@ import pino from 'pino';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 import { loadCrds } from '../../operator/api/schema.ts';
 import { approvalsPlugin } from '../../operator/approvals/index.ts';
-import { createCa, issueServing } from '../../operator/certs/pki.ts';
 import { startOperator, type RunningOperator } from '../../operator/main.ts';
-import { mutatingWebhookConfiguration, validatingWebhookConfiguration } from '../../operator/manifests/webhooks.ts';
 import { OperatorMetrics } from '../../operator/metrics.ts';
 import type { ControlPlane } from '../../test/cluster/control-plane.ts';
 import { toolPath } from '../../test/cluster/tools.ts';
+import { registerWebhooks, staticWebhookTls } from '../../test/cluster/webhooks.ts';
 import { eventually } from '../../test/env/wait.ts';
 
 const run = promisify(execFile);
@@ -23,8 +22,6 @@ const ROOT = new URL('../../', import.meta.url).pathname;
 export const QUICKSTART_DIR = join(ROOT, 'examples', 'quickstart');
 const RBAC_DIR = join(ROOT, 'operator', 'rbac');
 const FIELD_MANAGER = 'chaperone-demo';
-const ADMISSION = '/apis/admissionregistration.k8s.io/v1';
-const DAY_MS = 86_400_000;
 
 export type Obj = Record<string, unknown> & { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } };
 
@@ -62,36 +59,29 @@ export interface DemoOperator {
 
 /** The whole operator in this process (controllers, pod and ApprovalRequest webhooks, approvals plugin); webhooks registered with the CA as caBundle. */
 export async function startDemoOperator(cp: ControlPlane, o: { operatorNamespace: string; agentNamespace: string; logFile: string }): Promise<DemoOperator> {
-  const ca = await createCa({ commonName: 'chaperone-demo-ca', validityMs: DAY_MS });
-  const serving = await issueServing(ca, { commonName: 'chaperone-webhook', dnsNames: ['localhost'], ips: ['127.0.0.1'], validityMs: DAY_MS });
+  const { tls, caPem } = await staticWebhookTls('chaperone-demo-ca');
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromFile(cp.kubeconfig('admin'));
   const op = await startOperator({
     kubeConfig, operatorNamespace: o.operatorNamespace, leaderElection: false, admin: { host: '127.0.0.1', port: 0 },
     log: pino({ name: 'operator', level: 'info' }, pino.destination({ dest: o.logFile, sync: true })),
     metrics: new OperatorMetrics({ defaultMetrics: false }), watchTimeoutSeconds: 30,
-    webhook: { host: '127.0.0.1', port: 0, tls: { kind: 'static', material: { cert: serving.certPem, key: serving.keyPem, ca: ca.certPem } } },
+    webhook: { host: '127.0.0.1', port: 0, tls },
     // The sidecar runs on this machine, so its admin listener stays on loopback; approvals go through ApprovalRequests.
     compileEnv: { adminHost: '127.0.0.1', approvalsBackend: 'kubernetes' },
     plugins: [approvalsPlugin()],
   });
   const webhookUrl = (op.webhookUrl ?? '').replace('0.0.0.0', '127.0.0.1');
-  const names = { mutating: 'chaperone-demo-mutating', validating: 'chaperone-demo-validating' };
-  const mo = {
-    client: { url: webhookUrl }, operatorNamespace: o.operatorNamespace, caBundle: Buffer.from(ca.certPem).toString('base64'),
-    mutatingName: names.mutating, validatingName: names.validating,
-    // Only the demo's namespace is sent to these webhooks, so an attached shared control plane is not disturbed.
-    scope: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: [o.agentNamespace] }] },
-  };
-  await apply(cp, `${ADMISSION}/mutatingwebhookconfigurations/${names.mutating}`, mutatingWebhookConfiguration(mo));
-  await apply(cp, `${ADMISSION}/validatingwebhookconfigurations/${names.validating}`, validatingWebhookConfiguration(mo));
+  // Only the demo's namespace is sent to these webhooks, so an attached shared control plane is not disturbed.
+  const registered = await registerWebhooks(cp, {
+    url: webhookUrl, caPem, operatorNamespace: o.operatorNamespace, namespace: o.agentNamespace, approvals: true,
+    names: { mutating: 'chaperone-demo-mutating', validating: 'chaperone-demo-validating' },
+  });
   return {
     op, webhookUrl,
     async stop() {
       await op.stop();
-      for (const [kind, name] of [['mutatingwebhookconfigurations', names.mutating], ['validatingwebhookconfigurations', names.validating]] as const) {
-        await cp.request('admin', 'DELETE', `${ADMISSION}/${kind}/${name}`).catch(() => undefined);
-      }
+      await registered.unregister();
     },
   };
 }

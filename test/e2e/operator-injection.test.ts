@@ -1,28 +1,26 @@
 // The whole operator on a real API server: its webhooks inject a labelled Pod, the stored Pod's sidecar (started locally like a kubelet would) serves a real psql session; stopped, labelled pods are refused.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { V1Container, V1Pod, V1Volume } from '@kubernetes/client-node';
-import { createCa, issueServing } from '../../operator/certs/pki.ts';
-import { mutatingWebhookConfiguration, validatingWebhookConfiguration } from '../../operator/manifests/webhooks.ts';
+import type { V1Pod } from '@kubernetes/client-node';
 import type { RunningOperator } from '../../operator/main.ts';
 import { AGENT_TOKEN_AUDIENCE, LABEL_IDENTITY, SIDECAR_CONTAINER_NAME } from '../../operator/webhooks/pod-mutate/layout.ts';
 import { sharedControlPlane, type ControlPlane } from '../cluster/control-plane.ts';
+import { Kubelet, startPodSidecar, type StartedSidecar } from '../cluster/kubelet.ts';
+import { registerWebhooks, staticWebhookTls, waitForInjection, type RegisteredWebhooks } from '../cluster/webhooks.ts';
 import { freePorts } from '../env/ports.ts';
 import { startPostgres, type Postgres } from '../env/postgres.ts';
-import { eventually } from '../env/wait.ts';
 import { apply, identityPath, installCrds, pgIdentity, secret, secretPath, startTestOperator, waitReady } from '../integration/operator-controllers.harness.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SIDECAR_BIN = join(root, 'sidecar', 'bin', 'chaperone-sidecar');
 const PASSWORD = `synth-${randomBytes(12).toString('hex')}`;
 const DB_USER = 'chap_e2e_agent';
-const DAY_MS = 86_400_000;
 
 let cp: ControlPlane;
 let pgp: Postgres;
@@ -30,10 +28,10 @@ let ns: string;
 let opNs: string;
 let op: RunningOperator | undefined;
 let dir: string;
-let sidecar: ChildProcess | undefined;
+let sidecar: StartedSidecar | undefined;
+let webhooks: RegisteredWebhooks | undefined;
 let localPort: number;
 let adminPort: number;
-const names = { mutating: '', validating: '' };
 
 function pod(name: string, labelled: boolean, extra: Partial<V1Pod['spec']> = {}): V1Pod {
   return {
@@ -47,17 +45,6 @@ async function createPod(p: V1Pod, dryRun = false): Promise<{ status: number; bo
   return cp.request<V1Pod & { message?: string }>('admin', 'POST', `/api/v1/namespaces/${ns}/pods${dryRun ? '?dryRun=All' : ''}`, p);
 }
 
-async function registerWebhooks(url: string, caPem: string): Promise<void> {
-  const o = {
-    client: { url }, operatorNamespace: opNs, caBundle: Buffer.from(caPem).toString('base64'), approvals: false,
-    mutatingName: names.mutating, validatingName: names.validating,
-    // A shared control plane: only this test's namespace is sent to these webhooks.
-    scope: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: [ns] }] },
-  };
-  await apply(cp, `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${names.mutating}`, mutatingWebhookConfiguration(o));
-  await apply(cp, `/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/${names.validating}`, validatingWebhookConfiguration(o));
-}
-
 before(async () => {
   cp = await sharedControlPlane();
   await installCrds(cp);
@@ -66,109 +53,31 @@ before(async () => {
   await pgp.createDatabase('app');
   ns = await cp.createNamespace('ope2e');
   opNs = await cp.createNamespace('chaperone-system');
-  names.mutating = `chaperone-mutating-${ns}`;
-  names.validating = `chaperone-validating-${ns}`;
   dir = await mkdtemp(join(tmpdir(), 'chaperone-ope2e-'));
   [localPort, adminPort] = (await freePorts(2)) as [number, number];
-  const ca = await createCa({ commonName: 'chaperone-e2e-ca', validityMs: DAY_MS });
-  const serving = await issueServing(ca, { commonName: 'chaperone-webhook', dnsNames: ['localhost'], ips: ['127.0.0.1'], validityMs: DAY_MS });
+  const { tls, caPem } = await staticWebhookTls();
   op = await startTestOperator(cp, opNs, {
-    webhook: { host: '127.0.0.1', port: 0, tls: { kind: 'static', material: { cert: serving.certPem, key: serving.keyPem, ca: ca.certPem } }, build: { image: 'registry.invalid/chaperone-sidecar:e2e' } },
+    webhook: { host: '127.0.0.1', port: 0, tls, build: { image: 'registry.invalid/chaperone-sidecar:e2e' } },
     compileEnv: { adminHost: '127.0.0.1', approvalsBackend: 'none' },
   });
   assert.ok(op.webhookUrl);
-  await registerWebhooks(op.webhookUrl.replace('0.0.0.0', '127.0.0.1'), ca.certPem);
+  webhooks = await registerWebhooks(cp, { url: op.webhookUrl, caPem, operatorNamespace: opNs, namespace: ns });
   await apply(cp, secretPath(ns, 'e2e-agent-db'), secret(ns, 'e2e-agent-db', { username: DB_USER, password: PASSWORD }));
   const id = pgIdentity(ns, 'e2e-agent', { host: '127.0.0.1', port: pgp.port, localPort, database: 'app' });
   (id.spec as { sidecar?: unknown }).sidecar = { adminPort };
   await apply(cp, identityPath(ns, 'e2e-agent'), id);
   await waitReady(cp, ns, 'e2e-agent');
-  // Webhook configuration reaches the admission chain asynchronously: probe with a dry run until a labelled pod comes back injected.
-  await eventually(async () => {
-    const r = await createPod(pod('probe', true), true);
-    return r.status === 201 && r.body.spec?.initContainers?.some((c) => c.name === SIDECAR_CONTAINER_NAME) ? true : undefined;
-  }, { what: 'the mutating webhook is active' });
+  await waitForInjection(cp, pod('probe', true));
 });
 
 after(async () => {
-  if (sidecar && sidecar.exitCode === null) {
-    sidecar.kill('SIGTERM');
-    await new Promise((r) => sidecar?.once('exit', r));
-  }
+  await sidecar?.stop();
   await op?.stop();
-  for (const [kind, name] of [['mutatingwebhookconfigurations', names.mutating], ['validatingwebhookconfigurations', names.validating]] as const) {
-    if (name) await cp.request('admin', 'DELETE', `/apis/admissionregistration.k8s.io/v1/${kind}/${name}`);
-  }
+  await webhooks?.unregister();
   if (dir) await rm(dir, { recursive: true, force: true });
   await pgp?.stop();
   if (cp?.owned) await cp.stop();
 });
-
-// ---------------------------------------------------------------------------------------------
-// A kubelet stand-in: write each volume the sidecar mounts under `dir`, and map the paths.
-
-async function tokenRequest(sa: string, podRef: { name: string; uid: string }, audiences?: string[]): Promise<string> {
-  const r = await cp.request<{ status: { token: string } }>('admin', 'POST', `/api/v1/namespaces/${ns}/serviceaccounts/${sa}/token`, {
-    apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest',
-    spec: { expirationSeconds: 600, boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: podRef.name, uid: podRef.uid }, ...(audiences ? { audiences } : {}) },
-  });
-  assert.equal(r.status, 201, r.text);
-  return r.body.status.token;
-}
-
-async function keyData(kind: 'secrets' | 'configmaps', name: string): Promise<Record<string, string>> {
-  const r = await cp.request<{ data?: Record<string, string> }>('admin', 'GET', `/api/v1/namespaces/${ns}/${kind}/${name}`);
-  assert.equal(r.status, 200, `${kind}/${name}: ${r.text}`);
-  const data = r.body.data ?? {};
-  return kind === 'secrets' ? Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')])) : data;
-}
-
-/** The files of one volume, as the kubelet would project them (kube-root-ca.crt, absent here, is the cluster CA). */
-async function volumeFiles(v: V1Volume, stored: V1Pod, sa: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  if (v.configMap || v.secret) {
-    const data = v.secret ? await keyData('secrets', v.secret.secretName ?? '') : await keyData('configmaps', v.configMap?.name ?? '');
-    for (const it of (v.secret ?? v.configMap)?.items ?? []) out[it.path] = data[it.key] ?? assert.fail(`volume ${v.name}: no key ${it.key}`);
-    return out;
-  }
-  for (const s of v.projected?.sources ?? []) {
-    if (s.serviceAccountToken) out[s.serviceAccountToken.path] = await tokenRequest(sa, { name: stored.metadata?.name ?? '', uid: stored.metadata?.uid ?? '' }, s.serviceAccountToken.audience ? [s.serviceAccountToken.audience] : undefined);
-    for (const it of s.configMap?.items ?? []) out[it.path] = s.configMap?.name === 'kube-root-ca.crt' ? cp.caPem : (await keyData('configmaps', s.configMap?.name ?? ''))[it.key] ?? '';
-    for (const it of s.downwardAPI?.items ?? []) out[it.path] = it.fieldRef?.fieldPath === 'metadata.namespace' ? ns : '';
-  }
-  return out;
-}
-
-interface Materialized {
-  readonly args: string[];
-  readonly env: Record<string, string>;
-  readonly mapped: string[];
-}
-
-/** Writes the sidecar's volumes under dir/<mountPath> and rewrites the compiled config's absolute paths to them. */
-async function materialize(stored: V1Pod, c: V1Container): Promise<Materialized> {
-  const sa = stored.spec?.serviceAccountName ?? 'default';
-  const mapped: string[] = [];
-  for (const m of c.volumeMounts ?? []) {
-    const v = stored.spec?.volumes?.find((x) => x.name === m.name);
-    assert.ok(v, `volume ${m.name}`);
-    const files = await volumeFiles(v, stored, sa);
-    for (const [p, content] of Object.entries(files)) {
-      const file = join(dir, m.mountPath, p);
-      await mkdir(dirname(file), { recursive: true });
-      await writeFile(file, content, { mode: 0o600 });
-    }
-    mapped.push(m.mountPath);
-  }
-  const rewrite = (s: string): string => mapped.reduce((acc, mp) => acc.split(`${mp}/`).join(`${join(dir, mp)}/`), s);
-  const args = (c.args ?? []).map(rewrite);
-  const configArg = args[args.indexOf('--config') + 1] ?? assert.fail('no --config in the sidecar args');
-  await writeFile(configArg, rewrite(await readFile(configArg, 'utf8')));
-  const env: Record<string, string> = {};
-  const fields: Record<string, string> = { 'metadata.name': stored.metadata?.name ?? '', 'metadata.uid': stored.metadata?.uid ?? '', 'metadata.namespace': ns };
-  for (const e of c.env ?? []) env[e.name] = e.value ?? fields[e.valueFrom?.fieldRef?.fieldPath ?? ''] ?? '';
-  return { args, env, mapped };
-}
 
 // ---------------------------------------------------------------------------------------------
 
@@ -218,27 +127,19 @@ describe('operator e2e: injection that really works', () => {
   it('the stored sidecar, started locally with its own command, env and files, serves a real psql session with a pod-bound token', async () => {
     const sc = stored.spec?.initContainers?.find((c) => c.name === SIDECAR_CONTAINER_NAME) ?? assert.fail('no sidecar');
     assert.deepEqual(sc.command, ['chaperone-sidecar']);
-    const m = await materialize(stored, sc);
-    let logs = '';
-    sidecar = spawn(SIDECAR_BIN, m.args, { cwd: root, env: { PATH: process.env.PATH ?? '', ...m.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    sidecar.stdout?.on('data', (b: Buffer) => (logs += b.toString()));
-    sidecar.stderr?.on('data', (b: Buffer) => (logs += b.toString()));
-    await eventually(async () => {
-      if (sidecar?.exitCode !== null) assert.fail(`sidecar exited ${sidecar?.exitCode}: ${logs.slice(-2000)}`);
-      const r = await fetch(`http://127.0.0.1:${adminPort}/readyz`).catch(() => undefined);
-      return r?.status === 200 ? true : undefined;
-    }, { what: () => `sidecar ready; logs: ${logs.slice(-1500)}`, timeoutMs: 45_000 });
+    const kubelet = new Kubelet(cp, stored, join(dir, 'pod'));
+    sidecar = await startPodSidecar(kubelet, sc, { bin: SIDECAR_BIN, dir, cwd: root, adminPort });
     // The agent's token: audience chaperone, bound to this pod, as its projection would hold it.
-    const token = await tokenRequest(stored.spec?.serviceAccountName ?? 'default', { name: stored.metadata?.name ?? '', uid: stored.metadata?.uid ?? '' }, [AGENT_TOKEN_AUDIENCE]);
+    const token = await kubelet.token([AGENT_TOKEN_AUDIENCE]);
     const agentEnv = Object.fromEntries((stored.spec?.containers[0]?.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value as string]));
     const psql = spawnSync('psql', ['-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-c', 'SELECT current_user, 6 * 7'], {
       env: { PATH: process.env.PATH ?? '', ...agentEnv, PGPASSWORD: token, PGCONNECT_TIMEOUT: '10' }, encoding: 'utf8', timeout: 30_000,
     });
-    assert.equal(psql.status, 0, `psql failed: ${psql.stderr}\nsidecar: ${logs.slice(-1500)}`);
+    assert.equal(psql.status, 0, `psql failed: ${psql.stderr}\nsidecar: ${(await sidecar.output()).slice(-1500)}`);
     assert.equal(psql.stdout.trim(), `${DB_USER}|42`, 'upstream login with the mounted credential, answer through the sidecar');
     const bad = spawnSync('psql', ['-X', '-A', '-t', '-c', 'SELECT 1'], { env: { PATH: process.env.PATH ?? '', ...agentEnv, PGPASSWORD: 'not-a-token', PGCONNECT_TIMEOUT: '10' }, encoding: 'utf8', timeout: 30_000 });
     assert.notEqual(bad.status, 0, 'a non-token password is refused');
-    assert.ok(!logs.includes(PASSWORD), 'the sidecar never logs the credential');
+    assert.ok(!(await sidecar.output()).includes(PASSWORD), 'the sidecar never logs the credential');
   });
 
   it('the admin server reports webhook latency by webhook and outcome, and is ready', async () => {

@@ -1,18 +1,17 @@
-// A kubelet stand-in for the demo: writes a stored Pod's volumes to a temp dir and starts its sidecar command locally with the pod's env, args and files.
+// A kubelet stand-in for the demo and the e2e tests: writes a stored Pod's volumes to a temp dir and starts its containers' commands locally with the pod's env, args and files.
 //
 // The test control plane has no kubelet, so nothing would ever run the injected containers. This does
-// the part of a kubelet the demo needs: each volume a container mounts (Secret and ConfigMap keys,
-// projected ServiceAccount tokens from a TokenRequest bound to the pod, the downward API) is written
-// under `<dir>/<mountPath>`, and absolute mount paths in the args, env and the compiled config are
-// rewritten to those files. `https://kubernetes.default.svc` (cluster DNS in a real pod) is rewritten
-// to the API server's loopback URL. The same approach as test/e2e/operator-injection.test.ts, kept
-// here because that code lives inside a test file.
+// the part of a kubelet that matters here: each volume a container mounts (Secret and ConfigMap keys,
+// projected ServiceAccount tokens from a TokenRequest bound to the pod, the downward API, emptyDirs)
+// is written under `<dir>/<mountPath>`, and absolute mount paths in the args, env and mounted files
+// (the compiled config, a kubeconfig) are rewritten to those files. `https://kubernetes.default.svc`
+// (cluster DNS in a real pod) is rewritten to the API server's loopback URL.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { V1Container, V1Pod, V1Volume } from '@kubernetes/client-node';
-import type { ControlPlane } from '../../test/cluster/control-plane.ts';
+import type { ControlPlane } from './control-plane.ts';
 
 const IN_CLUSTER_API = /https:\/\/kubernetes\.default\.svc(?![.\w-])/g;
 
@@ -95,14 +94,19 @@ export class Kubelet {
     return { args: (c.args ?? []).map(rewrite), env };
   }
 
-  /** Rewrites the compiled sidecar config (a mounted ConfigMap file) the same way, in place. */
+  /** Rewrites a mounted file of container c (a kubeconfig, say) in place: mount paths and the in-cluster API URL. */
+  async rewriteFile(file: string, c: V1Container): Promise<void> {
+    const mapped = (c.volumeMounts ?? []).map((m) => m.mountPath);
+    const text = await readFile(file, 'utf8');
+    await writeFile(file, mapped.reduce((acc, mp) => acc.split(`${mp}/`).join(`${join(this.dir, mp)}/`), text).replace(IN_CLUSTER_API, this.cp.url));
+  }
+
+  /** Rewrites the compiled sidecar config (a mounted ConfigMap file named by `--config`) the same way, in place. */
   async rewriteConfig(args: readonly string[], c: V1Container): Promise<string> {
     const i = args.indexOf('--config');
     const file = i >= 0 ? args[i + 1] : undefined;
     if (file === undefined) throw new Error(`container ${c.name} has no --config argument`);
-    const mapped = (c.volumeMounts ?? []).map((m) => m.mountPath);
-    const text = await readFile(file, 'utf8');
-    await writeFile(file, mapped.reduce((acc, mp) => acc.split(`${mp}/`).join(`${join(this.dir, mp)}/`), text).replace(IN_CLUSTER_API, this.cp.url));
+    await this.rewriteFile(file, c);
     return file;
   }
 }
@@ -137,4 +141,32 @@ export function startContainer(bin: string, m: Materialized, o: { dir: string; n
       await Promise.all([new Promise((r) => out.end(r)), new Promise((r) => err.end(r))]);
     },
   };
+}
+
+export interface StartedSidecar extends RunningContainer {
+  /** stdout and stderr so far (recording lines and logs). */
+  output(): Promise<string>;
+}
+
+/**
+ * The stored Pod's sidecar container, materialized and started as its own command, then waited for until
+ * its admin listener says /readyz 200 (what the injected startup probe checks). Fails with its output if it exits.
+ */
+export async function startPodSidecar(kubelet: Kubelet, c: V1Container, o: { bin: string; dir: string; cwd: string; adminPort: number; extraEnv?: Record<string, string>; timeoutMs?: number }): Promise<StartedSidecar> {
+  const m = await kubelet.materialize(c);
+  await kubelet.rewriteConfig(m.args, c);
+  const running = startContainer(o.bin, m, { dir: o.dir, name: c.name, cwd: o.cwd, ...(o.extraEnv ? { extraEnv: o.extraEnv } : {}) });
+  const output = async (): Promise<string> => (await readFile(running.stdoutFile, 'utf8').catch(() => '')) + (await readFile(running.stderrFile, 'utf8').catch(() => ''));
+  const deadline = Date.now() + (o.timeoutMs ?? 45_000);
+  for (;;) {
+    if (running.child.exitCode !== null || running.child.signalCode !== null) throw new Error(`sidecar exited (${running.child.exitCode ?? running.child.signalCode}): ${(await output()).slice(-2000)}`);
+    const r = await fetch(`http://127.0.0.1:${o.adminPort}/readyz`).catch(() => undefined);
+    if (r?.status === 200) break;
+    if (Date.now() > deadline) {
+      await running.stop();
+      throw new Error(`sidecar not ready on admin port ${o.adminPort} after ${o.timeoutMs ?? 45_000} ms: ${(await output()).slice(-2000)}`);
+    }
+    await new Promise((res) => setTimeout(res, 200));
+  }
+  return { ...running, output };
 }
