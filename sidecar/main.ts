@@ -67,6 +67,8 @@ export interface Sidecar {
   stop(reason?: string): Promise<void>;
   /** Kubernetes Events and counter reports (identity.events, identity.report). */
   readonly audit: Audit;
+  /** The egress forward proxy when the config has `egress` (its bound address). */
+  egress(): { readonly address: { readonly host: string; readonly port: number } } | undefined;
 }
 
 export function podFromEnv(env: NodeJS.ProcessEnv): PodInfo {
@@ -187,7 +189,17 @@ export function restartOnlyChanges(prev: SidecarConfig, next: SidecarConfig): st
   const audit = (c: SidecarConfig): string => JSON.stringify([c.identity.name, c.identity.events, c.identity.report]);
   if (audit(prev) !== audit(next)) out.push('identity.name/events/report');
   if (prev.approvals.backend !== next.approvals.backend) out.push('approvals.backend');
+  if ((prev.egress === undefined) !== (next.egress === undefined) || JSON.stringify(prev.egress?.listen) !== JSON.stringify(next.egress?.listen)) out.push('egress (on/off, listen)');
   return out;
+}
+
+type RunningEgress = import('./protocols/egress/listener.ts').RunningEgress;
+
+/** The egress forward proxy (optional): its module loads only when the config has the section. */
+async function startEgressIfConfigured(config: SidecarConfig, hash: string, services: SidecarServices, pod: PodInfo): Promise<RunningEgress | undefined> {
+  if (!config.egress) return undefined;
+  const { startEgress } = await import('./protocols/egress/listener.ts');
+  return startEgress({ ...config, egress: config.egress }, hash, services, config.identity.name ?? pod.name ?? 'egress');
 }
 
 class Runtime {
@@ -333,10 +345,13 @@ export async function startSidecar(opts: StartOptions): Promise<Sidecar> {
   const services: SidecarServices = { verifier, recorder, metrics, log, admin: routes, approvals };
   const rt = new Runtime(loaded, modules, services, pod, protocols);
   let admin: AdminServer;
+  let egress: RunningEgress | undefined;
   try {
     admin = await startAdminServer({ host: config.admin.host, port: config.admin.port, routes, readiness: () => rt.readiness(), metrics: () => metrics.render(), log });
     for (const c of config.connections) await rt.start(c.name);
+    egress = await startEgressIfConfigured(config, loaded.hash, services, pod);
   } catch (e) {
+    await egress?.stop(Date.now());
     await rt.stopAll(Date.now());
     await recorder.close('start-failed');
     await audit.close();
@@ -357,6 +372,7 @@ export async function startSidecar(opts: StartOptions): Promise<Sidecar> {
     onApply: async (next, prev) => {
       if (JSON.stringify(next.config.identity) !== JSON.stringify(prev.config.identity)) verifierRef.current = buildVerifier(next.config, pod);
       await rt.apply(next);
+      if (egress && next.config.egress) egress.update(next.config.egress, next.hash);
     },
   });
   /** Every hot reload, good or refused, is a policy.reload line (and a PolicyReloaded/PolicyInvalid Event). */
@@ -377,6 +393,7 @@ export async function startSidecar(opts: StartOptions): Promise<Sidecar> {
     readiness: () => rt.readiness(),
     config: () => rt.good.config,
     audit,
+    egress: () => egress,
     reload: () => rt.watcher?.reload() ?? Promise.resolve('unchanged'),
     stop: (reason = 'shutdown') => {
       stopping ??= (async () => {
@@ -384,7 +401,7 @@ export async function startSidecar(opts: StartOptions): Promise<Sidecar> {
         rt.watcher?.close();
         const deadline = Date.now() + rt.good.config.shutdown.drainTimeoutSeconds * 1000;
         log.info({ reason, drainTimeoutSeconds: rt.good.config.shutdown.drainTimeoutSeconds }, 'stopping: no new sessions; draining open ones');
-        await rt.stopAll(deadline);
+        await Promise.all([rt.stopAll(deadline), egress?.stop(deadline)]);
         await recorder.close(reason);
         await audit.close();
         await admin.close();

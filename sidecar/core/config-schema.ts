@@ -6,7 +6,7 @@ import { DEFAULT_ALGORITHMS, DEFAULT_CLOCK_SKEW_SECONDS, DEFAULT_FETCH_TIMEOUT_M
 import {
   CONFIG_VERSION, DEFAULT_ADMIN_HOST, DEFAULT_ADMIN_PORT, DEFAULT_APPROVAL_TIMEOUT_SECONDS, DEFAULT_CHECKPOINT_EVERY_LINES, DEFAULT_CHECKPOINT_INTERVAL_SECONDS,
   DEFAULT_CONNECT_TIMEOUT_SECONDS, DEFAULT_DRAIN_TIMEOUT_SECONDS, DEFAULT_IDLE_TIMEOUT_SECONDS, DEFAULT_LISTEN_HOST, DEFAULT_LOG_LEVEL, DEFAULT_MAX_MESSAGE_BYTES,
-  DEFAULT_MAX_SESSIONS, DEFAULT_POSTGRES_PORT, LOG_LEVELS,
+  DEFAULT_MAX_SESSIONS, DEFAULT_POSTGRES_PORT, LOG_LEVELS, DEFAULT_EGRESS_NAME, DEFAULT_EGRESS_PORT, DEFAULT_TUNNEL_IDLE_TIMEOUT_SECONDS,
 } from './config-types.ts';
 
 export type JsonSchema = Readonly<Record<string, unknown>>;
@@ -248,6 +248,29 @@ const admin = obj('The admin listener: `/healthz`, `/readyz`, `/metrics` (and lo
   approverGroups: strings('Groups whose tokens may decide held commands (approvals backend `local`).'),
 });
 
+const egress = obj('The egress forward proxy (HTTP_PROXY / HTTPS_PROXY): plain-HTTP requests in absolute form are judged, masked and recorded like an http connection; CONNECT tunnels only to allow-listed hosts, opaque (no TLS interception), one result line each. The agent sends its token as `Proxy-Authorization: Bearer <token>` (or Basic with the token as password). Absent: off.', {
+  name: str('Name in recordings, metrics and logs.', { pattern: '^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$', default: DEFAULT_EGRESS_NAME }),
+  listen: obj('Where the proxy listens (keep it loopback).', {
+    host: str('Listen address.', { default: DEFAULT_LISTEN_HOST }),
+    port: port('Listen port (0: ephemeral, for tests).', DEFAULT_EGRESS_PORT),
+  }),
+  access,
+  allow: {
+    type: 'array',
+    maxItems: 1024,
+    description: 'Hosts the proxy lets through; everything else is refused with 403. The name is resolved once per request and the checked address is the one dialed.',
+    items: obj('One allowed host.', {
+      host: str('`api.example.com`, `*.example.com` (subdomains, not the apex) or an IP literal (the only way an IP-literal target passes).', { maxLength: 260 }),
+      ports: { type: 'array', items: { type: 'integer', minimum: 1, maximum: 65535 }, maxItems: 64, description: 'Allowed ports; absent: 443 for CONNECT, 80 for plain HTTP.' },
+      addresses: enumOf('Addresses the name may resolve to: `public`; `private` adds RFC 1918, ULA and CGNAT (in-cluster services); `any` adds loopback and link-local, the cloud metadata service included. The sidecar\'s own listeners are always refused.', ['public', 'private', 'any'], 'public'),
+    }, ['host']),
+  },
+  limits,
+  masking,
+  policy: httpPolicy,
+  tunnelIdleTimeoutSeconds: int('Close a CONNECT tunnel after this long without a byte in either direction.', 1, 86400, DEFAULT_TUNNEL_IDLE_TIMEOUT_SECONDS),
+}, ['allow']);
+
 export const CONFIG_SCHEMA: JsonSchema = obj('The Chaperone sidecar config (what the operator compiles into a ConfigMap).', {
   version: { type: 'integer', const: CONFIG_VERSION, description: 'Config format version; must be 1.' },
   identity,
@@ -262,4 +285,5 @@ export const CONFIG_SCHEMA: JsonSchema = obj('The Chaperone sidecar config (what
   admin,
   log: obj('Logging (JSON lines on stderr).', { level: enumOf('Log level.', LOG_LEVELS, DEFAULT_LOG_LEVEL) }),
   shutdown: obj('SIGTERM / SIGINT handling.', { drainTimeoutSeconds: int('Open sessions get this long to finish before they are closed.', 0, 3600, DEFAULT_DRAIN_TIMEOUT_SECONDS) }),
+  egress,
 }, ['version', 'identity', 'connections']);

@@ -258,6 +258,39 @@ export interface KubernetesConnectionConfig extends ConnectionCommon {
 export type ConnectionConfig = PostgresConnectionConfig | HttpConnectionConfig | KubernetesConnectionConfig;
 
 // ---------------------------------------------------------------------------------------------
+// Egress forward proxy (protocols/egress; docs/http.md "Egress forward proxy")
+
+export const DEFAULT_EGRESS_NAME = 'egress';
+export const DEFAULT_EGRESS_PORT = 3128;
+/** A CONNECT tunnel with no bytes in either direction for this long is closed. */
+export const DEFAULT_TUNNEL_IDLE_TIMEOUT_SECONDS = 300;
+
+/** `public`: public addresses only; `private`: also RFC 1918, ULA, CGNAT; `any`: also loopback and link-local (metadata). */
+export type EgressAddressScope = 'public' | 'private' | 'any';
+
+export interface EgressAllowConfig {
+  /** `api.example.com`, `*.example.com` (subdomains) or an IP literal. */
+  readonly host: string;
+  /** Absent: 443 for CONNECT, 80 for plain HTTP. */
+  readonly ports?: readonly number[];
+  readonly addresses?: EgressAddressScope;
+}
+
+export interface EgressConfig {
+  /** Recordings, metrics and logs name the proxy by it (like a connection name). */
+  readonly name: string;
+  readonly listen: { readonly host: string; readonly port: number };
+  readonly access: AccessConfig;
+  readonly allow: readonly EgressAllowConfig[];
+  readonly limits: LimitsConfig;
+  /** Masking of plain-HTTP responses (CONNECT tunnels are opaque). */
+  readonly masking: MaskingConfig;
+  /** Rules for plain-HTTP requests (the HTTP gateway's rule language); tunnels are judged by the allow-list only. */
+  readonly policy: { readonly http: HttpPolicyConfig };
+  readonly tunnelIdleTimeoutSeconds: number;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Approvals, recording, admin, log, shutdown
 
 /** `none`: no backend, so every RequireApproval outcome is denied (fail closed). */
@@ -317,6 +350,8 @@ export interface SidecarConfig {
   readonly admin: AdminConfig;
   readonly log: LogConfig;
   readonly shutdown: ShutdownConfig;
+  /** The egress forward proxy; absent = off. */
+  readonly egress?: EgressConfig | undefined;
 }
 
 /** What a file may contain: the same shape with every defaulted field optional (the JSON Schema is exact). */
