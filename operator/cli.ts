@@ -7,7 +7,9 @@ import pino, { type Logger } from 'pino';
 import { DEFAULT_ADMIN_PORT } from './admin.ts';
 import { DEFAULT_MUTATING_CONFIGURATION, DEFAULT_VALIDATING_CONFIGURATION } from './manifests/webhooks.ts';
 import { approvalsPlugin } from './approvals/index.ts';
-import { auditPlugin } from './audit/plugin.ts';
+import { AUDIT_PORT_ENV, AUDIT_TLS_DIR_ENV, auditCompileEnv, auditPlugin, defaultReportUrl } from './audit/plugin.ts';
+import { DEFAULT_AUDIT_PORT } from './audit/server.ts';
+import { TlsRelay } from './audit/tls-relay.ts';
 import { DEFAULT_LEASE_NAME, DEFAULT_WEBHOOK_PORT, startOperator, type OperatorOptions, type WebhookTlsSource } from './main.ts';
 
 export const DEFAULT_NAMESPACE = 'chaperone-system';
@@ -29,6 +31,11 @@ export const USAGE = `Usage: chaperone-operator [flags]
   --admin-port N         /healthz, /readyz, /metrics (default ${DEFAULT_ADMIN_PORT})
   --leader-elect         elect a leader with the Lease ${DEFAULT_LEASE_NAME} (run controllers on one replica only)
   --sidecar-image IMAGE  the sidecar image injected into agent pods
+  --audit-port N         HTTPS port of the sidecars' counter reports, served with the webhook certificate
+                         (default $${AUDIT_PORT_ENV} or ${DEFAULT_AUDIT_PORT})
+  --audit-url URL        the report URL compiled into every sidecar config
+                         (default https://SERVICE.NAMESPACE.svc:AUDIT_PORT)
+  --no-audit             no report server: AgentIdentity status counters are not kept
   --log-level LEVEL      trace, debug, info (default), warn, error
   --help                 print this help and exit
 
@@ -46,17 +53,32 @@ export interface CliArgs {
   readonly adminPort: number;
   readonly leaderElect: boolean;
   readonly sidecarImage?: string;
+  readonly auditPort?: number;
+  readonly auditUrl?: string;
+  readonly audit: boolean;
   readonly logLevel: string;
   readonly help: boolean;
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
-const VALUE_FLAGS = ['--kubeconfig', '--namespace', '--webhook-port', '--webhook-host', '--tls-dir', '--service', '--admin-port', '--sidecar-image', '--log-level'] as const;
+const VALUE_FLAGS = ['--kubeconfig', '--namespace', '--webhook-port', '--webhook-host', '--tls-dir', '--service', '--admin-port', '--sidecar-image', '--log-level', '--audit-port', '--audit-url'] as const;
 type ValueFlag = (typeof VALUE_FLAGS)[number];
 
 function port(flag: string, v: string): number | { error: string } {
   const n = Number(v);
   return Number.isInteger(n) && n >= 0 && n <= 65535 ? n : { error: `${flag} needs a port number (0-65535), got ${JSON.stringify(v)}` };
+}
+
+function setAudit(out: Mutable<CliArgs>, flag: '--audit-url' | '--audit-port', v: string): string | undefined {
+  if (flag === '--audit-url') {
+    if (!/^https:\/\/[^/]+/.test(v)) return `--audit-url needs an https URL (reports carry ServiceAccount tokens), got ${JSON.stringify(v)}`;
+    out.auditUrl = v.replace(/\/+$/, '');
+    return undefined;
+  }
+  const p = port(flag, v);
+  if (typeof p !== 'number') return p.error;
+  out.auditPort = p;
+  return undefined;
 }
 
 function setValue(out: Mutable<CliArgs>, flag: ValueFlag, v: string): string | undefined {
@@ -68,6 +90,9 @@ function setValue(out: Mutable<CliArgs>, flag: ValueFlag, v: string): string | u
     case '--service': out.service = v; return undefined;
     case '--sidecar-image': out.sidecarImage = v; return undefined;
     case '--log-level': out.logLevel = v; return undefined;
+    case '--audit-url':
+    case '--audit-port':
+      return setAudit(out, flag, v);
     case '--webhook-port':
     case '--admin-port': {
       const p = port(flag, v);
@@ -79,8 +104,18 @@ function setValue(out: Mutable<CliArgs>, flag: ValueFlag, v: string): string | u
   }
 }
 
+/** A flag without a value; false when `a` is none. */
+function setSwitch(out: Mutable<CliArgs>, a: string): boolean {
+  if (a === '--leader-elect') out.leaderElect = true;
+  else if (a === '--no-webhooks') out.webhooks = false;
+  else if (a === '--no-audit') out.audit = false;
+  else if (a === '--help' || a === '-h') out.help = true;
+  else return false;
+  return true;
+}
+
 export function parseArgs(argv: readonly string[]): CliArgs | { readonly error: string } {
-  const out: Mutable<CliArgs> = { webhookPort: DEFAULT_WEBHOOK_PORT, webhookHost: '0.0.0.0', service: DEFAULT_SERVICE, webhooks: true, adminPort: DEFAULT_ADMIN_PORT, leaderElect: false, logLevel: 'info', help: false };
+  const out: Mutable<CliArgs> = { webhookPort: DEFAULT_WEBHOOK_PORT, webhookHost: '0.0.0.0', service: DEFAULT_SERVICE, webhooks: true, adminPort: DEFAULT_ADMIN_PORT, leaderElect: false, audit: true, logLevel: 'info', help: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] ?? '';
     const eq = a.indexOf('=');
@@ -90,10 +125,7 @@ export function parseArgs(argv: readonly string[]): CliArgs | { readonly error: 
       if (v === undefined || v === '' || (eq < 0 && v.startsWith('--'))) return { error: `${name} needs a value` };
       const err = setValue(out, name as ValueFlag, v);
       if (err) return { error: err };
-    } else if (a === '--leader-elect') out.leaderElect = true;
-    else if (a === '--no-webhooks') out.webhooks = false;
-    else if (a === '--help' || a === '-h') out.help = true;
-    else return { error: `unknown argument ${JSON.stringify(a)}; see --help` };
+    } else if (!setSwitch(out, a)) return { error: `unknown argument ${JSON.stringify(a)}; see --help` };
   }
   return out;
 }
@@ -119,16 +151,36 @@ function tlsSource(args: CliArgs, namespace: string): WebhookTlsSource {
   return { kind: 'self-managed', service: args.service, targets: { mutating: [DEFAULT_MUTATING_CONFIGURATION], validating: [DEFAULT_VALIDATING_CONFIGURATION] }, extraDnsNames: [`${args.service}.${namespace}`] };
 }
 
+/**
+ * The report server shares the webhook's certificate (its Service name is in it) through a relay;
+ * with --no-webhooks it needs $CHAPERONE_AUDIT_TLS_DIR. Every sidecar then reports to the URL and
+ * trusts the CA ConfigMap the plugin keeps per identity.
+ */
+function audit(args: CliArgs, namespace: string, env: NodeJS.ProcessEnv): Pick<OperatorOptions, 'compileEnv' | 'onWebhookTls'> & { plugin: ReturnType<typeof auditPlugin> } {
+  const on = args.audit && (args.webhooks || env[AUDIT_TLS_DIR_ENV] !== undefined);
+  if (!on) return { plugin: auditPlugin({ caConfigMaps: false }, { ...env, [AUDIT_TLS_DIR_ENV]: '' }) };
+  const port = args.auditPort ?? (env[AUDIT_PORT_ENV] ? Number(env[AUDIT_PORT_ENV]) : DEFAULT_AUDIT_PORT);
+  const url = args.auditUrl ?? defaultReportUrl(args.service, namespace, port);
+  const relay = args.webhooks ? new TlsRelay() : undefined;
+  return {
+    compileEnv: { auditReport: auditCompileEnv(url) },
+    ...(relay ? { onWebhookTls: (t) => relay.set(t) } : {}),
+    plugin: auditPlugin({ port, ...(relay ? { tls: relay } : {}) }, env),
+  };
+}
+
 export function operatorOptions(args: CliArgs, kubeConfig: KubeConfig, log: Logger, env: NodeJS.ProcessEnv): OperatorOptions {
   const namespace = operatorNamespace(args, env);
+  const { plugin, ...auditOptions } = audit(args, namespace, env);
   return {
     kubeConfig, operatorNamespace: namespace, log,
     leaderElection: args.leaderElect ? { leaseName: DEFAULT_LEASE_NAME } : false,
     admin: { port: args.adminPort },
     webhook: args.webhooks ? { host: args.webhookHost, port: args.webhookPort, tls: tlsSource(args, namespace), ...(args.sidecarImage ? { build: { image: args.sidecarImage } } : {}) } : false,
     // ApprovalRequests: admission routes on every replica, the phase controller on the leader.
-    // Audit: the sidecars' counter reports → AgentIdentity status (on with CHAPERONE_AUDIT_TLS_DIR).
-    plugins: [approvalsPlugin(), auditPlugin({}, env)],
+    // Audit: the sidecars' counter reports → AgentIdentity status (docs/audit.md).
+    plugins: [approvalsPlugin(), plugin],
+    ...auditOptions,
   };
 }
 

@@ -66,6 +66,8 @@ export interface OperatorOptions {
   readonly plugins?: readonly OperatorPluginFactory[];
   /** Overrides what is read from the API server's ServiceAccount issuer discovery. */
   readonly compileEnv?: CompileEnv;
+  /** Told the webhook's serving pair at start and on every rotation (the audit report server shares it). */
+  readonly onWebhookTls?: (tls: TlsMaterial) => void;
   readonly resyncMs?: number;
   readonly watchTimeoutSeconds?: number;
   readonly concurrency?: number;
@@ -246,7 +248,11 @@ async function startWebhooks(o: OperatorOptions, w: WebhookOptions, extraRoutes:
     ...extraRoutes,
   ];
   const ref: { server?: WebhookServer } = {};
-  const tls = await startTls(w.tls, o, deps.log, (t) => ref.server?.setTls(t));
+  const tls = await startTls(w.tls, o, deps.log, (t) => {
+    ref.server?.setTls(t);
+    o.onWebhookTls?.(t);
+  });
+  o.onWebhookTls?.(tls.material);
   const server = (ref.server = await startWebhookServer({ host: w.host ?? '0.0.0.0', port: w.port ?? DEFAULT_WEBHOOK_PORT, tls: tls.material, routes, log: deps.log, observe: deps.metrics.observeWebhook }));
   deps.log.info({ url: server.url, routes: routes.map((r) => r.path) }, 'webhook server listening');
   return { server, tls };

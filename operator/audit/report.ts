@@ -1,4 +1,4 @@
-// Sidecar counter reports (pure): shape checks, who may report for which pod and identity, and the per-stream ledger that applies each report once.
+// Sidecar counter reports (pure): shape checks and who may report for which pod and identity (ledger.ts applies each report once).
 //
 // Why a report cannot be forged by the agent: it must carry a pod-bound ServiceAccount token whose
 // audience is the API server's (TokenReview without audiences). The webhook mounts that token into
@@ -100,50 +100,6 @@ export function checkPod(p: PodFacts | undefined, c: ReviewedCaller, r: ReportBo
 export interface IdentityTotals {
   readonly counters: Counters;
   readonly lastSession?: LastSession;
-}
-
-/** Streams remembered per operator process (oldest forgotten first); a sidecar reports every 30 s. */
-export const DEFAULT_MAX_STREAMS = 20_000;
-
-/**
- * Applies each (pod, stream, seq) once and sums deltas per identity until they are written.
- * A report whose seq is not above the last applied one is a retry of an applied report: acknowledged,
- * not counted again.
- */
-export class Ledger {
-  private readonly applied = new Map<string, number>();
-  private readonly pending = new Map<string, { counters: Counters; lastSession?: LastSession }>();
-
-  constructor(private readonly maxStreams = DEFAULT_MAX_STREAMS) {}
-
-  /** 'duplicate' when already applied; otherwise the delta joins the identity's pending sum. */
-  add(r: ReportBody): 'added' | 'duplicate' {
-    const key = `${r.pod.uid}/${r.stream}`;
-    const last = this.applied.get(key) ?? 0;
-    if (r.seq <= last) return 'duplicate';
-    this.applied.delete(key);
-    this.applied.set(key, r.seq);
-    if (this.applied.size > this.maxStreams) this.applied.delete(this.applied.keys().next().value ?? '');
-    const id = identityKey(r.pod.namespace, r.identity);
-    const p = this.pending.get(id) ?? { counters: { sessions: 0, statements: 0, denied: 0, approvals: 0, masked: 0 } };
-    for (const k of COUNTER_KEYS) p.counters[k] += r.delta[k];
-    if (r.lastSession && (!p.lastSession || p.lastSession.endedAt <= r.lastSession.endedAt)) p.lastSession = r.lastSession;
-    this.pending.set(id, p);
-    return 'added';
-  }
-
-  /** Takes the pending sum of one identity (to be written). */
-  take(id: string): { counters: Counters; lastSession?: LastSession } | undefined {
-    const p = this.pending.get(id);
-    this.pending.delete(id);
-    return p;
-  }
-
-  /** A report whose write failed: forget its seq so the sidecar's retry (same seq) is counted then. */
-  forget(r: ReportBody): void {
-    const key = `${r.pod.uid}/${r.stream}`;
-    if (this.applied.get(key) === r.seq) this.applied.set(key, r.seq - 1);
-  }
 }
 
 export function identityKey(namespace: string, name: string): string {

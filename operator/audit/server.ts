@@ -1,12 +1,14 @@
-// The counter report endpoint: HTTPS POST /audit/v1/report from sidecars, TokenReview'd, checked against the pod, applied once, written to AgentIdentity status (coalesced per identity).
-import { createServer as createHttpsServer, type Server } from 'node:https';
+// The counter report endpoint: HTTPS POST /audit/v1/report from sidecars, TokenReview'd, checked against the pod, applied once through the identity's ledger, mirrored to AgentIdentity status (coalesced per identity).
+import { createServer as createHttpsServer, Server as HttpsServer } from 'node:https';
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { AgentIdentity } from '../api/types.ts';
 import { isStatus, RESOURCES, resourcePath, type KubeClient } from '../kube/client.ts';
 import { REPORT_PATH } from '../../sidecar/audit/reporter.ts';
-import { addTotals, checkCaller, checkPod, identityKey, Ledger, parseReport, type PodFacts, type ReportBody, type ReviewedCaller } from './report.ts';
+import { applyReports, freshLedger, mirrorStatus, parseLedger, sameCounters, type LedgerState } from './ledger.ts';
+import { ANNOTATION_LEDGER_IDENTITY, LABEL_LEDGER, LEDGER_KEY, ledgerConfigMapName } from './names.ts';
+import { checkCaller, checkPod, identityKey, parseReport, type PodFacts, type ReportBody, type ReviewedCaller } from './report.ts';
 
 export const DEFAULT_AUDIT_PORT = 8444;
 /** Least time between two status writes of one identity (reports that arrive meanwhile share the next write). */
@@ -22,10 +24,15 @@ export interface AuditServerOptions {
   /** PEM; without it the server is plain HTTP (tests of the handler only: tokens would cross the network in clear). */
   readonly tls?: { readonly cert: string; readonly key: string };
   readonly minWriteIntervalMs?: number;
+  /** Where the per-identity ledgers live (the operator's namespace: agents have no rights there). */
+  readonly ledgerNamespace: string;
+  readonly now?: () => number;
 }
 
 export interface AuditServer {
   readonly url: string;
+  /** A rotated serving pair: new connections use it, open ones keep theirs. */
+  setTls(tls: { readonly cert: string; readonly key: string }): void;
   readonly stats: { accepted: number; duplicates: number; refused: number; writes: number; writeFailures: number };
   close(): Promise<void>;
 }
@@ -36,9 +43,22 @@ class HttpError extends Error {
   }
 }
 
-interface Batch {
-  readonly reports: { r: ReportBody; resolve: () => void; reject: (e: Error) => void }[];
+interface Pending {
+  readonly r: ReportBody;
+  readonly resolve: (applied: boolean) => void;
+  readonly reject: (e: Error) => void;
 }
+
+interface Batch {
+  readonly reports: Pending[];
+}
+
+interface LedgerObject {
+  metadata?: { resourceVersion?: string };
+  data?: Record<string, string>;
+}
+
+type IdentityStatus = { counters?: Record<string, number>; lastSession?: { endedAt: string } } & Record<string, unknown>;
 
 async function readBody(req: IncomingMessage): Promise<unknown> {
   const chunks: Buffer[] = [];
@@ -74,31 +94,76 @@ async function podFacts(client: KubeClient, ns: string, name: string): Promise<P
 }
 
 export async function startAuditServer(o: AuditServerOptions): Promise<AuditServer> {
-  const ledger = new Ledger();
   const minGap = o.minWriteIntervalMs ?? DEFAULT_MIN_WRITE_INTERVAL_MS;
+  const now = o.now ?? Date.now;
   const batches = new Map<string, Batch>();
   const lastWrite = new Map<string, number>();
   const running = new Set<string>();
   const stats = { accepted: 0, duplicates: 0, refused: 0, writes: 0, writeFailures: 0 };
 
-  async function write(key: string, ns: string, name: string): Promise<void> {
-    const sum = ledger.take(key);
-    if (!sum) return;
-    const path = resourcePath(RESOURCES.agentIdentities, { namespace: ns, name });
+  /** Create, or merge-patch with the resourceVersion read: a concurrent writer makes this 409. */
+  async function writeLedger(cm: LedgerObject | undefined, ns: string, name: string, state: LedgerState): Promise<void> {
+    const data = { [LEDGER_KEY]: JSON.stringify(state) };
+    const cmName = ledgerConfigMapName(ns, name);
+    if (cm) {
+      await o.client.mergePatch(resourcePath(RESOURCES.configMaps, { namespace: o.ledgerNamespace, name: cmName }), { metadata: { resourceVersion: cm.metadata?.resourceVersion }, data });
+      return;
+    }
+    await o.client.request('POST', resourcePath(RESOURCES.configMaps, { namespace: o.ledgerNamespace }), {
+      body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: cmName, labels: { [LABEL_LEDGER]: 'true' }, annotations: { [ANNOTATION_LEDGER_IDENTITY]: `${ns}/${name}` } }, data },
+    });
+  }
+
+  /** The ledger write is the commit point: a seq is applied exactly when it enters the ledger (resourceVersion-guarded). */
+  async function commit(ns: string, name: string, reports: readonly ReportBody[]): Promise<{ state: LedgerState; applied: boolean[]; id: AgentIdentity }> {
+    const ledgerPath = resourcePath(RESOURCES.configMaps, { namespace: o.ledgerNamespace, name: ledgerConfigMapName(ns, name) });
     for (let i = 0; ; i++) {
-      const id = await o.client.get<AgentIdentity>(path);
+      const id = await o.client.get<AgentIdentity>(resourcePath(RESOURCES.agentIdentities, { namespace: ns, name }));
       if (!id) throw new HttpError(404, 'no-identity', `AgentIdentity ${ns}/${name} does not exist`);
-      const status = id.status as { counters?: Record<string, number>; lastSession?: { endedAt?: string } } | undefined;
-      const newer = sum.lastSession && (status?.lastSession?.endedAt ?? '') <= sum.lastSession.endedAt;
-      const patch = { metadata: { resourceVersion: id.metadata.resourceVersion }, status: { counters: addTotals(status?.counters, sum.counters), ...(newer ? { lastSession: sum.lastSession } : {}) } };
+      const cm = await o.client.get<LedgerObject>(ledgerPath);
+      const stored = parseLedger(cm?.data?.[LEDGER_KEY]);
+      const status = id.status as IdentityStatus | undefined;
+      const base = stored && stored.uid === id.metadata.uid ? stored : freshLedger(id.metadata.uid ?? '', status?.counters, status?.lastSession as LedgerState['lastSession']);
+      const { state, applied } = applyReports(base, reports, now());
+      if (!applied.some(Boolean) && stored === base) return { state, applied, id };
       try {
-        await o.client.mergePatch(resourcePath(RESOURCES.agentIdentities, { namespace: ns, name, subresource: 'status' }), patch);
+        await writeLedger(cm, ns, name, state);
+        return { state, applied, id };
+      } catch (e) {
+        // 409: another replica wrote the ledger (or created it) first; read it again and re-apply.
+        if (!isStatus(e, 409) || i >= MAX_CONFLICT_RETRIES) throw e;
+      }
+    }
+  }
+
+  /** status.counters/lastSession := the ledger's totals (never lower than what status shows). */
+  async function mirror(ns: string, name: string, state: LedgerState, first: AgentIdentity): Promise<void> {
+    let id: AgentIdentity | undefined = first;
+    for (let i = 0; id; i++) {
+      const status = id.status as IdentityStatus | undefined;
+      const want = mirrorStatus(status as Parameters<typeof mirrorStatus>[0], state);
+      if (sameCounters(status?.counters, want.counters) && (status?.lastSession?.endedAt ?? '') === (want.lastSession?.endedAt ?? '')) return;
+      try {
+        await o.client.mergePatch(resourcePath(RESOURCES.agentIdentities, { namespace: ns, name, subresource: 'status' }), { metadata: { resourceVersion: id.metadata.resourceVersion }, status: want });
         stats.writes++;
         return;
       } catch (e) {
         if (!isStatus(e, 409) || i >= MAX_CONFLICT_RETRIES) throw e;
       }
+      id = await o.client.get<AgentIdentity>(resourcePath(RESOURCES.agentIdentities, { namespace: ns, name }));
     }
+  }
+
+  async function write(ns: string, name: string, b: Batch): Promise<boolean[]> {
+    const { state, applied, id } = await commit(ns, name, b.reports.map((x) => x.r));
+    try {
+      await mirror(ns, name, state, id);
+    } catch (e) {
+      // The counts are in the ledger: the next report of this identity (any replica) mirrors them.
+      stats.writeFailures++;
+      o.log.warn({ identity: `${ns}/${name}`, err: (e as Error).message }, 'could not mirror the ledger into AgentIdentity status (the next report retries)');
+    }
+    return applied;
   }
 
   function schedule(key: string, ns: string, name: string): void {
@@ -106,15 +171,15 @@ export async function startAuditServer(o: AuditServerOptions): Promise<AuditServ
     const wait = Math.max(0, (lastWrite.get(key) ?? 0) + minGap - Date.now());
     running.add(key);
     setTimeout(() => {
-      const b = batches.get(key);
+      const b = batches.get(key) ?? { reports: [] };
       batches.delete(key);
       lastWrite.set(key, Date.now());
-      write(key, ns, name).then(
-        () => b?.reports.forEach((x) => x.resolve()),
+      write(ns, name, b).then(
+        (applied) => b.reports.forEach((x, i) => x.resolve(applied[i] ?? false)),
         (e: unknown) => {
           stats.writeFailures++;
-          o.log.warn({ identity: key, err: (e as Error).message }, 'could not write AgentIdentity status counters (the sidecars retry)');
-          b?.reports.forEach((x) => { ledger.forget(x.r); x.reject(e as Error); });
+          o.log.warn({ identity: key, err: (e as Error).message }, 'could not write the report ledger (the sidecars retry)');
+          b.reports.forEach((x) => x.reject(e as Error));
         },
       ).finally(() => {
         running.delete(key);
@@ -123,7 +188,7 @@ export async function startAuditServer(o: AuditServerOptions): Promise<AuditServ
     }, wait).unref();
   }
 
-  function apply(r: ReportBody): Promise<void> {
+  function apply(r: ReportBody): Promise<boolean> {
     const key = identityKey(r.pod.namespace, r.identity);
     return new Promise((resolve, reject) => {
       const b = batches.get(key) ?? { reports: [] };
@@ -144,11 +209,11 @@ export async function startAuditServer(o: AuditServerOptions): Promise<AuditServ
     if (!c1.ok) throw new HttpError(c1.status, c1.reason, c1.message);
     const c2 = checkPod(await podFacts(o.client, parsed.pod.namespace, parsed.pod.name), caller, parsed);
     if (!c2.ok) throw new HttpError(c2.status, c2.reason, c2.message);
-    if (ledger.add(parsed) === 'duplicate') {
+    // Acknowledged only once the ledger holds the seq: a retry of it (any replica) is then a duplicate.
+    if (!(await apply(parsed))) {
       stats.duplicates++;
       return { status: 200, body: { applied: false, reason: 'duplicate' } };
     }
-    await apply(parsed);
     stats.accepted++;
     return { status: 200, body: { applied: true } };
   }
@@ -168,7 +233,7 @@ export async function startAuditServer(o: AuditServerOptions): Promise<AuditServ
       },
     );
   };
-  const server: Server | ReturnType<typeof createHttpServer> = o.tls ? createHttpsServer({ cert: o.tls.cert, key: o.tls.key }, onRequest) : createHttpServer(onRequest);
+  const server: HttpsServer | ReturnType<typeof createHttpServer> = o.tls ? createHttpsServer({ cert: o.tls.cert, key: o.tls.key }, onRequest) : createHttpServer(onRequest);
   server.requestTimeout = 30_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -179,6 +244,9 @@ export async function startAuditServer(o: AuditServerOptions): Promise<AuditServ
   o.log.info({ url }, 'audit report server listening');
   return {
     url, stats,
+    setTls: (t) => {
+      if (server instanceof HttpsServer) server.setSecureContext({ cert: t.cert, key: t.key });
+    },
     close: () => new Promise<void>((resolve) => {
       server.close(() => resolve());
       server.closeAllConnections();

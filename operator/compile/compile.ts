@@ -46,7 +46,18 @@ export interface CompileEnv {
    */
   readonly auditEvents?: boolean;
   /** The operator's counter report server (docs/audit.md) and the CA file, as the sidecar reaches them; absent: no reports. */
-  readonly auditReport?: { readonly url: string; readonly caFile?: string };
+  readonly auditReport?: AuditReportEnv;
+}
+
+/**
+ * Where sidecars send counter reports. `caConfigMap`: the report server's CA is in a ConfigMap per
+ * identity (in its namespace, kept by the operator's audit plugin) that the webhook mounts into the
+ * sidecar; it wins over `caFile`.
+ */
+export interface AuditReportEnv {
+  readonly url: string;
+  readonly caFile?: string;
+  readonly caConfigMap?: { readonly nameFor: (identity: string) => string; readonly key: string };
 }
 
 export interface CompileInput {
@@ -262,6 +273,13 @@ function connectionRules(rules: readonly ApprovalRule[], c: AgentIdentityConnect
   return rules.filter((r) => selectedConnections(r.spec.selector, identity).some((x) => x.name === c.name));
 }
 
+/** The report target; a CA ConfigMap becomes a sidecar-only mount under <root>/_audit (rotated in place: the path never changes). */
+function auditReport(ctx: Ctx, r: AuditReportEnv): { url: string; caFile?: string } {
+  const cm = r.caConfigMap;
+  const caFile = cm ? ctx.mounts.add(`${ctx.root.replace(/\/+$/, '')}/_audit/${cm.key}`, 'configMap', cm.nameFor(ctx.identity.metadata.name ?? '')) : r.caFile;
+  return { url: r.url, ...(caFile ? { caFile } : {}) };
+}
+
 function build(ctx: Ctx, sel: Selection): SidecarConfigFile {
   const id = ctx.identity;
   const held: ApprovalRule[] = [];
@@ -283,7 +301,7 @@ function build(ctx: Ctx, sel: Selection): SidecarConfigFile {
     identity: {
       name: id.metadata.name,
       ...(ctx.env.auditEvents ?? true ? { events: {} } : {}),
-      ...(ctx.env.auditReport ? { report: { url: ctx.env.auditReport.url, ...(ctx.env.auditReport.caFile ? { caFile: ctx.env.auditReport.caFile } : {}) } } : {}),
+      ...(ctx.env.auditReport ? { report: auditReport(ctx, ctx.env.auditReport) } : {}),
       issuers: (id.spec.issuers ?? DEFAULT_ISSUERS).map((i, n) => issuer(ctx, i, n)),
     },
     connections,

@@ -110,7 +110,7 @@ before(async () => {
   const ca = await createCa(dir, 'audit-test-ca');
   const leaf = await ca.issue({ name: 'audit', commonName: 'chaperone-audit', ips: ['127.0.0.1'], usage: 'server' });
   caFile = ca.certFile;
-  server = await startAuditServer({ client: KubeClient.fromKubeConfig(kubeConfigFor(cp)), log: testLogger('audit'), host: '127.0.0.1', port: 0, tls: { cert: leaf.certPem, key: leaf.keyPem }, minWriteIntervalMs: 200 });
+  server = await startAuditServer({ client: KubeClient.fromKubeConfig(kubeConfigFor(cp)), log: testLogger('audit'), host: '127.0.0.1', port: 0, tls: { cert: leaf.certPem, key: leaf.keyPem }, minWriteIntervalMs: 200, ledgerNamespace: ns });
 });
 
 after(async () => {

@@ -1,7 +1,8 @@
 // The audit cores without a cluster: report shape checks, who may report for which pod, the once-per-seq ledger, the counter tally, the recorder tap, the reporter's retry rule, recording sources.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { addTotals, checkCaller, checkPod, Ledger, parseReport, type ReportBody } from '../../operator/audit/report.ts';
+import { addTotals, checkCaller, checkPod, parseReport, type ReportBody } from '../../operator/audit/report.ts';
+import { applyReports, freshLedger, mirrorStatus, parseLedger } from '../../operator/audit/ledger.ts';
 import { resolveSource } from '../../operator/kubectl-plugin/recordings.ts';
 import { parseArgs } from '../../operator/kubectl-plugin/args.ts';
 import { CounterTally } from '../../sidecar/audit/counters.ts';
@@ -74,20 +75,39 @@ describe('who may report', () => {
 
 describe('ledger', () => {
   it('applies each (pod, stream, seq) once and sums per identity', () => {
-    const l = new Ledger();
-    assert.equal(l.add(report()), 'added');
-    assert.equal(l.add(report()), 'duplicate', 'a retry of an applied seq');
-    assert.equal(l.add(report({ seq: 2 })), 'added');
-    assert.equal(l.add(report({ stream: 'cd34' })), 'added', 'another process of the same pod');
-    assert.deepEqual(l.take('agents/coding-agent')?.counters, { sessions: 3, statements: 6, denied: 3, approvals: 0, masked: 9 });
-    assert.equal(l.take('agents/coding-agent'), undefined);
+    const s0 = freshLedger('id-uid');
+    const a = applyReports(s0, [report(), report({ seq: 2 }), report({ stream: 'cd34' })], 1);
+    assert.deepEqual(a.applied, [true, true, true]);
+    assert.deepEqual(a.state.counters, { sessions: 3, statements: 6, denied: 3, approvals: 0, masked: 9 });
+    const b = applyReports(a.state, [report(), report({ seq: 2 })], 2);
+    assert.deepEqual(b.applied, [false, false], 'retries of applied seqs');
+    assert.deepEqual(b.state.counters, a.state.counters);
   });
-  it('a report whose write failed is counted when the sidecar retries it', () => {
-    const l = new Ledger();
-    l.add(report());
-    l.take('agents/coding-agent');
-    l.forget(report());
-    assert.equal(l.add(report()), 'added');
+  it('survives a round trip through its stored JSON (what another replica or a restarted operator reads)', () => {
+    const a = applyReports(freshLedger('id-uid'), [report({ seq: 5 })], 1).state;
+    const again = parseLedger(JSON.stringify(a)) ?? assert.fail('unreadable');
+    assert.deepEqual(applyReports(again, [report({ seq: 5 })], 2).applied, [false]);
+    assert.deepEqual(applyReports(again, [report({ seq: 6 })], 2).applied, [true]);
+    assert.equal(parseLedger('{"v":99}'), undefined);
+    assert.equal(parseLedger('not json'), undefined);
+  });
+  it('a retry and the next report in one batch: the retry is dropped, the next counted, in seq order', () => {
+    const s = applyReports(freshLedger('u'), [report({ seq: 1 })], 1).state;
+    const r = applyReports(s, [report({ seq: 2 }), report({ seq: 1 }), report({ seq: 2 })], 2);
+    assert.deepEqual(r.applied, [true, false, false]);
+    assert.equal(r.state.counters.sessions, 2);
+  });
+  it('keeps the most recently applied streams when over its bound', () => {
+    let s = freshLedger('u');
+    for (let i = 1; i <= 5; i++) s = applyReports(s, [report({ stream: `a${i}` })], i, 3).state;
+    assert.deepEqual(Object.keys(s.streams).sort(), ['u-1/a3', 'u-1/a4', 'u-1/a5']);
+  });
+  it('seeds a new ledger from the status the identity already shows', () => {
+    assert.deepEqual(freshLedger('u', { sessions: 4, denied: 2 }).counters, { sessions: 4, statements: 0, denied: 2, approvals: 0, masked: 0 });
+  });
+  it('status mirrors the ledger but never goes back (a replica mirroring an older ledger)', () => {
+    const s = applyReports(freshLedger('u'), [report()], 1).state;
+    assert.deepEqual(mirrorStatus({ counters: { sessions: 9 } }, s).counters, { sessions: 9, statements: 2, denied: 1, approvals: 0, masked: 3 });
   });
   it('status counters add to what the object has', () => {
     assert.deepEqual(addTotals({ sessions: 5, denied: 1 }, { sessions: 1, statements: 2, denied: 0, approvals: 0, masked: 0 }), { sessions: 6, statements: 2, denied: 1, approvals: 0, masked: 0 });
