@@ -56,9 +56,13 @@ export function compileEntry(e: AllowEntryConfig, index: number): AllowEntry | s
   if (wild && !host.includes('.')) return `${JSON.stringify(e.host)} would match a whole top-level domain; name a longer suffix`;
   const ports = e.ports === undefined || e.ports.length === 0 ? undefined : new Set(e.ports);
   const kind = ip ? 'ip' : wild ? 'suffix' : 'exact';
+  return { index, kind, value: kind === 'suffix' ? `.${host}` : host, ports, addresses: e.addresses ?? 'public', rule: `egress.allow[${index}] ${shownEntry(kind, host, ports)}` };
+}
+
+function shownEntry(kind: AllowEntry['kind'], host: string, ports: ReadonlySet<number> | undefined): string {
   const portText = ports ? `:${[...ports].sort((a, b) => a - b).join(',')}` : '';
-  const shown = `${wild ? '*.' : ''}${ip && host.includes(':') ? `[${host}]` : host}${portText}`;
-  return { index, kind, value: kind === 'suffix' ? `.${host}` : host, ports, addresses: e.addresses ?? 'public', rule: `egress.allow[${index}] ${shown}` };
+  if (kind === 'suffix') return `*.${host}${portText}`;
+  return `${host.includes(':') ? `[${host}]` : host}${portText}`;
 }
 
 /** Checks and compiles the entries; every problem is named by its index. */
