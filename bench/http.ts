@@ -7,8 +7,8 @@
 // rate (open loop, RATE requests/s) for p99.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:http';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { Agent, createServer, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,7 +36,7 @@ function doc(n: number): string {
 }
 
 function upstreamChild(): void {
-  const bodies = new Map(SIZES.map((n) => [n, Buffer.from(doc(n))]));
+  const bodies = new Map([...new Set([1024, ...SIZES])].map((n) => [n, Buffer.from(doc(n))]));
   const server = createServer((req, res) => {
     const n = Number((req.url ?? '/1024').slice(1));
     const b = bodies.get(n) ?? bodies.get(1024)!;
@@ -44,6 +44,22 @@ function upstreamChild(): void {
     res.end(b);
   });
   server.keepAliveTimeout = 60_000;
+  server.listen(0, '127.0.0.1', () => process.stdout.write(`${(server.address() as { port: number }).port}\n`));
+}
+
+/** The floor for any Node proxy: node:http server → keep-alive http.Agent → pipe back, nothing else. */
+function nodePipeChild(upstreamPort: number): void {
+  const agent = new Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 256, scheduling: 'lifo' });
+  const server = createServer({ keepAliveTimeout: 60_000, noDelay: true }, (req, res) => {
+    const headers = { ...req.headers };
+    delete headers['authorization'];
+    const up = request({ hostname: '127.0.0.1', port: upstreamPort, method: req.method, path: req.url, headers, agent }, (r) => {
+      res.writeHead(r.statusCode ?? 502, r.headers);
+      r.pipe(res);
+    });
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  });
   server.listen(0, '127.0.0.1', () => process.stdout.write(`${(server.address() as { port: number }).port}\n`));
 }
 
@@ -92,8 +108,11 @@ function firstLine(p: ChildProcess): Promise<string> {
 /** Extra node flags for the sidecar child, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`. */
 const CHILD_NODE_ARGS = (process.env['CHAP_BENCH_SIDECAR_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
 
-function child(args: string[], nodeArgs: string[] = []): ChildProcess {
-  return spawn(NODE, [...nodeArgs, '--import', 'tsx', SELF, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+/** A checkout of an older revision (e.g. `git worktree add /tmp/base HEAD~1`): its sidecar runs as targets base-masking / base-nomasking, interleaved with the current one (A/B on the same machine load). */
+const BASELINE_DIR = process.env['CHAP_BENCH_BASELINE_DIR'];
+
+function child(args: string[], nodeArgs: string[] = [], self = SELF): ChildProcess {
+  return spawn(NODE, [...nodeArgs, '--import', 'tsx', self, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
 }
 
 /** utime + stime of a process in ms (/proc/<pid>/stat fields 14 and 15, in clock ticks of 10 ms). */
@@ -199,7 +218,6 @@ async function main(): Promise<void> {
   const { startOidcProvider } = await import('../test/helpers/oidc-provider.ts');
   const idp = await startOidcProvider();
   try {
-    await writeFile(join(dir, 'cred'), 'bench-upstream-credential-0123456789\n');
     const up = child(['--upstream-child']);
     procs.push(up);
     const upstreamPort = Number(await firstLine(up));
@@ -211,10 +229,19 @@ async function main(): Promise<void> {
       urls.set('haproxy', `http://127.0.0.1:${h.port}`);
       pids.set('haproxy', h.proc.pid);
     }
-    for (const [name, masking] of [['sidecar-masking', true], ['sidecar-nomasking', false]] as const) {
-      if (!TARGETS.includes(name)) continue;
-      const cfg: SidecarChildConfig = { upstream: `http://127.0.0.1:${upstreamPort}`, issuer: idp.issuer, masking, dir };
-      const p = child(['--sidecar-child', JSON.stringify(cfg)], CHILD_NODE_ARGS);
+    if (TARGETS.includes('node-pipe')) {
+      const p = child(['--node-pipe-child', String(upstreamPort)]);
+      procs.push(p);
+      urls.set('node-pipe', `http://127.0.0.1:${await firstLine(p)}`);
+      pids.set('node-pipe', p.pid);
+    }
+    const sidecars = [['sidecar-masking', true, SELF], ['sidecar-nomasking', false, SELF], ['base-masking', true, join(BASELINE_DIR ?? '', 'bench/http.ts')], ['base-nomasking', false, join(BASELINE_DIR ?? '', 'bench/http.ts')]] as const;
+    for (const [name, masking, self] of sidecars) {
+      if (!TARGETS.includes(name) || (name.startsWith('base-') && BASELINE_DIR === undefined)) continue;
+      const cfg: SidecarChildConfig = { upstream: `http://127.0.0.1:${upstreamPort}`, issuer: idp.issuer, masking, dir: join(dir, name) };
+      await mkdir(cfg.dir, { recursive: true });
+      await writeFile(join(cfg.dir, 'cred'), 'bench-upstream-credential-0123456789\n');
+      const p = child(['--sidecar-child', JSON.stringify(cfg)], CHILD_NODE_ARGS, self);
       procs.push(p);
       urls.set(name, `http://127.0.0.1:${await firstLine(p)}`);
       pids.set(name, p.pid);
@@ -228,9 +255,16 @@ async function main(): Promise<void> {
         const url = urls.get(t);
         if (url === undefined) continue;
         const c0 = cpuMs(pids.get(t));
+        const u0 = cpuMs(up.pid);
+        const g0 = process.cpuUsage();
         const max = await cell(url, `/${size}`, token, undefined);
         const c1 = cpuMs(pids.get(t));
-        const cpuUsPerReq = ((c1 - c0) * 1000) / (max.rps * CELL_SECONDS);
+        const g1 = process.cpuUsage(g0);
+        const n = max.rps * CELL_SECONDS;
+        const cpuUsPerReq = ((c1 - c0) * 1000) / n;
+        // The load generator and the upstream share the 2 cores: if either nears a full core, the cell measures them, not the proxy.
+        const genUsPerReq = (g1.user + g1.system) / n;
+        const upUsPerReq = ((cpuMs(up.pid) - u0) * 1000) / n;
         const fixed = await cell(url, `/${size}`, token, RATE);
         got.set(t, { max, fixed });
         const label = `${t} ${size === 1024 ? '1KiB' : `${size / 1024}KiB`}`;
@@ -239,12 +273,14 @@ async function main(): Promise<void> {
         rows.push({ config: label, metric: 'p99_ms_c50', value: round3(max.p99), unit: 'ms' });
         rows.push({ config: label, metric: `p99_ms_at_${RATE}rps`, value: round3(fixed.p99), unit: 'ms' });
         if (Number.isFinite(cpuUsPerReq)) rows.push({ config: label, metric: 'proxy_cpu_us_per_request', value: round3(cpuUsPerReq), unit: 'us' });
+        rows.push({ config: label, metric: 'loadgen_cpu_us_per_request', value: round3(genUsPerReq), unit: 'us' });
+        rows.push({ config: label, metric: 'upstream_cpu_us_per_request', value: round3(upUsPerReq), unit: 'us' });
         rows.push({ config: label, metric: 'errors', value: max.errors + fixed.errors, unit: 'count' });
-        process.stderr.write(`${label}: ${Math.round(max.rps)} req/s c=${CONNECTIONS} (p50 ${max.p50.toFixed(2)} ms, p99 ${max.p99.toFixed(2)} ms); at ${RATE}/s p99 ${fixed.p99.toFixed(2)} ms; errors ${max.errors + fixed.errors}; proxy CPU ${Number.isFinite(cpuUsPerReq) ? Math.round(cpuUsPerReq) : '-'} µs/req\n`);
+        process.stderr.write(`${label}: ${Math.round(max.rps)} req/s c=${CONNECTIONS} (p50 ${max.p50.toFixed(2)} ms, p99 ${max.p99.toFixed(2)} ms); at ${RATE}/s p99 ${fixed.p99.toFixed(2)} ms; errors ${max.errors + fixed.errors}; CPU µs/req proxy ${Number.isFinite(cpuUsPerReq) ? Math.round(cpuUsPerReq) : '-'}, loadgen ${Math.round(genUsPerReq)} (${Math.round((genUsPerReq * max.rps) / 10_000)} % of a core), upstream ${Math.round(upUsPerReq)}\n`);
       }
       const h = got.get('haproxy');
       const kb = size === 1024 ? '1KiB' : `${size / 1024}KiB`;
-      for (const s of ['sidecar-masking', 'sidecar-nomasking']) {
+      for (const s of ['sidecar-masking', 'sidecar-nomasking', 'base-masking', 'base-nomasking']) {
         const g = got.get(s);
         if (g === undefined || h === undefined) continue;
         ratios[`${s}/haproxy rps ${kb}`] = round3(g.max.rps / h.max.rps);
@@ -268,6 +304,7 @@ async function main(): Promise<void> {
 
 const mode = process.argv[2];
 if (mode === '--upstream-child') upstreamChild();
+else if (mode === '--node-pipe-child') nodePipeChild(Number(process.argv[3]));
 else if (mode === '--sidecar-child') {
   // A clean exit on SIGINT writes the CPU profile when one was asked for.
   process.once('SIGINT', () => process.exit(0));

@@ -2,6 +2,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createMasker } from './index.ts';
+import { nothingToMask, walkJson } from './json.ts';
+import { compile } from './mask.ts';
 import { DETECTORS, createRng, generateSample } from './detectors/index.ts';
 
 function secretOf(id: string, seed = 1): string {
@@ -125,5 +127,56 @@ describe('maskBase64Value', () => {
     const r = m.maskBase64Value(bin);
     assert.equal(r.value, bin);
     assert.equal(r.changed, false);
+  });
+});
+
+describe('maskJson nothing-to-mask gate', () => {
+  const configs = [
+    compile({}, DETECTORS),
+    compile({ detectors: [] }, DETECTORS),
+    compile({ detectors: [], keywordLists: [{ id: 'cred', words: ['bench-upstream-credential-0123456789'] }] }, DETECTORS),
+    compile({ decodeBase64InText: false }, DETECTORS),
+  ];
+  const rng = createRng(7);
+  const rnd = (): number => rng.int(1 << 30) / (1 << 30);
+  const pick = <T>(a: readonly T[]): T => a[rng.int(a.length)]!;
+  const plainValues = ['item-1', 'active', 'the quick brown fox jumps over the lazy dog', '2026-12-04T20:09:05Z', '+1 415 555 0100', 'x', '', 'aGVsbG8gd29ybGQgaGVsbG8=', '100%', 'a\\"b', 'caf\\u00e9', 'DE89 3704 0044 0532 0130 00'];
+  const secrets = DETECTORS.flatMap((d) => d.positives.map((p) => p.text));
+  /** A random document: plain values, numbers, sometimes a detector's secret or the credential, sometimes broken. */
+  const docOf = (withSecret: boolean): string => {
+    const items: string[] = [];
+    const n = 1 + Math.floor(rnd() * 6);
+    for (let i = 0; i < n; i++) {
+      const v = rnd() < 0.5 ? `"${pick(plainValues)}"` : String(Math.floor(rnd() * 10 ** Math.floor(rnd() * 17)));
+      items.push(`"k${i}":${v}`);
+    }
+    if (withSecret) items.splice(Math.floor(rnd() * items.length), 0, `"s":${JSON.stringify(rnd() < 0.2 ? 'bench-upstream-credential-0123456789' : pick(secrets))}`);
+    const doc = `{${items.join(',')}}`;
+    return rnd() < 0.15 ? doc.slice(0, Math.floor(rnd() * doc.length)) : doc;
+  };
+
+  it('skips the walk only where the walk changes nothing (random documents, with and without secrets, valid and cut short)', () => {
+    let skipped = 0;
+    for (let i = 0; i < 600; i++) {
+      const text = docOf(rnd() < 0.5);
+      for (const c of configs) {
+        if (!nothingToMask(c, text)) continue;
+        skipped++;
+        assert.equal(walkJson(c, text).changed, false, `gate skipped a document the walk changes: ${text}`);
+      }
+    }
+    assert.ok(skipped > 100, `the gate should skip plain documents (skipped ${skipped})`);
+  });
+
+  it('never skips a document holding a detector sample, the credential, an escape or a field rule match', () => {
+    const c = configs[0]!;
+    for (const s of secrets) {
+      const text = JSON.stringify({ items: [{ id: 1, note: s }] });
+      if (walkJson(c, text).changed) assert.equal(nothingToMask(c, text), false, s);
+    }
+    assert.equal(nothingToMask(configs[2]!, '{"echo":"bench-upstream-credential-0123456789"}'), false);
+    assert.equal(nothingToMask(configs[1]!, '{"a":"\\u0041"}'), false);
+    assert.equal(nothingToMask(compile({ fieldRules: [{ id: 'pw', names: ['password'] }] }, DETECTORS), '{"password":"x"}'), false);
+    assert.equal(nothingToMask(c, '{"items":[{"id":1,"name":"item-1","status":"idle"}]}'), true);
   });
 });
