@@ -11,6 +11,7 @@ import type {
 import { checkConfig } from '../../sidecar/core/config.ts';
 import { DEFAULT_KUBERNETES_URL, DEFAULT_SA_CA_FILE, DEFAULT_SA_TOKEN_FILE } from '../../sidecar/core/config-schema.ts';
 import { listenerCaFile } from '../webhooks/pod-mutate/layout.ts';
+import { egressSection } from './egress.ts';
 import { compilePolicyPart, mergeMasking, type PolicyPart } from './masking.ts';
 import {
   credentialMountPath, DEFAULT_MOUNT_ROOT, issuerCaMountPath, MountSet, signingKeyMountPath, tlsCaMountPath, tlsClientMountPath,
@@ -274,10 +275,11 @@ function connectionRules(rules: readonly ApprovalRule[], c: AgentIdentityConnect
 }
 
 /** The report target; a CA ConfigMap becomes a sidecar-only mount under <root>/_audit (rotated in place: the path never changes). */
-function auditReport(ctx: Ctx, r: AuditReportEnv): { url: string; caFile?: string } {
+function auditReport(ctx: Ctx, r: AuditReportEnv): { url: string; caFile?: string; tokenFile: string } {
   const cm = r.caConfigMap;
   const caFile = cm ? ctx.mounts.add(`${ctx.root.replace(/\/+$/, '')}/_audit/${cm.key}`, 'configMap', cm.nameFor(ctx.identity.metadata.name ?? '')) : r.caFile;
-  return { url: r.url, ...(caFile ? { caFile } : {}) };
+  // The sidecar's own API token (the report server TokenReviews it), named like the issuers' bearerTokenFile.
+  return { url: r.url, ...(caFile ? { caFile } : {}), tokenFile: DEFAULT_SA_TOKEN_FILE };
 }
 
 function build(ctx: Ctx, sel: Selection): SidecarConfigFile {
@@ -294,7 +296,7 @@ function build(ctx: Ctx, sel: Selection): SidecarConfigFile {
     return connection(ctx, c, masking, rules);
   });
   const a = approvals(ctx, held);
-  if (id.spec.interception?.forwardProxy) ctx.warnings.push(`${idPath(ctx, 'spec.interception.forwardProxy')}: the sidecar has no forward proxy yet; nothing is compiled for it`);
+  const egress = egressSection(id, ctx.errors);
   const level = id.spec.sidecar?.logLevel;
   return {
     version: 1,
@@ -309,6 +311,7 @@ function build(ctx: Ctx, sel: Selection): SidecarConfigFile {
     recording: recording(ctx),
     admin: { host: ctx.env.adminHost ?? '0.0.0.0', port: id.spec.sidecar?.adminPort ?? 9901, approverGroups: a.approverGroups },
     log: { level: level ?? 'info' },
+    ...(egress !== undefined ? { egress } : {}),
   };
 }
 

@@ -4,6 +4,7 @@ import { DEFAULT_KUBERNETES_URL, DEFAULT_SA_CA_FILE, DEFAULT_SA_TOKEN_FILE } fro
 import type { AuditEventsConfig, AuditReportConfig, IdentityConfig, PodInfo } from '../core/config-types.ts';
 import { CounterTally } from './counters.ts';
 import { KubernetesEventEmitter } from './emitter.ts';
+import { ReportClient } from './report-client.ts';
 import { DEFAULT_REPORT_INTERVAL_SECONDS, StatusReporter } from './reporter.ts';
 import type { AuditObserver } from './tap.ts';
 
@@ -78,9 +79,10 @@ function report(rp: AuditReportConfig, name: string | undefined, pod: PodInfo, l
     log.warn({}, 'identity.report is set but identity.name or POD_NAME/POD_NAMESPACE/POD_UID are not: counters are not reported');
     return undefined;
   }
-  let api: KubeHttp;
+  let api: ReportClient;
   try {
-    api = new KubeHttp({ apiServerUrl: rp.url, ...(rp.caFile ? { caFile: rp.caFile } : {}), tokenFile: rp.tokenFile ?? DEFAULT_SA_TOKEN_FILE });
+    // The CA file is re-read before each report: the operator rotates it in the mounted ConfigMap.
+    api = new ReportClient({ apiServerUrl: rp.url, ...(rp.caFile ? { caFile: rp.caFile } : {}), tokenFile: rp.tokenFile ?? DEFAULT_SA_TOKEN_FILE });
   } catch (e) {
     log.warn({ err: (e as Error).message }, 'counter reports are off: the report server CA could not be read (identity.report.caFile)');
     return undefined;
