@@ -362,8 +362,11 @@ export interface AgentIdentityInterception {
   /** What else the agent may dial (transparent mode). */
   egress?: AgentIdentityInterceptionEgress;
   /**
-   * An HTTP forward proxy on a loopback port (set as HTTP_PROXY/HTTPS_PROXY in the agent). Plain
-   * HTTP is inspected; CONNECT is allowed only to allowedHosts and recorded as opaque.
+   * An HTTP forward proxy on a loopback port (set as HTTP_PROXY/HTTPS_PROXY, and lower case, in the
+   * agent). Plain HTTP is inspected (rules, masking, recording); CONNECT is allowed only to
+   * allowedHosts and recorded as opaque (no TLS interception). The agent authenticates with its
+   * token in `Proxy-Authorization: Bearer <token>` (or as the proxy URL's password); without it the
+   * proxy answers 407. With egress deny-by-default it is the agent's way out to these hosts.
    */
   forwardProxy?: AgentIdentityInterceptionForwardProxy;
 }
@@ -394,14 +397,31 @@ export interface AgentIdentityInterceptionEgressAllow {
 }
 
 /**
- * An HTTP forward proxy on a loopback port (set as HTTP_PROXY/HTTPS_PROXY in the agent). Plain HTTP
- * is inspected; CONNECT is allowed only to allowedHosts and recorded as opaque.
+ * An HTTP forward proxy on a loopback port (set as HTTP_PROXY/HTTPS_PROXY, and lower case, in the
+ * agent). Plain HTTP is inspected (rules, masking, recording); CONNECT is allowed only to
+ * allowedHosts and recorded as opaque (no TLS interception). The agent authenticates with its token
+ * in `Proxy-Authorization: Bearer <token>` (or as the proxy URL's password); without it the proxy
+ * answers 407. With egress deny-by-default it is the agent's way out to these hosts.
  */
 export interface AgentIdentityInterceptionForwardProxy {
   /** Loopback port of the forward proxy. */
   localPort: number;
-  /** Hosts the proxy lets through; `*.example.com` matches subdomains. */
+  /**
+   * Hosts the proxy lets through, everything else is refused with 403: `api.example.com`,
+   * `*.example.com` (subdomains, not the apex), an IPv4 address (the only way an IP target passes);
+   * `:port` limits the port (without one: 443 for CONNECT, 80 for plain HTTP; list a host once per
+   * port).
+   */
   allowedHosts: string[];
+  /**
+   * Which addresses the allowed names may resolve to (checked on the address the proxy dials, so
+   * DNS rebinding cannot reach inside). `public`: public addresses only. `private`: also RFC 1918,
+   * ULA and CGNAT (in-cluster Services). `any`: also loopback and link-local, the cloud metadata
+   * service included. An IP address written in allowedHosts is always reachable; the sidecar's own
+   * ports never are.
+   * @default "public"
+   */
+  addresses?: 'public' | 'private' | 'any';
 }
 
 /** The injected sidecar container. */

@@ -64,12 +64,24 @@ export function connectionEnv(identity: AgentIdentity): V1EnvVar[] {
     env.push({ name: `${envName(c.name)}_BASE_URL`, value: `http://127.0.0.1:${c.localPort}` });
   }
   if (identity.spec.connections.some((c) => c.protocol === 'kubernetes')) env.push({ name: 'KUBECONFIG', value: KUBECONFIG_FILE });
-  const proxy = identity.spec.interception?.forwardProxy;
-  if (proxy) {
-    const url = `http://127.0.0.1:${proxy.localPort}`;
-    env.push({ name: 'HTTP_PROXY', value: url }, { name: 'HTTPS_PROXY', value: url }, { name: 'NO_PROXY', value: '127.0.0.1,localhost' });
-  }
+  env.push(...proxyEnv(identity));
   return env;
+}
+
+/** Loopback (the sidecar's own listeners) never goes through the proxy. */
+export const NO_PROXY = '127.0.0.1,localhost,::1';
+
+/**
+ * The forward proxy's env, upper and lower case (curl reads only `http_proxy` in lower case; Go,
+ * Python and npm read either). No token in the URL: it rotates, so the agent adds it per call
+ * (Proxy-Authorization, or `http://agent:$(cat $CHAPERONE_TOKEN_FILE)@…`); without it the proxy answers 407.
+ */
+export function proxyEnv(identity: AgentIdentity): V1EnvVar[] {
+  const proxy = identity.spec.interception?.forwardProxy;
+  if (!proxy) return [];
+  const url = `http://127.0.0.1:${proxy.localPort}`;
+  const vars: [string, string][] = [['HTTP_PROXY', url], ['HTTPS_PROXY', url], ['NO_PROXY', NO_PROXY], ['CHAPERONE_PROXY_URL', url]];
+  return [...vars, ...vars.filter(([n]) => n !== 'CHAPERONE_PROXY_URL').map(([n, v]): [string, string] => [n.toLowerCase(), v])].map(([name, value]) => ({ name, value }));
 }
 
 /** libpq env for the first postgres connection. The user name is informational: the sidecar logs in upstream with its own credential. */
