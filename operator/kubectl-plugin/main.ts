@@ -121,9 +121,9 @@ async function dispatch(p: Parsed, io: Io): Promise<number> {
   const spec = checkCommand(p);
   if (RECORDING_COMMANDS.has(spec.name)) {
     // File sources need no kubeconfig; a pod source loads it when asked.
-    const client = (): { client: KubeClient; namespace: string } => {
+    const client = (): { client: KubeClient; namespace: string; kubeConfig: KubeConfig } => {
       const kc = loadKubeConfig(p.flags, io.env);
-      return { client: KubeClient.fromKubeConfig(kc), namespace: namespaceOf(kc, p.flags) };
+      return { client: KubeClient.fromKubeConfig(kc), namespace: namespaceOf(kc, p.flags), kubeConfig: kc };
     };
     return runRecordingCommand(spec.name, p.positional, p.flags, { out: io.out, err: io.err, client, ...(io.stdin ? { stdin: io.stdin } : {}) });
   }

@@ -2,10 +2,12 @@
 //
 // Pod logs come from `GET /api/v1/namespaces/NS/pods/NAME/log?container=chaperone-sidecar` — what
 // `kubectl logs` reads — so an auditor needs `get pods/log`, nothing more. The bytes are verified as
-// the API server returns them; lines are split on \n only (hashes are over exactly what was written).
+// the API server returns them, streamed (bounded memory: one line at a time); lines are split on \n
+// only (hashes are over exactly what was written).
 import { createReadStream, existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { KubeApiError, type KubeClient } from '../kube/client.ts';
 import { SIDECAR_CONTAINER_NAME } from '../webhooks/pod-mutate/layout.ts';
 import { renderListing, renderTimeline, ReplayCollector } from '../../sidecar/recording/replay.ts';
@@ -13,6 +15,7 @@ import { formatReport } from '../../sidecar/recording/verify-cli.ts';
 import { loadKey } from '../../sidecar/recording/signing.ts';
 import { Verifier, type VerifyResult } from '../../sidecar/recording/verify.ts';
 import { UsageError, type GlobalFlags } from './args.ts';
+import { openStream } from './log-stream.ts';
 
 export type RecordingSource =
   | { readonly kind: 'file'; readonly path: string }
@@ -24,8 +27,11 @@ export interface RecordingIo {
   readonly out: (s: string) => void;
   readonly err: (s: string) => void;
   readonly stdin?: Readable;
-  /** Made only when a pod source needs the API server (file sources work without a kubeconfig). */
-  readonly client: () => { readonly client: KubeClient; readonly namespace: string };
+  /**
+   * Made only when a pod source needs the API server (file sources work without a kubeconfig).
+   * With `kubeConfig`, pod logs are streamed; without it they are read whole through `client`.
+   */
+  readonly client: () => { readonly client: KubeClient; readonly namespace: string; readonly kubeConfig?: KubeConfig };
 }
 
 export const RECORDING_EXIT = { ok: 0, bad: 1, usage: 2, notFound: 3, unreachable: 4 } as const;
@@ -81,9 +87,34 @@ function logPath(ns: string, pod: string, flags: GlobalFlags): string {
   return `/api/v1/namespaces/${encodeURIComponent(ns)}/pods/${encodeURIComponent(pod)}/log?${q.toString()}`;
 }
 
-async function podLog(client: KubeClient, ns: string, pod: string, flags: GlobalFlags): Promise<Buffer> {
-  const body = await client.request<unknown>('GET', logPath(ns, pod, flags), { accept: '*/*' });
-  return Buffer.from(typeof body === 'string' ? body : body === undefined ? '' : JSON.stringify(body));
+type Api = ReturnType<RecordingIo['client']>;
+
+/** The log as it arrives (streamed with a kubeconfig; whole through the client otherwise). */
+async function podLog(api: Api, pod: string, flags: GlobalFlags): Promise<AsyncIterable<Buffer | string> | Iterable<Buffer>> {
+  const path = logPath(api.namespace, pod, flags);
+  if (api.kubeConfig) return openStream(api.kubeConfig, path);
+  const body = await api.client.request<unknown>('GET', path, { accept: '*/*' });
+  return [Buffer.from(typeof body === 'string' ? body : body === undefined ? '' : JSON.stringify(body))];
+}
+
+/** Every pod's log in turn, each ending with \n so two pods' lines never join; a pod whose log cannot be opened is skipped with a warning. */
+async function* podLogs(api: Api, pods: readonly string[], flags: GlobalFlags, io: RecordingIo): AsyncGenerator<Buffer | string> {
+  for (const p of pods) {
+    let chunks: AsyncIterable<Buffer | string> | Iterable<Buffer>;
+    try {
+      chunks = await podLog(api, p, flags);
+    } catch (e) {
+      io.err(`warning: pod/${p}: ${(e as Error).message} (skipped)`);
+      continue;
+    }
+    let last = 0x0a;
+    for await (const c of chunks) {
+      if (c.length === 0) continue;
+      last = typeof c === 'string' ? c.charCodeAt(c.length - 1) : (c[c.length - 1] ?? 0x0a);
+      yield c;
+    }
+    if (last !== 0x0a) yield '\n';
+  }
 }
 
 /** The pods a selector names, in name order (so the output is stable). */
@@ -102,21 +133,11 @@ async function open(src: RecordingSource, flags: GlobalFlags, io: RecordingIo): 
     return { name: src.path, chunks: createReadStream(src.path) };
   }
   if (src.kind === 'stdin') return { name: 'stdin', chunks: io.stdin ?? process.stdin };
-  const { client, namespace } = io.client();
-  if (src.kind === 'pod') return { name: `pod/${src.name}`, chunks: [await podLog(client, namespace, src.name, flags)] };
-  const pods = await podsFor(client, namespace, src.selector);
-  if (pods.length === 0) throw new NotFound(`no pods match -l ${src.selector} in namespace ${namespace}`);
-  const logs: Buffer[] = [];
-  for (const p of pods) {
-    try {
-      const b = await podLog(client, namespace, p, flags);
-      // Each pod's log ends with \n; keep the boundary so two pods' lines never join.
-      logs.push(b.length > 0 && b[b.length - 1] !== 0x0a ? Buffer.concat([b, Buffer.from('\n')]) : b);
-    } catch (e) {
-      io.err(`warning: pod/${p}: ${(e as Error).message} (skipped)`);
-    }
-  }
-  return { name: `pods -l ${src.selector} (${pods.join(', ')})`, chunks: logs };
+  const api = io.client();
+  if (src.kind === 'pod') return { name: `pod/${src.name}`, chunks: await podLog(api, src.name, flags) };
+  const pods = await podsFor(api.client, api.namespace, src.selector);
+  if (pods.length === 0) throw new NotFound(`no pods match -l ${src.selector} in namespace ${api.namespace}`);
+  return { name: `pods -l ${src.selector} (${pods.join(', ')})`, chunks: podLogs(api, pods, flags, io) };
 }
 
 class NotFound extends Error {
