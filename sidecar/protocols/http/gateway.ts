@@ -601,9 +601,10 @@ export class Gateway {
     const onEnd = (): void => {
       if (settled) return;
       settled = true;
-      const text = (parts.length === 1 ? parts[0]! : Buffer.concat(parts, n)).toString('utf8');
-      const r = (opts.maskDocument ?? ((d: string) => opts.masker.maskJson(d)))(text);
-      const body = r.changed ? Buffer.from(r.value, 'utf8') : parts.length === 1 ? parts[0]! : Buffer.from(text, 'utf8');
+      const raw = parts.length === 1 ? parts[0]! : Buffer.concat(parts, n);
+      const r = (opts.maskDocument ?? ((d: string) => opts.masker.maskJson(d)))(raw.toString('utf8'));
+      // Unchanged: the upstream's own bytes go out (not a re-encoding of the decoded text).
+      const body = r.changed ? Buffer.from(r.value, 'utf8') : raw;
       headers['content-length'] = body.length;
       res.writeHead(status, headers);
       res.end(body);
