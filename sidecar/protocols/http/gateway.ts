@@ -1,4 +1,5 @@
 // The HTTP gateway core shared by `http` and `kubernetes` connections: authenticate → classify → judge → record (write-ahead) → hold → forward with the credential → mask the response → record the result.
+import { isUtf8 } from 'node:buffer';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Agent as HttpAgent, ClientRequest, IncomingMessage, OutgoingHttpHeaders, RequestOptions, ServerResponse } from 'node:http';
@@ -603,8 +604,8 @@ export class Gateway {
       settled = true;
       const raw = parts.length === 1 ? parts[0]! : Buffer.concat(parts, n);
       const r = (opts.maskDocument ?? ((d: string) => opts.masker.maskJson(d)))(raw.toString('utf8'));
-      // Unchanged: the upstream's own bytes go out (not a re-encoding of the decoded text).
-      const body = r.changed ? Buffer.from(r.value, 'utf8') : raw;
+      // Unchanged valid UTF-8: the upstream's own bytes go out. Invalid bytes go out as the text that was scanned (a lax decoder must not read more than we did).
+      const body = r.changed || !isUtf8(raw) ? Buffer.from(r.value, 'utf8') : raw;
       headers['content-length'] = body.length;
       res.writeHead(status, headers);
       res.end(body);
