@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { AgentIdentity } from '../api/types.ts';
 import { LABEL_MANAGED_BY, MANAGED_BY } from '../controllers/identity-desired.ts';
 import { isStatus, RESOURCES, resourcePath, type KubeClient } from '../kube/client.ts';
-import type { Informer } from '../kube/informer.ts';
+import type { Informer, KubeObject } from '../kube/informer.ts';
 import { ownerReference } from '../kube/status.ts';
 import type { OperatorContext } from '../plugin.ts';
 import { LABEL_IDENTITY } from '../webhooks/pod-mutate/layout.ts';
@@ -16,6 +16,9 @@ import { ANNOTATION_LEDGER_IDENTITY, AUDIT_CA_KEY, auditCaConfigMapName, LABEL_L
 import type { TlsRelay } from './tls-relay.ts';
 
 export const CA_FIELD_MANAGER = 'chaperone-operator-audit';
+export const CA_COMPONENT = 'audit-ca';
+/** Selects the CA ConfigMaps (a metadata-only informer notices edits and deletions by others). */
+export const CA_CONFIGMAP_SELECTOR = `app.kubernetes.io/component=${CA_COMPONENT}`;
 
 /** The CA ConfigMap of one identity (pure). */
 export function desiredCaConfigMap(identity: AgentIdentity, caPem: string): Record<string, unknown> {
@@ -24,15 +27,17 @@ export function desiredCaConfigMap(identity: AgentIdentity, caPem: string): Reco
     apiVersion: 'v1', kind: 'ConfigMap',
     metadata: {
       name: auditCaConfigMapName(name), namespace: identity.metadata.namespace ?? '',
-      labels: { [LABEL_MANAGED_BY]: MANAGED_BY, [LABEL_IDENTITY]: name, 'app.kubernetes.io/component': 'audit-ca' },
+      labels: { [LABEL_MANAGED_BY]: MANAGED_BY, [LABEL_IDENTITY]: name, 'app.kubernetes.io/component': CA_COMPONENT },
       ownerReferences: [ownerReference({ apiVersion: identity.apiVersion, kind: identity.kind, metadata: identity.metadata }, { controller: false, blockOwnerDeletion: false })],
     },
     data: { [AUDIT_CA_KEY]: caPem },
   };
 }
 
+type CaObject = KubeObject & { metadata?: { namespace?: string; name?: string; resourceVersion?: string; labels?: Record<string, string> } };
+
 interface Deps {
-  readonly ctx: Pick<OperatorContext, 'client' | 'controller' | 'operatorNamespace'>;
+  readonly ctx: Pick<OperatorContext, 'client' | 'controller' | 'operatorNamespace' | 'informer'>;
   readonly identities: Informer<AgentIdentity>;
   readonly relay: TlsRelay;
   readonly log: Pick<Logger, 'info' | 'warn'>;
@@ -41,10 +46,18 @@ interface Deps {
 /** Started on the leader; the handlers only enqueue, so they are harmless on other replicas. */
 export class CaDistributor {
   private controller: ReturnType<OperatorContext['controller']> | undefined;
-  /** `ns/name` → the CA applied last (an unchanged CA costs no write). */
-  private readonly applied = new Map<string, string>();
+  /** `ns/name` → what we applied last and the resourceVersion it got (an unchanged, untouched ConfigMap costs no write). */
+  private readonly applied = new Map<string, { want: string; rv: string }>();
+  private readonly caMaps: Informer<CaObject>;
 
   constructor(private readonly d: Deps) {
+    // Someone else edited or deleted a CA ConfigMap (an agent's kubernetes connection, a person): put it back.
+    this.caMaps = d.ctx.informer<CaObject>({ resource: RESOURCES.configMaps, name: 'configmaps-audit-ca', metadataOnly: true, labelSelector: CA_CONFIGMAP_SELECTOR });
+    const changed = (cm: CaObject): void => {
+      const key = `${cm.metadata?.namespace ?? ''}/${cm.metadata?.labels?.[LABEL_IDENTITY] ?? ''}`;
+      if (this.applied.get(key)?.rv !== cm.metadata?.resourceVersion) this.controller?.enqueue(key);
+    };
+    this.caMaps.addHandler({ onUpdate: (old, cm) => old !== cm && changed(cm), onDelete: (cm) => this.controller?.enqueue(`${cm.metadata?.namespace ?? ''}/${cm.metadata?.labels?.[LABEL_IDENTITY] ?? ''}`) });
     d.identities.addHandler({
       onAdd: (id) => this.enqueue(id),
       onUpdate: (old, id) => old.metadata.uid !== id.metadata.uid && this.enqueue(id),
@@ -83,9 +96,12 @@ export class CaDistributor {
     }
     const ca = this.d.relay.current()?.ca;
     if (!ca) return;
-    if (this.applied.get(key) === `${id.metadata.uid ?? ''}|${ca}`) return;
-    await this.d.ctx.client.apply(desiredCaConfigMap(id, ca), RESOURCES.configMaps, { fieldManager: CA_FIELD_MANAGER, force: true });
-    this.applied.set(key, `${id.metadata.uid ?? ''}|${ca}`);
+    const want = `${id.metadata.uid ?? ''}|${ca}`;
+    const last = this.applied.get(key);
+    const cached = this.caMaps.get(ns, auditCaConfigMapName(name));
+    if (last?.want === want && cached?.metadata?.resourceVersion === last.rv) return;
+    const out = await this.d.ctx.client.apply<CaObject>(desiredCaConfigMap(id, ca), RESOURCES.configMaps, { fieldManager: CA_FIELD_MANAGER, force: true });
+    this.applied.set(key, { want, rv: out.metadata?.resourceVersion ?? '' });
     this.d.log.info({ identity: key, configMap: auditCaConfigMapName(name) }, 'report server CA written for the identity\'s sidecars');
   }
 

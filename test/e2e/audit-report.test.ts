@@ -181,4 +181,13 @@ describe('counter reports from an injected pod', () => {
     });
     await eventually(async () => ((await counters())?.sessions === before + 1 ? true : undefined), { what: () => `the rotated-CA report in status.counters; sidecar log: ${sidecarLog()}` });
   });
+
+  it('a CA ConfigMap edited or deleted by someone else is put back by the operator', async () => {
+    const name = auditCaConfigMapName(IDENTITY);
+    const r = await cp.request('admin', 'PATCH', `/api/v1/namespaces/${ns}/configmaps/${name}`, { data: { [AUDIT_CA_KEY]: '-----BEGIN CERTIFICATE-----\nnot-the-operator\n-----END CERTIFICATE-----\n' } }, { contentType: 'application/merge-patch+json' });
+    assert.equal(r.status, 200, r.text);
+    await eventually(async () => ((await getConfigMap(cp, ns, name))?.data?.[AUDIT_CA_KEY] === relay.current()?.ca ? true : undefined), { what: () => 'the edited CA ConfigMap restored' });
+    assert.equal((await cp.request('admin', 'DELETE', `/api/v1/namespaces/${ns}/configmaps/${name}`)).status, 200);
+    await eventually(async () => ((await getConfigMap(cp, ns, name))?.data?.[AUDIT_CA_KEY] === relay.current()?.ca ? true : undefined), { what: () => 'the deleted CA ConfigMap recreated' });
+  });
 });
