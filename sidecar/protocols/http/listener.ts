@@ -7,6 +7,7 @@ import { jsonBody } from './errors.ts';
 import { Gateway, type GatewayDeps, type GatewayMetrics, type GatewayProfile } from './gateway.ts';
 import { modeFor } from './mask-body.ts';
 import { startServer, type RunningServer, type ServerOptions } from './server.ts';
+import { TlsFilePair, type TlsFileLogger } from '../../tls/file-pair.ts';
 
 /** Plain HTTP: facts are method, path, query, body; every response body masked by its content type. */
 export const HTTP_PROFILE: GatewayProfile = {
@@ -16,9 +17,11 @@ export const HTTP_PROFILE: GatewayProfile = {
   render: jsonBody,
 };
 
-/** The listener's TLS pair, when configured (read at start). */
-export function listenTls(l: HttpConnectionConfig['listen']): { cert: Buffer; key: Buffer } | undefined {
-  return l.tls === undefined ? undefined : { cert: readFileSync(l.tls.certFile), key: readFileSync(l.tls.keyFile) };
+/** The listener's TLS pair, when configured: read at start, re-read for new connections when the files change. */
+export function listenTls(l: HttpConnectionConfig['listen'], log?: TlsFileLogger): ServerOptions['tls'] {
+  if (l.tls === undefined) return undefined;
+  const files = new TlsFilePair(l.tls.certFile, l.tls.keyFile, log);
+  return { ...files.current, reload: () => files.poll() };
 }
 
 export function maskingOptions(m: HttpConnectionConfig['masking']): MaskerOptions {
@@ -53,7 +56,7 @@ export async function startHttpGateway(conn: HttpConnectionConfig, deps: Gateway
     HTTP_PROFILE,
     deps,
   );
-  const tls = listenTls(conn.listen);
+  const tls = listenTls(conn.listen, deps.logger);
   const s = await startServer(gw, { host: conn.listen.host, port: conn.listen.port, maxConnections: conn.limits.maxSessions, ...(tls !== undefined ? { tls } : {}), ...tuning });
   return { ...s, gateway: gw };
 }

@@ -1,5 +1,6 @@
 // The loopback node:http server in front of a Gateway: bounded headers, slowloris timeouts, malformed input answered 400/431/408, session count, graceful close.
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
 import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -24,8 +25,11 @@ export interface ServerOptions {
   readonly maxHeaderBytes?: number;
   readonly headersTimeoutMs?: number;
   readonly keepAliveTimeoutMs?: number;
-  /** TLS on the listener (PEM). kubectl sends its bearer token only over TLS, so kubernetes listeners need it. */
-  readonly tls?: { readonly cert: Buffer; readonly key: Buffer };
+  /**
+   * TLS on the listener (PEM). kubectl sends its bearer token only over TLS, so kubernetes listeners need it.
+   * `reload` is asked on each new connection (before its handshake) and returns a new pair when the files changed.
+   */
+  readonly tls?: { readonly cert: Buffer; readonly key: Buffer; readonly reload?: () => { readonly cert: Buffer; readonly key: Buffer } | undefined };
 }
 
 export interface RunningServer {
@@ -62,6 +66,14 @@ export async function startServer(gw: Gateway, o: ServerOptions): Promise<Runnin
   };
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => gw.handle(req, res);
   const server: Server = o.tls !== undefined ? https.createServer({ ...options, cert: o.tls.cert, key: o.tls.key }, onRequest) : http.createServer(options, onRequest);
+  const reload = o.tls?.reload;
+  if (reload !== undefined) {
+    // Prepended: it runs before the TLS server wraps the socket, so this very connection gets the new pair.
+    server.prependListener('connection', () => {
+      const p = reload();
+      if (p !== undefined) (server as HttpsServer).setSecureContext({ cert: p.cert, key: p.key });
+    });
+  }
   // A TLS handshake failure (wrong CA, plain HTTP to a TLS port) only closes that socket.
   server.on('tlsClientError', (_e: Error, s: Duplex) => s.destroy());
   server.on('connection', (s: Socket) => {

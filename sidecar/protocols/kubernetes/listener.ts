@@ -7,7 +7,7 @@ import { statusBody } from '../http/errors.ts';
 import { Gateway, type GatewayDeps, type GatewayProfile } from '../http/gateway.ts';
 import { depsOf, listenTls, maskingOptions, policyOrThrow, type ListenerTuning } from '../http/listener.ts';
 import { mediaType, type BodyMaskOptions } from '../http/mask-body.ts';
-import { startServer, type RunningServer } from '../http/server.ts';
+import { startServer, type RunningServer, type ServerOptions } from '../http/server.ts';
 import { maskKubeDocument } from './mask-objects.ts';
 import { requestInfo } from './request-info.ts';
 
@@ -66,7 +66,7 @@ export const KUBERNETES_PROFILE: GatewayProfile = {
  * The listener's certificate: the configured files, or (selfSignedTls) a pair made in memory whose CA
  * is written to caOut before the listener starts, so the sidecar is ready only once agents can trust it.
  */
-async function listenerTls(conn: KubernetesConnectionConfig, deps: GatewayDeps): Promise<{ cert: Buffer; key: Buffer } | undefined> {
+async function listenerTls(conn: KubernetesConnectionConfig, deps: GatewayDeps): Promise<ServerOptions['tls']> {
   const self = conn.listen.selfSignedTls;
   if (self !== undefined) {
     const { loopbackTlsFor } = await import('../../tls/loopback.ts');
@@ -76,7 +76,7 @@ async function listenerTls(conn: KubernetesConnectionConfig, deps: GatewayDeps):
   }
   // kubectl (client-go) never sends a bearer token to a plain-HTTP server.
   if (conn.listen.tls === undefined) deps.logger.warn({ connection: conn.name }, 'kubernetes listener without listen.tls or listen.selfSignedTls: kubectl will not send its token over plain HTTP');
-  return listenTls(conn.listen);
+  return listenTls(conn.listen, deps.logger);
 }
 
 /** Starts the gateway for one kubernetes connection (tests call this directly). */
