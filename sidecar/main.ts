@@ -20,6 +20,7 @@ import { KubernetesApprovals } from './approvals/kubernetes.ts';
 import { startAudit, type Audit } from './audit/wiring.ts';
 import { tapRecorder } from './audit/tap.ts';
 import type { ReloadResult as WatchResult } from './core/metrics.ts';
+import { configRelayTargets, NO_RELAYS, startLoopbackRelays, type LoopbackRelays } from './interception/loopback-v6.ts';
 
 /**
  * Protocol → its listener module, imported only when a connection uses it (nothing heavy loads
@@ -346,12 +347,16 @@ export async function startSidecar(opts: StartOptions): Promise<Sidecar> {
   const rt = new Runtime(loaded, modules, services, pod, protocols);
   let admin: AdminServer;
   let egress: RunningEgress | undefined;
+  let relays: LoopbackRelays = NO_RELAYS;
   try {
     admin = await startAdminServer({ host: config.admin.host, port: config.admin.port, routes, readiness: () => rt.readiness(), metrics: () => metrics.render(), log });
     for (const c of config.connections) await rt.start(c.name);
     egress = await startEgressIfConfigured(config, loaded.hash, services, pod);
+    // Transparent mode: ip6tables REDIRECT lands IPv6 dials on [::1]:<port>; relay them to the listeners.
+    relays = await startLoopbackRelays(configRelayTargets(config), log.child({ part: 'interception' }));
   } catch (e) {
     await egress?.stop(Date.now());
+    await relays.stop();
     await rt.stopAll(Date.now());
     await recorder.close('start-failed');
     await audit.close();
@@ -373,6 +378,7 @@ export async function startSidecar(opts: StartOptions): Promise<Sidecar> {
       if (JSON.stringify(next.config.identity) !== JSON.stringify(prev.config.identity)) verifierRef.current = buildVerifier(next.config, pod);
       await rt.apply(next);
       if (egress && next.config.egress) egress.update(next.config.egress, next.hash);
+      await relays.update(configRelayTargets(next.config));
     },
   });
   /** Every hot reload, good or refused, is a policy.reload line (and a PolicyReloaded/PolicyInvalid Event). */
@@ -402,6 +408,7 @@ export async function startSidecar(opts: StartOptions): Promise<Sidecar> {
         const deadline = Date.now() + rt.good.config.shutdown.drainTimeoutSeconds * 1000;
         log.info({ reason, drainTimeoutSeconds: rt.good.config.shutdown.drainTimeoutSeconds }, 'stopping: no new sessions; draining open ones');
         await Promise.all([rt.stopAll(deadline), egress?.stop(deadline)]);
+        await relays.stop();
         await recorder.close(reason);
         await audit.close();
         await admin.close();

@@ -11,7 +11,7 @@ import type {
 import { checkConfig } from '../../sidecar/core/config.ts';
 import { DEFAULT_KUBERNETES_URL, DEFAULT_SA_CA_FILE, DEFAULT_SA_TOKEN_FILE } from '../../sidecar/core/config-schema.ts';
 import { listenerCaFile } from '../webhooks/pod-mutate/layout.ts';
-import { egressSection } from './egress.ts';
+import { egressSection, interceptionSection } from './egress.ts';
 import { compilePolicyPart, mergeMasking, type PolicyPart } from './masking.ts';
 import {
   credentialMountPath, DEFAULT_MOUNT_ROOT, issuerCaMountPath, MountSet, signingKeyMountPath, tlsCaMountPath, tlsClientMountPath,
@@ -297,6 +297,7 @@ function build(ctx: Ctx, sel: Selection): SidecarConfigFile {
   });
   const a = approvals(ctx, held);
   const egress = egressSection(id, ctx.errors);
+  const interception = interceptionSection(id);
   const level = id.spec.sidecar?.logLevel;
   return {
     version: 1,
@@ -312,6 +313,7 @@ function build(ctx: Ctx, sel: Selection): SidecarConfigFile {
     admin: { host: ctx.env.adminHost ?? '0.0.0.0', port: id.spec.sidecar?.adminPort ?? 9901, approverGroups: a.approverGroups },
     log: { level: level ?? 'info' },
     ...(egress !== undefined ? { egress } : {}),
+    ...(interception !== undefined ? { interception } : {}),
   };
 }
 

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AgentIdentity } from '../api/types.ts';
 import { compileIdentity } from './compile.ts';
-import { egressAllow } from './egress.ts';
+import { egressAllow, interceptionSection } from './egress.ts';
 import type { CompileError } from './types.ts';
 import { checkConfig } from '../../sidecar/core/config.ts';
 
@@ -59,5 +59,19 @@ describe('compileIdentity with a forward proxy', () => {
     const r = compileIdentity({ identity: identity({ localPort: 9901, allowedHosts: ['api.github.com'] }), maskingPolicies: [], approvalRules: [] });
     assert.equal(r.ok, false);
     assert.match(JSON.stringify(!r.ok && r.errors), /egress\.listen\.port/);
+  });
+});
+
+describe('interceptionSection', () => {
+  it('transparent identities get mode and egress (ports sorted, defaults filled); explicit ones none', () => {
+    const t = identity();
+    t.spec.interception = { mode: 'transparent', egress: { policy: 'deny-by-default', allow: [{ cidr: '10.0.0.0/8', ports: [5432, 443, 443] }] } };
+    assert.deepEqual(interceptionSection(t), { mode: 'transparent', egress: { policy: 'deny-by-default', allowDNS: true, allow: [{ cidr: '10.0.0.0/8', ports: [443, 5432] }] } });
+    assert.equal(interceptionSection(identity()), undefined);
+    const r = compileIdentity({ identity: t, maskingPolicies: [], approvalRules: [] });
+    assert.ok(r.ok, JSON.stringify(r));
+    const loaded = checkConfig(JSON.parse(r.text) as unknown, r.hash, { checkFiles: false });
+    assert.ok(loaded.ok, JSON.stringify(loaded));
+    assert.equal(loaded.config.interception?.mode, 'transparent');
   });
 });

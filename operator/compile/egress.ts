@@ -51,3 +51,17 @@ export function egressSection(identity: AgentIdentity, errors: CompileError[]): 
     allow: egressAllow(fp.allowedHosts, fp.addresses ?? 'public', errors, at),
   };
 }
+
+/**
+ * The `interception` section for a transparent identity (undefined for explicit): the sidecar then
+ * relays [::1] to its listeners (IPv6 redirects work), and init-network reads the egress settings
+ * here too (the init container's flags, built from the same spec, take precedence).
+ */
+export function interceptionSection(identity: AgentIdentity): Record<string, unknown> | undefined {
+  const i = identity.spec.interception;
+  if (i?.mode !== 'transparent') return undefined;
+  const e = i.egress;
+  if (e === undefined) return { mode: 'transparent' };
+  const allow = (e.allow ?? []).map((a) => ({ cidr: a.cidr, ports: [...new Set(a.ports ?? [])].sort((x, y) => x - y) }));
+  return { mode: 'transparent', egress: { policy: e.policy ?? 'allow', allowDNS: e.allowDNS ?? true, allow } };
+}

@@ -1,11 +1,11 @@
-// The `egress` section of the sidecar config: semantic checks (allow-list, rules, ports) and defaults, called by config.ts.
+// The `egress` and `interception` sections of the sidecar config: semantic checks (allow-list, rules, ports) and defaults, called by config.ts.
 import { createMasker } from '../masking/index.ts';
 import { compileAllowList } from '../protocols/egress/allow-list.ts';
 import { compileHttpPolicy } from '../policy/http-rules.ts';
 import {
   DEFAULT_ADMIN_PORT, DEFAULT_CONNECT_TIMEOUT_SECONDS, DEFAULT_EGRESS_NAME, DEFAULT_EGRESS_PORT, DEFAULT_LISTEN_HOST, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_SESSIONS,
   DEFAULT_TUNNEL_IDLE_TIMEOUT_SECONDS,
-  type AccessConfig, type ConfigError, type EgressAllowConfig, type LimitsConfig, type EgressConfig, type MaskingConfig,
+  type AccessConfig, type ConfigError, type EgressAllowConfig, type InterceptionSectionConfig, type LimitsConfig, type EgressConfig, type MaskingConfig,
 } from './config-types.ts';
 
 type Json = Record<string, unknown>;
@@ -78,4 +78,14 @@ function limits(l: Json): LimitsConfig {
       connectTimeoutSeconds: (l.connectTimeoutSeconds as number | undefined) ?? DEFAULT_CONNECT_TIMEOUT_SECONDS,
     maxSessions: (l.maxSessions as number | undefined) ?? DEFAULT_MAX_SESSIONS,
   };
+}
+
+/** `interception` with its defaults (undefined when absent: explicit mode). */
+export function resolveInterception(i: Json | undefined): InterceptionSectionConfig | undefined {
+  if (i === undefined) return undefined;
+  const e = i.egress as Json | undefined;
+  const mode = (i.mode as InterceptionSectionConfig['mode'] | undefined) ?? 'explicit';
+  if (e === undefined) return { mode };
+  const allow = ((e.allow ?? []) as Json[]).map((a) => ({ cidr: a.cidr as string, ports: (a.ports as number[] | undefined) ?? [] }));
+  return { mode, egress: { policy: (e.policy as 'allow' | 'deny-by-default' | undefined) ?? 'allow', allowDNS: (e.allowDNS as boolean | undefined) ?? true, allow } };
 }

@@ -271,6 +271,23 @@ const egress = obj('The egress forward proxy (HTTP_PROXY / HTTPS_PROXY): plain-H
   tunnelIdleTimeoutSeconds: int('Close a CONNECT tunnel after this long without a byte in either direction.', 1, 86400, DEFAULT_TUNNEL_IDLE_TIMEOUT_SECONDS),
 }, ['allow']);
 
+const interception = obj('Transparent interception (docs/interception.md). init-network reads `egress` (its flags override it); the sidecar reads `mode`. Absent: explicit mode.', {
+  mode: enumOf('`transparent`: iptables redirect the agent\'s dials to the listeners; the sidecar then also listens on [::1] at each loopback listener\'s port, where ip6tables REDIRECT sends IPv6 dials. `explicit`: the agent uses the loopback ports.', ['explicit', 'transparent'], 'explicit'),
+  egress: obj('What else the agent may dial.', {
+    policy: enumOf('`allow`: other outbound connections pass; `deny-by-default`: the agent\'s other TCP and UDP is refused, except DNS and `allow`.', ['allow', 'deny-by-default'], 'allow'),
+    allowDNS: bool('With deny-by-default, still allow DNS to the pod\'s resolvers.', true),
+    allow: {
+      type: 'array',
+      maxItems: 64,
+      description: 'Networks the agent may still dial under deny-by-default.',
+      items: obj('One allowed network.', {
+        cidr: str('IPv4 or IPv6 network, e.g. `10.0.0.0/8`.'),
+        ports: { type: 'array', items: { type: 'integer', minimum: 1, maximum: 65535 }, maxItems: 64, description: 'TCP ports; empty: every port and protocol.', default: [] },
+      }, ['cidr']),
+    },
+  }),
+});
+
 export const CONFIG_SCHEMA: JsonSchema = obj('The Chaperone sidecar config (what the operator compiles into a ConfigMap).', {
   version: { type: 'integer', const: CONFIG_VERSION, description: 'Config format version; must be 1.' },
   identity,
@@ -286,4 +303,5 @@ export const CONFIG_SCHEMA: JsonSchema = obj('The Chaperone sidecar config (what
   log: obj('Logging (JSON lines on stderr).', { level: enumOf('Log level.', LOG_LEVELS, DEFAULT_LOG_LEVEL) }),
   shutdown: obj('SIGTERM / SIGINT handling.', { drainTimeoutSeconds: int('Open sessions get this long to finish before they are closed.', 0, 3600, DEFAULT_DRAIN_TIMEOUT_SECONDS) }),
   egress,
+  interception,
 }, ['version', 'identity', 'connections']);

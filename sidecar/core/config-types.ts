@@ -290,6 +290,17 @@ export interface EgressConfig {
   readonly tunnelIdleTimeoutSeconds: number;
 }
 
+/** `interception` (docs/interception.md): what init-network reads besides the connections, and whether the sidecar serves redirected IPv6 dials. */
+export interface InterceptionSectionConfig {
+  /** `transparent`: the sidecar also listens on [::1] at each loopback listener's port (ip6tables REDIRECT lands there). */
+  readonly mode: 'explicit' | 'transparent';
+  readonly egress?: {
+    readonly policy: 'allow' | 'deny-by-default';
+    readonly allowDNS: boolean;
+    readonly allow: readonly { readonly cidr: string; readonly ports: readonly number[] }[];
+  };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Approvals, recording, admin, log, shutdown
 
@@ -352,6 +363,8 @@ export interface SidecarConfig {
   readonly shutdown: ShutdownConfig;
   /** The egress forward proxy; absent = off. */
   readonly egress?: EgressConfig | undefined;
+  /** Transparent interception settings; absent = explicit mode. */
+  readonly interception?: InterceptionSectionConfig | undefined;
 }
 
 /** What a file may contain: the same shape with every defaulted field optional (the JSON Schema is exact). */

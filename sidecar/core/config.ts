@@ -12,7 +12,7 @@ import type { MaskerOptions } from '../masking/index.ts';
 import { resolveIssuers, IdentityOptionsError, type IssuerOptions } from '../identity/options.ts';
 import { compileSqlPolicy } from '../policy/evaluate-sql.ts';
 import type { CompiledSqlPolicy, SqlPolicyJson } from '../policy/sql-rules.ts';
-import { checkEgress, resolveEgress } from './config-egress.ts';
+import { checkEgress, resolveEgress, resolveInterception } from './config-egress.ts';
 import { CONFIG_SCHEMA, DEFAULT_KUBERNETES_URL, DEFAULT_SA_CA_FILE, DEFAULT_SA_TOKEN_FILE } from './config-schema.ts';
 import {
   DEFAULT_ADMIN_HOST, DEFAULT_ADMIN_PORT, DEFAULT_APPROVAL_TIMEOUT_SECONDS, DEFAULT_CHECKPOINT_EVERY_LINES, DEFAULT_CHECKPOINT_INTERVAL_SECONDS,
@@ -403,6 +403,7 @@ function resolve(raw: Json): SidecarConfig {
     log: { level: ((raw.log as Json | undefined)?.level as LogLevel | undefined) ?? DEFAULT_LOG_LEVEL },
     shutdown: { drainTimeoutSeconds: ((raw.shutdown as Json | undefined)?.drainTimeoutSeconds as number | undefined) ?? DEFAULT_DRAIN_TIMEOUT_SECONDS },
     ...(raw.egress !== undefined ? { egress: resolveEgress(raw.egress as Json) } : {}),
+    ...(raw.interception !== undefined ? { interception: resolveInterception(raw.interception as Json) } : {}),
   };
 }
 

@@ -2,8 +2,8 @@
 //
 // The init container reads the raw file instead of loadConfig: it must not depend on credential
 // files (mounted into the sidecar only) or on the full schema, and it must still fail closed on
-// anything it cannot make sense of. An `interception` section is read when present (proposed
-// addition to the config schema, see docs/interception.md); CLI flags override it.
+// anything it cannot make sense of. The `interception` section (config-schema.ts) is read when
+// present; CLI flags override its egress settings.
 import { parse as parseYaml } from 'yaml';
 import type { AllowRule, EgressPolicy, Target } from './rules.ts';
 
@@ -26,6 +26,8 @@ export interface InterceptionConfig {
   readonly adminPort: number;
   /** From the file's `interception.egress`; undefined when the file has none. */
   readonly egress: EgressSettings | undefined;
+  /** `interception.mode: transparent`: the sidecar relays [::1]:<port> to its IPv4 listeners (loopback-v6.ts), so IPv6 redirects work. */
+  readonly transparent: boolean;
 }
 
 export type ReadResult = { readonly ok: true; readonly config: InterceptionConfig } | { readonly ok: false; readonly errors: readonly string[] };
@@ -127,8 +129,9 @@ export function readInterceptionConfig(text: string): ReadResult {
   const adminPort = port(isObject(doc.admin) ? doc.admin.port : undefined, DEFAULT_ADMIN_PORT);
   if (adminPort === undefined) errors.push('admin.port: not a port number');
   const egress = readEgress(doc.interception, errors);
+  const transparent = isObject(doc.interception) && doc.interception.mode === 'transparent';
   if (errors.length > 0) return { ok: false, errors };
-  return { ok: true, config: { targets, adminPort: adminPort ?? DEFAULT_ADMIN_PORT, egress } };
+  return { ok: true, config: { targets, adminPort: adminPort ?? DEFAULT_ADMIN_PORT, egress, transparent } };
 }
 
 /** `nameserver` lines of resolv.conf (addresses only; a zone suffix like `%eth0` is dropped). */

@@ -226,7 +226,7 @@ export async function buildPlan(args: InitArgs, io: InitIo): Promise<{ plan: Rul
   const { targets, adminPort } = read.config;
   const egress = effectiveEgress(args, read.config.egress);
   const resolved = await resolveAll(targets.map((t) => t.host).filter((h) => ipFamily(h) === undefined), io);
-  const planned = planRedirects(targets, resolved.map, adminPort);
+  const planned = planRedirects(targets, resolved.map, adminPort, read.config.transparent);
   const errors = [...resolved.errors, ...planned.errors];
   if (errors.length > 0) throw new InitError(errors.join('; '));
   const plan: RulePlan = {

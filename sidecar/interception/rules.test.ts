@@ -59,6 +59,11 @@ describe('planRedirects', () => {
     assert.match(p.warnings.join(), /\[fd00::9\]:443 are redirected to \[::1\]:18080, where the sidecar does not listen/);
     assert.equal(p.errors.length, 0);
   });
+  it('no warning when the sidecar relays [::1] (interception.mode transparent): the IPv6 redirect is served', () => {
+    const p = planRedirects([api], new Map([['api.internal', ['fd00::9']]]), 9901, true);
+    assert.deepEqual(p.warnings, []);
+    assert.equal(p.redirects.length, 1);
+  });
   it('a listener without a fixed port cannot be a redirect target', () => {
     assert.match(planRedirects([{ ...pg, listenPort: 0 }], new Map(), 9901).errors.join(), /not a fixed port/);
   });

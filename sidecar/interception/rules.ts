@@ -72,8 +72,10 @@ export interface Planned {
 /**
  * Each target's resolved addresses → redirects. An unresolved name is an error (the agent could dial
  * the upstream unguarded); so is a redirect that would loop into the sidecar's own ports.
+ * `v6Relay`: the sidecar relays [::1]:<port> to its IPv4 loopback listeners (interception.mode
+ * transparent in its config), so an IPv6 redirect to a 127.0.0.1 listener is served.
  */
-export function planRedirects(targets: readonly Target[], resolved: ReadonlyMap<string, readonly string[]>, adminPort: number): Planned {
+export function planRedirects(targets: readonly Target[], resolved: ReadonlyMap<string, readonly string[]>, adminPort: number, v6Relay = false): Planned {
   const redirects: Redirect[] = [];
   const warnings: string[] = [];
   const errors: string[] = [];
@@ -99,13 +101,20 @@ export function planRedirects(targets: readonly Target[], resolved: ReadonlyMap<
         errors.push(`connection ${t.connection}: upstream ${raw}:${t.port} is one of the sidecar's own loopback ports; redirecting it would loop`);
         continue;
       }
-      if (!listensOn(t.listenHost, family)) {
-        warnings.push(`connection ${t.connection}: the agent's IPv${family} dials to ${family === 6 ? `[${raw}]` : raw}:${t.port} are redirected to ${family === 4 ? '127.0.0.1' : '[::1]'}:${t.listenPort}, where the sidecar does not listen (listen.host ${t.listenHost}), so they are refused: the upstream stays unreachable to the agent (fail closed) but not usable through the redirect`);
-      }
+      const unserved = unservedWarning(t, family, raw, v6Relay);
+      if (unserved !== undefined) warnings.push(unserved);
       redirects.push({ connection: t.connection, family, address: raw, port: t.port, toPort: t.listenPort });
     }
   }
   return { redirects, warnings, errors };
+}
+
+/** Why the agent's dials to raw:port would be refused after the redirect (nothing listens where REDIRECT sends them), or undefined. */
+function unservedWarning(t: Target, family: Family, raw: string, v6Relay: boolean): string | undefined {
+  if (listensOn(t.listenHost, family) || (family === 6 && v6Relay && listensOn(t.listenHost, 4))) return undefined;
+  const shown = family === 6 ? `[${raw}]` : raw;
+  const hint = family === 6 ? ' (set interception.mode: transparent in the sidecar config: it then relays [::1])' : '';
+  return `connection ${t.connection}: the agent's IPv${family} dials to ${shown}:${t.port} are redirected to ${family === 4 ? '127.0.0.1' : '[::1]'}:${t.listenPort}, where the sidecar does not listen (listen.host ${t.listenHost}), so they are refused: the upstream stays unreachable to the agent (fail closed) but not usable through the redirect${hint}`;
 }
 
 function hostPrefix(family: Family): number {

@@ -30,6 +30,8 @@ const SIDECAR_UID = 65532;
 const AGENT_UID = 1001;
 const LISTEN_PORT = 15432;
 const ADMIN_PORT = 19901;
+/** The sidecar's egress forward proxy (the agent's way out under deny-by-default). */
+const PROXY_PORT = 13128;
 const N = 100 + (process.pid % 100);
 const NS = `chap-ic-${process.pid}`;
 const HOST_IF = `chic${process.pid % 100000}h`;
@@ -165,6 +167,13 @@ if (kind === 'connect') {
 } else if (kind === 'tcp') {
   const s = net.connect({ host, port: Number(port) }); let data = '';
   s.on('data', (d) => (data += d)); s.on('end', () => done({ ok: true, data: data.trim() })); s.on('error', (e) => done({ error: e.code }));
+} else if (kind === 'proxy') {
+  // CONNECT host:port through the sidecar's forward proxy on 127.0.0.1:<argv[5]>, token in argv[6]; reads the tunnel until it closes.
+  const target = host + ':' + port; const token = process.argv[6];
+  const s = net.connect({ host: '127.0.0.1', port: Number(process.argv[5]) }); let data = '';
+  s.on('connect', () => s.write('CONNECT ' + target + ' HTTP/1.1\\r\\nHost: ' + target + '\\r\\n' + (token ? 'Proxy-Authorization: Bearer ' + token + '\\r\\n' : '') + '\\r\\n'));
+  s.on('data', (d) => (data += d)); s.on('error', (e) => done({ error: e.code }));
+  s.on('end', () => done({ ok: true, status: data.split(' ')[1], data: data.slice(data.indexOf('\\r\\n\\r\\n') + 4).trim() }));
 } else if (kind === 'udp') {
   const s = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
   s.on('error', (e) => done({ error: e.code })); s.on('message', (m) => done({ ok: true, data: m.toString() }));
@@ -181,10 +190,11 @@ interface ProbeResult {
   readonly data?: string;
   readonly error?: string;
   readonly timeout?: boolean;
+  readonly status?: string;
 }
 
-async function probe(uid: number, kind: 'tcp' | 'connect' | 'udp' | 'dns', host: string, port = 53): Promise<ProbeResult> {
-  const argv = inNs(asUser(uid, [node, join(dir, 'probe.mjs'), kind, host, String(port)]));
+async function probe(uid: number, kind: 'tcp' | 'connect' | 'udp' | 'dns' | 'proxy', host: string, port = 53, extra: readonly string[] = []): Promise<ProbeResult> {
+  const argv = inNs(asUser(uid, [node, join(dir, 'probe.mjs'), kind, host, String(port), ...extra]));
   // A probe that merely timed out is tried again (twice at most): once, in a full CI run on a loaded
   // machine, the sidecar UID's first IPv6 dials after init timed out and the same run passed alone.
   // A refusal or an answer is never retried, and a path that is really blocked times out every time.
@@ -286,6 +296,13 @@ connections:
     access: { allowedGroups: [db-readers] }
 admin: { port: ${ADMIN_PORT} }
 shutdown: { drainTimeoutSeconds: 1 }
+interception: { mode: transparent }
+egress:
+  listen: { port: ${PROXY_PORT} }
+  access: { allowedGroups: [db-readers] }
+  allow:
+    - { host: "${V4.host}", ports: [${ports.other}] }
+    - { host: "${V6.host}", ports: [${ports.other}] }
 `);
   });
 
@@ -310,7 +327,8 @@ shutdown: { drainTimeoutSeconds: 1 }
     dryRun = r.stdout;
     assert.match(dryRun, new RegExp(`-A ${NAT_CHAIN} -d ${V4.host.replace(/\./g, '\\.')}/32 -p tcp -m tcp --dport ${ports.pg} -j REDIRECT --to-ports ${LISTEN_PORT}`));
     assert.match(dryRun, new RegExp(`-A ${NAT_CHAIN} -d ${V6.host}/128 -p tcp -m tcp --dport ${ports.pg} -j REDIRECT --to-ports ${LISTEN_PORT}`));
-    assert.match(r.stderr, /IPv6 dials to \[fd00:231:\d+::1\]:\d+ are redirected to \[::1\]:15432, where the sidecar does not listen/);
+    // interception.mode transparent: the sidecar relays [::1]:15432, so the IPv6 redirect is served (no warning).
+    assert.doesNotMatch(r.stderr, /where the sidecar does not listen/);
     const s = saved();
     assert.deepEqual([s.v4.nat, s.v4.filter, s.v6.nat], [undefined, undefined, undefined]);
   });
@@ -375,10 +393,15 @@ shutdown: { drainTimeoutSeconds: 1 }
     assert.equal(forwarded.pg6, v6 + 1, 'the IPv6 dial reached the upstream directly');
   });
 
-  it("the agent's IPv6 dial to the upstream is redirected to [::1], where nothing listens: refused, never direct", async () => {
-    const v6 = forwarded.pg6;
-    assert.deepEqual(await probe(AGENT_UID, 'connect', V6.host, ports.pg), { uid: AGENT_UID, error: 'ECONNREFUSED' });
-    assert.equal(forwarded.pg6, v6, 'nothing reached the upstream');
+  it("the agent's IPv6 dial to the upstream is redirected to [::1] and relayed to the sidecar: token checked, secret masked", async () => {
+    const token = await idp!.token('agent-reader');
+    const r = await psql(AGENT_UID, V6.host, 'agent', token, 'SELECT api_key FROM creds');
+    assert.equal(r.code, 0, r.out);
+    assert.equal(r.out, '[MASKED:github-pat]');
+    // The real upstream password over IPv6 is refused too: the sidecar answered, not PostgreSQL.
+    const direct = await psql(AGENT_UID, V6.host, 'chap_ic', `synth-${process.pid}-pw`, 'SELECT 1');
+    assert.notEqual(direct.code, 0);
+    assert.doesNotMatch(direct.out, /^1$/m);
   });
 
   it('deny-by-default refuses other destinations over IPv4 and IPv6, TCP and UDP', async () => {
@@ -393,6 +416,17 @@ shutdown: { drainTimeoutSeconds: 1 }
     assert.deepEqual(await probe(SIDECAR_UID, 'tcp', V4.host, ports.other), { uid: SIDECAR_UID, ok: true, data: 'other-v4' });
     assert.deepEqual(await probe(SIDECAR_UID, 'tcp', V6.host, ports.other), { uid: SIDECAR_UID, ok: true, data: 'other-v6' });
     assert.deepEqual(await probe(SIDECAR_UID, 'udp', V4.host, ports.udp), { uid: SIDECAR_UID, ok: true, data: 'ping' });
+  });
+
+  it("under deny-by-default the sidecar's forward proxy is the agent's way out: CONNECT to a listed host works with the token; 407 without, 403 off the list", async () => {
+    const token = await idp!.token('agent-reader');
+    assert.deepEqual(await probe(AGENT_UID, 'tcp', V4.host, ports.other), { uid: AGENT_UID, error: 'ECONNREFUSED' }, 'the direct dial is refused');
+    assert.deepEqual(await probe(AGENT_UID, 'proxy', V4.host, ports.other, [String(PROXY_PORT), token]), { uid: AGENT_UID, ok: true, status: '200', data: 'other-v4' });
+    assert.deepEqual(await probe(AGENT_UID, 'proxy', `[${V6.host}]`, ports.other, [String(PROXY_PORT), token]), { uid: AGENT_UID, ok: true, status: '200', data: 'other-v6' });
+    assert.equal((await probe(AGENT_UID, 'proxy', V4.host, ports.other, [String(PROXY_PORT)])).status, '407');
+    assert.equal((await probe(AGENT_UID, 'proxy', V4.host, ports.pg, [String(PROXY_PORT), token])).status, '403');
+    const rec = sidecarOut.trim().split('\n').map((l) => JSON.parse(l) as { type: string; tunnel?: { decision: string; bytesFromUpstream: number } });
+    assert.ok(rec.some((x) => x.type === 'result' && x.tunnel?.decision === 'allow' && x.tunnel.bytesFromUpstream === 'other-v4\n'.length), 'the tunnel is recorded with its bytes');
   });
 
   it('DNS to the pod resolver and the allow list still work for the agent', async () => {
