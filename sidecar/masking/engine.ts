@@ -2,7 +2,7 @@
 import type { Detector, MaskResult } from './types.ts';
 import { DETECTORS } from './detectors/index.ts';
 import { maskBase64With, maskJsonWith } from './json.ts';
-import { compile, maskBytes, maskString } from './mask.ts';
+import { compile, maskBytes, maskString, unchanged } from './mask.ts';
 import type { Compiled, Masker, MaskerOptions } from './options.ts';
 import { replacementText } from './replace.ts';
 import { createStream } from './stream.ts';
@@ -52,12 +52,29 @@ function compiled(options: MaskerOptions, table: readonly Detector[]): Compiled 
   return defaultCompiled;
 }
 
+/** The last text maskText found nothing in, and for which compiled options (one entry: a memo of a pure function). */
+const lastClean: { c: Compiled | undefined; text: string } = { c: undefined, text: '' };
+
 /** Compiles the options once (throws an Error naming the bad field) and returns the masker. */
 export function createMasker(options: MaskerOptions = {}, table: readonly Detector[] = DETECTORS): Masker {
   const c = compiled(options, table);
   const wholeString = (v: string): MaskResult<string> => ({ value: '[MASKED:error]', changed: v.length > 0, findings: { error: 1 } });
   const wholeBuffer = (b: Buffer): MaskResult<Buffer> => ({ value: Buffer.from('[MASKED:error]'), changed: b.length > 0, findings: { error: 1 } });
-  const maskText = (text: string): MaskResult<string> => guarded(text, () => maskString(c, text), () => wholeString(text));
+  const maskText = (text: string): MaskResult<string> => {
+    // The same text twice in a row (the recorder's second wall re-masks what a session just masked):
+    // masking is a pure function of (compiled options, text), so a clean text stays clean.
+    if (text === lastClean.text && c === lastClean.c) return unchanged(text);
+    try {
+      const r = maskString(c, text);
+      if (!r.changed) {
+        lastClean.c = c;
+        lastClean.text = text;
+      }
+      return r;
+    } catch {
+      return wholeString(text);
+    }
+  };
   return {
     ruleIds: c.rules.map((r) => r.id),
     window: c.window,
