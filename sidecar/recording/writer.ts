@@ -152,6 +152,8 @@ class ChainRecorder implements Recorder {
   /** The mask hook's results for short repeated values (see RecorderOptions.mask). */
   private readonly memo: Map<string, string> | null;
   private readonly shapes = new Shapes();
+  private isoMs = -1;
+  private iso = '';
 
   constructor(private readonly opts: RecorderOptions) {
     this.sinks = [...opts.sinks];
@@ -279,7 +281,7 @@ class ChainRecorder implements Recorder {
    * Links one line at the chain head; seals with a checkpoint when `everyLines` is reached. `body` is
    * an event, or the canonical tail of a recorded event (the fast path of `bounded`).
    */
-  private append(body: AnyEvent | string, time = this.clock().toISOString()): Promise<LineRef> {
+  private append(body: AnyEvent | string, time = this.now()): Promise<LineRef> {
     const seq = ++this.seq;
     const { data, hash } = typeof body === 'string' ? linkTail(this.prev, this.stream, seq, time, body) : linkBytes(this.prev, { ...body, stream: this.stream, seq, time });
     this.prev = hash;
@@ -294,11 +296,22 @@ class ChainRecorder implements Recorder {
     return p;
   }
 
+  /** The line's time; the default clock's ISO text is reused within one millisecond (lines come in bursts). */
+  private now(): string {
+    if (this.opts.clock !== undefined) return this.clock().toISOString();
+    const ms = Date.now();
+    if (ms !== this.isoMs) {
+      this.isoMs = ms;
+      this.iso = new Date(ms).toISOString();
+    }
+    return this.iso;
+  }
+
   private appendCheckpoint(): Promise<LineRef> {
     const key = this.signKey;
     if (!key) return Promise.reject(new Error('no signing key'));
     this.sinceCheckpoint = 0;
-    const time = this.clock().toISOString();
+    const time = this.now();
     const sig = signCheckpoint(key, checkpointMessage(this.stream, this.seq + 1, time, this.prev));
     return this.append({ type: 'checkpoint', key: this.signKeyId, sig }, time);
   }
@@ -347,8 +360,7 @@ class ChainRecorder implements Recorder {
     while (this.queue.length > 0 && !this.broken) {
       const batch = this.queue.splice(0, this.lim.maxBatch);
       const data = batch.length === 1 && batch[0] ? batch[0].data : Buffer.concat(batch.map((p) => p.data));
-      const results = await Promise.allSettled(this.sinks.map((s) => s.write(data)));
-      const failure = this.sinkFailures(results);
+      const failure = this.sinkFailures(await this.writeSinks(data));
       if (failure) {
         this.fail(failure, batch);
         return;
@@ -365,8 +377,21 @@ class ChainRecorder implements Recorder {
     }
   }
 
+  /** Every sink's outcome; one sink (the usual case) without allSettled's extra promises. */
+  private async writeSinks(data: Buffer): Promise<readonly PromiseSettledResult<void>[]> {
+    const only = this.sinks.length === 1 ? this.sinks[0] : undefined;
+    if (only === undefined) return Promise.allSettled(this.sinks.map((s) => s.write(data)));
+    try {
+      await only.write(data);
+      return FULFILLED;
+    } catch (e) {
+      return [{ status: 'rejected', reason: e }];
+    }
+  }
+
   /** Drops failed optional sinks; returns the first required sink's failure. */
   private sinkFailures(results: readonly PromiseSettledResult<void>[]): Error | null {
+    if (results === FULFILLED) return null;
     let failure: Error | null = null;
     const failed: Sink[] = [];
     results.forEach((r, i) => {
@@ -450,6 +475,7 @@ function limits(o: RecorderOptions): Limits {
 }
 
 const MAX_DEPTH = 8;
+const FULFILLED: readonly PromiseSettledResult<void>[] = Object.freeze([Object.freeze({ status: 'fulfilled', value: undefined })]);
 
 function linkBytes(prev: string, entry: Entry): LinkedBytes {
   const { line, hash } = link(prev, entry);
