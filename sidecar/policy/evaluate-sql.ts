@@ -64,6 +64,36 @@ export function evaluateStatement(policy: CompiledSqlPolicy, f: StatementFacts):
   };
 }
 
+/**
+ * Decisions per policy and cache entry (ClassifyResult `keys`): rules read only shape facts (kind,
+ * commands, tables, functions, flags, settings, the normalized text), never a statement's own text,
+ * hash or position, so one entry always gets the same decision from one compiled policy. Weak on
+ * both sides: a reloaded policy or an evicted entry takes its decisions with it.
+ */
+const decisions = new WeakMap<CompiledSqlPolicy, WeakMap<object, SqlDecision>>();
+
+/** The facts rules read are the key's own (same arrays, same values): a key passed along with other facts is ignored. */
+function sameShape(key: object, f: StatementFacts): boolean {
+  if (key === f) return true;
+  const k = key as Partial<StatementFacts>;
+  return k.tables === f.tables && k.functions === f.functions && k.flags === f.flags && k.commands === f.commands && k.settings === f.settings && k.kind === f.kind && k.normalized === f.normalized;
+}
+
+function decide(policy: CompiledSqlPolicy, f: StatementFacts, key: object | undefined): SqlDecision {
+  if (key === undefined || !sameShape(key, f)) return evaluateStatement(policy, f);
+  let byKey = decisions.get(policy);
+  const hit = byKey?.get(key);
+  // statementIndex is the one field that comes from the message, not the entry.
+  if (hit !== undefined && (hit.action === 'allow' || hit.statementIndex === f.index)) return hit;
+  const d = evaluateStatement(policy, f);
+  if (byKey === undefined) {
+    byKey = new WeakMap();
+    decisions.set(policy, byKey);
+  }
+  byKey.set(key, Object.freeze(d));
+  return d;
+}
+
 export interface SqlEvaluation {
   /** The decision for the whole message. */
   readonly decision: SqlDecision;
@@ -87,7 +117,8 @@ export function evaluateSqlDetailed(policy: CompiledSqlPolicy, classified: Class
   }
   let statements: SqlDecision[];
   try {
-    statements = classified.statements.map((f) => evaluateStatement(policy, f));
+    const keys = classified.keys;
+    statements = classified.statements.map((f, i) => decide(policy, f, keys?.[i]));
   } catch (e) {
     const decision: SqlDecision = {
       action: 'deny',

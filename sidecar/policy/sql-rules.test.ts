@@ -153,3 +153,34 @@ describe('table and function matching', () => {
     it(`${what}: ${sql} → ${want}`, () => assert.equal(decide(json, sql).action, want));
   }
 });
+
+describe('decision memo per cache entry', () => {
+  const json = { default: 'allow', packs: ['no-update-without-where'], rules: [{ id: 'no-secrets', action: 'deny', match: { tables: ['secrets'] } }] };
+
+  it('gives a normalized hit the decision the uncached evaluation gives, whatever the literals', async () => {
+    const p = compile(json);
+    const fresh = new SqlClassifier(await loadSqlParser());
+    for (const sql of ['UPDATE t SET a = 1', 'UPDATE t SET a = 2', "UPDATE t SET a = 'x' WHERE id = 3", "UPDATE t SET a = 'y' WHERE id = 4", 'SELECT * FROM secrets WHERE id = 5', 'SELECT * FROM secrets WHERE id = 6']) {
+      const cached = fresh.classify(sql);
+      assert.ok(cached.ok);
+      const { keys: _k, ...uncached } = cached;
+      assert.deepEqual(evaluateSql(p, cached), evaluateSql(p, uncached), sql);
+    }
+  });
+
+  it('keeps statementIndex the message\'s own and ignores a key passed with other facts', () => {
+    const p = compile(json);
+    classifier.classify('SELECT * FROM secrets WHERE id = 1');
+    const hit = classifier.classify('SELECT 1; SELECT * FROM secrets WHERE id = 2');
+    assert.ok(hit.ok);
+    const d = evaluateSql(p, hit);
+    assert.ok(d.action === 'deny' && d.statementIndex === 1);
+    const one = classifier.classify('SELECT * FROM secrets WHERE id = 3');
+    assert.ok(one.ok && one.keys !== undefined);
+    const d0 = evaluateSql(p, one);
+    assert.ok(d0.action === 'deny' && d0.statementIndex === 0);
+    // Other facts under the entry's key (as a caller that resolved EXECUTE and kept the keys would pass): evaluated afresh.
+    const other: ClassifyResult = { ...one, statements: [{ ...one.statements[0]!, tables: [] }] };
+    assert.equal(evaluateSql(p, other).action, 'allow');
+  });
+});

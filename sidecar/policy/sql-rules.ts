@@ -104,6 +104,7 @@ interface Ctx {
   readonly unqualifiedSchema: string | null;
 }
 
+/** Reads only kind, flags, commands, settings, tables, functions and normalized of `f` (evaluate-sql.ts memoizes decisions on exactly these). */
 export type Matcher = (f: StatementFacts, q: Quantifier, ctx: Ctx) => boolean;
 
 export interface CompiledSqlRule {

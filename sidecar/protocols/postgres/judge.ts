@@ -78,8 +78,11 @@ export function judge(jc: JudgeContext, sql: string, protocol: Protocol): Judgem
   let classified: ClassifyResult = cls.classify(sql, protocol);
   let facts: readonly StatementFacts[] = [];
   if (classified.ok) {
-    facts = classified.statements.map((s) => prepared.resolve(s));
-    classified = { ok: true, statements: facts, cache: classified.cache };
+    const { statements, keys } = classified;
+    facts = statements.map((s) => prepared.resolve(s));
+    // A statement EXECUTE resolved to other facts is no longer its cache entry's: no memo key.
+    const resolvedKeys = keys?.map((k, i) => (facts[i] === statements[i] ? k : undefined));
+    classified = { ok: true, statements: facts, cache: classified.cache, ...(resolvedKeys !== undefined ? { keys: resolvedKeys } : {}) };
   }
   let decision = evaluateSql(policy, classified);
   if (decision.action !== 'deny' && readOnly) decision = readOnlyViolation(facts) ?? decision;

@@ -121,15 +121,15 @@ export class SqlClassifier {
     const n = protocol === 'simple' && cacheable ? normalizeSql(text) : undefined;
     const normKey = n?.complete === true ? `n\u0000${n.key}` : undefined;
     if (n && normKey !== undefined) {
-      const statements = this.normalizedHit(text, n, normKey);
-      if (statements) return { ok: true, statements, cache: 'normalized' };
+      const hit = this.normalizedHit(text, n, normKey);
+      if (hit) return { ok: true, statements: hit.statements, cache: 'normalized', keys: hit.shapes };
     }
     const exactKey = `x\u0000${text}`;
     if (cacheable) {
       const hit = this.lru.get(exactKey);
       if (hit?.type === 'exact') {
         this.hitsExact++;
-        return { ok: true, statements: hit.facts, cache: 'exact' };
+        return { ok: true, statements: hit.facts, cache: 'exact', keys: hit.facts };
       }
     }
     this.missCount++;
@@ -144,15 +144,16 @@ export class SqlClassifier {
   }
 
   /** Rebuilds this message's facts from a normalized entry: shapes from the cache, text and hash from the message. */
-  private normalizedHit(text: string, n: NormalizedSql, normKey: string): StatementFacts[] | undefined {
+  private normalizedHit(text: string, n: NormalizedSql, normKey: string): { statements: StatementFacts[]; shapes: readonly StatementShape[] } | undefined {
     const hit = this.lru.get(normKey);
     if (hit?.type !== 'normalized' || hit.shapes.length !== n.statements.length) return undefined;
     this.hitsNormalized++;
-    return hit.shapes.map((shape, index) => {
+    const statements = hit.shapes.map((shape, index) => {
       const span = n.statements[index];
       const t = span ? text.slice(span.start, span.end) : '';
       return { ...shape, index, text: t, hash: sha256Hex(t) };
     });
+    return { statements, shapes: hit.shapes };
   }
 
   private store(exactKey: string, normKey: string | undefined, parsed: ReturnType<typeof classifyMessage>): void {

@@ -146,7 +146,17 @@ export interface SqlParseError {
 }
 
 export type ClassifyResult =
-  | { readonly ok: true; readonly statements: readonly StatementFacts[]; readonly cache: 'miss' | 'exact' | 'normalized' }
+  | {
+      readonly ok: true;
+      readonly statements: readonly StatementFacts[];
+      readonly cache: 'miss' | 'exact' | 'normalized';
+      /**
+       * Per statement, the cache entry object its facts were rebuilt from (absent on a miss): every
+       * message with that entry has the same facts but for index, text and hash, so a decision, which
+       * reads nothing else, can be memoized by it (evaluate-sql.ts).
+       */
+      readonly keys?: readonly (object | undefined)[];
+    }
   | { readonly ok: false; readonly error: SqlParseError };
 
 /** The subset of libpg-query's parse result this file reads (kept loose: the tree is walked generically). */
