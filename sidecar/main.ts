@@ -377,7 +377,7 @@ export async function startSidecar(opts: StartOptions): Promise<Sidecar> {
     onApply: async (next, prev) => {
       if (JSON.stringify(next.config.identity) !== JSON.stringify(prev.config.identity)) verifierRef.current = buildVerifier(next.config, pod);
       await rt.apply(next);
-      if (egress && next.config.egress) egress.update(next.config.egress, next.hash);
+      egress?.update(next.config, next.hash);
       await relays.update(configRelayTargets(next.config));
     },
   });

@@ -246,12 +246,12 @@ describe('CONNECT tunnels', () => {
 
   it('the proxy never tunnels into its own listener', async () => {
     const cfg = egressConfig();
-    proxy.update({ ...cfg, allow: [...cfg.allow, { host: '127.0.0.1', ports: [proxy.address.port] }] }, 'h2');
+    proxy.proxy.update(egressState({ ...cfg, allow: [...cfg.allow, { host: '127.0.0.1', ports: [proxy.address.port] }] }, 'h2'));
     // The own port is learned at listen time (deps.own), whatever the entry says.
     const r = await raw(`CONNECT 127.0.0.1:${proxy.address.port} HTTP/1.1\r\nHost: x\r\nProxy-Authorization: Bearer ${token}\r\n\r\n`);
     assert.match(r, /^HTTP\/1\.1 403/);
     assert.match(r, /own listeners/);
-    proxy.update(cfg, 'h3');
+    proxy.proxy.update(egressState(cfg, 'h3'));
   });
 });
 
@@ -337,6 +337,12 @@ log: { level: silent }
       assert.equal(b.stdout, '200');
       const c = await run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_connect}', '-x', url, ...proxyHeader(), 'https://denied.example.test/']).catch((e: { stdout: string }) => e);
       assert.equal(c.stdout, '403');
+      // Hot reload: a narrower allow-list applies to the next request on the same listener.
+      await writeFile(config, (await readFile(config, 'utf8')).replace(`ports: [${up.port}, ${tlsUp.port}]`, `ports: [${tlsUp.port}]`));
+      assert.equal(await sidecar.reload(), 'applied');
+      const d = await run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-x', url, ...proxyHeader(), `http://127.0.0.1:${up.port}/json`]);
+      assert.equal(d.stdout, '403');
+      assert.equal(sidecar.egress()!.address.port, port);
     } finally {
       await sidecar.stop('test done');
     }
@@ -348,6 +354,7 @@ log: { level: silent }
     const parsed = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
     const tunnels = parsed.filter((p) => p.type === 'result' && p.tunnel !== undefined);
     assert.equal(tunnels.length, 2, JSON.stringify(tunnels));
+    assert.ok(parsed.some((p) => p.type === 'policy.reload' && p.ok === true));
     assert.ok(parsed.some((p) => p.type === 'request' && p.method === 'CONNECT' && p.decision === 'deny'));
     assert.ok(!lines.join('\n').includes(token), 'the agent token is in the recording');
     assert.ok(port > 0);

@@ -26,8 +26,8 @@ export interface RunningEgress {
   readonly address: { readonly host: string; readonly port: number };
   readonly proxy: EgressProxy;
   sessions(): number;
-  /** A reloaded config: the allow-list, rules and masking apply to new requests (the address needs a restart). */
-  update(config: EgressConfig, hash: string): void;
+  /** A reloaded config: the allow-list, rules, masking and the sidecar's own ports apply to new requests (the listen address needs a restart). */
+  update(config: SidecarConfig, hash: string): void;
   stop(deadline: number): Promise<void>;
 }
 
@@ -90,7 +90,11 @@ export async function startEgressProxy(state: EgressState, deps: EgressDeps & { 
     address,
     proxy,
     sessions: () => sockets.size,
-    update: (config, hash) => proxy.update(egressState(config, hash)),
+    update: (config, hash) => {
+      if (config.egress === undefined) return;
+      for (const p of ownListeners(config).ports) deps.own.ports.add(p);
+      proxy.update(egressState(config.egress, hash));
+    },
     stop: async (deadline: number): Promise<void> => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
