@@ -14,11 +14,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
 import { round3, writeResult, type BenchRow } from './lib/results.ts';
+import type { SidecarServices } from '../sidecar/core/config-types.ts';
 
 const CELL_SECONDS = Number(process.env['CHAP_BENCH_CELL_SECONDS'] ?? 3);
 const CONNECTIONS = Number(process.env['CHAP_BENCH_CONNECTIONS'] ?? 50);
 // Below the sidecar's capacity on a loaded 2-core box (~900 req/s at 1 KiB, ~250 at 64 KiB): p99 then measures latency, not a queue.
 const RATE = Number(process.env['CHAP_BENCH_RATE'] ?? 200);
+/** Closed-loop rounds per size (targets interleaved each round; medians reported). */
+const ROUNDS = Math.max(1, Number(process.env['CHAP_BENCH_ROUNDS'] ?? 1));
 const TARGETS = (process.env['CHAP_BENCH_TARGETS'] ?? 'direct,haproxy,sidecar-masking,sidecar-nomasking').split(',');
 const SIZES = (process.env['CHAP_BENCH_SIZES'] ?? '1024,65536').split(',').map(Number);
 const SELF = fileURLToPath(import.meta.url);
@@ -63,6 +66,25 @@ function nodePipeChild(upstreamPort: number): void {
   server.listen(0, '127.0.0.1', () => process.stdout.write(`${(server.address() as { port: number }).port}\n`));
 }
 
+/** The same floor with undici's Pool as the upstream client (what a switch from node:http's client would buy). */
+function undiciPipeChild(upstreamPort: number): void {
+  const pool = new Pool(`http://127.0.0.1:${upstreamPort}`, { connections: 256, pipelining: 1, keepAliveTimeout: 60_000 });
+  const server = createServer({ keepAliveTimeout: 60_000, noDelay: true }, (req, res) => {
+    const headers = { ...req.headers };
+    delete headers['authorization'];
+    delete headers['connection'];
+    delete headers['host'];
+    pool.request({ method: req.method ?? 'GET', path: req.url ?? '/', headers, body: req.method === 'GET' || req.method === 'HEAD' ? null : req }).then(
+      (r) => {
+        res.writeHead(r.statusCode, r.headers as Record<string, string>);
+        r.body.pipe(res);
+      },
+      () => res.destroy(),
+    );
+  });
+  server.listen(0, '127.0.0.1', () => process.stdout.write(`${(server.address() as { port: number }).port}\n`));
+}
+
 interface SidecarChildConfig {
   readonly upstream: string;
   readonly issuer: string;
@@ -71,7 +93,8 @@ interface SidecarChildConfig {
 }
 
 async function sidecarChild(cfg: SidecarChildConfig): Promise<void> {
-  const { startHttpGateway } = await import('../sidecar/protocols/http/listener.ts');
+  const { startHttpGateway, metricsOf } = await import('../sidecar/protocols/http/listener.ts');
+  const { createMetrics } = await import('../sidecar/core/metrics.ts');
   const { createTokenVerifier } = await import('../sidecar/identity/verify-token.ts');
   const { createRecorder } = await import('../sidecar/recording/writer.ts');
   const { fileSink } = await import('../sidecar/recording/sinks.ts');
@@ -88,7 +111,7 @@ async function sidecarChild(cfg: SidecarChildConfig): Promise<void> {
       credentials: { type: 'bearer', tokenFile: join(cfg.dir, 'cred') },
       policy: { http: { default: 'allow', rules: [{ id: 'no-admin', action: 'deny', match: { http: { paths: ['/admin/**'] } } }] } },
     },
-    { verifier: createTokenVerifier({ issuers: [{ issuer: cfg.issuer, audiences: ['chaperone'] }] }), recorder, approvals: failClosedApprovals, approvalTimeoutMs: 1000, logger: silent, metrics: {}, identity: 'bench' },
+    { verifier: createTokenVerifier({ issuers: [{ issuer: cfg.issuer, audiences: ['chaperone'] }] }), recorder, approvals: failClosedApprovals, approvalTimeoutMs: 1000, logger: silent, metrics: metricsOf({ metrics: createMetrics() } as unknown as SidecarServices, 'http'), identity: 'bench' },
   );
   process.stdout.write(`${g.address.port}\n`);
 }
@@ -132,6 +155,19 @@ interface CellResult {
   readonly p99: number;
   readonly errors: number;
   readonly bytes: number;
+}
+
+interface ClosedCell extends CellResult {
+  readonly proxyUs: number;
+  readonly genUs: number;
+  readonly upUs: number;
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 function percentile(sorted: Float64Array, q: number): number {
@@ -229,8 +265,14 @@ async function main(): Promise<void> {
       urls.set('haproxy', `http://127.0.0.1:${h.port}`);
       pids.set('haproxy', h.proc.pid);
     }
+    if (TARGETS.includes('undici-pipe')) {
+      const p = child(['--undici-pipe-child', String(upstreamPort)], CHILD_NODE_ARGS);
+      procs.push(p);
+      urls.set('undici-pipe', `http://127.0.0.1:${await firstLine(p)}`);
+      pids.set('undici-pipe', p.pid);
+    }
     if (TARGETS.includes('node-pipe')) {
-      const p = child(['--node-pipe-child', String(upstreamPort)]);
+      const p = child(['--node-pipe-child', String(upstreamPort)], CHILD_NODE_ARGS);
       procs.push(p);
       urls.set('node-pipe', `http://127.0.0.1:${await firstLine(p)}`);
       pids.set('node-pipe', p.pid);
@@ -251,20 +293,34 @@ async function main(): Promise<void> {
     const ratios: Record<string, number> = {};
     for (const size of SIZES) {
       const got = new Map<string, { max: CellResult; fixed: CellResult }>();
+      const closed = new Map<string, ClosedCell[]>();
+      // Rounds interleave the targets so a burst of load from elsewhere lands on all of them; medians are reported.
+      for (let round = 0; round < ROUNDS; round++) {
+        for (const t of TARGETS) {
+          const url = urls.get(t);
+          if (url === undefined) continue;
+          const c0 = cpuMs(pids.get(t));
+          const u0 = cpuMs(up.pid);
+          const g0 = process.cpuUsage();
+          const max = await cell(url, `/${size}`, token, undefined);
+          const c1 = cpuMs(pids.get(t));
+          const g1 = process.cpuUsage(g0);
+          const n = max.rps * CELL_SECONDS;
+          // The load generator and the upstream share the 2 cores: if either nears a full core, the cell measures them, not the proxy.
+          const list = closed.get(t) ?? [];
+          list.push({ ...max, proxyUs: ((c1 - c0) * 1000) / n, genUs: (g1.user + g1.system) / n, upUs: ((cpuMs(up.pid) - u0) * 1000) / n });
+          closed.set(t, list);
+        }
+      }
       for (const t of TARGETS) {
         const url = urls.get(t);
-        if (url === undefined) continue;
-        const c0 = cpuMs(pids.get(t));
-        const u0 = cpuMs(up.pid);
-        const g0 = process.cpuUsage();
-        const max = await cell(url, `/${size}`, token, undefined);
-        const c1 = cpuMs(pids.get(t));
-        const g1 = process.cpuUsage(g0);
-        const n = max.rps * CELL_SECONDS;
-        const cpuUsPerReq = ((c1 - c0) * 1000) / n;
-        // The load generator and the upstream share the 2 cores: if either nears a full core, the cell measures them, not the proxy.
-        const genUsPerReq = (g1.user + g1.system) / n;
-        const upUsPerReq = ((cpuMs(up.pid) - u0) * 1000) / n;
+        const list = closed.get(t);
+        if (url === undefined || list === undefined) continue;
+        const med = (f: (c: ClosedCell) => number): number => median(list.map(f));
+        const max: CellResult = { rps: med((c) => c.rps), p50: med((c) => c.p50), p99: med((c) => c.p99), errors: list.reduce((e, c) => e + c.errors, 0), bytes: 0 };
+        const cpuUsPerReq = med((c) => c.proxyUs);
+        const genUsPerReq = med((c) => c.genUs);
+        const upUsPerReq = med((c) => c.upUs);
         const fixed = await cell(url, `/${size}`, token, RATE);
         got.set(t, { max, fixed });
         const label = `${t} ${size === 1024 ? '1KiB' : `${size / 1024}KiB`}`;
@@ -276,21 +332,27 @@ async function main(): Promise<void> {
         rows.push({ config: label, metric: 'loadgen_cpu_us_per_request', value: round3(genUsPerReq), unit: 'us' });
         rows.push({ config: label, metric: 'upstream_cpu_us_per_request', value: round3(upUsPerReq), unit: 'us' });
         rows.push({ config: label, metric: 'errors', value: max.errors + fixed.errors, unit: 'count' });
-        process.stderr.write(`${label}: ${Math.round(max.rps)} req/s c=${CONNECTIONS} (p50 ${max.p50.toFixed(2)} ms, p99 ${max.p99.toFixed(2)} ms); at ${RATE}/s p99 ${fixed.p99.toFixed(2)} ms; errors ${max.errors + fixed.errors}; CPU µs/req proxy ${Number.isFinite(cpuUsPerReq) ? Math.round(cpuUsPerReq) : '-'}, loadgen ${Math.round(genUsPerReq)} (${Math.round((genUsPerReq * max.rps) / 10_000)} % of a core), upstream ${Math.round(upUsPerReq)}\n`);
+        const cpus = list.map((c) => Math.round(c.proxyUs)).join('/');
+        process.stderr.write(`${label}: ${Math.round(max.rps)} req/s c=${CONNECTIONS} (p50 ${max.p50.toFixed(2)} ms, p99 ${max.p99.toFixed(2)} ms); at ${RATE}/s p99 ${fixed.p99.toFixed(2)} ms; errors ${max.errors + fixed.errors}; CPU µs/req proxy ${Number.isFinite(cpuUsPerReq) ? Math.round(cpuUsPerReq) : '-'} (rounds ${cpus}), loadgen ${Math.round(genUsPerReq)} (${Math.round((genUsPerReq * max.rps) / 10_000)} % of a core), upstream ${Math.round(upUsPerReq)}\n`);
       }
       const h = got.get('haproxy');
+      const np = got.get('node-pipe');
       const kb = size === 1024 ? '1KiB' : `${size / 1024}KiB`;
-      for (const s of ['sidecar-masking', 'sidecar-nomasking', 'base-masking', 'base-nomasking']) {
+      for (const s of ['sidecar-masking', 'sidecar-nomasking', 'base-masking', 'base-nomasking', 'node-pipe', 'undici-pipe']) {
         const g = got.get(s);
-        if (g === undefined || h === undefined) continue;
-        ratios[`${s}/haproxy rps ${kb}`] = round3(g.max.rps / h.max.rps);
-        ratios[`${s}/haproxy p99@${RATE} ${kb}`] = round3(g.fixed.p99 / h.fixed.p99);
+        if (g === undefined) continue;
+        if (h !== undefined) {
+          ratios[`${s}/haproxy rps ${kb}`] = round3(g.max.rps / h.max.rps);
+          ratios[`${s}/haproxy p99@${RATE} ${kb}`] = round3(g.fixed.p99 / h.fixed.p99);
+        }
+        // Against the bare Node proxy: what the gateway's own work costs on top of node:http.
+        if (np !== undefined && s !== 'node-pipe') ratios[`${s}/node-pipe rps ${kb}`] = round3(g.max.rps / np.max.rps);
       }
     }
     const path = writeResult({
       name: 'http',
       command: 'node --import tsx bench/http.ts',
-      params: { cellSeconds: CELL_SECONDS, connections: CONNECTIONS, fixedRate: RATE, sizes: SIZES, targets: TARGETS, loadGenerator: 'undici Pool in the bench process (keep-alive)', sidecar: 'child process: real token verifier (cached), one deny rule, file recorder without fsync, default detectors (masking) or none' },
+      params: { cellSeconds: CELL_SECONDS, rounds: ROUNDS, connections: CONNECTIONS, fixedRate: RATE, sizes: SIZES, targets: TARGETS, loadGenerator: 'undici Pool in the bench process (keep-alive)', sidecar: 'child process: real token verifier (cached), one deny rule, file recorder without fsync, default detectors (masking) or none' },
       results: rows,
       ratios,
     });
@@ -303,11 +365,10 @@ async function main(): Promise<void> {
 }
 
 const mode = process.argv[2];
+// A clean exit on SIGINT writes the CPU profile when one was asked for.
+if (mode?.endsWith('-child') === true) process.once('SIGINT', () => process.exit(0));
 if (mode === '--upstream-child') upstreamChild();
 else if (mode === '--node-pipe-child') nodePipeChild(Number(process.argv[3]));
-else if (mode === '--sidecar-child') {
-  // A clean exit on SIGINT writes the CPU profile when one was asked for.
-  process.once('SIGINT', () => process.exit(0));
-  void sidecarChild(JSON.parse(process.argv[3] ?? '{}') as SidecarChildConfig);
-}
+else if (mode === '--undici-pipe-child') undiciPipeChild(Number(process.argv[3]));
+else if (mode === '--sidecar-child') void sidecarChild(JSON.parse(process.argv[3] ?? '{}') as SidecarChildConfig);
 else await main();
