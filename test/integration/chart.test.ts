@@ -3,17 +3,25 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
+import { request as httpsRequest } from 'node:https';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
+import { auditCompileEnv, auditPlugin } from '../../operator/audit/plugin.ts';
+import { ledgerConfigMapName } from '../../operator/audit/names.ts';
+import { TlsRelay } from '../../operator/audit/tls-relay.ts';
 import { mutatingWebhookConfiguration, validatingWebhookConfiguration } from '../../operator/manifests/webhooks.ts';
+import { ANNOTATION_INJECTED, LABEL_IDENTITY } from '../../operator/webhooks/pod-mutate/layout.ts';
+import { REPORT_PATH } from '../../sidecar/audit/reporter.ts';
 import { startOperator, type RunningOperator } from '../../operator/main.ts';
 import { OperatorMetrics } from '../../operator/metrics.ts';
 import { sharedControlPlane, type ControlPlane } from '../cluster/control-plane.ts';
 import { toolPath } from '../cluster/tools.ts';
+import { freePorts } from '../env/ports.ts';
 import { eventually } from '../env/wait.ts';
+import { staticWebhookTls } from '../cluster/webhooks.ts';
 import { apply, identityPath, pgIdentity, secretPath, testLogger } from './operator-controllers.harness.ts';
 
 const root = resolve(import.meta.dirname, '../..');
@@ -103,6 +111,22 @@ describe('helm chart', () => {
     find(objs, 'PodDisruptionBudget', 'chaperone-operator');
   });
 
+  test('the audit report port: Service, container, args and NetworkPolicy; off with operator.audit.enabled=false', () => {
+    type Port = { name: string; port?: number; containerPort?: number; targetPort?: string };
+    const objs = render(['networkPolicy.enabled=true']);
+    const svc = find(objs, 'Service', 'chaperone-webhook') as Obj & { spec: { ports: Port[] } };
+    assert.deepEqual(svc.spec.ports.find((p) => p.name === 'audit'), { name: 'audit', port: 8444, targetPort: 'audit', protocol: 'TCP' });
+    const c = (find(objs, 'Deployment', 'chaperone-operator') as Obj & { spec: { template: { spec: { containers: { args: string[]; ports: Port[] }[] } } } }).spec.template.spec.containers[0];
+    assert.ok(c?.ports.some((p) => p.name === 'audit' && p.containerPort === 8444));
+    assert.ok(c?.args.includes('--audit-port=8444') && c.args.includes(`--audit-url=https://chaperone-webhook.${RELEASE_NS}.svc:8444`), JSON.stringify(c?.args));
+    const np = find(objs, 'NetworkPolicy', 'chaperone-operator') as Obj & { spec: { ingress: { ports: { port: string }[]; from?: unknown[] }[] } };
+    assert.ok(np.spec.ingress.some((r) => r.ports.some((p) => p.port === 'audit') && JSON.stringify(r.from).includes('chaperone.dev/identity')), 'sidecars may reach the audit port');
+    const off = render(['operator.audit.enabled=false']);
+    const offC = (find(off, 'Deployment', 'chaperone-operator') as Obj & { spec: { template: { spec: { containers: { args: string[] }[] } } } }).spec.template.spec.containers[0];
+    assert.ok(offC?.args.includes('--no-audit'));
+    assert.ok(!(find(off, 'Service', 'chaperone-webhook') as Obj & { spec: { ports: Port[] } }).spec.ports.some((p) => p.name === 'audit'));
+  });
+
   test('optional parts render when enabled and are absent otherwise', () => {
     const kinds = (objs: Obj[]): string[] => objs.map((o) => o.kind);
     const plain = kinds(render());
@@ -150,9 +174,16 @@ describe('helm chart', () => {
     });
     const ns = await cp.createNamespace('chart-agents');
     await apply(cp, secretPath(ns, 'coding-agent-db'), { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'coding-agent-db', namespace: ns }, stringData: { username: 'app', password: 'synthetic-password' } });
+    // With the audit plugin as cli.ts wires it (the webhook's pair relayed by hand: no webhook server here).
+    const relay = new TlsRelay();
+    const { tls } = await staticWebhookTls();
+    if (tls.kind === 'static') relay.set(tls.material);
+    const [auditPort] = (await freePorts(1)) as [number];
     operator = await startOperator({
       kubeConfig: kc, operatorNamespace: RELEASE_NS, webhook: false, leaderElection: {}, admin: { host: '127.0.0.1', port: 0 },
       watchTimeoutSeconds: 30, log: testLogger(), metrics: new OperatorMetrics({ defaultMetrics: false }),
+      compileEnv: { auditReport: auditCompileEnv(`https://127.0.0.1:${auditPort}`) },
+      plugins: [auditPlugin({ tls: relay, host: '127.0.0.1', port: auditPort, minWriteIntervalMs: 0 }, {})],
     });
     await apply(cp, identityPath(ns, 'coding-agent'), pgIdentity(ns, 'coding-agent'));
     await eventually(async () => {
@@ -161,5 +192,31 @@ describe('helm chart', () => {
     }, { what: 'AgentIdentity Ready, reconciled by the operator under the chart RBAC', timeoutMs: 60_000 });
     const lease = await cp.request<{ spec?: { holderIdentity?: string } }>('admin', 'GET', `/apis/coordination.k8s.io/v1/namespaces/${RELEASE_NS}/leases/chaperone-operator`);
     assert.equal(lease.status, 200, 'the operator took its Lease under the chart Role');
+
+    // Ready needed the CA ConfigMap (written by the audit plugin under the chart RBAC); now one report: TokenReview, pod list, ledger, status.
+    await apply(cp, `/api/v1/namespaces/${ns}/serviceaccounts/agent`, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'agent', namespace: ns } });
+    const pod = await cp.request<{ metadata: { uid: string } }>('admin', 'POST', `/api/v1/namespaces/${ns}/pods`, {
+      apiVersion: 'v1', kind: 'Pod', metadata: { name: 'agent-0', labels: { [LABEL_IDENTITY]: 'coding-agent' }, annotations: { [ANNOTATION_INJECTED]: '{"version":1}' } },
+      spec: { serviceAccountName: 'agent', containers: [{ name: 'agent', image: 'registry.invalid/agent:test' }] },
+    });
+    assert.equal(pod.status, 201, pod.text);
+    const token = await cp.request<{ status: { token: string } }>('admin', 'POST', `/api/v1/namespaces/${ns}/serviceaccounts/agent/token`, {
+      apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 600, boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: 'agent-0', uid: pod.body.metadata.uid } },
+    });
+    const body = { apiVersion: 'chaperone.dev/v1alpha1', kind: 'SidecarReport', identity: 'coding-agent', pod: { namespace: ns, name: 'agent-0', uid: pod.body.metadata.uid }, stream: 'c4a27', seq: 1, delta: { sessions: 1, statements: 4, denied: 1, approvals: 0, masked: 2 } };
+    const ca = relay.current()?.ca ?? '';
+    const answer = await new Promise<{ status: number; text: string }>((resolveAnswer, reject) => {
+      const req = httpsRequest(`https://127.0.0.1:${auditPort}${REPORT_PATH}`, { method: 'POST', ca, headers: { authorization: `Bearer ${token.body.status.token}`, 'content-type': 'application/json' } }, (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString('utf8')));
+        res.on('end', () => resolveAnswer({ status: res.statusCode ?? 0, text }));
+      });
+      req.on('error', reject);
+      req.end(JSON.stringify(body));
+    });
+    assert.equal(answer.status, 200, answer.text);
+    const id = await cp.request<{ status?: { counters?: Record<string, number> } }>('admin', 'GET', identityPath(ns, 'coding-agent'));
+    assert.deepEqual(id.body.status?.counters, body.delta, 'status counters written under the chart RBAC');
+    assert.equal((await cp.request('admin', 'GET', `/api/v1/namespaces/${RELEASE_NS}/configmaps/${ledgerConfigMapName(ns, 'coding-agent')}`)).status, 200, 'the ledger in the release namespace');
   });
 });
