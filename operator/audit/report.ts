@@ -6,7 +6,6 @@
 // The token's bound pod must be the reporting pod, carry the identity's label and the injection
 // annotation; so one identity's pods cannot report for another identity.
 import { ANNOTATION_INJECTED, LABEL_IDENTITY } from '../webhooks/pod-mutate/layout.ts';
-import type { Counters, LastSession } from '../../sidecar/audit/counters.ts';
 import { REPORT_KIND, type ReportBody } from '../../sidecar/audit/reporter.ts';
 
 export type { ReportBody } from '../../sidecar/audit/reporter.ts';
@@ -97,18 +96,6 @@ export function checkPod(p: PodFacts | undefined, c: ReviewedCaller, r: ReportBo
   return { ok: true };
 }
 
-export interface IdentityTotals {
-  readonly counters: Counters;
-  readonly lastSession?: LastSession;
-}
-
 export function identityKey(namespace: string, name: string): string {
   return `${namespace}/${name}`;
-}
-
-/** status.counters after adding a delta to what the object has. */
-export function addTotals(current: Partial<Counters> | undefined, delta: Counters): Counters {
-  const out = { sessions: 0, statements: 0, denied: 0, approvals: 0, masked: 0 };
-  for (const k of COUNTER_KEYS) out[k] = (current?.[k] ?? 0) + delta[k];
-  return out;
 }
