@@ -4,7 +4,7 @@
 // with --sidecar-child) with the real token verifier (oidc-provider IdP), policy packs, default
 // masking and a file recorder (no fsync), so its RSS and CPU time are its own.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { chownSync, readFileSync } from 'node:fs';
+import { chownSync, readFileSync, writeFileSync } from 'node:fs';
 import { chmod, copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +21,13 @@ const SCRIPTS = (process.env['CHAP_BENCH_SCRIPTS'] ?? '-S,-N').split(',') as ('-
 const MODES = (process.env['CHAP_BENCH_MODES'] ?? 'simple,prepared').split(',');
 /** Extra node flags for the sidecar child, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`. */
 const CHILD_NODE_ARGS = (process.env['CHAP_BENCH_SIDECAR_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
+
+/** The node flags a checkout's sidecar runs with in the image: those of `sidecar/cli.ts`'s `#!/usr/bin/env -S node …` line. */
+function shebangFlags(file: string): string[] {
+  const first = readFileSync(file, 'utf8').split('\n', 1)[0] ?? '';
+  const m = /^#!\S*env -S node(.*)$/.exec(first);
+  return (m?.[1] ?? '').split(' ').filter((a) => a !== '');
+}
 const SQL_POLICY = { default: 'allow', packs: ['no-delete-without-where', 'no-update-without-where', 'no-server-file-access', 'no-role-change'] };
 
 /**
@@ -37,6 +44,8 @@ interface ChildConfig {
   /** Checkout whose sidecar/ code runs (default: this one). */
   readonly root?: string;
   readonly recording?: string;
+  /** Ablation for profiling (CHAP_BENCH_BASE_VARIANT, sidecar-base only): norec, nowall, nomask. */
+  readonly variant?: string;
 }
 
 type ListenerModule = typeof import('../sidecar/protocols/postgres/listener.ts');
@@ -59,7 +68,8 @@ async function sidecarChild(cfg: ChildConfig): Promise<void> {
   const { createRecorder } = await load<WriterModule>(cfg.root, 'sidecar/recording/writer.ts');
   const { fileSink } = await load<SinksModule>(cfg.root, 'sidecar/recording/sinks.ts');
   const { createMasker } = await load<MaskingModule>(cfg.root, 'sidecar/masking/index.ts');
-  const wall = RECORDER_WALL ? createMasker({}) : undefined;
+  const v = cfg.variant ?? '';
+  const wall = RECORDER_WALL && !v.includes('nowall') ? createMasker({}) : undefined;
   const recorder = await createRecorder({
     sinks: [fileSink({ path: join(cfg.dir, cfg.recording ?? 'recording.jsonl'), sync: 'none' })],
     ...(wall ? { mask: (t: string): string => wall.maskText(t).value } : {}),
@@ -78,7 +88,7 @@ async function sidecarChild(cfg: ChildConfig): Promise<void> {
       credentials: { usernameFile: join(cfg.dir, 'username'), passwordFile: join(cfg.dir, 'password') },
       policy: { sql: SQL_POLICY as never },
     },
-    { verifier, recorder },
+    { verifier, recorder: v.includes('norec') ? null : recorder, ...(v.includes('nomask') ? { masker: { ...createMasker({}), maskText: (t: string) => ({ value: t, changed: false, findings: {} }), maskBuffer: (b: Buffer) => ({ value: b, changed: false, findings: {} }) } } : {}) },
   );
   process.stdout.write(`READY ${l.address.port}\n`);
   process.on('SIGTERM', () => {
@@ -128,6 +138,16 @@ function cpuSplit(pid: number): { user: number; sys: number } {
 function rssMiB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return Number(m?.[1] ?? NaN) / 1024;
+}
+
+/** Resets the process's VmHWM to its current RSS (Linux clear_refs 5), so the next VmHWM read is the peak since now. */
+function resetPeak(pid: number): boolean {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function waitLine(child: ChildProcess, re: RegExp, ms: number): Promise<RegExpExecArray> {
@@ -211,11 +231,12 @@ async function main(): Promise<void> {
     await run('pgbench', ['-i', '-q', '-s', '10', '-h', '127.0.0.1', '-p', String(pg.port), '-U', 'postgres', 'postgres'], { env: direct, timeout: 300_000 });
     bouncer = await startPgbouncer(pg.port, pg.password, postgresOsUser());
     const cfg: ChildConfig = { pgPort: pg.port, dir, issuer: idp.issuer };
-    child = spawn(process.execPath, [...CHILD_NODE_ARGS, '--import', 'tsx', process.argv[1] ?? 'bench/pg.ts', '--sidecar-child', JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const ownFlags = shebangFlags(new URL('../sidecar/cli.ts', import.meta.url).pathname);
+    child = spawn(process.execPath, [...ownFlags, ...CHILD_NODE_ARGS, '--import', 'tsx', process.argv[1] ?? 'bench/pg.ts', '--sidecar-child', JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'inherit'] });
     const sidecarPort = Number((await waitLine(child, /READY (\d+)/, 30_000))[1]);
     if (BASE_ROOT !== undefined && TARGETS.includes('sidecar-base')) {
-      const bcfg: ChildConfig = { ...cfg, root: BASE_ROOT, recording: 'recording-base.jsonl' };
-      base = spawn(process.execPath, [...CHILD_NODE_ARGS, '--import', 'tsx', process.argv[1] ?? 'bench/pg.ts', '--sidecar-child', JSON.stringify(bcfg)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const bcfg: ChildConfig = { ...cfg, root: BASE_ROOT, recording: 'recording-base.jsonl', ...(process.env['CHAP_BENCH_BASE_VARIANT'] ? { variant: process.env['CHAP_BENCH_BASE_VARIANT'] } : {}) };
+      base = spawn(process.execPath, [...shebangFlags(join(BASE_ROOT, 'sidecar', 'cli.ts')), ...CHILD_NODE_ARGS, '--import', 'tsx', process.argv[1] ?? 'bench/pg.ts', '--sidecar-child', JSON.stringify(bcfg)], { stdio: ['ignore', 'pipe', 'inherit'] });
       basePort = Number((await waitLine(base, /READY (\d+)/, 30_000))[1]);
     }
     if (TARGETS.includes('node-pipe')) {
@@ -224,6 +245,7 @@ async function main(): Promise<void> {
     }
     const sidecarPid = child.pid ?? 0;
     const idleRss = rssMiB(sidecarPid, 'VmRSS');
+    if (process.env['CHAP_BENCH_VERBOSE'] === '1') console.log(`sidecar ready: rss ${idleRss.toFixed(1)} MiB, peak ${rssMiB(sidecarPid, 'VmHWM').toFixed(1)} MiB`);
     // Warm-up (not measured): loads the SQL parser (WASM) and lets the JIT settle, so the first cell
     // measures the steady state like the others (direct and pgbouncer need no warm-up).
     const warm = { ...process.env, PGPASSWORD: await idp.token('agent-writer'), PGSSLMODE: 'disable' };
@@ -233,6 +255,11 @@ async function main(): Promise<void> {
       }
     }
     const rows: BenchRow[] = [{ config: 'sidecar', metric: 'rss-idle', value: round3(idleRss), unit: 'MiB' }];
+    // The peak of start-up and warm-up (parser load, first sessions) apart from the peak under load.
+    rows.push({ config: 'sidecar', metric: 'rss-peak-warmup', value: round3(rssMiB(sidecarPid, 'VmHWM')), unit: 'MiB' });
+    if (process.env['CHAP_BENCH_VERBOSE'] === '1') console.log(`after warm-up: rss ${rssMiB(sidecarPid, 'VmRSS').toFixed(1)} MiB, peak ${rssMiB(sidecarPid, 'VmHWM').toFixed(1)} MiB`);
+    const perCellPeak = resetPeak(sidecarPid);
+    let loadPeak = 0;
     const ratios: Record<string, number> = {};
     const results = new Map<string, PgbenchResult>();
     let cellIndex = 0;
@@ -263,7 +290,14 @@ async function main(): Promise<void> {
             rows.push({ config: name, metric: `tps ${cell}`, value: round3(r.tps), unit: 'tps' });
             if (c === 1) rows.push({ config: name, metric: `latency ${cell}`, value: round3(r.latencyMs * 1000), unit: 'µs' });
             if (pid > 0) rows.push({ config: name, metric: `cpu-per-tx ${cell}`, value: round3(cpu), unit: 'µs' });
-            console.log(`${name.padEnd(9)} ${cell.padEnd(18)} ${r.tps.toFixed(0).padStart(7)} tps  ${(r.latencyMs * 1000).toFixed(0).padStart(6)} µs avg${pid > 0 ? `  ${cpu.toFixed(0)} CPU-µs/tx${sysShare}` : ''}`);
+            if (pid === sidecarPid && perCellPeak) {
+              const peak = rssMiB(pid, 'VmHWM');
+              loadPeak = Math.max(loadPeak, peak);
+              rows.push({ config: name, metric: `rss-peak ${cell}`, value: round3(peak), unit: 'MiB' });
+              resetPeak(pid);
+            }
+            const peakNote = pid === sidecarPid && perCellPeak ? `  peak ${rows[rows.length - 1]?.value ?? 0} MiB` : '';
+            console.log(`${name.padEnd(9)} ${cell.padEnd(18)} ${r.tps.toFixed(0).padStart(7)} tps  ${(r.latencyMs * 1000).toFixed(0).padStart(6)} µs avg${pid > 0 ? `  ${cpu.toFixed(0)} CPU-µs/tx${sysShare}` : ''}${peakNote}`);
           }
           const cell = `${script.slice(1)} ${mode} c=${c}`;
           const cpuOf = (t: string): number | undefined => rows.find((r) => r.config === t && r.metric === `cpu-per-tx ${cell}`)?.value;
@@ -286,7 +320,7 @@ async function main(): Promise<void> {
         }
       }
     }
-    rows.push({ config: 'sidecar', metric: 'rss-peak', value: round3(rssMiB(sidecarPid, 'VmHWM')), unit: 'MiB' });
+    rows.push({ config: 'sidecar', metric: 'rss-peak', value: round3(perCellPeak ? loadPeak : rssMiB(sidecarPid, 'VmHWM')), unit: 'MiB' });
     rows.push({ config: 'sidecar', metric: 'rss-after', value: round3(rssMiB(sidecarPid, 'VmRSS')), unit: 'MiB' });
     if (process.env['CHAP_BENCH_NO_WRITE'] === '1') return;
     const path = writeResult({

@@ -37,6 +37,13 @@ function median(xs: readonly number[]): number {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** The node flags the image runs the sidecar with: those of the `#!/usr/bin/env -S node …` line of cli.ts / cli.js. */
+function shebangFlags(file: string): string[] {
+  const first = readFileSync(file, 'utf8').split('\n', 1)[0] ?? '';
+  const m = /^#!\S*env -S node(.*)$/.exec(first);
+  return (m?.[1] ?? '').split(' ').filter((a) => a !== '');
+}
+
 /** tsc build into a temp dir that resolves packages through a node_modules symlink. */
 function build(): string {
   const out = mkdtempSync(join(tmpdir(), 'chap-footprint-build-'));
@@ -111,8 +118,8 @@ async function main(): Promise<void> {
       admin: { port: 0 },
     }));
     const variants: Record<string, readonly string[]> = {
-      dist: [join(out, 'sidecar', 'cli.js'), '--config', config],
-      tsx: ['--import', 'tsx', join(root, 'sidecar', 'cli.ts'), '--config', config],
+      dist: [...shebangFlags(join(out, 'sidecar', 'cli.js')), join(out, 'sidecar', 'cli.js'), '--config', config],
+      tsx: [...shebangFlags(join(root, 'sidecar', 'cli.ts')), '--import', 'tsx', join(root, 'sidecar', 'cli.ts'), '--config', config],
     };
     const rows: BenchRow[] = [];
     const summary: Record<string, number> = {};

@@ -1,5 +1,6 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --liftoff-only
 // chaperone-sidecar: `--config FILE` runs the sidecar, `--check` validates and exits 0/1, `init-network` installs the interception rules, `--help`, `--version`.
+// --liftoff-only: V8's optimizing tier-up of the SQL parser's WASM peaks at ~600 MB of RSS for a second (docs/postgres.md); Liftoff code parses as fast here.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
