@@ -49,6 +49,7 @@ export class CaDistributor {
   /** `ns/name` → what we applied last and the resourceVersion it got (an unchanged, untouched ConfigMap costs no write). */
   private readonly applied = new Map<string, { want: string; rv: string }>();
   private readonly caMaps: Informer<CaObject>;
+  private warnedNoCa = false;
 
   constructor(private readonly d: Deps) {
     // Someone else edited or deleted a CA ConfigMap (an agent's kubernetes connection, a person): put it back.
@@ -94,8 +95,15 @@ export class CaDistributor {
       await deleteIfThere(this.d.ctx.client, resourcePath(RESOURCES.configMaps, { namespace: this.d.ctx.operatorNamespace, name: ledgerConfigMapName(ns, name) }));
       return;
     }
-    const ca = this.d.relay.current()?.ca;
-    if (!ca) return;
+    const tls = this.d.relay.current();
+    const ca = tls?.ca;
+    if (!ca) {
+      if (tls && !this.warnedNoCa) {
+        this.warnedNoCa = true;
+        this.d.log.warn({}, 'the webhook certificate came without a CA (ca.crt): sidecars cannot verify the report server, so identities stay not Ready (missing chaperone.audit-ca.* ConfigMap); use an Issuer that sets ca.crt, or run with --no-audit');
+      }
+      return;
+    }
     const want = `${id.metadata.uid ?? ''}|${ca}`;
     const last = this.applied.get(key);
     const cached = this.caMaps.get(ns, auditCaConfigMapName(name));
