@@ -179,4 +179,23 @@ describe('maskJson nothing-to-mask gate', () => {
     assert.equal(nothingToMask(compile({ fieldRules: [{ id: 'pw', names: ['password'] }] }, DETECTORS), '{"password":"x"}'), false);
     assert.equal(nothingToMask(c, '{"items":[{"id":1,"name":"item-1","status":"idle"}]}'), true);
   });
+
+  it('finds a keyword or a base64 run straddling a slice of the prefilter pass (documents over 8 KiB)', () => {
+    // Spaces keep it free of base64 runs, which would be a hit of their own.
+    const cred = 'pass phrase with its own spaces';
+    const c = compile({ detectors: [], keywordLists: [{ id: 'phrase', words: [cred] }] }, DETECTORS);
+    for (let cut = 1; cut < cred.length; cut += 7) {
+      // The credential starts `cut` characters before offset 8192, where the second slice begins.
+      const fill = 8192 - cut - '{"pad":"'.length - 1;
+      const text = `{"pad":"${'a '.repeat(fill).slice(0, fill)} ${cred} tail"}`;
+      assert.equal(text.indexOf(cred), 8192 - cut);
+      assert.equal(walkJson(c, text).changed, true);
+      assert.equal(nothingToMask(c, text), false, `cut ${cut}`);
+    }
+    const b64 = 'QUJDREVGR0hJSktMTU5PUFFSU1RVVldY';
+    const text = `{"pad":"${'x '.repeat(4088)}","v":"${b64}"}`;
+    assert.ok(text.indexOf(b64) < 8192 && text.indexOf(b64) + b64.length > 8192);
+    assert.equal(nothingToMask(configs[1]!, text), false);
+    assert.equal(nothingToMask(configs[1]!, `{"pad":"${'x '.repeat(6000)}"}`), true);
+  });
 });

@@ -280,6 +280,8 @@ interface Gate {
   readonly countRuns: boolean;
   /** Shortest text a keywordless rule runs on (Infinity: none). */
   readonly minLength: number;
+  /** Some keywordless rule needs no digit. */
+  readonly zeroDigitsRun: boolean;
 }
 
 const gates = new WeakMap<Compiled, Gate>();
@@ -287,7 +289,7 @@ const gates = new WeakMap<Compiled, Gate>();
 function gateOf(c: Compiled): Gate {
   let g = gates.get(c);
   if (g === undefined) {
-    g = { countRuns: c.decodeBase64InJson && !c.rules.some((r) => r.id === BASE64_TEXT_RULE), minLength: c.keywordlessRules.length > 0 ? c.keywordlessMinLength : Infinity };
+    g = { countRuns: c.decodeBase64InJson && !c.rules.some((r) => r.id === BASE64_TEXT_RULE), minLength: c.keywordlessRules.length > 0 ? c.keywordlessMinLength : Infinity, zeroDigitsRun: c.keywordlessRules.some((r) => c.rules[r]!.minDigits === 0) };
     gates.set(c, g);
   }
   return g;
@@ -302,23 +304,53 @@ function keywordlessCouldRun(c: Compiled, digits: number, length: number): boole
   return false;
 }
 
+const DIGIT = /[0-9]/g;
+
 /** Some region between two quotes (or the text's ends) passes a keywordless rule's gates. */
-function regionCouldRun(c: Compiled, text: string, minLength: number): boolean {
+function regionCouldRun(c: Compiled, text: string, minLength: number, zeroDigitsRun: boolean): boolean {
   let from = 0;
+  let nextDigit = -1; // position of the first digit at or after `from` (text.length: none left)
   for (;;) {
     const q = text.indexOf('"', from);
     const end = q < 0 ? text.length : q;
     if (end - from >= minLength) {
-      let digits = 0;
-      for (let i = from; i < end; i++) {
-        const ch = text.charCodeAt(i);
-        if (ch >= 0x30 && ch <= 0x39) digits++;
+      if (nextDigit < from) {
+        DIGIT.lastIndex = from;
+        nextDigit = DIGIT.exec(text)?.index ?? text.length;
       }
-      if (keywordlessCouldRun(c, digits, end - from)) return true;
+      // Most long regions (prose, names) hold no digit: one native search skips them.
+      if (nextDigit >= end) {
+        if (zeroDigitsRun && keywordlessCouldRun(c, 0, end - from)) return true;
+      } else {
+        let digits = 0;
+        for (let i = nextDigit; i < end; i++) {
+          const ch = text.charCodeAt(i);
+          if (ch >= 0x30 && ch <= 0x39) digits++;
+        }
+        if (keywordlessCouldRun(c, digits, end - from)) return true;
+      }
     }
     if (q < 0) return false;
     from = q + 1;
   }
+}
+
+/** Slice of the prefilter pass: a document with a keyword early stops paying for the gate after one slice. */
+const GATE_SLICE = 8192;
+
+/** Keyword hits in any slice (slices overlap by the longest keyword, so none straddles unseen), or the text's digit count. */
+function keywordFree(c: Compiled, text: string): { readonly free: boolean; readonly digits: number; readonly escapes: boolean } {
+  const overlap = Math.max(0, c.maxKeywordLength - 1);
+  let digits = 0;
+  let escapes = false;
+  for (let at = 0; at < text.length; at += GATE_SLICE) {
+    // Overlapping characters are counted twice: an overestimate only sends more documents to the walk.
+    const hits = c.prefilter.scanText(at === 0 && text.length <= GATE_SLICE ? text : text.slice(Math.max(0, at - overlap), at + GATE_SLICE));
+    if (hits.count > 0) return { free: false, digits, escapes };
+    digits += hits.digits;
+    escapes ||= hits.escapes;
+  }
+  return { free: true, digits, escapes };
 }
 
 function hasBase64Run(text: string): boolean {
@@ -345,13 +377,13 @@ function hasBase64Run(text: string): boolean {
  *   rule passes its gates on the whole text or the text parses (then the per-token argument holds).
  */
 export function nothingToMask(c: Compiled, text: string): boolean {
-  if (!c.fields.empty) return false;
-  const hits = c.prefilter.scanText(text);
-  if (hits.count > 0 || text.includes('\\') || (c.decodeEscapes && hits.escapes)) return false;
+  if (!c.fields.empty || text.includes('\\')) return false;
+  const hits = keywordFree(c, text);
+  if (!hits.free || (c.decodeEscapes && hits.escapes)) return false;
   const g = gateOf(c);
   if (g.countRuns && hasBase64Run(text)) return false;
   if (g.minLength === Infinity || !keywordlessCouldRun(c, hits.digits, text.length)) return true;
-  if (regionCouldRun(c, text, g.minLength)) return false;
+  if (regionCouldRun(c, text, g.minLength, g.zeroDigitsRun)) return false;
   // Invalid JSON is masked as one text, where a match may cross a quote: then it must really be JSON.
   try {
     JSON.parse(text);
