@@ -139,9 +139,21 @@ describe('counter reports from an injected pod', () => {
     const mount = sc.volumeMounts?.find((m) => m.name === vol) ?? assert.fail('the sidecar mounts the CA');
     for (const c of stored.spec?.containers ?? []) assert.ok(!(c.volumeMounts ?? []).some((m) => m.name === vol), `${c.name} does not mount the CA volume`);
     const compiled = await getConfigMap(cp, ns, `chaperone-${IDENTITY}`) ?? assert.fail('no compiled ConfigMap');
-    const report = (JSON.parse(compiled.data?.['sidecar.yaml'] ?? '{}') as { identity?: { report?: { url?: string; caFile?: string } } }).identity?.report;
+    const report = (JSON.parse(compiled.data?.['sidecar.yaml'] ?? '{}') as { identity?: { report?: { url?: string; caFile?: string; tokenFile?: string } } }).identity?.report;
     assert.equal(report?.url, `https://127.0.0.1:${auditPort}`);
     assert.equal(report?.caFile, `${mount.mountPath}/${AUDIT_CA_KEY}`);
+    // The credential of a report: the API-audience token in a volume only the sidecar mounts; agents hold a `chaperone`-audience token only.
+    const tokenMount = sc.volumeMounts?.find((m) => (report?.tokenFile ?? '').startsWith(`${m.mountPath}/`)) ?? assert.fail('the report token is not on a sidecar mount');
+    const tokenVolume = stored.spec?.volumes?.find((v) => v.name === tokenMount.name);
+    const projected = tokenVolume?.projected?.sources?.find((x) => x.serviceAccountToken)?.serviceAccountToken ?? assert.fail('not a projected token');
+    assert.equal(projected.audience, undefined, 'audience: the API server (what TokenReview without audiences accepts)');
+    for (const c of [...(stored.spec?.containers ?? []), ...(stored.spec?.initContainers ?? []).filter((x) => x.name !== SIDECAR_CONTAINER_NAME)]) {
+      assert.ok(!(c.volumeMounts ?? []).some((m) => m.name === tokenMount.name), `${c.name} does not mount the sidecar's token`);
+      const tokens = (c.volumeMounts ?? []).flatMap((m) => stored.spec?.volumes?.find((v) => v.name === m.name)?.projected?.sources ?? []).flatMap((x) => (x.serviceAccountToken ? [x.serviceAccountToken.audience] : []));
+      assert.ok(tokens.every((a) => a === AGENT_TOKEN_AUDIENCE), `${c.name}: only chaperone-audience tokens, got ${JSON.stringify(tokens)}`);
+      if (c.name === 'agent') assert.deepEqual(tokens, [AGENT_TOKEN_AUDIENCE]);
+    }
+    assert.equal(stored.spec?.automountServiceAccountToken, false);
     const ca = await getConfigMap(cp, ns, caCm) ?? assert.fail('no CA ConfigMap');
     assert.equal(ca.data?.[AUDIT_CA_KEY], relay.current()?.ca, 'the webhook CA');
     assert.ok(ca.metadata.ownerReferences?.some((o) => o.kind === 'AgentIdentity' && o.name === IDENTITY), 'owned by the identity');
