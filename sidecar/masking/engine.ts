@@ -1,6 +1,6 @@
 // The masking engine: createMasker(options) compiles once; mask values, texts, bytes, JSON, base64 and streams.
 import type { Detector, MaskResult } from './types.ts';
-import { DETECTORS } from './detectors/index.ts';
+import { createRequire } from 'node:module';
 import { maskBase64With, maskJsonWith } from './json.ts';
 import { compile, maskBytes, maskString, unchanged } from './mask.ts';
 import type { Compiled, Masker, MaskerOptions } from './options.ts';
@@ -41,23 +41,62 @@ function isDefault(options: MaskerOptions): boolean {
   return true;
 }
 
+let builtInTable: readonly Detector[] | undefined;
+
+/**
+ * The built-in detector table, loaded on first need: importing it costs ~14 MB of RSS and ~50 ms
+ * (bench/sidecar-footprint.ts), so a sidecar with default masking pays it at its first masked value,
+ * not at start. Synchronous (require of the ES module: masking calls are synchronous).
+ */
+export function builtInDetectors(): readonly Detector[] {
+  builtInTable ??= (createRequire(import.meta.url)(`./detectors/index${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`) as typeof import('./detectors/index.ts')).DETECTORS;
+  return builtInTable;
+}
+
 /**
  * Compiles `options`; the built-in defaults only once per process (~3.5 MB retained and ~150 ms per
  * build). Sharing is safe: a Compiled holds no per-call state (a masker already serves every
  * session with one; streams keep their own state).
  */
-function compiled(options: MaskerOptions, table: readonly Detector[]): Compiled {
-  if (table !== DETECTORS || !isDefault(options)) return compile(options, table);
-  defaultCompiled ??= compile(options, table);
+function compiled(options: MaskerOptions, table: readonly Detector[] | undefined): Compiled {
+  if (table !== undefined || !isDefault(options)) return compile(options, table ?? builtInDetectors());
+  defaultCompiled ??= compile(options, builtInDetectors());
   return defaultCompiled;
 }
 
 /** The last text maskText found nothing in, and for which compiled options (one entry: a memo of a pure function). */
 const lastClean: { c: Compiled | undefined; text: string } = { c: undefined, text: '' };
 
-/** Compiles the options once (throws an Error naming the bad field) and returns the masker. */
-export function createMasker(options: MaskerOptions = {}, table: readonly Detector[] = DETECTORS): Masker {
-  const c = compiled(options, table);
+/**
+ * Compiles the options once (throws an Error naming the bad field) and returns the masker. The
+ * default options (nothing to validate) with the built-in table compile on the masker's first use.
+ */
+export function createMasker(options: MaskerOptions = {}, table?: readonly Detector[]): Masker {
+  if (table === undefined && isDefault(options)) return lazyMasker();
+  return maskerOf(compiled(options, table));
+}
+
+/** The default masker: every call compiles (once per process, shared) before it masks. */
+function lazyMasker(): Masker {
+  let m: Masker | undefined;
+  const get = (): Masker => (m ??= maskerOf(compiled({}, undefined)));
+  return {
+    get ruleIds(): readonly string[] {
+      return get().ruleIds;
+    },
+    get window(): number {
+      return get().window;
+    },
+    maskText: (text) => get().maskText(text),
+    maskValue: (value, fieldName) => get().maskValue(value, fieldName),
+    maskBuffer: (buf, fieldName) => get().maskBuffer(buf, fieldName),
+    maskJson: (text) => get().maskJson(text),
+    maskBase64Value: (b64, fieldName) => get().maskBase64Value(b64, fieldName),
+    stream: () => get().stream(),
+  };
+}
+
+function maskerOf(c: Compiled): Masker {
   const wholeString = (v: string): MaskResult<string> => ({ value: '[MASKED:error]', changed: v.length > 0, findings: { error: 1 } });
   const wholeBuffer = (b: Buffer): MaskResult<Buffer> => ({ value: Buffer.from('[MASKED:error]'), changed: b.length > 0, findings: { error: 1 } });
   const maskText = (text: string): MaskResult<string> => {
