@@ -83,3 +83,31 @@ describe('modeFor', () => {
   ];
   for (const [ct, want] of cases) it(`given ${String(ct)}, returns ${want}`, () => assert.equal(modeFor(ct), want));
 });
+
+describe('MaskingTransform long units in many chunks', () => {
+  const run = (mode: BodyMode, text: string, size: number): string => {
+    const t = new MaskingTransform({ mode, masker });
+    const parts: Buffer[] = [];
+    t.on('data', (b: Buffer) => parts.push(b));
+    const b = Buffer.from(text);
+    for (let i = 0; i < b.length; i += size) t.write(b.subarray(i, i + size));
+    t.end();
+    return Buffer.concat(parts).toString('utf8');
+  };
+  it('lines: a line split over hundreds of chunks, and a CRLF split at a boundary, mask like the whole input', () => {
+    const line = `{"note":"${'word '.repeat(20_000)}","token":"${GH}"}`;
+    const text = `${line}\n${line}\r\n\n{"short":1}\n`;
+    const whole = run('lines', text, text.length);
+    assert.ok(!whole.includes(GH));
+    for (const size of [997, 4093]) assert.equal(run('lines', text, size), whole, `chunks of ${size}`);
+  });
+  it('sse: an event split over hundreds of chunks, and blank lines split at every byte, mask like the whole input', () => {
+    const ev = `data: ${'word '.repeat(20_000)} ${GH}\n`;
+    const text = `${ev}\r\n${ev}\n: comment\n\n`;
+    const whole = run('sse', text, text.length);
+    assert.ok(!whole.includes(GH));
+    for (const size of [997, 4093]) assert.equal(run('sse', text, size), whole, `chunks of ${size}`);
+    const small = `data: a ${GH}\n\r\ndata: b\n\nid: 3\r\n\r\ndata: tail`;
+    assert.equal(run('sse', small, 1), run('sse', small, small.length));
+  });
+});

@@ -116,7 +116,21 @@ export class MaskingTransform extends Transform {
     }
   }
 
+  /**
+   * True when the chunk just added ends no line (lines) or event (sse: its blank line ends with a
+   * `\n` in this chunk): the chunks stay a list, so a long line arriving in many chunks is joined
+   * once when it ends, not once per chunk (which copied it quadratically).
+   */
+  private nothingEnds(): boolean {
+    const last = this.pending[this.pending.length - 1];
+    if (last === undefined || last.indexOf(NL) >= 0) return false;
+    // No newline in the pending bytes past the old resume point (sse backs off 2 for a split blank line).
+    this.scanFrom = this.pendingLen;
+    return true;
+  }
+
   private drainLines(): void {
+    if (this.nothingEnds()) return;
     const b = this.joined();
     let start = 0;
     const parts: Buffer[] = [];
@@ -131,6 +145,7 @@ export class MaskingTransform extends Transform {
   }
 
   private drainEvents(): void {
+    if (this.nothingEnds()) return;
     const b = this.joined();
     let start = 0;
     const parts: Buffer[] = [];
