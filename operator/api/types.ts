@@ -367,6 +367,8 @@ export interface AgentIdentityInterception {
    * allowedHosts and recorded as opaque (no TLS interception). The agent authenticates with its
    * token in `Proxy-Authorization: Bearer <token>` (or as the proxy URL's password); without it the
    * proxy answers 407. With egress deny-by-default it is the agent's way out to these hosts.
+   * MaskingPolicies and ApprovalRules select it as the connection `egress` (protocol `http`); rules
+   * narrow by `match.http.hosts`.
    */
   forwardProxy?: AgentIdentityInterceptionForwardProxy;
 }
@@ -402,6 +404,8 @@ export interface AgentIdentityInterceptionEgressAllow {
  * allowedHosts and recorded as opaque (no TLS interception). The agent authenticates with its token
  * in `Proxy-Authorization: Bearer <token>` (or as the proxy URL's password); without it the proxy
  * answers 407. With egress deny-by-default it is the agent's way out to these hosts.
+ * MaskingPolicies and ApprovalRules select it as the connection `egress` (protocol `http`); rules
+ * narrow by `match.http.hosts`.
  */
 export interface AgentIdentityInterceptionForwardProxy {
   /** Loopback port of the forward proxy. */
@@ -696,9 +700,13 @@ export interface Selector {
   identities?: string[];
   /** Label selector over AgentIdentities; `{}` selects all of them. */
   identitySelector?: SelectorIdentitySelector;
-  /** Connection names; empty means every connection of a selected identity. */
+  /**
+   * Connection names; empty means every connection of a selected identity. `egress` names the
+   * identity's forward proxy (spec.interception.forwardProxy), which counts as an `http`
+   * connection.
+   */
   connections?: string[];
-  /** Protocols; empty means all. */
+  /** Protocols; empty means all. The forward proxy (connection `egress`) is `http`. */
   protocols?: Array<'postgres' | 'http' | 'kubernetes'>;
 }
 
@@ -983,7 +991,11 @@ export interface ApprovalRuleMatch {
    * of a multi-statement query separately).
    */
   sql?: ApprovalRuleMatchSql;
-  /** HTTP requests on http connections. */
+  /**
+   * HTTP requests on http connections and through the forward proxy (connection `egress`). A
+   * CONNECT tunnel through the proxy is opaque: only rules without paths, query, body and
+   * websocket, whose methods are empty or list CONNECT, judge it, by hosts alone.
+   */
   http?: ApprovalRuleMatchHttp;
   /**
    * Kubernetes API requests on kubernetes connections, classified like the API server's
@@ -1041,13 +1053,25 @@ export interface ApprovalRuleMatchSql {
   pattern?: string;
 }
 
-/** HTTP requests on http connections. */
+/**
+ * HTTP requests on http connections and through the forward proxy (connection `egress`). A CONNECT
+ * tunnel through the proxy is opaque: only rules without paths, query, body and websocket, whose
+ * methods are empty or list CONNECT, judge it, by hosts alone.
+ */
 export interface ApprovalRuleMatchHttp {
+  /**
+   * Globs over the target host: `api.example.com`, `*.example.com` (subdomains, not the apex), `*`
+   * (any), each optionally with `:port` (without one: any port). Through the forward proxy this is
+   * the host the agent asked for; on an http connection the upstream URL's host (a rule whose hosts
+   * do not match it does not apply to that connection). Empty means any host.
+   */
+  hosts?: string[];
   /** Request methods. */
   methods?: Array<'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS' | 'CONNECT' | 'TRACE'>;
   /**
-   * Globs over the request path relative to the connection's base URL (`*` one segment, `**` any
-   * number of segments), e.g. `/repos/*\/*\/pulls`, `/admin/**`.
+   * Globs over the request path relative to the connection's base URL (through the forward proxy:
+   * the URL's path) (`*` one segment, `**` any number of segments), e.g. `/repos/*\/*\/pulls`,
+   * `/admin/**`.
    */
   paths?: string[];
   /** Query parameter predicates; all must hold. */

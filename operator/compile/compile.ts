@@ -11,13 +11,13 @@ import type {
 import { checkConfig } from '../../sidecar/core/config.ts';
 import { DEFAULT_KUBERNETES_URL, DEFAULT_SA_CA_FILE, DEFAULT_SA_TOKEN_FILE } from '../../sidecar/core/config-schema.ts';
 import { listenerCaFile } from '../webhooks/pod-mutate/layout.ts';
-import { egressSection, interceptionSection } from './egress.ts';
+import { egressSection, interceptionSection, type EgressPolicies } from './egress.ts';
 import { compilePolicyPart, mergeMasking, type PolicyPart } from './masking.ts';
 import {
   credentialMountPath, DEFAULT_MOUNT_ROOT, issuerCaMountPath, MountSet, signingKeyMountPath, tlsCaMountPath, tlsClientMountPath,
 } from './paths.ts';
-import { compileHttpPolicy, compileSqlPolicy, durationSeconds } from './rules.ts';
-import { missingConnections, selectApprovalRules, selectedConnections, selectMaskingPolicies } from './select.ts';
+import { compileHttpPolicy, compileSqlPolicy, durationSeconds, fixedUpstream } from './rules.ts';
+import { EGRESS_CONNECTION, missingConnections, selectableConnections, selectApprovalRules, selectedConnections, selectMaskingPolicies } from './select.ts';
 import type { CompileError, CompileResult } from './types.ts';
 
 export type { CompileError, CompileResult } from './types.ts';
@@ -207,7 +207,7 @@ function connection(ctx: Ctx, c: AgentIdentityConnection, masking: MaskingConfig
   };
   if (c.protocol === 'postgres') return postgres(ctx, c, common, rules);
   if (c.protocol === 'kubernetes') return kubernetes(ctx, c, common, rules);
-  const policy = { http: compileHttpPolicy(rules, 'http', ctx.errors) };
+  const policy = { http: compileHttpPolicy(rules, 'http', ctx.errors, fixedUpstream(c.upstream?.url)) };
   return { ...common, protocol: 'http', upstream: { url: c.upstream?.url ?? '', tls: tlsFiles(ctx, c) }, credentials: httpCredentials(ctx, c), policy } as unknown as ConnectionConfig;
 }
 
@@ -247,7 +247,7 @@ function select(ctx: Ctx, input: CompileInput): Selection {
   for (const [kind, list] of [['MaskingPolicy', policies], ['ApprovalRule', rules]] as const) {
     for (const o of list) {
       for (const n of missingConnections(o.spec.selector, ctx.identity)) {
-        ctx.errors.push({ path: `${kind}/${o.metadata.name ?? ''}.spec.selector.connections`, message: `names connection ${JSON.stringify(n)}, which AgentIdentity ${ctx.identity.metadata.name ?? ''} does not have (it has ${ctx.identity.spec.connections.map((c) => c.name).join(', ')})` });
+        ctx.errors.push({ path: `${kind}/${o.metadata.name ?? ''}.spec.selector.connections`, message: `names connection ${JSON.stringify(n)}, which AgentIdentity ${ctx.identity.metadata.name ?? ''} does not have (it has ${selectableConnections(ctx.identity).map((c) => c.name).join(', ')})${n === EGRESS_CONNECTION ? '; egress is the forward proxy, which the identity has only with spec.interception.forwardProxy' : ''}` });
       }
     }
   }
@@ -282,21 +282,41 @@ function auditReport(ctx: Ctx, r: AuditReportEnv): { url: string; caFile?: strin
   return { url: r.url, ...(caFile ? { caFile } : {}), tokenFile: DEFAULT_SA_TOKEN_FILE };
 }
 
+/** The masking and rules selecting one connection (the forward proxy included); RequireApproval rules that can hold its commands join `held`. */
+function policiesFor(ctx: Ctx, sel: Selection, c: AgentIdentityConnection, held: ApprovalRule[]): { masking: MaskingConfig | undefined; rules: ApprovalRule[] } {
+  const id = ctx.identity;
+  const parts = sel.policies
+    .filter((p) => selectedConnections(p.spec.selector, id).some((x) => x.name === c.name))
+    .map((p) => ({ policy: p, part: sel.parts.get(p) as PolicyPart }));
+  const masking = mergeMasking(parts, { connection: c.name, protocol: c.protocol, errors: ctx.errors, warnings: ctx.warnings, mounts: ctx.mounts, mountRoot: ctx.root });
+  const rules = connectionRules(sel.rules, c, id);
+  const block = c.protocol === 'postgres' ? 'sql' : c.protocol;
+  held.push(...rules.filter((r) => r.spec.action === 'RequireApproval' && r.spec.match[block] !== undefined && !held.includes(r)));
+  return { masking, rules };
+}
+
+/** The forward proxy's MaskingPolicies and ApprovalRules (it is the http connection `egress` to selectors); undefined without a proxy. */
+function proxyPolicies(ctx: Ctx, sel: Selection, held: ApprovalRule[]): EgressPolicies | undefined {
+  const id = ctx.identity;
+  const fp = id.spec.interception?.forwardProxy;
+  if (fp === undefined) return undefined;
+  if (id.spec.connections.some((c) => c.name === EGRESS_CONNECTION)) {
+    ctx.errors.push({ path: idPath(ctx, 'spec.connections'), message: `a connection is named ${EGRESS_CONNECTION}, the name of the forward proxy (spec.interception.forwardProxy) to MaskingPolicies and ApprovalRules; rename the connection` });
+  }
+  const { masking, rules } = policiesFor(ctx, sel, { name: EGRESS_CONNECTION, protocol: 'http', localPort: fp.localPort }, held);
+  return { masking, policy: { http: compileHttpPolicy(rules, 'http', ctx.errors, 'proxy') } };
+}
+
 function build(ctx: Ctx, sel: Selection): SidecarConfigFile {
   const id = ctx.identity;
   const held: ApprovalRule[] = [];
   const connections = id.spec.connections.map((c) => {
-    const parts = sel.policies
-      .filter((p) => selectedConnections(p.spec.selector, id).some((x) => x.name === c.name))
-      .map((p) => ({ policy: p, part: sel.parts.get(p) as PolicyPart }));
-    const masking = mergeMasking(parts, { connection: c.name, protocol: c.protocol, errors: ctx.errors, warnings: ctx.warnings, mounts: ctx.mounts, mountRoot: ctx.root });
-    const rules = connectionRules(sel.rules, c, id);
-    const block = c.protocol === 'postgres' ? 'sql' : c.protocol;
-    held.push(...rules.filter((r) => r.spec.action === 'RequireApproval' && r.spec.match[block] !== undefined && !held.includes(r)));
+    const { masking, rules } = policiesFor(ctx, sel, c, held);
     return connection(ctx, c, masking, rules);
   });
+  const proxy = proxyPolicies(ctx, sel, held);
   const a = approvals(ctx, held);
-  const egress = egressSection(id, ctx.errors);
+  const egress = egressSection(id, ctx.errors, proxy);
   const interception = interceptionSection(id);
   const level = id.spec.sidecar?.logLevel;
   return {

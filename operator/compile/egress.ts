@@ -1,5 +1,6 @@
 // AgentIdentity spec.interception.forwardProxy → the sidecar config's `egress` section (pure).
 import type { AgentIdentity } from '../api/types.ts';
+import type { HttpPolicyConfig, MaskingConfig } from '../../sidecar/core/config-types.ts';
 import type { CompileError } from './types.ts';
 
 /** Name of the proxy in recordings and metrics (the sidecar's default). */
@@ -39,8 +40,14 @@ export function egressAllow(hosts: readonly string[], addresses: string, errors:
   return out;
 }
 
+/** What MaskingPolicies and ApprovalRules selecting the proxy (connection `egress`) compiled to; masking undefined = the sidecar's defaults. */
+export interface EgressPolicies {
+  readonly masking: MaskingConfig | undefined;
+  readonly policy: { readonly http: HttpPolicyConfig };
+}
+
 /** The `egress` section, or undefined when the identity has no forward proxy. Any verified agent token of the identity's issuers may use it. */
-export function egressSection(identity: AgentIdentity, errors: CompileError[]): Record<string, unknown> | undefined {
+export function egressSection(identity: AgentIdentity, errors: CompileError[], policies?: EgressPolicies): Record<string, unknown> | undefined {
   const fp = identity.spec.interception?.forwardProxy;
   if (fp === undefined) return undefined;
   const at = `AgentIdentity/${identity.metadata.name ?? ''}.spec.interception.forwardProxy`;
@@ -49,6 +56,9 @@ export function egressSection(identity: AgentIdentity, errors: CompileError[]): 
     listen: { host: '127.0.0.1', port: fp.localPort },
     access: { anyAuthenticated: true },
     allow: egressAllow(fp.allowedHosts, fp.addresses ?? 'public', errors, at),
+    // Undefined fields vanish in the canonical JSON; no rules = the sidecar's default-allow (the allow-list is the grant).
+    masking: policies?.masking,
+    ...(policies?.policy.http.rules !== undefined ? { policy: policies.policy } : {}),
   };
 }
 

@@ -7,9 +7,10 @@
 // decides when no higher one matches. `unless` is quantified the other way (a deny's exemption must
 // hold for every table it names), so where the two readings differ the compiled policy is the
 // stricter one.
-import type { ApprovalRule, ApprovalRuleMatchSql } from '../api/types.ts';
+import type { ApprovalRule, ApprovalRuleMatchHttp, ApprovalRuleMatchSql } from '../api/types.ts';
 import type { SqlAction, SqlMatchJson, SqlPolicyJson, SqlRuleJson } from '../../sidecar/policy/sql-rules.ts';
 import type { HttpPolicyConfig } from '../../sidecar/core/config-types.ts';
+import { hostPatternMatches } from '../../sidecar/protocols/egress/rules.ts';
 import { DEFAULT_RULE_PRIORITY } from './select.ts';
 import type { CompileError } from './types.ts';
 
@@ -105,25 +106,67 @@ export function compileSqlPolicy(rules: readonly ApprovalRule[], readOnly: boole
   return { default: 'allow', ...(readOnly ? { packs: ['read-only'] } : {}), ...(out.length > 0 ? { rules: out } : {}) };
 }
 
+/** The upstream of a fixed-upstream http connection: what `match.http.hosts` is checked against at compile time. */
+export interface FixedUpstream {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** An http connection's upstream URL → host and port (undefined when it does not parse; the sidecar's check reports that). */
+export function fixedUpstream(url: string | undefined): FixedUpstream | undefined {
+  try {
+    const u = new URL(url ?? '');
+    const port = u.port !== '' ? Number(u.port) : u.protocol === 'https:' ? 443 : 80;
+    return { host: u.hostname.replace(/^\[|\]$/g, ''), port };
+  } catch {
+    return undefined;
+  }
+}
+
 /**
- * HTTP and Kubernetes matches have no sidecar rule compiler yet: they are carried as plain objects
- * (`{ id, action, priority, message, match: { http | kubernetes }, approval }`, highest priority
- * first) for the HTTP gateway to validate when it exists.
+ * `match.http` as the sidecar takes it. `hosts` (empty means any): a fixed-upstream connection
+ * (`upstream` given) is judged here — the rule applies without hosts when one matches its upstream,
+ * not at all otherwise (null); the forward proxy (`upstream` undefined) keeps hosts for its own
+ * per-target compiler.
  */
-export function compileHttpPolicy(rules: readonly ApprovalRule[], block: 'http' | 'kubernetes', errors: CompileError[]): HttpPolicyConfig {
+function httpMatchFor(m: ApprovalRuleMatchHttp, upstream: FixedUpstream | undefined, proxy: boolean): ApprovalRuleMatchHttp | null {
+  const { hosts, ...rest } = structuredClone(m);
+  if (hosts === undefined || hosts.length === 0) return rest;
+  if (proxy) return { ...rest, hosts };
+  if (upstream === undefined) return rest;
+  return hosts.some((h) => hostPatternMatches(h, upstream.host, upstream.port)) ? rest : null;
+}
+
+/**
+ * HTTP and Kubernetes matches are carried as plain objects (`{ id, action, priority, message,
+ * match: { http | kubernetes }, approval }`, highest priority first) for the sidecar's rule compiler.
+ * `target`: an http connection's upstream, or `'proxy'` for the forward proxy (hosts kept).
+ */
+export function compileHttpPolicy(rules: readonly ApprovalRule[], block: 'http' | 'kubernetes', errors: CompileError[], target?: FixedUpstream | 'proxy'): HttpPolicyConfig {
   const out: Record<string, unknown>[] = [];
   for (const r of rules) {
-    const m = r.spec.match[block];
-    if (m === undefined) continue;
+    const raw = r.spec.match[block];
+    if (raw === undefined) continue;
+    const m = block === 'http' ? httpMatchFor(raw as ApprovalRuleMatchHttp, target === 'proxy' ? undefined : target, target === 'proxy') : structuredClone(raw);
+    if (m === null) continue;
+    if (target === 'proxy') tunnelCheck(r, m as ApprovalRuleMatchHttp, errors);
     const action = ACTION[r.spec.action];
     out.push({
       id: ruleId(r, errors),
       action,
       priority: r.spec.priority ?? DEFAULT_RULE_PRIORITY,
       ...(r.spec.message !== undefined ? { message: r.spec.message } : {}),
-      match: { [block]: structuredClone(m) },
+      match: { [block]: m },
       ...(action === 'require-approval' ? { approval: approvalSettings(r, errors) } : {}),
     });
   }
   return { default: 'allow', ...(out.length > 0 ? { rules: out } : {}) };
+}
+
+/** A CONNECT tunnel is opaque: a proxy rule that names CONNECT cannot also look inside it (the sidecar refuses that too, less readably). */
+function tunnelCheck(r: ApprovalRule, m: ApprovalRuleMatchHttp, errors: CompileError[]): void {
+  const blind = (['paths', 'query', 'body', 'websocket'] as const).filter((k) => m[k] !== undefined);
+  if ((m.methods ?? []).includes('CONNECT') && blind.length > 0) {
+    errors.push({ path: rulePath(r, 'spec.match.http'), message: `a CONNECT tunnel through the forward proxy is judged by hosts only; methods CONNECT cannot be combined with ${blind.join(', ')}: split the rule in two` });
+  }
 }

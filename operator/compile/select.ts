@@ -40,9 +40,23 @@ export function selectsIdentity(sel: Selector, selectorNamespace: string | undef
   return sel.identitySelector !== undefined && matchesLabelSelector(sel.identitySelector, identity.metadata.labels ?? {});
 }
 
-/** The identity's connections a selector narrows to (connections and protocols both, when given), in the identity's order. */
+/** The connection name of the identity's forward proxy (the sidecar's `egress` section), as selectors and recordings name it. */
+export const EGRESS_CONNECTION = 'egress';
+
+/**
+ * The identity's connections as selectors see them: its own, then the forward proxy (when it has
+ * one) as the `http` connection `egress` — so `connections: [egress]`, `protocols: [http]` and an
+ * unnarrowed selector reach it like any HTTP connection.
+ */
+export function selectableConnections(identity: AgentIdentity): AgentIdentityConnection[] {
+  const fp = identity.spec.interception?.forwardProxy;
+  if (fp === undefined) return identity.spec.connections;
+  return [...identity.spec.connections, { name: EGRESS_CONNECTION, protocol: 'http', localPort: fp.localPort }];
+}
+
+/** The identity's connections a selector narrows to (connections and protocols both, when given), in the identity's order, the forward proxy last. */
 export function selectedConnections(sel: Selector, identity: AgentIdentity): AgentIdentityConnection[] {
-  return identity.spec.connections.filter(
+  return selectableConnections(identity).filter(
     (c) => (sel.connections === undefined || sel.connections.length === 0 || sel.connections.includes(c.name))
       && (sel.protocols === undefined || sel.protocols.length === 0 || sel.protocols.includes(c.protocol)),
   );
@@ -50,7 +64,7 @@ export function selectedConnections(sel: Selector, identity: AgentIdentity): Age
 
 /** Connection names a selector lists that the identity does not have (a typo would silently select nothing). */
 export function missingConnections(sel: Selector, identity: AgentIdentity): string[] {
-  const have = new Set(identity.spec.connections.map((c) => c.name));
+  const have = new Set(selectableConnections(identity).map((c) => c.name));
   return (sel.connections ?? []).filter((n) => !have.has(n));
 }
 

@@ -1,7 +1,7 @@
 // The `egress` and `interception` sections of the sidecar config: semantic checks (allow-list, rules, ports) and defaults, called by config.ts.
 import { createMasker } from '../masking/index.ts';
 import { compileAllowList } from '../protocols/egress/allow-list.ts';
-import { compileHttpPolicy } from '../policy/http-rules.ts';
+import { compileEgressPolicy } from '../protocols/egress/rules.ts';
 import {
   DEFAULT_ADMIN_PORT, DEFAULT_CONNECT_TIMEOUT_SECONDS, DEFAULT_EGRESS_NAME, DEFAULT_EGRESS_PORT, DEFAULT_LISTEN_HOST, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_SESSIONS,
   DEFAULT_TUNNEL_IDLE_TIMEOUT_SECONDS,
@@ -19,7 +19,8 @@ export function checkEgress(raw: Json, errors: ConfigError[]): void {
   if (e === undefined) return;
   const allow = compileAllowList((e.allow ?? []) as EgressAllowConfig[]);
   if (!allow.ok) for (const x of allow.errors) errors.push({ path: `egress.${x.path}`, message: x.message });
-  const policy = compileHttpPolicy(((e.policy as Json | undefined)?.http ?? {}), 'http');
+  // Rules may name hosts (match.http.hosts): the proxy's own compiler takes them out before the HTTP rule compiler runs.
+  const policy = compileEgressPolicy(((e.policy as Json | undefined)?.http ?? {}));
   if (!policy.ok) for (const x of policy.errors) errors.push({ path: `egress.policy.http.${x.path}`, message: x.message });
   checkMasking(e, errors);
   checkPort(raw, e, errors);

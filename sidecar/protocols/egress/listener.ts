@@ -8,11 +8,12 @@ import type { Duplex } from 'node:stream';
 import type { EgressConfig, SidecarConfig, SidecarServices } from '../../core/config-types.ts';
 import type { MaskerOptions } from '../../masking/index.ts';
 import { refusal } from '../http/errors.ts';
-import { metricsOf, policyOrThrow } from '../http/listener.ts';
+import { metricsOf } from '../http/listener.ts';
 import { clientErrorRefusal, DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_MAX_HEADER_BYTES } from '../http/server.ts';
 import type { OwnListeners } from './address.ts';
 import { compileAllowList } from './allow-list.ts';
 import { EgressProxy, rawResponse, type EgressDeps, type EgressState } from './proxy.ts';
+import { compileEgressPolicy } from './rules.ts';
 
 const require = createRequire(import.meta.url);
 const http = require('node:http') as typeof import('node:http');
@@ -37,7 +38,9 @@ export function egressState(config: EgressConfig, hash: string): EgressState {
   if (!allow.ok) throw new Error(`egress: ${allow.errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`);
   const { hmacKeyFile, ...rest } = config.masking;
   const masking: MaskerOptions = { ...rest, ...(hmacKeyFile !== undefined ? { hmacKey: readFileSync(hmacKeyFile) } : {}) };
-  return { config, entries: allow.entries, policy: policyOrThrow(config.name, config.policy.http, 'http'), masking, hash };
+  const policy = compileEgressPolicy(config.policy.http);
+  if (!policy.ok) throw new Error(`egress.policy.http: ${policy.errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`);
+  return { config, entries: allow.entries, policy: policy.policy, masking, hash };
 }
 
 /** The sidecar's listener ports and this host's own addresses: what the proxy never dials. */

@@ -1,5 +1,5 @@
 // The egress forward proxy: proxy token → allow-list → resolve once and check the address → plain HTTP through the HTTP gateway (rules, masking, recording), CONNECT as a recorded opaque tunnel.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
@@ -7,17 +7,20 @@ import { connect as netConnect, isIP, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { EgressConfig } from '../../core/config-types.ts';
 import { mayUseConnection } from '../../identity/authorize.ts';
+import { bearerToken } from '../../identity/bearer.ts';
 import { errorCodeFor } from '../../identity/reasons.ts';
 import type { Principal } from '../../identity/verify-token.ts';
 import { createMasker, type Masker, type MaskerOptions } from '../../masking/index.ts';
-import type { CompiledHttpPolicy } from '../../policy/http-rules.ts';
+import type { HttpDecision } from '../../policy/http-rules.ts';
 import type { RecordEvent, RequestClassification } from '../../recording/event.ts';
 import { refusal, jsonBody, type HttpRefusal } from '../http/errors.ts';
 import { Gateway, type GatewayDeps, type GatewayProfile } from '../http/gateway.ts';
 import { HTTP_PROFILE } from '../http/listener.ts';
+import { holdForApproval, type ApprovalRequest } from '../postgres/approval-hold.ts';
 import { checkAddress, type OwnListeners } from './address.ts';
 import { matchHost, type AllowEntry } from './allow-list.ts';
 import { framingProblem, parseAbsoluteTarget, parseConnectTarget, proxyToken, type Target } from './request.ts';
+import type { EgressPolicy } from './rules.ts';
 
 const require = createRequire(import.meta.url);
 const http = require('node:http') as typeof import('node:http');
@@ -31,7 +34,8 @@ export const DEFAULT_RESOLVE_TIMEOUT_MS = 5000;
 export interface EgressState {
   readonly config: EgressConfig;
   readonly entries: readonly AllowEntry[];
-  readonly policy: CompiledHttpPolicy;
+  /** The HTTP rules, narrowed per host for the gateways; the CONNECT decision. */
+  readonly policy: EgressPolicy;
   readonly masking: MaskerOptions;
   /** sha256 of the config file that produced it: a new one empties the gateway cache. */
   readonly hash: string;
@@ -73,6 +77,30 @@ export function rawResponse(socket: Duplex, r: HttpRefusal, extra: readonly stri
   const lines = [`HTTP/1.1 ${r.status} ${http.STATUS_CODES[r.status] ?? 'Error'}`, 'content-type: application/json', `content-length: ${Buffer.byteLength(body)}`, 'connection: close', `x-chaperone-error: ${r.code}`, ...extra];
   socket.end(`${lines.join('\r\n')}\r\n\r\n${body}`);
 }
+
+/**
+ * Where the agent's own Authorization waits while the gateway authenticates from (and strips)
+ * Authorization: the profile puts it back on the upstream request. Any agent-sent header of this
+ * name is dropped first, so only the proxy ever sets it.
+ */
+export const STASHED_AUTHORIZATION = 'x-chaperone-egress-authorization';
+
+/**
+ * Hands a plain-HTTP proxy request to the gateway: the proxy token goes into Authorization (what the
+ * gateway authenticates from and strips), the agent's own Authorization is kept for the upstream —
+ * the proxy injects no credential, so it belongs to the origin — unless it is the agent's token itself.
+ */
+function forGateway(req: IncomingMessage, path: string, token: string): void {
+  const own = req.headers.authorization;
+  delete req.headers[STASHED_AUTHORIZATION];
+  if (typeof own === 'string' && bearerToken(own) !== token) req.headers[STASHED_AUTHORIZATION] = own;
+  req.url = path;
+  req.headers.authorization = `Bearer ${token}`;
+  delete req.headers['proxy-authorization'];
+}
+
+/** A rule's action as the recording names the decision. */
+const RECORDED_DECISION = { allow: 'allow', deny: 'deny', 'require-approval': 'approval' } as const;
 
 const PROXY_AUTHENTICATE = ['proxy-authenticate: Bearer realm="chaperone"', 'proxy-authenticate: Basic realm="chaperone"'];
 
@@ -255,9 +283,7 @@ export class EgressProxy {
     if (!route.ok) return this.refuseHttp(req, res, who.principal, t, route);
     const gw = this.gatewayFor(t.host, t.port, route.address, parsed.target.hostHeader);
     // The gateway authenticates from Authorization and strips it (and Proxy-Authorization, hop-by-hop): the token never travels on.
-    req.url = t.path;
-    req.headers.authorization = `Bearer ${who.token}`;
-    delete req.headers['proxy-authorization'];
+    forGateway(req, t.path, who.token);
     gw.handle(req, res);
   }
 
@@ -301,6 +327,9 @@ export class EgressProxy {
       classify: () => ({ classification }),
       adjustHeaders: (h) => {
         h['host'] = hostHeader;
+        const own = h[STASHED_AUTHORIZATION];
+        delete h[STASHED_AUTHORIZATION];
+        if (typeof own === 'string') h['authorization'] = own;
       },
       bodyOptions: (f, ct, m) => HTTP_PROFILE.bodyOptions(f, ct, m),
       render: (r) => HTTP_PROFILE.render(r),
@@ -308,7 +337,7 @@ export class EgressProxy {
     const url = `http://${isIP(address) === 6 ? `[${address}]` : address}:${port}`;
     const gw = new Gateway(
       { name: c.name, upstream: { url, tls: { caFile: undefined, serverName: undefined, certFile: undefined, keyFile: undefined } }, credentials: { type: 'none' }, access: c.access, limits: c.limits, readOnly: false, masking: this.state.masking },
-      this.state.policy,
+      this.state.policy.forHost(host, port),
       profile,
       this.deps,
     );
@@ -330,9 +359,7 @@ export class EgressProxy {
     const route = await this.route(parsed.target, 'http');
     if (!route.ok) return rawResponse(socket, refusal('CHAP_ERR_HTTP_DENIED', { rule: route.rule, reason: route.reason, detail: route.message }, { rule: route.rule }));
     const gw = this.gatewayFor(parsed.target.host, parsed.target.port, route.address, parsed.target.hostHeader);
-    req.url = parsed.target.path;
-    req.headers.authorization = `Bearer ${who.token}`;
-    delete req.headers['proxy-authorization'];
+    forGateway(req, parsed.target.path, who.token);
     gw.handleUpgrade(req, socket, head);
   }
 
@@ -358,20 +385,71 @@ export class EgressProxy {
     const s = await this.session(socket, who.principal);
     if (s === undefined) return rawResponse(socket, refusal('CHAP_ERR_RECORDING_FAILED', { detail: 'session start' }));
     const route = await this.route(t, 'connect');
+    const d = this.tunnelDecision(t, route);
     const cmd = ++s.cmd;
     s.summary.commands++;
     const classification: RequestClassification = Object.assign({ kind: 'egress-tunnel' }, { host: t.host, port: t.port, ...(route.ok ? { address: route.address } : {}) });
+    const decision = RECORDED_DECISION[d.action];
     // Write-ahead: the decision is on record before a byte is dialed.
-    const recorded = await this.record({ type: 'request', session: s.id, cmd, method: 'CONNECT', url: shownTarget(t), classification, decision: route.ok ? 'allow' : 'deny', rule: route.ok ? route.entry.rule : route.rule, ...(!route.ok ? { reason: route.reason } : {}) });
+    const recorded = await this.record({ type: 'request', session: s.id, cmd, method: 'CONNECT', url: shownTarget(t), classification, decision, rule: d.rule, ...(d.action !== 'allow' ? { reason: d.reason } : {}) });
     if (!recorded) return rawResponse(socket, refusal('CHAP_ERR_RECORDING_FAILED', { detail: 'request' }));
-    this.deps.metrics.statement?.(this.name, route.ok ? 'allow' : 'deny');
-    const line = { t0, s, cmd, t, address: route.ok ? route.address : undefined, decision: route.ok ? 'allow' : 'deny' };
-    if (!route.ok) {
-      s.summary.denied++;
-      this.tunnelResult(line, 403, 0, 0, route.message);
-      return rawResponse(socket, refusal('CHAP_ERR_HTTP_DENIED', { rule: route.rule, reason: route.reason, detail: route.message }, { rule: route.rule }));
-    }
+    this.deps.metrics.statement?.(this.name, d.action);
+    const line = { t0, s, cmd, t, address: route.ok ? route.address : undefined, decision };
+    if (d.action === 'deny' || !route.ok) return this.refuseTunnel(socket, line, d);
+    if (d.action === 'require-approval' && !(await this.holdTunnel(socket, who.principal, line, d))) return;
     this.dial(socket, head, route.address, line);
+  }
+
+  /** A tunnel refused by the allow-list or a rule: its result line, then 403 naming the rule. */
+  private refuseTunnel(socket: Socket, line: Parameters<EgressProxy['tunnelResult']>[0], d: HttpDecision): void {
+    line.s.summary.denied++;
+    const message = d.action === 'allow' ? '' : d.message;
+    this.tunnelResult(line, 403, 0, 0, message);
+    rawResponse(socket, refusal('CHAP_ERR_HTTP_DENIED', { rule: d.rule ?? '', reason: d.reason, detail: message }, { rule: d.rule ?? '' }));
+  }
+
+  /** The allow-list's refusal, else the proxy rules' decision for host:port (an unmatched tunnel keeps the allow-list entry as its rule). */
+  private tunnelDecision(t: Target, route: Route): HttpDecision {
+    if (!route.ok) return { action: 'deny', rule: route.rule, reason: route.reason, message: route.message };
+    const d = this.state.policy.connect(t.host, t.port);
+    return d.action === 'allow' && d.rule === null ? { ...d, rule: route.entry.rule } : d;
+  }
+
+  /**
+   * RequireApproval on a tunnel: the CONNECT is answered only once approved (the client waits for
+   * its 200), so nothing is dialed before. True = approved; otherwise the refusal is written.
+   */
+  private async holdTunnel(socket: Socket, p: Principal, line: Parameters<EgressProxy['tunnelResult']>[0], d: Extract<HttpDecision, { action: 'require-approval' }>): Promise<boolean> {
+    const { s, cmd, t } = line;
+    s.summary.approvals++;
+    const groups = Array.isArray(d.approval['approverGroups']) ? (d.approval['approverGroups'] as unknown[]).filter((g): g is string => typeof g === 'string') : [];
+    const seconds = typeof d.approval['timeoutSeconds'] === 'number' ? d.approval['timeoutSeconds'] : undefined;
+    const timeoutMs = seconds !== undefined && seconds > 0 ? Math.min(seconds * 1000, this.deps.approvalTimeoutMs) : this.deps.approvalTimeoutMs;
+    const statement = `CONNECT ${shownTarget(t)}`;
+    const req: ApprovalRequest = {
+      id: `http-${randomUUID()}`, session: s.id, cmd, connection: this.name, identity: this.deps.identity, subject: p.subject, username: p.username, groups: p.groups,
+      statement, statementHash: createHash('sha256').update(`${statement}\n`).digest('hex'), rule: d.rule, reason: d.reason, message: d.message, approverGroups: groups, timeoutMs,
+      settings: d.approval, protocol: 'http', issuer: p.issuer,
+    };
+    const started = Date.now();
+    const waitOk = await this.record({ type: 'approval.wait', session: s.id, cmd, request: req.id, approverGroups: groups, timeoutMs });
+    const gone = new AbortController();
+    const onClose = (): void => gone.abort();
+    socket.once('close', onClose);
+    this.deps.logger.info({ request: req.id, rule: d.rule, how: this.deps.approvals.howToApprove(req) }, 'tunnel held for approval');
+    const o = waitOk ? await holdForApproval(this.deps.approvals, req, gone.signal) : { outcome: 'denied' as const, reason: 'the wait could not be recorded' };
+    socket.off('close', onClose);
+    await this.record({ type: 'approval.outcome', session: s.id, cmd, request: req.id, outcome: o.outcome, by: 'by' in o ? (o.by ?? []) : [], waitedMs: Date.now() - started });
+    if (o.outcome === 'approved') {
+      this.deps.metrics.statement?.(this.name, 'approved');
+      return true;
+    }
+    this.deps.metrics.statement?.(this.name, o.outcome === 'expired' ? 'approval-expired' : 'approval-denied');
+    const r = refusal(o.outcome === 'expired' ? 'CHAP_ERR_HTTP_APPROVAL_EXPIRED' : 'CHAP_ERR_HTTP_APPROVAL_DENIED', { rule: d.rule, request: req.id, detail: o.reason }, { rule: d.rule, request: req.id });
+    this.tunnelResult(line, o.outcome === 'cancelled' ? 499 : r.status, 0, 0, o.reason);
+    if (o.outcome !== 'cancelled') rawResponse(socket, r);
+    else socket.destroy();
+    return false;
   }
 
   /** The one line per tunnel: host, port, address, decision, bytes each way, duration. */
