@@ -1,4 +1,4 @@
-// The egress forward proxy against real local upstreams with real curl and undici's ProxyAgent: allow-list, proxy token, CONNECT tunnels, plain-HTTP masking and rules, smuggling, rebinding, recording.
+// The egress forward proxy against real local upstreams with real curl and undici's ProxyAgent: allow-list, proxy token, CONNECT tunnels, plain-HTTP masking and rules, policy compiled from MaskingPolicy/ApprovalRule (deny, field masking, approvals on requests and tunnels), Authorization forwarding, smuggling, rebinding, recording.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -8,6 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { fetch as undiciFetch, ProxyAgent } from 'undici';
+import type { AgentIdentity, ApprovalRule, MaskingPolicy } from '../../operator/api/types.ts';
+import { compileIdentity } from '../../operator/compile/compile.ts';
+import { checkConfig } from '../../sidecar/core/config.ts';
 import type { EgressConfig } from '../../sidecar/core/config-types.ts';
 import { createTokenVerifier, type TokenVerifier } from '../../sidecar/identity/verify-token.ts';
 import { LocalApprovals } from '../../sidecar/protocols/postgres/approval-hold.ts';
@@ -31,6 +34,7 @@ let token: string;
 let proxy: RunningEgress;
 let proxyUrl: string;
 const events: RecordEvent[] = [];
+const approvals = new LocalApprovals();
 const closers: (() => Promise<void>)[] = [];
 
 /** A resolver that plays DNS for made-up names (rebinding cases); real names are not resolved in tests. */
@@ -98,7 +102,7 @@ before(async () => {
   const silent = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
   const recorder = { record: (e: RecordEvent): Promise<unknown> => (events.push(e), Promise.resolve()) };
   proxy = await startEgressProxy(egressState(egressConfig(), 'h1'), {
-    verifier, recorder, approvals: new LocalApprovals(), approvalTimeoutMs: 5000, logger: silent, metrics: {}, identity: 'test',
+    verifier, recorder, approvals, approvalTimeoutMs: 5000, logger: silent, metrics: {}, identity: 'test',
     own: { ports: new Set<number>(), localAddresses: new Set<string>() },
     resolve: (h) => (FAKE_DNS[h] !== undefined ? Promise.resolve(FAKE_DNS[h]) : Promise.reject(Object.assign(new Error('not found'), { code: 'ENOTFOUND' }))),
   }, { headersTimeoutMs: 800, maxHeaderBytes: 8192 });
@@ -126,7 +130,8 @@ describe('plain HTTP through the proxy (curl)', () => {
     assert.equal(seen.url, '/echo', 'origin-form upstream');
     assert.equal(seen.headers.host, `127.0.0.1:${up.port}`);
     assert.equal(seen.headers['proxy-authorization'], undefined);
-    assert.equal(seen.headers.authorization, undefined);
+    // The agent's own Authorization belongs to the origin (its token travels in Proxy-Authorization): forwarded.
+    assert.equal(seen.headers.authorization, 'Bearer agent-own');
     assert.ok(!JSON.stringify(seen.headers).includes(token), 'the agent token reached the upstream');
     const req = ofType('request').find((x) => x.url === '/json')!;
     assert.equal(req.decision, 'allow');
@@ -277,6 +282,116 @@ describe('bad input', () => {
     assert.match(big, /^HTTP\/1\.1 431/);
     const slow = await raw(`GET http://127.0.0.1:${up.port}/json HTTP/1.1\r\nHost: x\r\n`, 5000);
     assert.ok(slow === '' || /^HTTP\/1\.1 408/.test(slow), slow);
+  });
+});
+
+/** The proxy's state as the operator compiles it from an AgentIdentity with forwardProxy and the policies selecting connection egress. */
+function compiledEgress(maskingPolicies: MaskingPolicy[], approvalRules: ApprovalRule[]): EgressConfig {
+  const identity: AgentIdentity = {
+    apiVersion: 'chaperone.dev/v1alpha1', kind: 'AgentIdentity', metadata: { name: 'agent', namespace: 'agents' },
+    spec: {
+      connections: [{ name: 'db', protocol: 'postgres', upstream: { host: 'db.svc', port: 5432 }, database: 'app', localPort: 5432, credential: { secretRef: { name: 'db-cred' } } }],
+      interception: { mode: 'explicit', forwardProxy: { localPort: 3128, allowedHosts: [`127.0.0.1:${up.port}`, `127.0.0.1:${tlsUp.port}`] } },
+    },
+  };
+  const r = compileIdentity({ identity, maskingPolicies, approvalRules, env: { approvalsBackend: 'local' } });
+  assert.ok(r.ok, JSON.stringify(!r.ok ? r.errors : []));
+  const c = checkConfig(JSON.parse(r.text) as unknown, r.hash, { checkFiles: false });
+  assert.ok(c.ok && c.config.egress, JSON.stringify(!c.ok ? c.errors : []));
+  return c.config.egress;
+}
+
+describe('MaskingPolicy and ApprovalRule on the proxy (compiled by the operator)', () => {
+  const meta = (kind: string, name: string): { apiVersion: 'chaperone.dev/v1alpha1'; kind: string; metadata: { name: string; namespace: string } } => ({ apiVersion: 'chaperone.dev/v1alpha1', kind, metadata: { name, namespace: 'agents' } });
+  const onProxy = { identities: ['agent'], connections: ['egress'] };
+  before(() => {
+    const masking = { ...meta('MaskingPolicy', 'proxy-fields'), spec: { selector: onProxy, fields: [{ path: 'nested.ok' }] } } as MaskingPolicy;
+    const rules = [
+      { ...meta('ApprovalRule', 'no-blocked'), spec: { selector: onProxy, action: 'Deny', message: 'blocked through the proxy', match: { http: { hosts: ['127.0.0.1'], paths: ['/blocked/**'] } } } },
+      { ...meta('ApprovalRule', 'hold-writes'), spec: { selector: onProxy, action: 'RequireApproval', match: { http: { hosts: [`127.0.0.1:${up.port}`], methods: ['POST'], paths: ['/echo'] } }, approval: { approvers: { groups: ['leads'] } } } },
+      { ...meta('ApprovalRule', 'hold-tunnel'), spec: { selector: onProxy, action: 'RequireApproval', match: { http: { hosts: [`127.0.0.1:${tlsUp.port}`], methods: ['CONNECT'] } }, approval: { approvers: { groups: ['leads'] } } } },
+    ] as ApprovalRule[];
+    proxy.proxy.update(egressState(compiledEgress([masking], rules), 'compiled-1'));
+  });
+  after(() => proxy.proxy.update(egressState(egressConfig(), 'restored')));
+
+  it('a Deny by host and path: 403 JSON naming the ApprovalRule, nothing forwarded', async () => {
+    const n = up.seen.length;
+    const r = await curl([...proxyHeader(), `http://127.0.0.1:${up.port}/blocked/x`]);
+    assert.equal(r.status, '403');
+    const body = JSON.parse(r.body) as { error: { code: string; rule: string; message: string } };
+    assert.equal(body.error.code, 'CHAP_ERR_HTTP_DENIED');
+    assert.equal(body.error.rule, 'no-blocked');
+    assert.match(body.error.message, /blocked through the proxy/);
+    assert.equal(up.seen.length, n);
+    // Another path on the same host is not matched.
+    assert.equal((await curl([...proxyHeader(), `http://127.0.0.1:${up.port}/status`])).status, '200');
+  });
+
+  it('the MaskingPolicy field rule masks the proxied JSON response', async () => {
+    const r = await curl([...proxyHeader(), `http://127.0.0.1:${up.port}/json`]);
+    assert.equal(r.status, '200');
+    const doc = JSON.parse(r.body) as { id: number; nested: { ok: string } };
+    assert.equal(doc.id, 1);
+    assert.match(doc.nested.ok, /^\[MASKED/, r.body);
+  });
+
+  it('RequireApproval on a plain-HTTP request: held, forwarded once approved; refused (403, nothing forwarded) when denied', async () => {
+    const pending = curl([...proxyHeader(), '-X', 'POST', '-d', '{"a":1}', '-H', 'content-type: application/json', `http://127.0.0.1:${up.port}/echo`]);
+    const held = await approvals.nextRequest();
+    assert.equal(held.rule, 'hold-writes');
+    assert.equal(held.connection, 'egress');
+    assert.match(held.statement, /^POST \/echo/);
+    assert.ok(approvals.decide(held.id, 'approved', 'lead-1'));
+    const ok = await pending;
+    assert.equal(ok.status, '200');
+    assert.equal((JSON.parse(ok.body) as { method: string }).method, 'POST');
+    const n = up.seen.length;
+    const pending2 = curl([...proxyHeader(), '-X', 'POST', '-d', '{}', `http://127.0.0.1:${up.port}/echo`]);
+    const held2 = await approvals.nextRequest();
+    assert.ok(approvals.decide(held2.id, 'denied', 'lead-1', 'not now'));
+    const no = await pending2;
+    assert.equal(no.status, '403');
+    assert.equal((JSON.parse(no.body) as { error: { code: string } }).error.code, 'CHAP_ERR_HTTP_APPROVAL_DENIED');
+    assert.equal(up.seen.length, n);
+  });
+
+  it('RequireApproval on CONNECT: the tunnel is answered only once approved; a denial is 403 and nothing is dialed', async () => {
+    const pending = curl([...proxyHeader(), '--cacert', caFile, `https://127.0.0.1:${tlsUp.port}/json`]);
+    const held = await approvals.nextRequest();
+    assert.equal(held.rule, 'hold-tunnel');
+    assert.equal(held.statement, `CONNECT 127.0.0.1:${tlsUp.port}`);
+    assert.ok(approvals.decide(held.id, 'approved', 'lead-1'));
+    const ok = await pending;
+    assert.equal(ok.connect, '200');
+    assert.equal(ok.status, '200');
+    const n = tlsUp.seen.length;
+    const pending2 = curl([...proxyHeader(), '--cacert', caFile, `https://127.0.0.1:${tlsUp.port}/json`]);
+    const held2 = await approvals.nextRequest();
+    assert.ok(approvals.decide(held2.id, 'denied', 'lead-1'));
+    const no = await pending2;
+    assert.equal(no.connect, '403');
+    assert.equal(tlsUp.seen.length, n);
+    const outcomes = ofType('approval.outcome').filter((e) => e.request === held.id || e.request === held2.id).map((e) => e.outcome);
+    assert.deepEqual(outcomes, ['approved', 'denied']);
+    const req = ofType('request').find((e) => e.method === 'CONNECT' && e.rule === 'hold-tunnel');
+    assert.equal(req?.decision, 'approval');
+    // Plain HTTP to the same port is not a tunnel: the CONNECT rule does not hold it.
+    assert.equal((await curl([...proxyHeader(), `http://127.0.0.1:${up.port}/status`])).status, '200');
+  });
+
+  it('Authorization: the agent\'s own is forwarded to the origin; its chaperone token sent there too is not', async () => {
+    const own = await curl([...proxyHeader(), '-H', 'Authorization: Basic dXNlcjpvcmlnaW4tcGFzcw==', `http://127.0.0.1:${up.port}/echo`]);
+    assert.equal(own.status, '200');
+    assert.equal(up.seen.at(-1)?.headers.authorization, 'Basic dXNlcjpvcmlnaW4tcGFzcw==');
+    const spoof = await curl([...proxyHeader(), '-H', 'x-chaperone-egress-authorization: Bearer smuggled', `http://127.0.0.1:${up.port}/echo`]);
+    assert.equal(spoof.status, '200');
+    assert.equal(up.seen.at(-1)?.headers.authorization, undefined, 'the stash header is the proxy\'s alone');
+    assert.equal(up.seen.at(-1)?.headers['x-chaperone-egress-authorization'], undefined);
+    const tok = await curl([...proxyHeader(), '-H', `Authorization: Bearer ${token}`, `http://127.0.0.1:${up.port}/echo`]);
+    assert.equal(tok.status, '200');
+    assert.equal(up.seen.at(-1)?.headers.authorization, undefined);
+    assert.ok(!JSON.stringify(up.seen.at(-1)?.headers).includes(token));
   });
 });
 
