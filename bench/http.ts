@@ -1,10 +1,14 @@
 // HTTP gateway throughput and latency: direct vs haproxy vs the sidecar (masking on / off), 1 KiB and 64 KiB JSON, keep-alive c=50 → bench/results/http.json.
 //
-// Bounded: each cell runs CELL_SECONDS. The upstream and the sidecar run in child processes (this
-// file with --upstream-child / --sidecar-child), so each has its own event loop; the load generator
-// (undici Pool, keep-alive, c=50) runs here. Cells are interleaved per size so every target sees the
-// same machine load. Two passes: closed loop (as fast as c=50 goes) for requests/s, then a fixed
-// rate (open loop, RATE requests/s) for p99.
+// Bounded: each cell runs CELL_SECONDS. The upstream, the sidecar and the reference proxies run in
+// child processes (this file with --*-child), so each has its own event loop; the load generator
+// (undici Pool, keep-alive, c=50) runs here and its CPU per request is reported, as is the
+// upstream's: on 2 cores they share the machine with the proxy. `node-pipe` (node:http server →
+// keep-alive http.Agent → pipe) is the floor any node:http proxy pays; `undici-pipe` the same with
+// undici as the client. Closed-loop cells run ROUNDS times with the targets interleaved (medians
+// reported), then one fixed-rate cell (open loop, RATE requests/s) per target for p99. With
+// CHAP_BENCH_BASELINE_DIR (a checkout of an older commit) its sidecar runs too, as base-*: A/B on
+// the same load. CHAP_BENCH_SIDECAR_NODE_ARGS="--cpu-prof --cpu-prof-dir=…" profiles the children.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -16,13 +20,13 @@ import { Pool } from 'undici';
 import { round3, writeResult, type BenchRow } from './lib/results.ts';
 import type { SidecarServices } from '../sidecar/core/config-types.ts';
 
-const CELL_SECONDS = Number(process.env['CHAP_BENCH_CELL_SECONDS'] ?? 3);
+const CELL_SECONDS = Number(process.env['CHAP_BENCH_CELL_SECONDS'] ?? 2);
 const CONNECTIONS = Number(process.env['CHAP_BENCH_CONNECTIONS'] ?? 50);
 // Below the sidecar's capacity on a loaded 2-core box (~900 req/s at 1 KiB, ~250 at 64 KiB): p99 then measures latency, not a queue.
 const RATE = Number(process.env['CHAP_BENCH_RATE'] ?? 200);
 /** Closed-loop rounds per size (targets interleaved each round; medians reported). */
-const ROUNDS = Math.max(1, Number(process.env['CHAP_BENCH_ROUNDS'] ?? 1));
-const TARGETS = (process.env['CHAP_BENCH_TARGETS'] ?? 'direct,haproxy,sidecar-masking,sidecar-nomasking').split(',');
+const ROUNDS = Math.max(1, Number(process.env['CHAP_BENCH_ROUNDS'] ?? 3));
+const TARGETS = (process.env['CHAP_BENCH_TARGETS'] ?? 'direct,haproxy,node-pipe,sidecar-masking,sidecar-nomasking').split(',');
 const SIZES = (process.env['CHAP_BENCH_SIZES'] ?? '1024,65536').split(',').map(Number);
 const SELF = fileURLToPath(import.meta.url);
 const NODE = process.execPath;
@@ -352,7 +356,7 @@ async function main(): Promise<void> {
     const path = writeResult({
       name: 'http',
       command: 'node --import tsx bench/http.ts',
-      params: { cellSeconds: CELL_SECONDS, rounds: ROUNDS, connections: CONNECTIONS, fixedRate: RATE, sizes: SIZES, targets: TARGETS, loadGenerator: 'undici Pool in the bench process (keep-alive)', sidecar: 'child process: real token verifier (cached), one deny rule, file recorder without fsync, default detectors (masking) or none' },
+      params: { cellSeconds: CELL_SECONDS, rounds: ROUNDS, connections: CONNECTIONS, fixedRate: RATE, sizes: SIZES, targets: TARGETS, loadGenerator: 'undici Pool in the bench process (keep-alive); its CPU per request is reported (loadgen_cpu_us_per_request)', sidecar: 'child process: real token verifier (cached), one deny rule, file recorder without fsync, default detectors (masking) or none' },
       results: rows,
       ratios,
     });
