@@ -474,4 +474,65 @@ log: { level: silent }
     assert.ok(!lines.join('\n').includes(token), 'the agent token is in the recording');
     assert.ok(port > 0);
   });
+
+  it('approvals backend local: a held proxied POST and a held CONNECT are decided through the admin listener', async () => {
+    const config = join(dir, 'sidecar-approvals.yaml');
+    await writeFile(config, `version: 1
+identity:
+  issuers:
+    - issuer: ${idp.issuer}
+      audiences: [${AUDIENCE}]
+connections:
+  - name: api
+    protocol: http
+    listen: { port: 0 }
+    upstream: { url: ${up.url} }
+    credentials: { type: none }
+    access: { allowedGroups: [agents] }
+egress:
+  listen: { port: 0 }
+  access: { allowedGroups: [agents] }
+  allow:
+    - { host: 127.0.0.1, ports: [${up.port}, ${tlsUp.port}] }
+  policy:
+    http:
+      rules:
+        - { id: hold-posts, action: require-approval, approval: { approverGroups: [db-readers] }, match: { http: { hosts: ["127.0.0.1"], methods: [POST] } } }
+        - { id: hold-tunnels, action: require-approval, approval: { approverGroups: [db-readers] }, match: { http: { hosts: ["127.0.0.1:${tlsUp.port}"], methods: [CONNECT] } } }
+approvals: { backend: local, timeoutSeconds: 30 }
+admin: { port: 0, approverGroups: [db-readers] }
+recording: { stdout: false, file: { path: ${join(dir, 'recording-approvals.jsonl')} } }
+shutdown: { drainTimeoutSeconds: 1 }
+log: { level: silent }
+`);
+    const sidecar = await startSidecar({ configPath: config });
+    try {
+      const admin = `http://127.0.0.1:${sidecar.admin.address.port}`;
+      const url = `http://127.0.0.1:${sidecar.egress()!.address.port}`;
+      const approver = await idp.token('agent-reader');
+      const approveNext = async (rule: string, verb: 'approve' | 'deny'): Promise<void> => {
+        let held: { id: string; rule: string } | undefined;
+        for (let i = 0; i < 200 && held === undefined; i++) {
+          const r = await fetch(`${admin}/approvals`, { headers: { authorization: `Bearer ${approver}` } });
+          held = ((await r.json()) as { pending?: { id: string; rule: string }[] }).pending?.find((p) => p.rule === rule);
+          if (held === undefined) await new Promise((r) => setTimeout(r, 25));
+        }
+        assert.ok(held, `nothing held by ${rule}`);
+        const d = await fetch(`${admin}/approvals/${held.id}/${verb}`, { method: 'POST', headers: { authorization: `Bearer ${approver}`, 'content-type': 'application/json' }, body: '{}' });
+        assert.equal(d.status, 200, await d.text());
+      };
+      const code = (args: string[]): Promise<string> => run('curl', ['-s', '--max-time', '10', '-o', '/dev/null', '-w', '%{http_code} %{http_connect}', '-x', url, ...proxyHeader(), ...args]).then((r) => r.stdout, (e: { stdout: string }) => e.stdout);
+      const post = code(['-X', 'POST', '-d', 'x', `http://127.0.0.1:${up.port}/echo`]);
+      await approveNext('hold-posts', 'approve');
+      assert.equal(await post, '200 000');
+      const tunnel = code(['--cacert', caFile, `https://127.0.0.1:${tlsUp.port}/json`]);
+      await approveNext('hold-tunnels', 'approve');
+      assert.equal(await tunnel, '200 200');
+      const refused = code(['--cacert', caFile, `https://127.0.0.1:${tlsUp.port}/json`]);
+      await approveNext('hold-tunnels', 'deny');
+      assert.match(await refused, / 403$/);
+    } finally {
+      await sidecar.stop('test done');
+    }
+  });
 });
