@@ -14,7 +14,7 @@ import { createMasker, type Masker, type MaskerOptions } from '../../masking/ind
 import type { HttpDecision } from '../../policy/http-rules.ts';
 import type { RecordEvent, RequestClassification } from '../../recording/event.ts';
 import { refusal, jsonBody, type HttpRefusal } from '../http/errors.ts';
-import { Gateway, type GatewayDeps, type GatewayProfile } from '../http/gateway.ts';
+import { Gateway, type GatewayConfig, type GatewayDeps, type GatewayProfile } from '../http/gateway.ts';
 import { HTTP_PROFILE } from '../http/listener.ts';
 import { holdForApproval, type ApprovalRequest } from '../postgres/approval-hold.ts';
 import { checkAddress, type OwnListeners } from './address.ts';
@@ -335,8 +335,14 @@ export class EgressProxy {
       render: (r) => HTTP_PROFILE.render(r),
     };
     const url = `http://${isIP(address) === 6 ? `[${address}]` : address}:${port}`;
+    // `compiledMasker`: the proxy's one masker for this config (no credential adds keywords here). The
+    // gateway compiles its own from `masking` until it reads this field (docs/http.md §7, limits).
+    const cfg: GatewayConfig & { readonly compiledMasker: Masker } = {
+      name: c.name, upstream: { url, tls: { caFile: undefined, serverName: undefined, certFile: undefined, keyFile: undefined } }, credentials: { type: 'none' }, access: c.access, limits: c.limits, readOnly: false,
+      masking: this.state.masking, compiledMasker: this.masker,
+    };
     const gw = new Gateway(
-      { name: c.name, upstream: { url, tls: { caFile: undefined, serverName: undefined, certFile: undefined, keyFile: undefined } }, credentials: { type: 'none' }, access: c.access, limits: c.limits, readOnly: false, masking: this.state.masking },
+      cfg,
       this.state.policy.forHost(host, port),
       profile,
       this.deps,
