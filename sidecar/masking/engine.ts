@@ -48,7 +48,7 @@ let builtInTable: readonly Detector[] | undefined;
  * (bench/sidecar-footprint.ts), so a sidecar with default masking pays it at its first masked value,
  * not at start. Synchronous (require of the ES module: masking calls are synchronous).
  */
-export function builtInDetectors(): readonly Detector[] {
+function builtInDetectors(): readonly Detector[] {
   builtInTable ??= (createRequire(import.meta.url)(`./detectors/index${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`) as typeof import('./detectors/index.ts')).DETECTORS;
   return builtInTable;
 }
