@@ -203,7 +203,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   await new Promise<void>((resolve) => {
     const onSignal = (sig: string): void => {
       log.info({ signal: sig }, 'signal received; stopping');
-      running.stop().then(resolve, (err: unknown) => {
+      running.stop().then(() => resolve(), (err: unknown) => {
         log.error({ err: err instanceof Error ? err.message : String(err) }, 'stopping failed');
         resolve();
       });

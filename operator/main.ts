@@ -13,7 +13,7 @@ import { allInformers, createIdentityInformers, IdentityController, type Identit
 import { Controller } from './kube/controller.ts';
 import { FIELD_MANAGER, KubeClient } from './kube/client.ts';
 import { errText, Informer, type KubeObject } from './kube/informer.ts';
-import { LeaderElector, type LeaderCallbacks } from './kube/leader.ts';
+import { LeaderElector, RELEASE_TIMEOUT_MS, type LeaderCallbacks } from './kube/leader.ts';
 import { OperatorMetrics } from './metrics.ts';
 import type { OperatorContext, OperatorPlugin, OperatorPluginFactory } from './plugin.ts';
 import { podRoutes, type IdentityLookup } from './server/pod-routes.ts';
@@ -71,6 +71,8 @@ export interface OperatorOptions {
   readonly resyncMs?: number;
   readonly watchTimeoutSeconds?: number;
   readonly concurrency?: number;
+  /** Per-phase stop deadlines (ms); unset phases take DEFAULT_STOP_DEADLINES. */
+  readonly stopDeadlines?: Partial<StopDeadlines>;
 }
 
 export interface RunningOperator {
@@ -87,8 +89,11 @@ export interface RunningOperator {
   isLeader(): boolean;
   /** Informers synced and the webhook server listening. */
   ready(): boolean;
-  /** Graceful: stop leading (drain reconciles, release the Lease), stop plugins, close servers, stop informers. Idempotent. */
-  stop(): Promise<void>;
+  /**
+   * Graceful: stop leading (drain reconciles, release the Lease), stop plugins, close servers, stop
+   * informers. Every phase has a deadline, so it always resolves; the report says which phase overran. Idempotent.
+   */
+  stop(): Promise<StopReport>;
 }
 
 /** The cluster's ServiceAccount issuer and JWKS from `/.well-known/openid-configuration` (what its projected tokens say). */
@@ -178,6 +183,80 @@ class SoloLeader implements Leadership {
   }
 }
 
+/** Per-phase stop deadlines (ms). The defaults sum to 25 s: inside the kubelet's 30 s grace period, with room to exit. */
+export interface StopDeadlines {
+  /** Drain in-flight reconciles, then release the Lease (one GET + one PUT). */
+  readonly leading: number;
+  readonly plugins: number;
+  /** In-flight admissions finish; idle keep-alive connections are closed at once. */
+  readonly webhook: number;
+  readonly informers: number;
+  readonly admin: number;
+}
+
+export const DEFAULT_STOP_DEADLINES: StopDeadlines = { leading: 12_000, plugins: 5_000, webhook: 4_000, informers: 2_000, admin: 2_000 };
+
+/** How one stop phase ended: `overran` = still running at its deadline (stop went on without it). */
+export interface StopPhase {
+  readonly name: keyof StopDeadlines;
+  readonly ms: number;
+  readonly outcome: 'done' | 'overran' | 'failed';
+  readonly error?: string;
+}
+
+export interface StopReport {
+  readonly ms: number;
+  readonly phases: readonly StopPhase[];
+  /** Every phase finished in time without error. */
+  readonly clean: boolean;
+}
+
+/** Runs one phase against its deadline; never throws, so stop() always reaches its end. */
+async function stopPhase(name: keyof StopDeadlines, deadlineMs: number, fn: () => Promise<void>, log: Logger): Promise<StopPhase> {
+  const started = Date.now();
+  let timer: NodeJS.Timeout | undefined;
+  const overran = new Promise<'overran'>((resolve) => {
+    timer = setTimeout(() => resolve('overran'), deadlineMs);
+  });
+  let outcome: StopPhase['outcome'];
+  let error: string | undefined;
+  try {
+    outcome = await Promise.race([fn().then(() => 'done' as const), overran]);
+  } catch (err) {
+    outcome = 'failed';
+    error = errText(err);
+  } finally {
+    clearTimeout(timer);
+  }
+  const ms = Date.now() - started;
+  if (outcome === 'overran') log.warn({ phase: name, deadlineMs }, `stop phase ${name} overran its deadline; going on without it (raise the deadline if this repeats)`);
+  else if (outcome === 'failed') log.error({ phase: name, ms, err: error }, `stop phase ${name} failed; going on`);
+  log.debug({ phase: name, ms, outcome }, 'stop phase');
+  return { name, ms, outcome, ...(error !== undefined ? { error } : {}) };
+}
+
+/** The share of the leading phase left for the Lease release after the drain (RELEASE_TIMEOUT_MS and a margin). */
+const RELEASE_BUDGET_MS = RELEASE_TIMEOUT_MS + 1_000;
+
+function drainDeadlineMs(d: StopDeadlines): number {
+  return Math.max(500, d.leading - RELEASE_BUDGET_MS);
+}
+
+/** Stops every controller (in-flight reconciles finish); returns the names of those still draining at the deadline. */
+async function drainWithin(controllers: readonly { readonly name: string; stop(): Promise<void> }[], deadlineMs: number): Promise<string[]> {
+  const pending = new Set(controllers.map((c) => c.name));
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, deadlineMs);
+  });
+  await Promise.race([
+    Promise.all(controllers.map((c) => c.stop().finally(() => pending.delete(c.name)))),
+    deadline,
+  ]);
+  clearTimeout(timer);
+  return [...pending];
+}
+
 async function stopPlugins(plugins: readonly OperatorPlugin[], log: Logger): Promise<void> {
   for (const p of plugins) {
     try {
@@ -197,19 +276,32 @@ interface Parts {
   readonly admin: AdminServer | undefined;
   readonly client: KubeClient;
   readonly log: Logger;
+  readonly deadlines: StopDeadlines;
 }
 
-/** SIGTERM order: stop leading (drain reconciles, release the Lease), plugins, webhook server, informers, admin. */
-async function shutdown(p: Parts): Promise<void> {
+/** SIGTERM order: stop leading (drain reconciles, release the Lease), plugins, webhook server, informers, admin; each phase bounded. */
+async function shutdown(p: Parts): Promise<StopReport> {
   p.log.info({}, 'shutting down');
-  await p.elector.stop();
-  await stopPlugins(p.plugins, p.log);
-  await p.webhook?.close();
-  p.tls?.close();
-  await Promise.all(p.informers.map((i) => i.stop()));
-  await p.admin?.close();
+  const started = Date.now();
+  const d = p.deadlines;
+  const phases: StopPhase[] = [
+    await stopPhase('leading', d.leading, () => p.elector.stop(), p.log),
+    await stopPhase('plugins', d.plugins, () => stopPlugins(p.plugins, p.log), p.log),
+    await stopPhase('webhook', d.webhook, async () => {
+      await p.webhook?.close();
+      p.tls?.close();
+    }, p.log),
+    await stopPhase('informers', d.informers, async () => {
+      await Promise.all(p.informers.map((i) => i.stop()));
+    }, p.log),
+    await stopPhase('admin', d.admin, async () => p.admin?.close(), p.log),
+  ];
+  // Also cuts whatever an overrun phase left in flight on the API client's sockets.
   p.client.close();
-  p.log.info({}, 'stopped');
+  const report: StopReport = { ms: Date.now() - started, phases, clean: phases.every((ph) => ph.outcome === 'done') };
+  if (report.clean) p.log.info({ ms: report.ms }, 'stopped');
+  else p.log.warn({ ms: report.ms, overran: phases.filter((ph) => ph.outcome !== 'done').map((ph) => ph.name) }, 'stopped, but some phases overran their deadline or failed (see the warnings above)');
+  return report;
 }
 
 function observability(o: OperatorOptions): { log: Logger; metrics: OperatorMetrics } {
@@ -325,17 +417,19 @@ export async function startOperator(o: OperatorOptions): Promise<RunningOperator
       }
     }
   };
+  const deadlines: StopDeadlines = { ...DEFAULT_STOP_DEADLINES, ...o.stopDeadlines };
   const stopLeading = async (): Promise<void> => {
-    await identityController.stop();
-    await Promise.all(pluginControllers.splice(0).map((c) => c.stop()));
-    log.info({ identity: id }, 'stopped leading: controllers drained');
+    const controllers = [{ name: 'agentidentity', stop: () => identityController.stop() }, ...pluginControllers.splice(0)];
+    const stuck = await drainWithin(controllers, drainDeadlineMs(deadlines));
+    if (stuck.length === 0) log.info({ identity: id }, 'stopped leading: controllers drained');
+    else log.warn({ identity: id, stuck }, 'stopped leading: some reconciles were still running at the drain deadline; releasing the Lease anyway (reconciles are idempotent, the next leader redoes them)');
   };
 
   elector.run({ onStartedLeading: startLeading, onStoppedLeading: stopLeading });
   await Promise.all(everyInformer().map((i) => i.waitForSync()));
 
-  let stopping: Promise<void> | undefined;
-  const stop = (): Promise<void> => shutdown({ elector, plugins, webhook, tls, informers: everyInformer(), admin, client, log });
+  let stopping: Promise<StopReport> | undefined;
+  const stop = (): Promise<StopReport> => shutdown({ elector, plugins, webhook, tls, informers: everyInformer(), admin, client, log, deadlines });
   return {
     client, metrics, informers, identityController, compileEnv, webhook,
     webhookUrl: webhook?.url, adminUrl: admin?.url, leaseIdentity: id, isLeader,

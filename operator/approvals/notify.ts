@@ -73,6 +73,12 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+/** The attempt's timeout, and stop: a POST to a slow receiver must not hold the leader's drain on shutdown. */
+function requestSignal(o: SendOptions): AbortSignal {
+  const timeout = AbortSignal.timeout(o.timeoutMs ?? DEFAULT_NOTIFY_TIMEOUT_MS);
+  return o.signal ? AbortSignal.any([timeout, o.signal]) : timeout;
+}
+
 /** POSTs with bounded retries (exponential backoff); 2xx is delivered, 4xx other than 408/429 is not retried. */
 export async function sendNotification(o: SendOptions): Promise<SendResult> {
   const attempts = o.attempts ?? DEFAULT_NOTIFY_ATTEMPTS;
@@ -84,7 +90,7 @@ export async function sendNotification(o: SendOptions): Promise<SendResult> {
     if (o.signal?.aborted) return { ok: false, attempts: tried, message: 'stopped' };
     tried = i;
     try {
-      const res = await fetch(o.url, { method: 'POST', headers, body: o.body, signal: AbortSignal.timeout(o.timeoutMs ?? DEFAULT_NOTIFY_TIMEOUT_MS) });
+      const res = await fetch(o.url, { method: 'POST', headers, body: o.body, signal: requestSignal(o) });
       await res.arrayBuffer().catch(() => undefined);
       if (res.ok) return { ok: true, attempts: i, message: `delivered (HTTP ${res.status})` };
       last = `HTTP ${res.status}`;

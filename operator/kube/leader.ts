@@ -7,6 +7,8 @@ import { errText } from './informer.ts';
 export const DEFAULT_LEASE_DURATION_SECONDS = 15;
 export const DEFAULT_RENEW_INTERVAL_MS = 5_000;
 export const DEFAULT_RETRY_INTERVAL_MS = 2_000;
+/** The release (GET + PUT) on stop, in all: past it the Lease simply expires (leaseDurationSeconds) and a standby takes over then. */
+export const RELEASE_TIMEOUT_MS = 3_000;
 
 export interface LeaseSpec {
   holderIdentity?: string;
@@ -108,7 +110,7 @@ export class LeaderElector {
       .then(() => this.callbacks?.onStartedLeading(this.leadAbort?.signal ?? signal))
       .catch((err: unknown) => this.o.log?.error({ err: errText(err) }, 'leader work failed to start'));
     let lastRenew = Date.now();
-    const deadline = Math.round(this.durationMs * 2 / 3);
+    const deadline = this.renewDeadlineMs();
     while (!signal.aborted) {
       await sleep(this.o.renewIntervalMs ?? DEFAULT_RENEW_INTERVAL_MS, signal);
       if (signal.aborted) break;
@@ -118,9 +120,21 @@ export class LeaderElector {
         break;
       }
     }
+    // Abort first: leader work still starting (waiting for a sync, a plugin's startLeading) ends now instead of holding stop.
+    this.leadAbort?.abort();
     await started;
     await this.stepDown();
     if (signal.aborted) await this.release();
+  }
+
+  /** client-go's renew deadline: leadership is given up when no renewal succeeded for this long. */
+  private renewDeadlineMs(): number {
+    return Math.round(this.durationMs * 2 / 3);
+  }
+
+  /** Per Lease request: one that outlives half the renew deadline cannot help keep the Lease anyway. */
+  private requestTimeoutMs(): number {
+    return Math.max(1_000, Math.round(this.renewDeadlineMs() / 2));
   }
 
   private async stepDown(): Promise<void> {
@@ -143,10 +157,12 @@ export class LeaderElector {
   /** One attempt: create, take over an expired or released Lease, or renew our own. Conflicts and errors → false. */
   private async tryAcquireOrRenew(): Promise<boolean> {
     const now = new Date();
+    // Bounded, and cut by stop(): a renew in flight must not hold the shutdown for the client's 30 s timeout.
+    const req = { timeoutMs: this.requestTimeoutMs(), signal: this.stopAbort.signal };
     try {
-      const lease = await this.o.client.get<Lease>(this.path);
+      const lease = await this.o.client.get<Lease>(this.path, req);
       if (!lease) {
-        await this.o.client.request('POST', resourcePath(RESOURCES.leases, { namespace: this.o.namespace }), { body: this.desired(undefined, now) });
+        await this.o.client.request('POST', resourcePath(RESOURCES.leases, { namespace: this.o.namespace }), { ...req, body: this.desired(undefined, now) });
         this.holderSeen = this.o.identity;
         return true;
       }
@@ -155,10 +171,11 @@ export class LeaderElector {
       this.observe(spec);
       const mine = spec.holderIdentity === this.o.identity;
       if (!mine && (spec.holderIdentity ?? '') !== '' && !this.expired(spec)) return false;
-      await this.o.client.request('PUT', this.path, { body: this.desired(lease, now) });
+      await this.o.client.request('PUT', this.path, { ...req, body: this.desired(lease, now) });
       this.holderSeen = this.o.identity;
       return true;
     } catch (err) {
+      if (this.stopAbort.signal.aborted) return false;
       if (!isStatus(err, 409)) this.o.log?.warn({ lease: `${this.o.namespace}/${this.o.name}`, err: errText(err) }, 'Lease request failed');
       return false;
     }
@@ -192,11 +209,13 @@ export class LeaderElector {
 
   /** Gives the Lease up (holder empty, 1 s) so a standby acquires at its next retry. Only if it is still ours. */
   private async release(): Promise<void> {
+    // Not the stop signal (already aborted): one budget for both requests, so a slow API server cannot hold the shutdown.
+    const req = { timeoutMs: RELEASE_TIMEOUT_MS, signal: AbortSignal.timeout(RELEASE_TIMEOUT_MS) };
     try {
-      const lease = await this.o.client.get<Lease>(this.path);
+      const lease = await this.o.client.get<Lease>(this.path, req);
       if (!lease || lease.spec?.holderIdentity !== this.o.identity) return;
       const spec: LeaseSpec = { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: microTime(new Date()) };
-      await this.o.client.request('PUT', this.path, { body: { ...lease, spec } });
+      await this.o.client.request('PUT', this.path, { ...req, body: { ...lease, spec } });
       this.o.log?.info({ lease: `${this.o.namespace}/${this.o.name}` }, 'released the Lease');
     } catch (err) {
       this.o.log?.warn({ err: errText(err) }, 'releasing the Lease failed; a standby takes over when it expires');

@@ -1,6 +1,6 @@
 // The admission webhook HTTPS server: fastify over TLS, decodes AdmissionReview v1, calls the route, fails closed, hot-reloads its certificate.
 import type { Server as HttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { deny, reviewResponse, type AdmissionOutcome, type AdmissionRequest, type AdmissionResponse, type WebhookRoute } from './admission.ts';
 import { decodeReview } from './decode.ts';
@@ -11,6 +11,12 @@ export const DEFAULT_MAX_BODY_BYTES = 3 * 1024 * 1024;
 export const DEFAULT_HANDLER_TIMEOUT_MS = 8_000;
 /** Slow or stuck clients (not the API server) are cut off after this. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 15_000;
+/**
+ * close() lets in-flight admissions answer for this long, then cuts every connection left. Without
+ * it a keep-alive connection whose request was in flight at close stays open for fastify's
+ * keepAliveTimeout (72 s): longer than the kubelet's grace period.
+ */
+export const DEFAULT_CLOSE_GRACE_MS = 3_000;
 
 /** PEMs the server presents; `ca` is informational (what the caBundle should hold). */
 export interface TlsMaterial {
@@ -39,6 +45,7 @@ export interface WebhookServerOptions {
   readonly maxBodyBytes?: number;
   readonly handlerTimeoutMs?: number;
   readonly requestTimeoutMs?: number;
+  readonly closeGraceMs?: number;
 }
 
 export interface WebhookServer {
@@ -53,7 +60,10 @@ export interface WebhookServer {
   readonly handshakes: number;
   /** Presents new certificate material to new TLS handshakes; open connections keep theirs. Throws on an unusable pair (the old one stays). */
   setTls(tls: TlsMaterial): void;
-  /** Stops accepting, finishes in-flight admissions, closes idle keep-alive connections. Idempotent. */
+  /**
+   * Stops accepting, closes idle keep-alive connections at once, answers in-flight admissions with
+   * `Connection: close`, and after closeGraceMs cuts what is left. Idempotent.
+   */
   close(): Promise<void>;
 }
 
@@ -137,6 +147,23 @@ function errorHandler(log: WebhookLog) {
   };
 }
 
+/** fastify's close, bounded: after `graceMs` the connections still open are destroyed (their admissions fail; the API server retries or refuses). */
+async function closeWithin(app: FastifyInstance, sockets: Set<Socket>, graceMs: number, log: WebhookLog, port: number): Promise<void> {
+  const closed = app.close();
+  let timer: NodeJS.Timeout | undefined;
+  const grace = new Promise<'grace'>((resolve) => {
+    timer = setTimeout(() => resolve('grace'), graceMs);
+  });
+  const first = await Promise.race([closed.then(() => 'closed' as const), grace]);
+  clearTimeout(timer);
+  if (first === 'grace') {
+    log.warn({ port, connections: sockets.size, graceMs }, 'webhook server: connections still open after the close grace period; cutting them');
+    for (const s of sockets) s.destroy();
+    await closed;
+  }
+  log.info({ port }, 'webhook server closed');
+}
+
 /** Starts the server and resolves once it listens. */
 export async function startWebhookServer(o: WebhookServerOptions): Promise<WebhookServer> {
   const opts = checkOptions(o);
@@ -153,16 +180,27 @@ export async function startWebhookServer(o: WebhookServerOptions): Promise<Webho
   app.setNotFoundHandler((request, reply) => {
     void reply.code(404).type('application/json').send(errorBody(404, 'NotFound', `no webhook at ${request.method} ${request.url}; this server answers POST on ${paths || '(no routes)'}`));
   });
+  let closing: Promise<void> | undefined;
+  // A response finishing during close ends its connection, instead of leaving it idle until keepAliveTimeout.
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (closing) void reply.header('connection', 'close');
+    return payload;
+  });
   for (const r of o.routes) registerRoute(app, r, o, opts);
   await app.listen({ host: o.host, port: o.port });
   const server: HttpsServer = app.server;
+  // Every TCP socket, handshaking ones included (the HTTP layer tracks only those past the TLS handshake).
+  const sockets = new Set<Socket>();
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+  });
   const port = (server.address() as AddressInfo).port;
   let reloads = 0;
   let handshakes = 0;
   server.on('secureConnection', () => {
     handshakes += 1;
   });
-  let closing: Promise<void> | undefined;
   const host = o.host.includes(':') ? `[${o.host}]` : o.host;
   o.log.info({ host: o.host, port, routes: o.routes.map((r) => r.path) }, 'webhook server listening');
   return {
@@ -184,7 +222,7 @@ export async function startWebhookServer(o: WebhookServerOptions): Promise<Webho
       o.log.info({ reloads }, 'webhook serving certificate reloaded');
     },
     close(): Promise<void> {
-      closing ??= app.close().then(() => o.log.info({ port }, 'webhook server closed'));
+      closing ??= closeWithin(app, sockets, o.closeGraceMs ?? DEFAULT_CLOSE_GRACE_MS, o.log, port);
       return closing;
     },
   };
