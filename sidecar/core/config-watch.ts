@@ -85,12 +85,13 @@ export function watchConfig(opts: WatchOptions): ConfigWatcher {
     const previous = current;
     current = r;
     degraded = undefined;
-    opts.log.info({ hash, previousHash: previous.hash }, 'config reloaded');
     try {
       await opts.onApply(r, previous);
     } catch (e) {
       opts.log.error({ err: e, hash }, 'applying the reloaded config failed');
     }
+    // Logged once applied: a session opened after this line is judged by the new config.
+    opts.log.info({ hash, previousHash: previous.hash }, 'config reloaded');
     return 'applied';
   }
 

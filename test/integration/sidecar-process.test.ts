@@ -184,7 +184,7 @@ describe('chaperone-sidecar process', () => {
         outputs.push(r.stdout, r.stderr);
         return { status: r.status, stdout: r.stdout, stderr: r.stderr };
       };
-      assert.equal(psql('CREATE TEMP TABLE before_reload (x int)').status, 0, 'DDL is allowed before the reload');
+      const r0 = psql('CREATE TEMP TABLE before_reload (x int)'); if (r0.status !== 0) console.log('DEBUG', JSON.stringify(r0), p.stderr().slice(-4000)); assert.equal(r0.status, 0, 'DDL is allowed before the reload');
       const open = new pg.Client({ host: '127.0.0.1', port: pgPort, user: 'agent', database: 'postgres', password: token, connectionTimeoutMillis: 10_000 });
       await open.connect();
       try {
