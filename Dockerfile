@@ -36,7 +36,7 @@ COPY --from=build /src/package.json ./package.json
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 COPY crds ./crds
-# The package's bins, on PATH by the names the webhook and the docs use (each file starts with `#!/usr/bin/env node`).
+# The package's bins, on PATH by the names the webhook and the docs use (each file starts with `#!/usr/bin/env node`; the sidecar's with `-S node --liftoff-only`).
 RUN for b in chaperone-sidecar:sidecar/cli.js chaperone-operator:operator/cli.js kubectl-chaperone:operator/kubectl-plugin/cli.js chaperone-verify:sidecar/recording/verify-cli.js; do \
       name=${b%%:*}; file=/opt/chaperone/dist/${b#*:}; test -f "$file" && chmod 0555 "$file" && ln -s "$file" "/usr/local/bin/$name" || exit 1; \
     done

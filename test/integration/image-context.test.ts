@@ -53,7 +53,7 @@ describe('image context', () => {
     for (const [name, file] of Object.entries(pkg.bin)) {
       const path = join(dir, file);
       assert.ok(existsSync(path), `bin ${name}: ${file} was not built`);
-      assert.match(readFileSync(path, 'utf8').split('\n')[0] ?? '', /^#!\/usr\/bin\/env node$/, `bin ${name} needs a #!/usr/bin/env node line (the image links it onto PATH)`);
+      assert.match(readFileSync(path, 'utf8').split('\n')[0] ?? '', /^#!\/usr\/bin\/env (?:-S )?node(?: --[a-z-]+)*$/, `bin ${name} needs a #!/usr/bin/env node line, flags allowed with -S (the image links it onto PATH)`);
       const r = spawnSync(node, [path, '--help'], { cwd: dir, encoding: 'utf8', timeout: 60_000, env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production' } });
       assert.equal(r.status, 0, `${name} --help exited ${r.status}: ${r.stderr}`);
       assert.match(`${r.stdout}${r.stderr}`, /usage|Usage/, `${name} --help printed no usage`);
