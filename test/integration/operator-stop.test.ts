@@ -60,6 +60,8 @@ const plugin: OperatorPluginFactory = (ctx) => {
   };
 };
 const controllers: Controller[] = [];
+let second: RunningOperator | undefined;
+let releasePluginStop: () => void = () => undefined;
 
 function capture(): pino.Logger {
   const stream = new Writable({
@@ -86,7 +88,9 @@ before(async () => {
 after(async () => {
   releaseAdmission();
   releaseReconcile();
+  releasePluginStop();
   await op?.stop();
+  await second?.stop();
   if (cp.owned) await cp.stop();
 });
 
@@ -135,5 +139,23 @@ describe('operator stop', () => {
     } finally {
       agent.destroy();
     }
+  });
+
+  it('a phase that overruns its deadline is named in the report and the log; the phases after it still run', async () => {
+    const hangsOnStop: OperatorPluginFactory = () => ({
+      name: 'hangs-on-stop',
+      stop: () => new Promise<void>((resolve) => {
+        releasePluginStop = resolve;
+      }),
+    });
+    const running = (second = await startTestOperator(cp, opNs, { log: capture(), plugins: [hangsOnStop], stopDeadlines: { plugins: 300 } }));
+    const before = logs.length;
+    const report = await Promise.race([running.stop(), delay(SAFETY_MS, 'hung' as const, { ref: false })]);
+    assert.notEqual(report, 'hung', `stop() did not resolve within ${SAFETY_MS} ms`);
+    const r = report as StopReport;
+    assert.deepEqual(r.phases.map((p) => [p.name, p.outcome]), [['leading', 'done'], ['plugins', 'overran'], ['webhook', 'done'], ['informers', 'done'], ['admin', 'done']]);
+    assert.equal(r.clean, false);
+    assert.ok(logs.slice(before).some((l) => l.level === 40 && l.phase === 'plugins' && /overran its deadline/.test(l.msg)), 'a warning names the phase');
+    releasePluginStop();
   });
 });
