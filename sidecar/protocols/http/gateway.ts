@@ -75,6 +75,8 @@ export interface GatewayConfig {
   readonly readOnly: boolean;
   /** Masking options (the HMAC key already read); the credential is added as a keyword list. */
   readonly masking: MaskerOptions;
+  /** The masker already compiled from `masking` by the caller (the egress proxy shares one): used while the credential adds no keyword. */
+  readonly compiledMasker?: Masker;
 }
 
 export interface GatewayDeps {
@@ -218,7 +220,8 @@ export class Gateway {
     if (m !== undefined && m.version === cred.version) return m.masker;
     const words = cred.secrets.filter((s) => s.length >= 2);
     const opts = this.cfg.masking;
-    const masker = createMasker(words.length === 0 ? opts : { ...opts, keywordLists: [...(opts.keywordLists ?? []), { id: CREDENTIAL_RULE, words }] });
+    // Without credential keywords the caller's compiled masker is this one (compiling costs ms and MBs).
+    const masker = words.length === 0 ? (this.cfg.compiledMasker ?? createMasker(opts)) : createMasker({ ...opts, keywordLists: [...(opts.keywordLists ?? []), { id: CREDENTIAL_RULE, words }] });
     this.maskerFor = { version: cred.version, masker };
     return masker;
   }
