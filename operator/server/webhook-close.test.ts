@@ -1,8 +1,9 @@
-// The webhook server's close is bounded: an admission in flight on a keep-alive connection ends it (Connection: close), a stalled socket is cut after the grace period.
+// The webhook server's close is bounded: an admission in flight on a keep-alive connection ends it (Connection: close), a connection with no request ends at once, a stalled handshake is cut after the grace period.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent, request } from 'node:https';
 import { connect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { setTimeout as delay } from 'node:timers/promises';
 import { startWebhookServer, type WebhookLog, type WebhookServer } from './webhook-server.ts';
 import { allow, type AdmissionOutcome } from './admission.ts';
@@ -79,6 +80,22 @@ describe('webhook server close', () => {
     } finally {
       s.release();
       agent.destroy();
+    }
+  });
+
+  it('a connection past its TLS handshake that never sent a request (a client\'s spare pooled connection) is closed at once, not at the grace period', async () => {
+    const s = await start(8_000);
+    const spare = tlsConnect({ host: '127.0.0.1', port: s.server.port, ca: s.ca.certPem });
+    spare.on('error', () => undefined);
+    await new Promise<void>((resolve) => spare.once('secureConnect', () => resolve()));
+    const ended = new Promise<void>((resolve) => spare.once('close', () => resolve()));
+    try {
+      await withinSafety(s.server.close(), 'close() with a spare connection');
+      await withinSafety(ended, 'the spare connection closing');
+      assert.deepEqual(s.warnings, [], 'closed as quiet, not cut at the grace period');
+    } finally {
+      spare.destroy();
+      s.release();
     }
   });
 

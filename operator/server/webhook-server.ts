@@ -1,5 +1,7 @@
 // The admission webhook HTTPS server: fastify over TLS, decodes AdmissionReview v1, calls the route, fails closed, hot-reloads its certificate.
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import type { AddressInfo, Socket } from 'node:net';
 import fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { deny, reviewResponse, type AdmissionOutcome, type AdmissionRequest, type AdmissionResponse, type WebhookRoute } from './admission.ts';
@@ -61,8 +63,8 @@ export interface WebhookServer {
   /** Presents new certificate material to new TLS handshakes; open connections keep theirs. Throws on an unusable pair (the old one stays). */
   setTls(tls: TlsMaterial): void;
   /**
-   * Stops accepting, closes idle keep-alive connections at once, answers in-flight admissions with
-   * `Connection: close`, and after closeGraceMs cuts what is left. Idempotent.
+   * Stops accepting, closes connections with no request in flight at once, answers in-flight
+   * admissions with `Connection: close`, and after closeGraceMs cuts what is left. Idempotent.
    */
   close(): Promise<void>;
 }
@@ -147,18 +149,59 @@ function errorHandler(log: WebhookLog) {
   };
 }
 
-/** fastify's close, bounded: after `graceMs` the connections still open are destroyed (their admissions fail; the API server retries or refuses). */
-async function closeWithin(app: FastifyInstance, sockets: Set<Socket>, graceMs: number, log: WebhookLog, port: number): Promise<void> {
+/**
+ * The server's sockets, for a bounded close. Node's closeIdleConnections skips a connection that
+ * finished its TLS handshake but never sent a request (it counts as active until a first message
+ * completes), and server.close() stops the timer that would expire it: the API server's transport
+ * leaves such spare connections in its pool, and they held close() open until the client dropped
+ * them (seen in test/integration/approvals-flow: two, zero requests each).
+ */
+class Connections {
+  /** Every TCP socket, handshaking ones included. */
+  readonly raw = new Set<Socket>();
+  /** TLS sockets past the handshake → requests in flight on each. */
+  private readonly inFlight = new Map<TLSSocket, number>();
+
+  constructor(server: HttpsServer) {
+    server.on('connection', (s: Socket) => {
+      this.raw.add(s);
+      s.once('close', () => this.raw.delete(s));
+    });
+    server.on('secureConnection', (t: TLSSocket) => {
+      this.inFlight.set(t, 0);
+      t.once('close', () => this.inFlight.delete(t));
+    });
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      const t = req.socket as TLSSocket;
+      this.inFlight.set(t, (this.inFlight.get(t) ?? 0) + 1);
+      res.once('close', () => {
+        if (this.inFlight.has(t)) this.inFlight.set(t, (this.inFlight.get(t) ?? 1) - 1);
+      });
+    });
+  }
+
+  /** Ends the connections with no request in flight (those with one end after their answer: Connection: close). */
+  closeQuiet(): void {
+    for (const [t, n] of this.inFlight) if (n === 0) t.destroy();
+  }
+}
+
+/** fastify's close, bounded: quiet connections end now, in-flight admissions answer, and after `graceMs` what is left is cut (those admissions fail; the API server refuses or retries). */
+async function closeWithin(app: FastifyInstance, conns: Connections, graceMs: number, log: WebhookLog, port: number): Promise<void> {
   const closed = app.close();
+  conns.closeQuiet();
+  // Once more after fastify stopped the listener: a connection accepted in between would wait for the grace period.
+  const sweep = setTimeout(() => conns.closeQuiet(), 100);
   let timer: NodeJS.Timeout | undefined;
   const grace = new Promise<'grace'>((resolve) => {
     timer = setTimeout(() => resolve('grace'), graceMs);
   });
   const first = await Promise.race([closed.then(() => 'closed' as const), grace]);
   clearTimeout(timer);
+  clearTimeout(sweep);
   if (first === 'grace') {
-    log.warn({ port, connections: sockets.size, graceMs }, 'webhook server: connections still open after the close grace period; cutting them');
-    for (const s of sockets) s.destroy();
+    log.warn({ port, connections: conns.raw.size, graceMs }, 'webhook server: connections still open after the close grace period; cutting them');
+    for (const s of conns.raw) s.destroy();
     await closed;
   }
   log.info({ port }, 'webhook server closed');
@@ -189,12 +232,7 @@ export async function startWebhookServer(o: WebhookServerOptions): Promise<Webho
   for (const r of o.routes) registerRoute(app, r, o, opts);
   await app.listen({ host: o.host, port: o.port });
   const server: HttpsServer = app.server;
-  // Every TCP socket, handshaking ones included (the HTTP layer tracks only those past the TLS handshake).
-  const sockets = new Set<Socket>();
-  server.on('connection', (s: Socket) => {
-    sockets.add(s);
-    s.once('close', () => sockets.delete(s));
-  });
+  const conns = new Connections(server);
   const port = (server.address() as AddressInfo).port;
   let reloads = 0;
   let handshakes = 0;
@@ -222,7 +260,7 @@ export async function startWebhookServer(o: WebhookServerOptions): Promise<Webho
       o.log.info({ reloads }, 'webhook serving certificate reloaded');
     },
     close(): Promise<void> {
-      closing ??= closeWithin(app, sockets, o.closeGraceMs ?? DEFAULT_CLOSE_GRACE_MS, o.log, port);
+      closing ??= closeWithin(app, conns, o.closeGraceMs ?? DEFAULT_CLOSE_GRACE_MS, o.log, port);
       return closing;
     },
   };
