@@ -56,7 +56,7 @@ export function renderConfigReference(): string {
   const out: string[] = ['### Top level', '', ...table(top.filter((r) => !r.path.startsWith('connections[]')))];
   const conns = ((CONFIG_SCHEMA.properties as Record<string, S>).connections!.items as S).oneOf as S[];
   const fieldOf = (r: Row): string => r.path.slice('connections[].'.length).split(/[.[]/)[0] ?? '';
-  const perProtocol = new Set(['protocol', 'upstream', 'credentials', 'policy']);
+  const perProtocol = new Set(['protocol', 'upstream', 'credentials', 'policy', 'guardrails']);
   const first: Row[] = [];
   if (conns[0]) children(conns[0], 'connections[]', first);
   out.push('', '### `connections[]`: fields of every protocol', '', ...table(first.filter((r) => !perProtocol.has(fieldOf(r)))));

@@ -253,6 +253,13 @@ export interface KubernetesConnectionConfig extends ConnectionCommon {
   readonly upstream: UrlUpstreamConfig;
   readonly credentials: KubernetesCredentialsConfig;
   readonly policy: { readonly http: HttpPolicyConfig };
+  /** Opt-outs of the gateway's built-in guardrails (docs/kubernetes-gateway.md "Built-in guardrails"). */
+  readonly guardrails?: KubernetesGuardrailsConfig;
+}
+
+export interface KubernetesGuardrailsConfig {
+  /** Let the agent mint ServiceAccount tokens (TokenRequest, legacy token Secrets), except for the connection's own ServiceAccount. Default false. */
+  readonly allowTokenRequests?: boolean;
 }
 
 export type ConnectionConfig = PostgresConnectionConfig | HttpConnectionConfig | KubernetesConnectionConfig;

@@ -1,5 +1,8 @@
 // The Kubernetes API gateway's listener module (main.ts imports it for `protocol: kubernetes`): kubectl → sidecar (agent token) → API server (scoped ServiceAccount token).
-import type { OutgoingHttpHeaders } from 'node:http';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { readFileSync } from 'node:fs';
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { KubernetesConnectionConfig, ListenerContext, RunningListener } from '../../core/config-types.ts';
 import type { Masker } from '../../masking/index.ts';
 import type { HttpFacts } from '../../policy/http-rules.ts';
@@ -8,11 +11,24 @@ import { Gateway, type GatewayDeps, type GatewayProfile } from '../http/gateway.
 import { depsOf, listenTls, maskingOptions, policyOrThrow, type ListenerTuning } from '../http/listener.ts';
 import { mediaType, type BodyMaskOptions } from '../http/mask-body.ts';
 import { startServer, type RunningServer, type ServerOptions } from '../http/server.ts';
+import { serviceAccountOfToken, withGuardrails, type GuardrailContext, type ServiceAccountRef } from './guardrails.ts';
 import { maskKubeDocument } from './mask-objects.ts';
-import { requestInfo } from './request-info.ts';
+import { requestInfo, type KubeRequestHeaders } from './request-info.ts';
 
 /** One API response document (a list of every Secret in a big namespace included) is masked whole up to this; larger ones are cut off, never passed unmasked. */
 export const DEFAULT_MAX_KUBE_DOCUMENT_BYTES = 64 * 1024 * 1024;
+
+/** The API server's own request body limit (apiserver MaxRequestBodyBytes): the guardrails read write bodies up to it. */
+export const KUBE_MAX_REQUEST_BODY_BYTES = 3 * 1024 * 1024;
+
+/** The headers of the request being handled: the Gateway classifies by method and URL only, the guardrails also read headers. */
+const requestHeaders = new AsyncLocalStorage<IncomingHttpHeaders>();
+
+/** What the guardrails need from the headers. */
+export function guardrailHeaders(h: IncomingHttpHeaders): KubeRequestHeaders {
+  const ct = h['content-type'];
+  return { impersonate: Object.keys(h).filter((k) => k.toLowerCase().startsWith('impersonate-')), contentType: typeof ct === 'string' ? ct.trim().toLowerCase() : '' };
+}
 
 /** `Accept` without protobuf (which the gateway cannot mask): JSON alternatives are kept, or plain JSON is asked for. */
 export function jsonAccept(accept: string | undefined): string {
@@ -22,7 +38,7 @@ export function jsonAccept(accept: string | undefined): string {
 }
 
 function adjustHeaders(h: OutgoingHttpHeaders, f: HttpFacts): void {
-  // The agent must not act as someone else with the sidecar's credential.
+  // The agent must not act as someone else with the sidecar's credential (the impersonation guardrail refuses such requests first).
   for (const k of Object.keys(h)) if (k.startsWith('impersonate-')) delete h[k];
   // Discovery and OpenAPI documents (non-resource URLs) carry no object data: protobuf stays allowed there.
   if (f.kube?.isResourceRequest === true) h['accept'] = jsonAccept(typeof h['accept'] === 'string' ? h['accept'] : undefined);
@@ -44,7 +60,8 @@ function bodyOptions(f: HttpFacts, ct: string | undefined, masker: Masker): Body
 export const KUBERNETES_PROFILE: GatewayProfile = {
   protocol: 'kubernetes',
   classify: (method, path, query) => {
-    const kube = requestInfo(method, path, query);
+    const h = requestHeaders.getStore();
+    const kube = { ...requestInfo(method, path, query), ...(h !== undefined ? { headers: guardrailHeaders(h) } : {}) };
     const resource = kube.isResourceRequest ? `${kube.apiGroup === '' ? '' : `${kube.apiGroup}/`}${kube.resource}${kube.subresource === '' ? '' : `/${kube.subresource}`}` : undefined;
     return {
       kube,
@@ -79,13 +96,43 @@ async function listenerTls(conn: KubernetesConnectionConfig, deps: GatewayDeps):
   return listenTls(conn.listen, deps.logger);
 }
 
-/** Starts the gateway for one kubernetes connection (tests call this directly). */
-export async function startKubernetesGateway(conn: KubernetesConnectionConfig, deps: GatewayDeps, tuning: ListenerTuning = {}): Promise<RunningServer & { gateway: Gateway }> {
-  const gw = new Gateway(
+/** The Gateway with each request's headers in reach of the profile's classify (the guardrails read them). */
+class KubernetesGateway extends Gateway {
+  override handle(req: IncomingMessage, res: ServerResponse): void {
+    requestHeaders.run(req.headers, () => super.handle(req, res));
+  }
+  override handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    requestHeaders.run(req.headers, () => super.handleUpgrade(req, socket, head));
+  }
+}
+
+/** The credential's ServiceAccount, read from its token once it can be (it does not change when the token rotates). */
+function credentialServiceAccount(tokenFile: string): () => ServiceAccountRef | undefined {
+  let known: ServiceAccountRef | undefined;
+  return () => {
+    if (known !== undefined) return known;
+    try {
+      known = serviceAccountOfToken(readFileSync(tokenFile, 'utf8'));
+    } catch {
+      // Unreadable now: asked again next time; meanwhile no token is minted.
+    }
+    return known;
+  };
+}
+
+/** The guardrails' view of this connection and pod. */
+export function guardrailContext(conn: KubernetesConnectionConfig, pod: GuardrailContext['pod']): GuardrailContext {
+  return { pod, allowTokenRequests: conn.guardrails?.allowTokenRequests === true, credentialServiceAccount: credentialServiceAccount(conn.credentials.tokenFile) };
+}
+
+/** Starts the gateway for one kubernetes connection (tests call this directly; `pod` is the sidecar's own pod for the own-pod guardrail). */
+export async function startKubernetesGateway(conn: KubernetesConnectionConfig, deps: GatewayDeps, tuning: ListenerTuning = {}, pod: GuardrailContext['pod'] = { name: undefined, namespace: undefined }): Promise<RunningServer & { gateway: Gateway }> {
+  if (pod.name === undefined) deps.logger.warn({ connection: conn.name }, 'POD_NAME is not set: the own-pod guardrail cannot tell the agent\'s pod (set POD_NAME and POD_NAMESPACE from the downward API)');
+  const gw = new KubernetesGateway(
     { name: conn.name, upstream: conn.upstream, credentials: { type: 'bearer', tokenFile: conn.credentials.tokenFile }, access: conn.access, limits: conn.limits, readOnly: conn.readOnly, masking: maskingOptions(conn.masking) },
-    policyOrThrow(conn.name, conn.policy.http, 'kubernetes'),
+    withGuardrails(policyOrThrow(conn.name, conn.policy.http, 'kubernetes'), guardrailContext(conn, pod)),
     KUBERNETES_PROFILE,
-    deps,
+    { ...deps, maxJudgedBodyBytes: deps.maxJudgedBodyBytes ?? KUBE_MAX_REQUEST_BODY_BYTES },
   );
   const tls = await listenerTls(conn, deps);
   const s = await startServer(gw, { host: conn.listen.host, port: conn.listen.port, maxConnections: conn.limits.maxSessions, ...(tls !== undefined ? { tls } : {}), ...tuning });
@@ -96,6 +143,6 @@ export async function startKubernetesGateway(conn: KubernetesConnectionConfig, d
 export async function startListener(lc: ListenerContext): Promise<RunningListener> {
   const conn = lc.current().config;
   if (conn.protocol !== 'kubernetes') throw new Error(`connection ${lc.name} is ${conn.protocol}, not kubernetes`);
-  const s = await startKubernetesGateway(conn, depsOf(lc, 'kubernetes'));
+  const s = await startKubernetesGateway(conn, depsOf(lc, 'kubernetes'), {}, { name: lc.pod.name, namespace: lc.pod.namespace });
   return { address: s.address, sessions: () => s.sessions(), stop: (deadline) => s.close(deadline) };
 }

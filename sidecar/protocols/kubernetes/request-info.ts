@@ -19,6 +19,15 @@ export interface KubeRequestInfo {
   readonly resource: string;
   readonly subresource: string;
   readonly name: string;
+  /** What the guardrails read from the request headers (set by the listener; absent when classified without them). */
+  readonly headers?: KubeRequestHeaders;
+}
+
+export interface KubeRequestHeaders {
+  /** Names of the `Impersonate-*` headers present (lower case). */
+  readonly impersonate: readonly string[];
+  /** The request's Content-Type, lower case, or `''`. */
+  readonly contentType: string;
 }
 
 const METHOD_VERBS: Readonly<Record<string, string>> = { POST: 'create', GET: 'get', HEAD: 'get', PUT: 'update', PATCH: 'patch', DELETE: 'delete' };
