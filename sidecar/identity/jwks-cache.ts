@@ -1,8 +1,7 @@
 // One issuer's signing keys: discovery, a TTL cache, rate-limited refetch on an unknown kid, fail closed when stale.
-// jose through its subpath exports (the package index costs ~9 MB more RSS; see verify-token.ts).
+// Fetching is plain fetch; jose (jose-lib.ts) loads on the first key lookup, so the start-up prefetch does not load it.
 import type { JSONWebKeySet, JWK, JWSHeaderParameters, CryptoKey } from 'jose';
-import { createLocalJWKSet } from 'jose/jwks/local';
-import * as errors from 'jose/errors';
+import { loadJose, type JoseLib } from './jose-lib.ts';
 import { getJson } from './http-json.ts';
 import type { ResolvedIssuer } from './options.ts';
 import { refuse, type Refusal } from './reasons.ts';
@@ -19,7 +18,14 @@ export interface JwksStats {
   suppressed: number;
 }
 
-type LocalSet = ReturnType<typeof createLocalJWKSet>;
+type LocalSet = ReturnType<JoseLib['createLocalJWKSet']>;
+/** A fetched key set; `local` (jose's matcher) is built on the first lookup. */
+interface HeldSet {
+  readonly jwks: JSONWebKeySet;
+  local: LocalSet | undefined;
+  readonly kids: ReadonlySet<string>;
+  readonly fetchedAt: number;
+}
 /** `freshUntil`: when these keys stop being trusted without a refetch (ms); results verified with them must not outlive it. */
 export type KeyLookup = { readonly ok: true; readonly keys: readonly CryptoKey[]; readonly freshUntil: number } | Refusal<'jwks-unavailable' | 'unknown-kid'>;
 export type Fetcher = (url: string, cfg: ResolvedIssuer) => Promise<unknown>;
@@ -41,7 +47,7 @@ function pathJoin(issuer: string, suffix: string): string {
 
 export class JwksCache {
   readonly stats: JwksStats = { fetches: 0, fetchFailures: 0, hits: 0, misses: 0, suppressed: 0 };
-  private set: { local: LocalSet; kids: ReadonlySet<string>; fetchedAt: number } | undefined;
+  private set: HeldSet | undefined;
   private jwksUri: string | undefined;
   private lastAttemptAt = Number.NEGATIVE_INFINITY;
   private lastError = 'no fetch attempted yet';
@@ -90,19 +96,22 @@ export class JwksCache {
       this.stats.misses++;
       return undefined;
     }
+    const set = this.set;
+    const jose = await loadJose();
     try {
-      const key = await this.set.local(header);
+      set.local ??= jose.createLocalJWKSet(set.jwks);
+      const key = await set.local(header);
       this.stats.hits++;
-      return { ok: true, keys: [key], freshUntil: this.set.fetchedAt + this.cfg.jwksCacheTtlMs };
+      return { ok: true, keys: [key], freshUntil: set.fetchedAt + this.cfg.jwksCacheTtlMs };
     } catch (e) {
-      if (e instanceof errors.JWKSMultipleMatchingKeys) {
+      if (e instanceof jose.errors.JWKSMultipleMatchingKeys) {
         // No kid and several candidates: collect them (bounded by the set's size) and let the signature decide.
         const keys: CryptoKey[] = [];
         for await (const k of e) keys.push(k);
         this.stats.hits++;
-        return { ok: true, keys, freshUntil: this.set.fetchedAt + this.cfg.jwksCacheTtlMs };
+        return { ok: true, keys, freshUntil: set.fetchedAt + this.cfg.jwksCacheTtlMs };
       }
-      if (e instanceof errors.JWKSNoMatchingKey) {
+      if (e instanceof jose.errors.JWKSNoMatchingKey) {
         this.stats.misses++;
         return undefined;
       }
@@ -122,8 +131,8 @@ export class JwksCache {
     this.lastAttemptAt = now;
     this.stats.fetches++;
     this.inflight = this.fetchSet()
-      .then(({ local, kids }) => {
-        this.set = { local, kids, fetchedAt: this.now() };
+      .then(({ jwks, kids }) => {
+        this.set = { jwks, local: undefined, kids, fetchedAt: this.now() };
       })
       .catch((e: unknown) => {
         this.stats.fetchFailures++;
@@ -136,10 +145,10 @@ export class JwksCache {
     return this.inflight;
   }
 
-  private async fetchSet(): Promise<{ local: LocalSet; kids: ReadonlySet<string> }> {
+  private async fetchSet(): Promise<{ jwks: JSONWebKeySet; kids: ReadonlySet<string> }> {
     this.jwksUri ??= await this.discover();
     const jwks = publicSigningKeys(await this.fetcher(this.jwksUri, this.cfg), this.jwksUri);
-    return { local: createLocalJWKSet(jwks), kids: new Set(jwks.keys.flatMap((k) => (typeof k.kid === 'string' ? [k.kid] : []))) };
+    return { jwks, kids: new Set(jwks.keys.flatMap((k) => (typeof k.kid === 'string' ? [k.kid] : []))) };
   }
 
   private async discover(): Promise<string> {

@@ -1,11 +1,7 @@
 // Verifies an agent's short-lived JWT against the accepted issuers and returns its Principal; every failure is a refusal with a reason.
-// jose through its subpath exports, not the package index: the index loads every module (JWE,
-// remote JWKS, key generation...), ~9 MB more RSS at start (measured); the code that runs is the same.
+// jose loads on the first token to check (jose-lib.ts), not at start.
 import type { CryptoKey, JWTPayload, JWSHeaderParameters } from 'jose';
-import { decodeJwt } from 'jose/jwt/decode';
-import { decodeProtectedHeader } from 'jose/decode/protected_header';
-import * as errors from 'jose/errors';
-import { jwtVerify } from 'jose/jwt/verify';
+import { loadJose, type JoseLib } from './jose-lib.ts';
 import { JwksCache, type Fetcher, type JwksStats } from './jwks-cache.ts';
 import { VerifiedCache, type VerifiedCacheStats } from './verified-cache.ts';
 import { DEFAULT_MAX_TOKEN_BYTES, DEFAULT_VERIFIED_CACHE_SECONDS, DEFAULT_VERIFIED_CACHE_SIZE, resolveIssuers, type ResolvedIssuer, type SelfPod, type VerifierOptions } from './options.ts';
@@ -31,20 +27,20 @@ interface Decoded {
 
 const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
-function decode(token: string, maxBytes: number): ({ readonly ok: true } & Decoded) | Refusal {
+function decode(jose: JoseLib, token: string, maxBytes: number): ({ readonly ok: true } & Decoded) | Refusal {
   if (token.length > maxBytes) return refuse('malformed', `the token is ${token.length} bytes, more than the ${maxBytes} allowed`);
   if (!JWS_COMPACT.test(token)) {
     return refuse('malformed', 'the token is not a compact JWS (three base64url parts separated by dots); send the raw JWT, without "Bearer "');
   }
   try {
-    return { ok: true, header: decodeProtectedHeader(token), claims: decodeJwt(token) };
+    return { ok: true, header: jose.decodeProtectedHeader(token), claims: jose.decodeJwt(token) };
   } catch (e) {
     return refuse('malformed', `the token cannot be decoded: ${(e as Error).message}`);
   }
 }
 
 /** jose's claim and signature errors → our reason codes. */
-function mapJoseError(e: unknown, cfg: ResolvedIssuer): Refusal {
+function mapJoseError(e: unknown, cfg: ResolvedIssuer, errors: JoseLib['errors']): Refusal {
   if (e instanceof errors.JWSSignatureVerificationFailed) return refuse('bad-signature', `the token's signature does not verify with issuer ${cfg.issuer}'s key`);
   if (e instanceof errors.JWTExpired) return refuse('expired', `the token expired (exp is more than ${cfg.clockSkewSeconds} s in the past); fetch a fresh token`);
   if (e instanceof errors.JWTClaimValidationFailed) {
@@ -72,11 +68,11 @@ function lifetime(claims: JWTPayload, cfg: ResolvedIssuer, nowSec: number): Refu
   return undefined;
 }
 
-async function verifyWithKeys(token: string, keys: readonly CryptoKey[], cfg: ResolvedIssuer, now: number): Promise<{ readonly ok: true; readonly claims: JWTPayload } | Refusal> {
+async function verifyWithKeys(jose: JoseLib, token: string, keys: readonly CryptoKey[], cfg: ResolvedIssuer, now: number): Promise<{ readonly ok: true; readonly claims: JWTPayload } | Refusal> {
   let last: Refusal = refuse('bad-signature', `the token's signature does not verify with issuer ${cfg.issuer}'s keys`);
   for (const key of keys) {
     try {
-      const { payload } = await jwtVerify(token, key, {
+      const { payload } = await jose.jwtVerify(token, key, {
         algorithms: [...cfg.algorithms],
         issuer: cfg.issuer,
         audience: [...cfg.audiences],
@@ -86,7 +82,7 @@ async function verifyWithKeys(token: string, keys: readonly CryptoKey[], cfg: Re
       });
       return { ok: true, claims: payload };
     } catch (e) {
-      last = mapJoseError(e, cfg);
+      last = mapJoseError(e, cfg, jose.errors);
       if (last.reason !== 'bad-signature') return last; // the signature verified; a claim failed
     }
   }
@@ -144,7 +140,8 @@ class Verifier implements TokenVerifier {
   }
 
   private async verifyUncached(token: string, now: number, keysFresh: (until: number) => void): Promise<VerifyResult> {
-    const d = decode(token, this.maxBytes);
+    const jose = await loadJose(); // throws: verify() refuses the token (internal)
+    const d = decode(jose, token, this.maxBytes);
     if (!d.ok) return d;
     // Symmetric and unsigned tokens are refused before anything else: no issuer configuration can accept them.
     if (typeof d.header.alg !== 'string' || d.header.alg.toLowerCase() === 'none' || d.header.alg.startsWith('HS')) {
@@ -158,7 +155,7 @@ class Verifier implements TokenVerifier {
     const keys = await this.caches.get(cfg.issuer)!.lookup(d.header);
     if (!keys.ok) return keys;
     keysFresh(keys.freshUntil);
-    const verified = await verifyWithKeys(token, keys.keys, cfg, now);
+    const verified = await verifyWithKeys(jose, token, keys.keys, cfg, now);
     if (!verified.ok) return verified;
     const tooLong = lifetime(verified.claims, cfg, now / 1000);
     if (tooLong !== undefined) return tooLong;
