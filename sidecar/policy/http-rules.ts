@@ -19,6 +19,8 @@ export interface HttpFacts {
   readonly path: string;
   readonly query: URLSearchParams;
   readonly body: unknown;
+  /** The body as read, when the policy reads bodies (the Kubernetes guardrails decode protobuf bodies from it). */
+  readonly rawBody?: Buffer;
   readonly websocket: boolean;
   /** Kubernetes connections: the request's RequestInfo. */
   readonly kube?: KubeRequestInfo;

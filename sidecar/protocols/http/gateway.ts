@@ -387,7 +387,7 @@ export class Gateway {
     if (jb === null) return;
     const { body, parsed } = jb;
     const cls = this.profile.classify(method, target.path, target.u.searchParams);
-    const facts: HttpFacts = { method, path: target.path, query: target.u.searchParams, body: parsed, websocket: false, ...(cls.kube !== undefined ? { kube: cls.kube } : {}) };
+    const facts: HttpFacts = { method, path: target.path, query: target.u.searchParams, body: parsed, ...(body !== undefined ? { rawBody: body } : {}), websocket: false, ...(cls.kube !== undefined ? { kube: cls.kube } : {}) };
     const cred = this.credentialOr(res);
     if (cred === undefined) return;
     const masker = this.masker(cred);

@@ -6,6 +6,7 @@
 // headers. Only token minting has an opt-out (`guardrails.allowTokenRequests`), and even then a token
 // for the connection's own ServiceAccount (the sidecar's credential) is refused.
 import type { CompiledHttpPolicy, HttpFacts } from '../../policy/http-rules.ts';
+import { decodeProtoObject } from './proto-body.ts';
 import type { KubeRequestInfo } from './request-info.ts';
 
 export type GuardrailName = 'token-request' | 'legacy-token-secret' | 'chaperone-objects' | 'own-pod' | 'impersonation';
@@ -24,7 +25,7 @@ export interface GuardrailContext {
   readonly credentialServiceAccount: () => ServiceAccountRef | undefined;
 }
 
-/** What a guardrail is judged on: the RequestInfo (its `headers` set by the listener) and the parsed JSON body. */
+/** What a guardrail is judged on: the RequestInfo (its `headers` set by the listener) and the body (parsed JSON, or what proto-body.ts decodes of a protobuf one). */
 export interface GuardrailRequest {
   readonly info: KubeRequestInfo;
   readonly body: unknown;
@@ -123,7 +124,8 @@ function configMapTouched(i: KubeRequestInfo, body: unknown): boolean {
   // A collection delete would take Chaperone's ConfigMaps with it whatever its label selector says.
   if (i.verb === 'deletecollection') return true;
   if (PROTECTED_CONFIGMAP.test(i.name)) return true;
-  if (PROTECTED_CONFIGMAP.test(stringAt(metadataOf(body), 'name') ?? '')) return true;
+  const meta = metadataOf(body);
+  if (PROTECTED_CONFIGMAP.test(stringAt(meta, 'name') ?? '') || PROTECTED_CONFIGMAP.test(stringAt(meta, 'generateName') ?? '')) return true;
   // A create whose body was not read has its name only there: refused (fail closed).
   if (i.verb === 'create' && body === undefined) return true;
   return claimsOperator(body);
@@ -171,6 +173,11 @@ export function guardrailVerdict(r: GuardrailRequest, ctx: GuardrailContext): Gu
   return { refused: false };
 }
 
+/** The JSON body, or the guarded fields of a protobuf one (kubectl sends built-in objects as protobuf). */
+export function bodyOf(f: Pick<HttpFacts, 'body' | 'rawBody'>): unknown {
+  return f.body ?? decodeProtoObject(f.rawBody);
+}
+
 /** Above every rule priority a policy can have. */
 export const GUARDRAIL_PRIORITY = Number.MAX_SAFE_INTEGER;
 
@@ -182,7 +189,7 @@ export const GUARDRAIL_PRIORITY = Number.MAX_SAFE_INTEGER;
 export function withGuardrails(p: CompiledHttpPolicy, ctx: GuardrailContext): CompiledHttpPolicy {
   const rules = GUARDRAILS.map((g) => ({
     id: guardrailRule(g.name), action: 'deny' as const, priority: GUARDRAIL_PRIORITY, message: g.message, approval: {}, websocketOnly: false,
-    matches: (f: HttpFacts): boolean => f.kube !== undefined && g.refuses({ info: f.kube, body: f.body }, ctx),
+    matches: (f: HttpFacts): boolean => f.kube !== undefined && g.refuses({ info: f.kube, body: bodyOf(f) }, ctx),
   }));
   return { ...p, rules: [...rules, ...p.rules], needsBody: true };
 }
