@@ -58,6 +58,22 @@ function runCli(args: readonly string[]): { status: number | null; stdout: strin
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** A child run to its end without blocking this process's event loop (the in-process IdP must keep answering). */
+function runAsync(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => (stdout += b.toString('utf8')));
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString('utf8')));
+    child.once('error', reject);
+    child.once('close', (status) => {
+      outputs.push(stdout, stderr);
+      resolve({ status, stdout, stderr });
+    });
+  });
+}
+
 async function until<T>(get: () => T | undefined | Promise<T | undefined>, what: string, ms: number): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
@@ -179,21 +195,21 @@ describe('chaperone-sidecar process', () => {
       const pgPort = logLines(p.stderr()).find((l) => l.msg === 'listener started' && l.connection === 'appdb')?.port as number;
       const token = await idp.token('agent-writer');
       const env = { ...process.env, PGHOST: '127.0.0.1', PGPORT: String(pgPort), PGUSER: 'agent', PGDATABASE: 'postgres', PGPASSWORD: token, PGSSLMODE: 'disable', PGCONNECT_TIMEOUT: '10' };
-      const psql = (sql: string): { status: number | null; stdout: string; stderr: string } => {
-        const r = spawnSync('psql', ['-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-c', sql], { env, encoding: 'utf8', timeout: 30_000 });
-        outputs.push(r.stdout, r.stderr);
-        return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-      };
-      const r0 = psql('CREATE TEMP TABLE before_reload (x int)'); if (r0.status !== 0) console.log('DEBUG', JSON.stringify(r0), p.stderr().slice(-4000)); assert.equal(r0.status, 0, 'DDL is allowed before the reload');
+      // Asynchronous on purpose: the IdP runs in this process, and a spawnSync would block it while the
+      // sidecar fetches the issuer's keys for psql's token (refused after 5 s: CHAP_ERR_AUTH_KEYS_UNAVAILABLE).
+      const psql = (sql: string): Promise<{ status: number | null; stdout: string; stderr: string }> => runAsync('psql', ['-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-c', sql], env);
+      const before = await psql('CREATE TEMP TABLE before_reload (x int)');
+      assert.equal(before.status, 0, `DDL is allowed before the reload; psql: ${before.stderr}`);
       const open = new pg.Client({ host: '127.0.0.1', port: pgPort, user: 'agent', database: 'postgres', password: token, connectionTimeoutMillis: 10_000 });
       await open.connect();
       try {
         await writeFile(config, configYaml());
         await until(() => logLines(p.stderr()).find((l) => l.msg === 'config reloaded'), 'config reloaded', 10_000);
-        const denied = psql('CREATE TEMP TABLE after_reload (x int)');
+        const denied = await psql('CREATE TEMP TABLE after_reload (x int)');
         assert.notEqual(denied.status, 0, 'a new session is judged by the new policy');
         assert.match(denied.stderr, /no-ddl/);
-        assert.equal(psql('SELECT 6 * 7').stdout.trim(), '42');
+        const answer = await psql('SELECT 6 * 7');
+        assert.equal(answer.stdout.trim(), '42', `psql: ${answer.stderr}`);
         // The session opened before the reload keeps the policy it started with.
         await open.query('CREATE TEMP TABLE still_old_policy (x int)');
       } finally {
