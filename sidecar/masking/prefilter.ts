@@ -22,10 +22,24 @@ export interface Prefilter {
   scanText(text: string): KeywordHits;
   /** Scans bytes; identical to scanText on the latin1 decoding of the same bytes. */
   scanBytes(buf: Uint8Array, start?: number, end?: number): KeywordHits;
+  /**
+   * Scans bytes [start, buf.length) continuing from the automaton state and base64 run in `st`
+   * (where the previous scan of the same stream stopped) and leaves its own there: a stream reads
+   * each byte once. Hit ends are relative to `start`; a keyword begun before `start` is reported by its end.
+   */
+  scanBytesFrom(buf: Uint8Array, start: number, st: PrefilterState): KeywordHits;
   /** Hit/miss counters: scans that found at least one keyword vs none (exposed for metrics). */
   readonly stats: { scans: number; withHits: number };
 }
 
+/** Where a resumable scan stopped: the automaton's row offset and the current base64 run. */
+export interface PrefilterState {
+  state: number;
+  run: number;
+}
+
+/** Cap of a carried base64 run: above every trigger, so a capped run never fires again. */
+const RUN_CAP = 0x3fffffff;
 const MAX_STATES = 65535;
 const EMPTY = new Int32Array(0);
 // Digits share no class with keywords unless a keyword has one; a second table counts them.
@@ -216,6 +230,30 @@ export function compilePrefilter(words: readonly string[], runTrigger = 0): Pref
         s = v >> 1;
         if ((v & 1) !== 0) count = record(count, s / nClasses, i - start);
       }
+      return finish(count, flags, digits);
+    },
+    // The same loop as scanBytes, from and back into `st` (kept apart so scanBytes stays as tight).
+    scanBytesFrom(buf: Uint8Array, start: number, st: PrefilterState): KeywordHits {
+      // `| 0` keeps both integers in the loop (a double-typed state or run costs ~1.5x per byte).
+      let s = st.state | 0;
+      let count = 0;
+      let flags = 0;
+      let digits = 0;
+      let run = st.run | 0;
+      const end = buf.length;
+      for (let i = start; i < end; i++) {
+        const m = meta[buf[i]!]!;
+        digits += (m >> DIGIT_SHIFT) & 1;
+        flags |= m;
+        run = (run + 1) & -((m >> B64_SHIFT) & 1);
+        if (run === runLen) count = recordRun(count, i - start);
+        const v = step[s + (m & CLASS_MASK)]!;
+        s = v >> 1;
+        if ((v & 1) !== 0) count = record(count, s / nClasses, i - start);
+      }
+      st.state = s;
+      // A run past the trigger is reported already; the cap (above any trigger) keeps it a small integer.
+      st.run = run < RUN_CAP ? run : RUN_CAP;
       return finish(count, flags, digits);
     },
   };

@@ -153,6 +153,54 @@ describe('stream equals whole-buffer masking', () => {
     assert.deepEqual(s.findings(), { 'github-pat': 2 });
   });
 
+  it('keywords and matches straddling 1-byte, 2-byte, window and window+1 chunks (the prefilter resumes across pushes)', () => {
+    const m = createMasker({ maxWindow: 256, keywordLists: [{ id: 'code', words: ['bluebird'] }] });
+    const gh = DETECTORS.find((d) => d.id === 'github-pat')!.positives[0]!.text;
+    const rng = createRng(21);
+    // A keyword-gated secret (the keyword itself straddles cuts), a literal, a keywordless card and a base64 run.
+    const b64 = Buffer.from(`token=${gh}`).toString('base64');
+    const text = `${filler(rng, 700)} password: Xk9#mQ2vL7pR4tZ8 ${filler(rng, 300)} Bluebird ${filler(rng, 250)} card 4111 1111 1111 1111 ${filler(rng, 280)} ${b64} ${filler(rng, 600)} ${gh}`;
+    const buf = Buffer.from(text);
+    const whole = m.maskBuffer(buf).value;
+    assert.notDeepEqual(whole, buf, 'the text has secrets to mask');
+    for (const size of [1, 2, m.window, m.window + 1, m.window - 1, 1024, 1025]) {
+      for (const offset of [0, 1, 7]) {
+        // A first chunk of `offset` bytes shifts every later cut.
+        const s = m.stream();
+        const out: Buffer[] = [s.push(buf.subarray(0, offset))];
+        for (let i = offset; i < buf.length; i += size) out.push(s.push(buf.subarray(i, i + size)));
+        out.push(s.end());
+        assert.ok(Buffer.concat(out).equals(whole), `chunks of ${size} after ${offset}`);
+      }
+    }
+  });
+
+  it('random texts with planted secrets: chunked output equals one-shot output for random chunkings', () => {
+    const rng = createRng(33);
+    const pos = DETECTORS.flatMap((d) => d.positives).filter((p) => p.text.length < 200);
+    const maskers = [createMasker({ maxWindow: 256 }), createMasker()];
+    const pieces = ['password=', 'api_key: ', 'Bearer ', '\\n', '%40', '\\u0041', ' 4111-1111-1111-1111 ', '+44 20 7946 0958', 'DE89370400440532013000', ' sk_live_', '"token":"'];
+    for (let t = 0; t < 24; t++) {
+      let text = '';
+      while (text.length < 1500 + rng.int(4000)) {
+        const k = rng.int(4);
+        text += k === 0 ? pos[rng.int(pos.length)]!.text : k === 1 ? (pieces[rng.int(pieces.length)] ?? '') : filler(rng, 20 + rng.int(400));
+      }
+      const m = maskers[t % 2]!;
+      const buf = Buffer.from(text);
+      const whole = m.maskBuffer(buf).value;
+      for (let k = 0; k < 4; k++) {
+        const max = [3, 64, m.window + 2, 3 * m.window][k]!;
+        const out = streamed(m, buf, () => 1 + rng.int(max));
+        if (!out.equals(whole)) {
+          let i = 0;
+          while (out[i] === whole[i]) i++;
+          assert.fail(`text ${t}, chunks 1..${max}: differs at byte ${i}:\n whole  ${JSON.stringify(whole.subarray(Math.max(0, i - 60), i + 60).toString())}\n stream ${JSON.stringify(out.subarray(Math.max(0, i - 60), i + 60).toString())}`);
+        }
+      }
+    }
+  });
+
   it('refuses push after end', () => {
     const s = createMasker().stream();
     s.end();

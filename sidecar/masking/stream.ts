@@ -10,6 +10,7 @@ import type { FindingCounts } from './types.ts';
 import { decodeView, hasEscapes, viewIndexAtOrAfter, viewIndexAtOrBefore, type DecodedView } from './decode.ts';
 import { countFindings, groupReplacement } from './replace.ts';
 import type { Compiled, StreamMasker } from './options.ts';
+import type { KeywordHits, PrefilterState } from './prefilter.ts';
 import { mergeSpans, NEAR, scanView, type Group, type RawSpan } from './scan.ts';
 
 const EMPTY = Buffer.alloc(0);
@@ -40,9 +41,64 @@ export function createStream(c: Compiled): StreamMasker {
   let done = false;
   const rawResume = new Float64Array(slots); // absolute offsets
   const decResume = new Float64Array(slots);
+  // The same per rule, relative to buf (raw) or to the decoded view: scratch reused by every scan.
+  const rawRel = new Int32Array(slots);
+  const decRel = new Int32Array(slots);
   const findings: Record<string, number> = {};
   const queue: Buffer[] = [];
   let queued = 0;
+  // The prefilter reads each byte once: its automaton state carries across pushes, and the keyword
+  // hits of the held bytes are kept (absolute ends) until trimmed off.
+  const pst: PrefilterState = { state: 0, run: 0 };
+  let scanned = 0; // absolute offset up to which the prefilter has read
+  // Digits read so far: the keywordless rules' text gate only needs an upper bound (each match is
+  // checked for its own digits), so bytes trimmed off are not subtracted.
+  let seenDigits = 0;
+  const hitEnds: number[] = [];
+  const hitKws: number[] = [];
+  const words = c.prefilter.words;
+
+  /** Runs the prefilter over the bytes of buf it has not read yet. */
+  const readNew = (): void => {
+    if (scanned >= base + buf.length) return;
+    const h = c.prefilter.scanBytesFrom(buf, scanned - base, pst);
+    for (let i = 0; i < h.count; i++) {
+      hitEnds.push(scanned + h.ends[i]!);
+      hitKws.push(h.keywords[i]!);
+    }
+    seenDigits += h.digits;
+    scanned = base + buf.length;
+  };
+
+  /** Keyword hits of buf, as a scan of buf from its first byte would report them (offsets relative to base). */
+  const heldHits = (): KeywordHits => {
+    readNew();
+    let n = 0;
+    for (let i = 0; i < hitEnds.length; i++) if (hitEnds[i]! - words[hitKws[i]!]!.length >= base) n++;
+    const ends = new Int32Array(n);
+    const keywords = new Int32Array(n);
+    for (let i = 0, j = 0; i < hitEnds.length; i++) {
+      const k = hitKws[i]!;
+      if (hitEnds[i]! - words[k]!.length < base) continue; // began in bytes already trimmed off
+      ends[j] = hitEnds[i]! - base;
+      keywords[j++] = k;
+    }
+    return { count: n, ends, keywords, digits: seenDigits, escapes: false };
+  };
+
+  /** Forgets what the prefilter knew of the `cut` bytes about to be dropped. */
+  const dropHits = (cut: number): void => {
+    readNew(); // a swallowed continuation may be trimmed before it was scanned
+    let j = 0;
+    for (let i = 0; i < hitEnds.length; i++) {
+      if (hitEnds[i]! - words[hitKws[i]!]!.length < base + cut) continue;
+      hitEnds[j] = hitEnds[i]!;
+      hitKws[j++] = hitKws[i]!;
+    }
+    hitEnds.length = j;
+    hitKws.length = j;
+  };
+
   const flushQueue = (): void => {
     if (queue.length === 0) return;
     buf = Buffer.concat([buf, ...queue]);
@@ -77,22 +133,34 @@ export function createStream(c: Compiled): StreamMasker {
     return true;
   };
 
-  const scanAll = (views: Views, limitRel: number, ended: boolean): { raw: RawSpan[]; dec: RawSpan[]; decResumeView: Int32Array | undefined } => {
+  const scanAll = (views: Views, limitRel: number, ended: boolean): { raw: RawSpan[]; dec: RawSpan[] } => {
     const { text, dv } = views;
     const raw: RawSpan[] = [];
-    const resume = Int32Array.from(rawResume, (a) => Math.max(0, a - base));
-    scanView(c, { text, map: undefined, hits: c.prefilter.scanBytes(buf), ended, limit: limitRel, resume }, raw);
+    const resume = rawRel;
+    for (let i = 0; i < slots; i++) resume[i] = Math.max(0, rawResume[i]! - base);
+    scanView(c, { text, map: undefined, hits: heldHits(), ended, limit: limitRel, resume }, raw);
     for (let i = 0; i < slots; i++) rawResume[i] = base + resume[i]!;
     if (dv === undefined) {
       decResume.set(rawResume);
-      return { raw, dec: [], decResumeView: undefined };
+      return { raw, dec: [] };
     }
     const dec: RawSpan[] = [];
-    const dres = Int32Array.from(decResume, (a) => viewIndexAtOrAfter(dv.map, Math.max(0, a - base)));
+    const dres = decRel;
+    // Most slots share a resume offset (the last commit point): map each distinct one once.
+    let lastIn = -1;
+    let lastOut = 0;
+    for (let i = 0; i < slots; i++) {
+      const a = Math.max(0, decResume[i]! - base);
+      if (a !== lastIn) {
+        lastIn = a;
+        lastOut = viewIndexAtOrAfter(dv.map, a);
+      }
+      dres[i] = lastOut;
+    }
     const dlimit = viewIndexAtOrAfter(dv.map, limitRel);
     scanView(c, { text: dv.text, map: dv.map, hits: c.prefilter.scanText(dv.text), ended, limit: dlimit, resume: dres }, dec);
     for (let i = 0; i < slots; i++) decResume[i] = base + dv.map[Math.min(dres[i]!, dv.text.length)]!;
-    return { raw, dec, decResumeView: dres };
+    return { raw, dec };
   };
 
   /** Where output becomes final: the commit point, or earlier to keep a straddling region whole. */
@@ -166,6 +234,7 @@ export function createStream(c: Compiled): StreamMasker {
     if (dv !== undefined && cut > 0) cut = dv.map[viewIndexAtOrBefore(dv.map, cut)]!;
     else if (cut > 0) cut = syncPoint(buf, cut);
     if (cut > 0) {
+      dropHits(cut);
       buf = Buffer.from(buf.subarray(cut));
       base += cut;
     }
