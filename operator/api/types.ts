@@ -247,6 +247,13 @@ export interface AgentIdentityConnection {
    * @default false
    */
   readOnly?: boolean;
+  /**
+   * kubernetes connections: opt-outs of the gateway's built-in guardrails, which refuse token
+   * minting, writes to Chaperone's own objects, exec and writes on the agent's own pod and
+   * impersonation whatever the rules say (docs/kubernetes-gateway.md). Only token minting can be
+   * allowed.
+   */
+  guardrails?: AgentIdentityConnectionGuardrails;
 }
 
 /**
@@ -348,6 +355,22 @@ export interface AgentIdentityConnectionCredential {
 
 /** The Secret (in this namespace) holding the credential. (Same shape as SecretRef.) */
 export type AgentIdentityConnectionCredentialSecretRef = SecretRef;
+
+/**
+ * kubernetes connections: opt-outs of the gateway's built-in guardrails, which refuse token
+ * minting, writes to Chaperone's own objects, exec and writes on the agent's own pod and
+ * impersonation whatever the rules say (docs/kubernetes-gateway.md). Only token minting can be
+ * allowed.
+ */
+export interface AgentIdentityConnectionGuardrails {
+  /**
+   * Let the agent mint ServiceAccount tokens (TokenRequest, `kubectl create token`, legacy token
+   * Secrets), for an agent whose job is cluster administration. A token for the connection's own
+   * ServiceAccount stays refused, and minted tokens still pass the masker.
+   * @default false
+   */
+  allowTokenRequests?: boolean;
+}
 
 /** How the agent's traffic is brought to the sidecar. */
 export interface AgentIdentityInterception {

@@ -191,6 +191,8 @@ function kubernetes(ctx: Ctx, c: AgentIdentityConnection, common: Common, rules:
     upstream: { url: c.upstream?.url ?? DEFAULT_KUBERNETES_URL, tls: tlsFiles(ctx, c) },
     credentials: { tokenFile },
     policy: { http: compileHttpPolicy(rules, 'kubernetes', ctx.errors) },
+    // The one opt-out of the gateway's guardrails; absent unless asked for, so existing configs compile byte for byte as before.
+    ...(c.guardrails?.allowTokenRequests === true ? { guardrails: { allowTokenRequests: true } } : {}),
   } as unknown as ConnectionConfig;
 }
 
