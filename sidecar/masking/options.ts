@@ -4,7 +4,7 @@ import type { RE2 } from 're2-wasm';
 import type { Detector, DetectorCategory, FindingCounts, MaskResult, Replacement } from './types.ts';
 import { compileFieldRules, type FieldMatcher, type FieldRule } from './columns.ts';
 import { compilePrefilter, type Prefilter } from './prefilter.ts';
-import { minMatchLength } from './regex-length.ts';
+import { maxReadLength, minMatchLength } from './regex-length.ts';
 import { shapeBitOf } from './shapes.ts';
 
 /** A user pattern from a MaskingPolicy (RE2 syntax: no backreferences, no lookaround). */
@@ -79,6 +79,8 @@ export interface Rule {
   readonly minTextLength: number;
   /** No match is shorter (computed from the regex source): shorter texts are not scanned by this rule. */
   readonly minMatch?: number;
+  /** Most characters an attempt of its regex reads past its start (Infinity or absent: unbounded); lets a stream resume past text that can begin no match. */
+  readonly readMax?: number;
   /** For keywordless rules: its digit-shape gate bit (`shapes.ts`); 0 = no gate, always runs past `minDigits`. */
   readonly shape?: number;
   /** Matches start where the keyword hit starts (base64 runs): scan windows are that position only. */
@@ -294,6 +296,7 @@ function buildRules(opts: MaskerOptions, table: readonly Detector[], kt: Keyword
       minDigits: keywords.length === 0 ? deriveMinDigits(d) : 0,
       minTextLength: keywords.length === 0 ? deriveMinLength(d) : 0,
       minMatch: minMatchLength(d.pattern.source),
+      readMax: maxReadLength(d.pattern.source),
       shape: keywords.length === 0 ? shapeBitOf(d.id, d.pattern) : 0,
       maxLength: d.maxLength,
     });

@@ -1,7 +1,10 @@
-// Lower bound on the length of any match of a JavaScript regex source: a text shorter than that is skipped unscanned.
+// Bounds on the length of a JavaScript regex source's matches: a text shorter than the lower one is
+// skipped unscanned; the upper one (how far past its start an attempt can read) lets a stream stop
+// rescanning where no match can begin any more.
 //
 // Handles the syntax detectors use (groups, lookaround, classes, escapes, quantifiers, alternation,
-// backreferences); anything it does not recognise gives 0, which only costs speed, never a miss.
+// backreferences); anything it does not recognise gives 0 (lower) or Infinity (upper), which only
+// costs speed, never a miss.
 
 class Unsupported extends Error {}
 
@@ -9,6 +12,21 @@ const QUANT = /^\{(\d+)(?:,(\d*))?\}/;
 
 /** Minimum number of UTF-16 units a match of `source` spans (0 when unsure). */
 export function minMatchLength(source: string): number {
+  return bound(source, false);
+}
+
+/**
+ * Most UTF-16 units an attempt to match `source` (flags without `u`/`v`) reads from where it
+ * starts: the longest match plus what its lookaheads read past it (Infinity when unbounded or unsure).
+ */
+export function maxReadLength(source: string): number {
+  return bound(source, true);
+}
+
+function bound(source: string, max: boolean): number {
+  const pick = max ? Math.max : Math.min;
+  // Upper bounds of capturing groups, group k at index k - 1 (for backreferences).
+  const groups: number[] = [];
   let i = 0;
   const src = source;
 
@@ -18,18 +36,22 @@ export function minMatchLength(source: string): number {
     i = at + 1;
   };
 
+  /** A backreference may match empty; at most what its (already closed) group matched. */
+  const backreference = (e: string): number => {
+    if (e === 'k') {
+      skipTo('>');
+      return max ? Infinity : 0;
+    }
+    const from = i - 1;
+    while (/[0-9]/.test(src.charAt(i))) i++;
+    return max ? (groups[Number(src.slice(from, i)) - 1] ?? Infinity) : 0;
+  };
+
   const escape = (): number => {
     const e = src.charAt(i + 1);
     i += 2;
     if (e === 'b' || e === 'B') return 0;
-    if (e >= '1' && e <= '9') {
-      while (/[0-9]/.test(src.charAt(i))) i++;
-      return 0; // a backreference may match empty
-    }
-    if (e === 'k') {
-      skipTo('>');
-      return 0;
-    }
+    if ((e >= '1' && e <= '9') || e === 'k') return backreference(e);
     if (e === 'u') {
       if (src.charAt(i) === '{') skipTo('}');
       else i += 4;
@@ -56,26 +78,41 @@ export function minMatchLength(source: string): number {
     return 1;
   };
 
+  /** Reads a group's modifier (after its `(`): what kind of group it opens. */
+  const groupKind = (): 'capture' | 'plain' | 'ahead' | 'behind' => {
+    if (src.charAt(i) !== '?') return 'capture';
+    const a = src.charAt(i + 1);
+    const b = src.charAt(i + 2);
+    if (a === ':') {
+      i += 2;
+      return 'plain';
+    }
+    if (a === '=' || a === '!') {
+      i += 2;
+      return 'ahead';
+    }
+    if (a === '<' && (b === '=' || b === '!')) {
+      i += 3;
+      return 'behind';
+    }
+    if (a === '<') {
+      skipTo('>');
+      return 'capture';
+    }
+    throw new Unsupported('group modifier');
+  };
+
   const group = (): number => {
     i++;
-    let zero = false;
-    if (src.charAt(i) === '?') {
-      const a = src.charAt(i + 1);
-      const b = src.charAt(i + 2);
-      if (a === ':') i += 2;
-      else if (a === '=' || a === '!') {
-        i += 2;
-        zero = true;
-      } else if (a === '<' && (b === '=' || b === '!')) {
-        i += 3;
-        zero = true;
-      } else if (a === '<') skipTo('>');
-      else throw new Unsupported('group modifier');
-    }
+    const kind = groupKind();
+    const n = kind === 'capture' ? groups.push(Infinity) - 1 : -1;
     const len = alternation();
     if (src.charAt(i) !== ')') throw new Unsupported('unbalanced');
     i++;
-    return zero ? 0 : len;
+    if (n >= 0) groups[n] = len;
+    // A lookaround consumes nothing; a lookahead still reads ahead (the upper bound counts it), a lookbehind reads back.
+    if (kind === 'behind' || (kind === 'ahead' && !max)) return 0;
+    return len;
   };
 
   const atom = (): number => {
@@ -90,25 +127,31 @@ export function minMatchLength(source: string): number {
   const quantifier = (): number => {
     const ch = src.charAt(i);
     let min = 1;
+    let most = 1;
     if (ch === '*' || ch === '?') {
       min = 0;
+      most = ch === '*' ? Infinity : 1;
       i++;
-    } else if (ch === '+') i++;
-    else if (ch === '{') {
+    } else if (ch === '+') {
+      most = Infinity;
+      i++;
+    } else if (ch === '{') {
       const m = QUANT.exec(src.slice(i, i + 24));
       if (m === null) return 1; // a literal brace
       min = Number(m[1]);
+      most = m[2] === undefined ? min : m[2] === '' ? Infinity : Number(m[2]);
       i += m[0].length;
     } else return 1;
     if (src.charAt(i) === '?') i++;
-    return min;
+    return max ? most : min;
   };
 
   const sequence = (): number => {
     let total = 0;
     while (i < src.length && src.charAt(i) !== '|' && src.charAt(i) !== ')') {
       const a = atom();
-      total += a * quantifier();
+      const q = quantifier();
+      total += a === 0 ? 0 : a * q; // 0 * Infinity (a quantified empty atom) reads nothing
     }
     return total;
   };
@@ -117,15 +160,16 @@ export function minMatchLength(source: string): number {
     let best = sequence();
     while (src.charAt(i) === '|') {
       i++;
-      best = Math.min(best, sequence());
+      best = pick(best, sequence());
     }
     return best;
   }
 
+  const unsure = max ? Infinity : 0;
   try {
     const len = alternation();
-    return i === src.length && Number.isFinite(len) ? len : 0;
+    return i === src.length && Number.isFinite(len) ? len : unsure;
   } catch {
-    return 0;
+    return unsure;
   }
 }

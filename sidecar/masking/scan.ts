@@ -197,7 +197,12 @@ function windowsOf(c: Compiled, rule: Rule, hits: KeywordHits, list: readonly nu
 
 interface Cursor {
   pos: number;
+  /** Where the scan saw the next match start at or after `pos` (Infinity: none in the text; `pos`: not looked). */
+  next: number;
 }
+
+/** Past the regex's own reach: boundary assertions and an escape cut at the end of a decoded view. */
+const READ_MARGIN = 64;
 
 /** What one rule's scan over one view needs. */
 interface RuleScan {
@@ -227,11 +232,16 @@ function scanWindow(rs: RuleScan, cur: Cursor, stop: number, sub: { text: string
   const re = rule.re;
   const subEnd = sub.start + sub.text.length;
   for (;;) {
+    cur.next = cur.pos;
     if (cur.pos >= stop || cur.pos >= limit || cur.pos > text.length) return true;
     re.lastIndex = cur.pos - sub.start;
     let m = re.exec(sub.text);
-    if (m === null) return true;
+    if (m === null) {
+      cur.next = Infinity;
+      return true;
+    }
     let cand = candidateOf(rule, m, sub.start);
+    cur.next = cand.ms;
     if (cand.ms >= limit) return false;
     if (cand.ms >= stop) return true;
     if (cand.me >= subEnd && subEnd < text.length) {
@@ -253,11 +263,16 @@ function scanWindow(rs: RuleScan, cur: Cursor, stop: number, sub: { text: string
 
 function scanRule(c: Compiled, rule: Rule, v: ViewScan, list: readonly number[] | undefined, out: RawSpan[]): void {
   const { text, limit } = v;
-  const cur: Cursor = { pos: v.resume?.[rule.index] ?? 0 };
+  const cur: Cursor = { pos: v.resume?.[rule.index] ?? 0, next: 0 };
   const n = text.length;
   const rs: RuleScan = { c, rule, v, list, out };
-  if (list === undefined || n < WINDOW_MIN_TEXT) scanWindow(rs, cur, n + 1, { text, start: 0 });
-  else {
+  let resumeAt = limit;
+  if (list === undefined || n < WINDOW_MIN_TEXT) {
+    scanWindow(rs, cur, n + 1, { text, start: 0 });
+    // Stream: no match begins in [pos, next) of the data seen; where an attempt there reads no
+    // further than the data, more data cannot change that, so the next scan starts past it.
+    if (!v.ended && rule.readMax !== undefined) resumeAt = Math.max(limit, Math.min(cur.next, n - rule.readMax - READ_MARGIN));
+  } else {
     const w = windowsOf(c, rule, v.hits, list, n);
     for (let k = 0; k < w.length; k += 2) {
       const from = w[k]!;
@@ -272,7 +287,7 @@ function scanRule(c: Compiled, rule: Rule, v: ViewScan, list: readonly number[] 
   }
   rule.re.lastIndex = 0;
   // No match starts in [pos, limit) with the data seen: the rest can only start at `limit` or later.
-  if (v.resume !== undefined) v.resume[rule.index] = Math.max(cur.pos, limit);
+  if (v.resume !== undefined) v.resume[rule.index] = Math.max(cur.pos, resumeAt);
 }
 
 /** The digit gate of keywordless rules, applied to the match itself so it does not depend on the rest of the text. */
