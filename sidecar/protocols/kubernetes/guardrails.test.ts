@@ -73,6 +73,13 @@ const CASES: readonly [string, Req, string][] = [
   ['delete of an AgentIdentity', { method: 'DELETE', url: '/apis/chaperone.dev/v1alpha1/namespaces/team-a/agentidentities/agent' }, 'guardrail:chaperone-objects'],
   ['create of a MaskingPolicy', { method: 'POST', url: '/apis/chaperone.dev/v1alpha1/namespaces/team-a/maskingpolicies', body: {} }, 'guardrail:chaperone-objects'],
   ['deletecollection of ApprovalRules', { method: 'DELETE', url: '/apis/chaperone.dev/v1alpha1/namespaces/team-a/approvalrules' }, 'guardrail:chaperone-objects'],
+  // Client certificates
+  ['create of a CertificateSigningRequest', { method: 'POST', url: '/apis/certificates.k8s.io/v1/certificatesigningrequests', body: { kind: 'CertificateSigningRequest' } }, 'guardrail:certificate-signing'],
+  ['approval of a CSR', { method: 'PUT', url: '/apis/certificates.k8s.io/v1/certificatesigningrequests/agent-csr/approval', body: {} }, 'guardrail:certificate-signing'],
+  ['approval of a CSR by patch, subresource in other case', { method: 'PATCH', url: '/apis/certificates.k8s.io/v1/certificatesigningrequests/agent-csr/Approval', body: {} }, 'guardrail:certificate-signing'],
+  ['a CSR status write (the signer\'s certificate)', { method: 'PUT', url: '/apis/certificates.k8s.io/v1/certificatesigningrequests/agent-csr/status', body: {} }, 'guardrail:certificate-signing'],
+  ['list of CSRs', { method: 'GET', url: '/apis/certificates.k8s.io/v1/certificatesigningrequests' }, 'allowed'],
+  ['delete of a CSR', { method: 'DELETE', url: '/apis/certificates.k8s.io/v1/certificatesigningrequests/agent-csr' }, 'allowed'],
   // The agent's own pod
   ['exec into its own pod', { method: 'POST', url: '/api/v1/namespaces/team-a/pods/agent-7f9c/exec?command=sh&stdin=true' }, 'guardrail:own-pod'],
   ['exec into its own pod by GET (WebSocket)', { method: 'GET', url: '/api/v1/namespaces/team-a/pods/agent-7f9c/exec?command=sh' }, 'guardrail:own-pod'],

@@ -1,6 +1,7 @@
 // Built-in guardrails of the Kubernetes gateway: requests that would break the sidecar's isolation are refused whatever the policy says (pure).
 //
-// The `guardrails` pack is always on. It refuses token minting (TokenRequest, legacy token Secrets),
+// The `guardrails` pack is always on. It refuses credential minting (TokenRequest, legacy token Secrets,
+// CertificateSigningRequests),
 // writes to Chaperone's own objects (its ConfigMaps, the chaperone.dev resources), exec/attach/
 // port-forward/proxy/ephemeral containers and writes on the agent's own pod, and impersonation
 // headers. Only token minting has an opt-out (`guardrails.allowTokenRequests`), and even then a token
@@ -9,7 +10,7 @@ import type { CompiledHttpPolicy, HttpFacts } from '../../policy/http-rules.ts';
 import { decodeProtoObject } from './proto-body.ts';
 import type { KubeRequestInfo } from './request-info.ts';
 
-export type GuardrailName = 'token-request' | 'legacy-token-secret' | 'chaperone-objects' | 'own-pod' | 'impersonation';
+export type GuardrailName = 'token-request' | 'legacy-token-secret' | 'certificate-signing' | 'chaperone-objects' | 'own-pod' | 'impersonation';
 
 export interface ServiceAccountRef {
   readonly namespace: string;
@@ -119,6 +120,16 @@ const legacyTokenSecret: Guardrail = {
   },
 };
 
+const certificateSigning: Guardrail = {
+  name: 'certificate-signing',
+  message: 'creating or approving a CertificateSigningRequest mints a client certificate (a credential the sidecar does not see); approve CSRs outside the agent\'s connection',
+  refuses: ({ info: i }) => {
+    if (!i.isResourceRequest || lower(i.apiGroup) !== 'certificates.k8s.io' || lower(i.resource) !== 'certificatesigningrequests') return false;
+    // Reads and deletes stay allowed; a create asks for a certificate, an approval (or a status write: the signer's output) grants one.
+    return i.verb === 'create' || ((i.verb === 'update' || i.verb === 'patch') && ['approval', 'status'].includes(lower(i.subresource)));
+  },
+};
+
 function configMapTouched(i: KubeRequestInfo, body: unknown): boolean {
   if (!core(i, 'configmaps') || !WRITE_VERBS.has(i.verb)) return false;
   // A collection delete would take Chaperone's ConfigMaps with it whatever its label selector says.
@@ -161,7 +172,7 @@ const impersonation: Guardrail = {
 };
 
 /** In the order they are checked (the first that refuses names the refusal). */
-export const GUARDRAILS: readonly Guardrail[] = [impersonation, tokenRequest, legacyTokenSecret, chaperoneObjects, ownPod];
+export const GUARDRAILS: readonly Guardrail[] = [impersonation, tokenRequest, legacyTokenSecret, certificateSigning, chaperoneObjects, ownPod];
 
 export function guardrailRule(name: GuardrailName): string {
   return `guardrail:${name}`;
