@@ -105,6 +105,7 @@ interface VerifierParts {
   readonly maxBytes: number;
   readonly verified: VerifiedCache<Principal>;
   readonly fetcher: Fetcher | undefined;
+  readonly loadJose: () => Promise<JoseLib>;
 }
 
 class Verifier implements TokenVerifier {
@@ -114,9 +115,10 @@ class Verifier implements TokenVerifier {
   private readonly now: () => number;
   private readonly maxBytes: number;
   private readonly verified: VerifiedCache<Principal>;
+  private readonly loadJose: () => Promise<JoseLib>;
 
   constructor(p: VerifierParts) {
-    ({ issuers: this.issuers, self: this.self, now: this.now, maxBytes: this.maxBytes, verified: this.verified } = p);
+    ({ issuers: this.issuers, self: this.self, now: this.now, maxBytes: this.maxBytes, verified: this.verified, loadJose: this.loadJose } = p);
     for (const [iss, cfg] of p.issuers) this.caches.set(iss, new JwksCache(cfg, p.now, p.fetcher));
   }
 
@@ -140,7 +142,13 @@ class Verifier implements TokenVerifier {
   }
 
   private async verifyUncached(token: string, now: number, keysFresh: (until: number) => void): Promise<VerifyResult> {
-    const jose = await loadJose(); // throws: verify() refuses the token (internal)
+    let jose: JoseLib;
+    try {
+      jose = await this.loadJose();
+    } catch (e) {
+      // Fail closed with a 28000 refusal: nothing can check the token without its library.
+      return refuse('jwks-unavailable', `${(e as Error).message}; the token cannot be checked, so it is refused`);
+    }
     const d = decode(jose, token, this.maxBytes);
     if (!d.ok) return d;
     // Symmetric and unsigned tokens are refused before anything else: no issuer configuration can accept them.
@@ -179,6 +187,8 @@ class Verifier implements TokenVerifier {
 export interface CreateVerifierExtras {
   /** Replaces the http(s) JSON fetch (unit tests). */
   readonly fetcher?: Fetcher;
+  /** Replaces the jose loader (unit tests of a failed load). */
+  readonly loadJose?: () => Promise<JoseLib>;
 }
 
 /** Validates the options up front (throws IdentityOptionsError naming the field) and returns the verifier. */
@@ -191,6 +201,7 @@ export function createTokenVerifier(options: VerifierOptions, extras: CreateVeri
     maxBytes: options.maxTokenBytes ?? DEFAULT_MAX_TOKEN_BYTES,
     verified: cache,
     fetcher: extras.fetcher,
+    loadJose: extras.loadJose ?? loadJose,
   });
 }
 
