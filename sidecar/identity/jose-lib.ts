@@ -1,7 +1,7 @@
 // The jose functions the verifier runs, loaded on the first token to check rather than at start (~2 MB of idle RSS); a failed load is not cached.
 // Subpath exports, not the package index: the index loads every module (JWE, remote JWKS, key
 // generation...), ~9 MB more RSS (measured). The JWKS/discovery prefetch at start is plain fetch and
-// needs none of this; a load failure makes verify() refuse the token (fail closed, reason internal).
+// needs none of this; a load failure makes verify() refuse the token (fail closed: jwks-unavailable, 28000).
 import type { decodeJwt } from 'jose/jwt/decode';
 import type { decodeProtectedHeader } from 'jose/decode/protected_header';
 import type * as JoseErrors from 'jose/errors';
