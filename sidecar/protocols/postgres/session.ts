@@ -125,6 +125,11 @@ interface BoundExecute {
   readonly portal: HeldPortal<HeldPayload>;
 }
 
+/** A statement name as a quoted SQL identifier. */
+function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
 function newCycle(): Cycle {
   return { cmd: null, started: performance.now(), rows: 0, bytes: 0, sqlState: undefined, error: undefined, poisons: null };
 }
@@ -146,6 +151,13 @@ export class Session {
   private cls: SqlClassifier | null = null;
   private discarding = false;
   private readonly prepared = new PreparedRegistry();
+  /**
+   * Names this session ever created with SQL PREPARE (never forgotten: a DEALLOCATE or Close the
+   * server skipped after an error would otherwise let a later Bind run it unjudged). A Bind of one
+   * is judged as `EXECUTE name` would be, so a protocol-level Bind/Execute gets the same decision
+   * as SQL EXECUTE (it runs the same statement).
+   */
+  private readonly sqlPrepared = new Set<string>();
   /** Extended-protocol statements that need approval (private names upstream) and the portals bound from them. */
   private readonly held = new HeldExtended<HeldPayload>();
   /**
@@ -558,8 +570,7 @@ export class Session {
         return this.withClassifier(() => this.onSql(f, 'extended'));
       case 'forward':
         if (this.held.active) return this.forwardExtended(f);
-        this.track(f);
-        this.forward(f);
+        if (this.track(f)) this.forward(f);
         return;
       case 'sync':
         this.discarding = false;
@@ -582,15 +593,18 @@ export class Session {
     }
   }
 
-  /** Bind names the statement it executes (for the result line); Close 'S' forgets one. */
-  private track(f: FrontendFrame): void {
+  /** Bind names the statement it executes (for the result line); Close 'S' forgets one. False: refused (not to be forwarded). */
+  private track(f: FrontendFrame): boolean {
     if (f.code === FrontendCode.Bind) {
-      const cmd = this.statementCmd.get(decodeBind(f).statement);
+      const statement = decodeBind(f).statement;
+      if (this.refusedSqlPreparedBind(statement)) return false;
+      const cmd = this.statementCmd.get(statement);
       if (cmd !== undefined) this.open.cmd ??= cmd;
     } else if (f.code === FrontendCode.Close) {
       const c = decodeDescribeOrClose(f);
       if (c.target === 'S') this.statementCmd.delete(c.targetName);
     }
+    return true;
   }
 
   /** Once a held statement exists: Bind, Describe, Close and Execute are checked against the held names and portals. */
@@ -613,6 +627,7 @@ export class Session {
   private onBind(f: FrontendFrame): void {
     const b = decodeBind(f);
     if (isPrivateName(b.statement)) return this.refuseReservedName(b.statement);
+    if (this.refusedSqlPreparedBind(b.statement)) return;
     const cmd = this.statementCmd.get(b.statement);
     if (cmd !== undefined) this.open.cmd ??= cmd;
     const s = this.held.statement(b.statement);
@@ -725,7 +740,7 @@ export class Session {
     if (!this.held.roomFor('statement', parse.statement)) return this.refuseTooManyHeld(p.cmd);
     const privateName = this.held.parseHeld(parse.statement, { sql: parse.sql, paramTypes: parse.paramTypes, text: p.text, payload: { judged: p, d } });
     this.deferred ??= [];
-    for (const fact of p.j.facts) this.prepared.observe(fact);
+    this.observe(p.j);
     this.open.cmd = p.cmd;
     if (parse.statement !== '') this.statementCmd.set(parse.statement, p.cmd);
     this.writeUpstream(parseMessage(privateName, parse.sql, parse.paramTypes));
@@ -733,11 +748,45 @@ export class Session {
 
   private forwardJudged({ f, j, cmd, protocol, statement }: Judged): void {
     if (statement !== undefined && this.held.active) this.held.parseAllowed(statement);
-    for (const fact of j.facts) this.prepared.observe(fact);
+    this.observe(j);
     this.open.cmd = cmd;
     if (statement !== undefined && statement !== '') this.statementCmd.set(statement, cmd);
     this.forward(f);
     if (protocol === 'simple') this.endCycle();
+  }
+
+  /** PREPARE/DEALLOCATE effects of a statement on its way upstream. */
+  private observe(j: Judgement): void {
+    for (const fact of j.facts) {
+      this.prepared.observe(fact);
+      if (fact.prepares !== null) this.sqlPrepared.add(fact.prepares);
+    }
+  }
+
+  /**
+   * A Bind of a statement made by SQL PREPARE runs that statement: it gets the decision SQL
+   * `EXECUTE name` would get. Allowed: false (the caller forwards it). Denied: refused here.
+   * Held for approval: refused too, since an approval covers one execution with its values, which
+   * SQL EXECUTE gives the approver and a Bind of a SQL-prepared name cannot (no held private name).
+   */
+  private refusedSqlPreparedBind(statement: string): boolean {
+    if (this.sqlPrepared.size === 0 || !this.sqlPrepared.has(statement)) return false;
+    const cls = this.cls;
+    const j = cls === null ? null : judge({ cls, policy: this.ctx.policy, prepared: this.prepared, readOnly: this.ctx.conn.readOnly }, `EXECUTE ${quoteIdent(statement)}`, 'simple');
+    const d = j?.decision;
+    if (d?.action === 'allow') return false;
+    this.summary.denied++;
+    this.ctx.metrics.statement?.(this.ctx.conn.name, 'deny');
+    this.log.info({ statement, rule: d?.rule, action: d?.action }, 'bind of a SQL-prepared statement refused');
+    if (d?.action === 'deny') {
+      this.poison('extended', denialFields(d));
+    } else {
+      const detail = d === undefined
+        ? 'the statement could not be judged'
+        : `this statement was made with SQL PREPARE and needs approval for each execution (${d.message}); run it with SQL EXECUTE, which holds each execution with its values for an approver`;
+      this.poison('extended', errorFields('CHAP_ERR_SQL_DENIED', { rule: d?.rule ?? 'chaperone.prepared-bind', reason: 'approval-per-execution', detail }));
+    }
+    return true;
   }
 
   private refuse(protocol: 'simple' | 'extended', fields: Record<string, string>, cmd?: number): void {

@@ -1,0 +1,83 @@
+// PostgreSQL gateway red-team regressions: paths that ran SQL without the judgment SQL would get, and server text that reached the client unmasked.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { LocalApprovals } from '../../sidecar/protocols/postgres/approval-hold.ts';
+import { fe } from '../helpers/pg-frames.ts';
+import { startPostgres, type Postgres } from '../env/postgres.ts';
+import { startOidcProvider, type TestIdp } from '../helpers/oidc-provider.ts';
+import { fields, messages, rawLogin, startGateway, type Gateway, type RawClient } from './postgres-gateway.harness.ts';
+
+const DELETE_RULE = {
+  id: 'delete-needs-ok',
+  action: 'require-approval' as const,
+  reason: 'destructive',
+  message: 'DELETE needs a human',
+  match: { commands: ['DELETE'] },
+  approval: { approverGroups: ['db-approvers'], timeoutSeconds: 30 },
+};
+const SECRETS_RULE = { id: 'no-secrets', action: 'deny' as const, reason: 'secret-table', message: 'the secrets table is off limits', match: { tables: ['secrets'] } };
+
+/** Server messages after `from`, as type letters with the error code / notice text where there is one. */
+function summary(b: Buffer, from = 0): string[] {
+  return messages(b.subarray(from)).map((m) => (m.type === 'E' ? `E:${fields(m.body)['C'] ?? ''}` : m.type));
+}
+
+function readies(b: Buffer, from = 0): number {
+  return messages(b.subarray(from)).filter((m) => m.type === 'Z').length;
+}
+
+describe('postgres gateway: red-team regressions', () => {
+  let pgp: Postgres;
+  let idp: TestIdp;
+  let gw: Gateway;
+  let approvals: LocalApprovals;
+
+  const ids = async (): Promise<string> => pgp.psql("SELECT string_agg(id::text, ',' ORDER BY id) FROM orders");
+
+  /** Sends frames on a logged-in raw session and waits for `n` more ReadyForQuery. */
+  async function roundTrip(c: RawClient, frames: Buffer[], n = 1): Promise<Buffer> {
+    const from = c.bytes().length;
+    for (const f of frames) c.send(f);
+    const b = await c.until((x) => readies(x, from) >= n, 8000);
+    return b.subarray(from);
+  }
+
+  before(async () => {
+    pgp = await startPostgres({});
+    idp = await startOidcProvider();
+    await pgp.psql(`CREATE TABLE orders (id int); INSERT INTO orders SELECT generate_series(1, 9);
+      CREATE TABLE secrets (id int, v text); INSERT INTO secrets VALUES (1, 'x');`);
+    approvals = new LocalApprovals();
+    gw = await startGateway({ pg: pgp, idp, sql: { default: 'allow', rules: [DELETE_RULE, SECRETS_RULE] }, deps: { approvals } });
+  });
+  after(async () => {
+    await gw?.close();
+    await idp?.close();
+    await pgp?.stop();
+  });
+
+  it('a Bind of a SQL-PREPAREd statement gets the decision SQL EXECUTE would: one approved PREPARE is not a licence to run it with any values', async () => {
+    const c = await rawLogin(gw.port, await gw.token());
+    try {
+      c.send(fe.query('PREPARE ps AS DELETE FROM orders WHERE id = $1'));
+      for (let i = 0; i < 100 && approvals.pending().length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+      const req = approvals.pending()[0];
+      assert.ok(req, 'the PREPARE is held');
+      approvals.decide(req.id, 'approved', 'approver-1');
+      await c.until((b) => readies(b) >= 2, 8000);
+      // Bind + Execute of the prepared name, three times with values no approver saw: refused at the first Bind, the rest discarded up to Sync.
+      const r = await roundTrip(c, [fe.bind('', 'ps', ['1']), fe.execute(), fe.bind('', 'ps', ['3']), fe.execute(), fe.bind('', 'ps', ['4']), fe.execute(), fe.sync()]);
+      assert.deepEqual(summary(r), ['E:42501', 'Z']);
+      assert.match(fields(messages(r)[0]?.body ?? Buffer.alloc(0))['M'] ?? '', /SQL EXECUTE/);
+      assert.equal(await ids(), '1,2,3,4,5,6,7,8,9');
+
+      // A SQL-prepared SELECT stays usable through Bind/Execute; one over a denied table is refused like its EXECUTE.
+      const ok = await roundTrip(c, [fe.query('PREPARE fine AS SELECT count(*) FROM orders')]);
+      assert.deepEqual(summary(ok), ['C', 'Z']);
+      const run = await roundTrip(c, [fe.bind('', 'fine'), fe.execute(), fe.sync()]);
+      assert.deepEqual(summary(run), ['2', 'D', 'C', 'Z']);
+    } finally {
+      c.socket.destroy();
+    }
+  });
+});
