@@ -40,6 +40,14 @@ describe('SqlClassifier cache', () => {
     ["SELECT nextval('a')", "SELECT nextval('b')"],
     ["SELECT table_to_xml('public.a', true, false, '')", "SELECT table_to_xml('billing.cards', true, false, '')"],
     ["SET client_encoding = 'UTF8'", "SET client_encoding = 'SJIS'"],
+    // Scanner/lexer disagreements that once shared a key with a harmless statement (cache poisoning):
+    // a line comment ends at \r too, so the DROP runs;
+    ['SELECT 1', 'SELECT 1 -- x\r; DROP TABLE t'],
+    // 'a'<newline>'b' continues in the first part's E mode, so \' does not end the second part;
+    ["SELECT E'a'\n'b' || 'c'", "SELECT E'a'\n'\\' || ' ; DROP TABLE t; -- '"],
+    // the UESCAPE literal decides what the identifier is (here: secrets), whatever its quoting.
+    ['SELECT * FROM U&"secret!0073" UESCAPE $$#$$', 'SELECT * FROM U&"secret!0073" UESCAPE $$!$$'],
+    ["SELECT * FROM U&\"secret!0073\" UESCAPE '#'", "SELECT * FROM U&\"secret!0073\" UESCAPE E'!'"],
   ];
   for (const [first, second] of sensitive) {
     it(`does not let ${JSON.stringify(second)} reuse the facts of ${JSON.stringify(first)}`, () => {

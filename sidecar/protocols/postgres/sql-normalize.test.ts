@@ -25,7 +25,8 @@ describe('normalizeSql', () => {
     ['SELECT * FROM "Users"', 'SELECT * FROM users', 'quoted vs unquoted identifiers'],
     ['SELECT * FROM "a b"', 'SELECT * FROM "a c"', 'quoted identifiers'],
     ['SELECT $1', 'SELECT $2', 'parameter numbers'],
-    ["SELECT U&\"d!0061\" UESCAPE '!'", "SELECT U&\"d!0061\" UESCAPE '?'", 'UESCAPE characters'],
+    ['SELECT 1 -- x\r; DROP TABLE t', 'SELECT 1', 'a line comment ended by a carriage return'],
+    ["SELECT x'1f''; DROP TABLE t; --'", "SELECT x'1f'", "x'…' strings (no '' escape: two literals)"],
     ['SELECT 1 FROM t', 'SELECT 1 FROM T2', 'identifiers after numbers'],
     ["SELECT 'a'", 'SELECT 1', 'string vs number'],
     ["SELECT 'a'\n'b'", "SELECT 'a' 'b'", 'string continuation (needs a newline)'],
@@ -50,7 +51,18 @@ describe('normalizeSql', () => {
     assert.equal(normalizeSql(';; -- nothing\n;').statements.length, 0);
   });
 
-  for (const bad of ["SELECT 'open", 'SELECT "open', 'SELECT $$open', 'SELECT /* open', 'SELECT 1\0']) {
+  it('ends a line comment at a carriage return, as scan.l does', () => {
+    assert.equal(normalizeSql('SELECT 1 -- x\r; DROP TABLE t').statements.length, 2);
+  });
+
+  const unshared = [
+    "SELECT U&\"d!0061\" UESCAPE '!'",
+    'SELECT U&"d!0061" UESCAPE $$!$$',
+    "SELECT U&'d!0061' UESCAPE E'!'",
+    "SELECT E'a'\n'b'",
+    "SELECT E'a' -- c\n'\\' || ' ; DROP TABLE t; -- '",
+  ];
+  for (const bad of ["SELECT 'open", 'SELECT "open', 'SELECT $$open', 'SELECT /* open', 'SELECT 1\0', ...unshared]) {
     it(`marks ${JSON.stringify(bad)} incomplete`, () => assert.equal(normalizeSql(bad).complete, false));
   }
 

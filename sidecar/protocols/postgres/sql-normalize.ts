@@ -8,7 +8,9 @@
 //   - unquoted words are ASCII-lowercased (PostgreSQL folds only ASCII in UTF-8);
 //   - string literals ('', E'', B'', X'', N'', U&'', $tag$…$tag$) become "\0s", numbers become "\0n"
 //     (NUL cannot occur in a PostgreSQL query string, so a placeholder never collides with real text);
-//   - a literal after UESCAPE is kept: it changes how the preceding U&"…" identifier decodes.
+//   - a message holding UESCAPE, or a quote continuing an E'…' string, is left incomplete (never shared):
+//     the escape literal changes how the preceding U&"…" decodes; E mode carries over a continuation;
+//   - line comments end at \n or \r, as in scan.l;
 // Anything it does not understand is copied verbatim (a lower hit rate, never a wrong share).
 
 /** One statement of a message, as the scanner split it (top-level `;` outside parentheses). */
@@ -68,6 +70,8 @@ class Scanner {
   private depth = 0;
   private lastWord = '';
   private lastWordEnd = -1;
+  // The previous token was an E'…' string: a quote after it (past a newline) continues it in E mode.
+  private afterEString = false;
   readonly statements: NormalizedStatement[] = [];
   complete = true;
 
@@ -102,9 +106,17 @@ class Scanner {
   }
 
   private lineComment(): void {
+    // scan.l: comment = "--" [^\n\r]*. A carriage return ends it too: `SELECT 1 -- x\r; DROP TABLE t`
+    // is two statements to PostgreSQL, and must not share the key of `SELECT 1`.
+    const s = this.s;
     const start = this.i;
-    const nl = this.s.indexOf('\n', this.i);
-    this.i = nl < 0 ? this.s.length : nl;
+    let i = this.i + 2;
+    while (i < s.length) {
+      const c = s.charCodeAt(i);
+      if (c === 10 || c === 13) break;
+      i++;
+    }
+    this.i = i;
     if (this.pendingSpace === 0) this.pendingSpace = 1;
     this.markBlank(start);
   }
@@ -138,6 +150,7 @@ class Scanner {
   private emit(text: string, start: number): void {
     if (this.pendingSpace !== 0 && this.out.length > 0) this.out += this.pendingSpace === 2 ? '\n' : ' ';
     this.pendingSpace = 0;
+    this.afterEString = false;
     this.out += text;
     this.tokens++;
     if (this.segStart < 0) this.segStart = start;
@@ -147,7 +160,7 @@ class Scanner {
   private token(c: number): boolean {
     const start = this.i;
     const s = this.s;
-    if (c === 39) return this.quoted(start, this.adjacentWord() === 'e');
+    if (c === 39) return this.quoteStart(start);
     if (c === 34) return this.quotedIdent(start);
     if (c === 36) return this.dollar(start);
     if (isDigit(c) || (c === 46 && isDigit(s.charCodeAt(this.i + 1)))) {
@@ -160,12 +173,33 @@ class Scanner {
       this.i++;
       while (this.i < s.length && isIdentCont(s.charCodeAt(this.i))) this.i++;
       const word = asciiLower(s.slice(start, this.i));
+      if (word === 'uescape') {
+        // U&"d!0061ta" UESCAPE '!' (or $$!$$, or E'!'): the escape literal changes what the identifier
+        // before it decodes to, so no literal here may be stripped. Rare: always parsed, never shared.
+        this.complete = false;
+        return false;
+      }
       this.emit(word, start);
       this.lastWord = word;
       this.lastWordEnd = this.i;
       return true;
     }
     return this.operatorChar(c, start);
+  }
+
+  /** A `'`: which kind of string it opens depends on the word glued to it (E'…', B'…', X'…'). */
+  private quoteStart(start: number): boolean {
+    const prefix = this.adjacentWord();
+    // 'a'<newline>'b' is one literal lexed in the FIRST part's mode: after E'…' a backslash-quote
+    // in the second part does not end it (E'a'\n'\' || ' ; DROP TABLE t; -- ' is two statements to
+    // PostgreSQL, one to a scanner that reads the second part as a standard string). Not worth
+    // modelling: such a text is classified by the parser every time.
+    if (prefix === '' && this.afterEString) {
+      this.complete = false;
+      return false;
+    }
+    // b'…' and x'…' have no '' escape: x'1''2' is x'1' followed by '2'.
+    return this.quoted(start, prefix === 'e' ? 'escape' : prefix === 'b' || prefix === 'x' ? 'bits' : 'standard');
   }
 
   /** Any other character, copied verbatim; parentheses tracked so `;` inside CREATE RULE (…) is not a split. */
@@ -187,7 +221,7 @@ class Scanner {
     return this.lastWordEnd === this.i ? this.lastWord : '';
   }
 
-  private quoted(start: number, backslashEscapes: boolean): boolean {
+  private quoted(start: number, mode: 'standard' | 'escape' | 'bits'): boolean {
     const s = this.s;
     this.i++;
     for (;;) {
@@ -196,18 +230,18 @@ class Scanner {
         return false;
       }
       const c = s.charCodeAt(this.i);
-      if (backslashEscapes && c === 92) {
+      if (mode === 'escape' && c === 92) {
         this.i += 2;
       } else if (c === 39) {
-        if (s.charCodeAt(this.i + 1) === 39) this.i += 2;
+        if (mode !== 'bits' && s.charCodeAt(this.i + 1) === 39) this.i += 2;
         else break;
       } else {
         this.i++;
       }
     }
     this.i++;
-    const keep = this.lastWord === 'uescape';
-    this.emit(keep ? s.slice(start, this.i) : PLACEHOLDER_STRING, start);
+    this.emit(PLACEHOLDER_STRING, start);
+    this.afterEString = mode === 'escape';
     this.lastWord = '';
     return true;
   }
