@@ -5,7 +5,7 @@ import { LocalApprovals } from '../../sidecar/protocols/postgres/approval-hold.t
 import { fe } from '../helpers/pg-frames.ts';
 import { startPostgres, type Postgres } from '../env/postgres.ts';
 import { startOidcProvider, type TestIdp } from '../helpers/oidc-provider.ts';
-import { fields, messages, rawLogin, startGateway, type Gateway, type RawClient } from './postgres-gateway.harness.ts';
+import { FAKE_GITHUB_TOKEN, fields, messages, rawLogin, startGateway, type Gateway, type RawClient } from './postgres-gateway.harness.ts';
 
 const DELETE_RULE = {
   id: 'delete-needs-ok',
@@ -76,6 +76,22 @@ describe('postgres gateway: red-team regressions', () => {
       assert.deepEqual(summary(ok), ['C', 'Z']);
       const run = await roundTrip(c, [fe.bind('', 'fine'), fe.execute(), fe.sync()]);
       assert.deepEqual(summary(run), ['2', 'D', 'C', 'Z']);
+    } finally {
+      c.socket.destroy();
+    }
+  });
+
+  it('a secret in a column name (an alias, a table column) is masked in the RowDescription, simple and extended protocol', async () => {
+    await pgp.psql(`CREATE TABLE named_badly ("${FAKE_GITHUB_TOKEN}" int); INSERT INTO named_badly VALUES (1);`);
+    const c = await rawLogin(gw.port, await gw.token());
+    try {
+      const a = await roundTrip(c, [fe.query(`SELECT 1 AS "${FAKE_GITHUB_TOKEN}"; SELECT * FROM named_badly`)]);
+      assert.deepEqual(summary(a), ['T', 'D', 'C', 'T', 'D', 'C', 'Z']);
+      assert.ok(!a.includes(FAKE_GITHUB_TOKEN), 'no secret in a column name');
+      assert.match(a.toString('utf8'), /\[MASKED:github-pat\]/);
+      const b = await roundTrip(c, [fe.parse('', 'SELECT * FROM named_badly'), fe.describe('S'), fe.bind('', ''), fe.execute(), fe.sync()]);
+      assert.deepEqual(summary(b), ['1', 't', 'T', '2', 'D', 'C', 'Z']);
+      assert.ok(!b.includes(FAKE_GITHUB_TOKEN));
     } finally {
       c.socket.destroy();
     }

@@ -51,6 +51,25 @@ describe('ResponseMasker', () => {
     const f = frame(be.dataRow(['hello', null]));
     assert.equal(m.dataRow(f), f.raw);
   });
+  it('regression: a secret in a column name is masked in the RowDescription; the column rule still matches the real name', () => {
+    const m = rm();
+    const desc = frame(be.rowDescription([{ name: `k_${AWS}`, typeOid: 25 }, { name: 'db_password' }]));
+    for (let round = 0; round < 2; round++) {
+      // The second round is the cached description (same bytes): masked again, counted again.
+      const out = m.rowDescription(desc);
+      assert.ok(!out.includes(AWS), `round ${round}`);
+      const back = frames(out)[0];
+      assert.ok(back);
+      assert.equal(back.code, 0x54);
+      assert.deepEqual(m.takeFindings(), { 'aws-access-key-id': 1 });
+      const row = m.dataRow(frame(be.dataRow(['x', 'hunter2'])));
+      assert.ok(!row.includes('hunter2'));
+      m.takeFindings();
+    }
+    const clean = frame(be.rowDescription([{ name: 'a' }]));
+    assert.equal(m.rowDescription(clean), clean.raw);
+    assert.equal(m.rowDescription(frame(be.rowDescription([{ name: 'upstream-pass-123' }]))).includes('upstream-pass-123'), false);
+  });
   it('masks a secret in a text cell and by column rule', () => {
     const m = rm();
     m.rowDescription(frame(be.rowDescription([{ name: 'note' }, { name: 'db_password' }])));

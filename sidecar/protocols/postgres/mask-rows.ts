@@ -3,7 +3,7 @@ import type { Masker, StreamMasker } from '../../masking/index.ts';
 import { DataRowCursor, decodeErrorFields, decodeNotification, decodeRowDescription } from './backend-framer.ts';
 import { BackendCode } from './codes.ts';
 import type { BackendFrame, RowField } from './messages.ts';
-import { copyData, dataRow, errorResponse, noticeResponse, notificationResponse, parameterStatus } from './serialize-backend.ts';
+import { copyData, dataRow, errorResponse, noticeResponse, notificationResponse, parameterStatus, rowDescription } from './serialize-backend.ts';
 import { decodeBackend } from './backend-framer.ts';
 import { arrayElementOid, cellKind, fitsFixedWidth, decodeBinaryArray, decodeByteaHex, encodeBinaryArray, encodeByteaHex, numberText, type CellKind } from './binary-cells.ts';
 import { BinaryCopyMasker } from './copy-binary.ts';
@@ -68,6 +68,9 @@ export class ResponseMasker {
   /** Own copy of the last RowDescription (the frame's bytes belong to a socket chunk), and its columns. */
   private lastDescription: Buffer | null = null;
   private lastColumns: readonly Column[] = [];
+  /** The last description re-serialized with masked column names, and their findings (null: no name changed). */
+  private lastMaskedDescription: Buffer | null = null;
+  private lastNameFindings: Readonly<Record<string, number>> | null = null;
   /** RowDescription cache counters (hot-path cache stats). */
   descriptionHits = 0;
   descriptionMisses = 0;
@@ -105,12 +108,18 @@ export class ResponseMasker {
     return this.maskedCount;
   }
 
-  /** Remembers the columns of the rows that follow; forwards the description unchanged. */
+  /**
+   * Remembers the columns of the rows that follow. Column names reach the client too (`SELECT 1 AS
+   * "<secret>"`, a view or table column named after one): they are masked like any server text; the
+   * columns keep the real names, which column rules match. Unchanged names: the frame's own bytes.
+   */
   rowDescription(frame: BackendFrame): Buffer {
     // The same query shape sends the same bytes: a memcmp instead of a decode per result (hot path).
     if (this.lastDescription === null || !frame.raw.equals(this.lastDescription)) {
-      this.lastColumns = decodeRowDescription(frame).fields.map((f) => this.columnOf(f));
+      const fields = decodeRowDescription(frame).fields;
+      this.lastColumns = fields.map((f) => this.columnOf(f));
       this.lastDescription = Buffer.from(frame.raw);
+      this.describeNames(fields);
       this.descriptionMisses++;
     } else {
       this.descriptionHits++;
@@ -118,7 +127,32 @@ export class ResponseMasker {
     this.columns = this.lastColumns;
     this.nulled = null;
     this.nullNoticeSent = false;
-    return frame.raw;
+    if (this.lastNameFindings === null) return frame.raw;
+    this.count(this.lastNameFindings);
+    return this.lastMaskedDescription ?? frame.raw;
+  }
+
+  /** The masked form of the last description's names (null when none changed) and what was found in them. */
+  private describeNames(fields: readonly RowField[]): void {
+    this.lastMaskedDescription = null;
+    this.lastNameFindings = null;
+    let found: Record<string, number> | null = null;
+    let changed = false;
+    const names = fields.map((f) => {
+      const r = this.masker.maskText(f.name);
+      let v = r.value;
+      if (r.changed) for (const [k, n] of Object.entries(r.findings)) (found ??= {})[k] = (found[k] ?? 0) + n;
+      const scrubbed = this.scrub.string(v);
+      if (scrubbed !== v) {
+        (found ??= {})['upstream-credential'] = (found['upstream-credential'] ?? 0) + 1;
+        v = scrubbed;
+      }
+      if (v !== f.name) changed = true;
+      return v;
+    });
+    if (!changed) return;
+    this.lastNameFindings = found ?? {};
+    this.lastMaskedDescription = rowDescription(fields.map((f, i) => ({ ...f, name: names[i] ?? f.name })));
   }
 
   /**
@@ -270,8 +304,9 @@ export class ResponseMasker {
   parameterStatus(frame: BackendFrame): Buffer {
     const m = decodeBackend(frame);
     if (m.name !== 'parameterStatus') return frame.raw;
+    const name = this.string(m.parameter);
     const v = this.string(m.value);
-    return v === m.value ? frame.raw : parameterStatus(m.parameter, v);
+    return v === m.value && name === m.parameter ? frame.raw : parameterStatus(name, v);
   }
 
   /**
