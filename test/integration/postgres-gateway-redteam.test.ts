@@ -96,4 +96,25 @@ describe('postgres gateway: red-team regressions', () => {
       c.socket.destroy();
     }
   });
+
+  it('bytea nested in text is hex (a bytea[] or a record in text format, COPY text and csv): the hex of a secret does not leak', async () => {
+    const hex = Buffer.from(FAKE_GITHUB_TOKEN).toString('hex');
+    const b = `convert_to('${FAKE_GITHUB_TOKEN}', 'UTF8')`;
+    const c = await rawLogin(gw.port, await gw.token());
+    try {
+      const r = await roundTrip(c, [
+        fe.query(`SELECT ARRAY[${b}] AS a, ROW(${b}, 1) AS r`),
+        fe.query(`COPY (SELECT ${b}, ARRAY[${b}]) TO STDOUT`),
+        fe.query(`COPY (SELECT ${b}, ARRAY[${b}]) TO STDOUT (FORMAT csv)`),
+      ], 3);
+      assert.deepEqual(summary(r), ['T', 'D', 'C', 'Z', 'H', 'd', 'c', 'C', 'Z', 'H', 'd', 'c', 'C', 'Z']);
+      const text = r.toString('latin1');
+      assert.ok(!text.includes(hex), 'no hex of the secret');
+      assert.ok(!r.includes(FAKE_GITHUB_TOKEN));
+      const masked = Buffer.from('[MASKED:github-pat]').toString('hex');
+      assert.equal(text.split(masked).length - 1, 6, 'each nested bytea re-encoded masked');
+    } finally {
+      c.socket.destroy();
+    }
+  });
 });

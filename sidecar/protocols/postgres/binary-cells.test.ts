@@ -1,7 +1,7 @@
 // Binary cell decisions by type: which kind each OID/format gets, numbers decoded to their decimal text, bytea hex, binary arrays round-trip.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { cellKind, fitsFixedWidth, decodeBinaryArray, decodeByteaHex, encodeBinaryArray, encodeByteaHex, numberText } from './binary-cells.ts';
+import { cellKind, fitsFixedWidth, decodeBinaryArray, decodeByteaHex, encodeBinaryArray, encodeByteaHex, maskHexRuns, numberText } from './binary-cells.ts';
 
 describe('cellKind(typeOid, format)', () => {
   const cases: [string, number, number, string][] = [
@@ -81,5 +81,21 @@ describe('bytea hex and binary arrays', () => {
     assert.ok(a);
     assert.deepEqual(encodeBinaryArray(a), raw);
     assert.equal(decodeBinaryArray(raw.subarray(0, raw.length - 1)), undefined);
+  });
+});
+
+describe('maskHexRuns', () => {
+  const upper = (b: Buffer): Buffer => (b.includes('secret') ? Buffer.from(b.toString().replace('secret', 'XX')) : b);
+  it('decodes each \\x hex run, and re-encodes only the runs that changed', () => {
+    const s = Buffer.from('secret!').toString('hex');
+    const c = Buffer.from('clean!!').toString('hex');
+    const out = maskHexRuns(Buffer.from(`{"\\\\x${s}","\\\\x${c}"}`, 'latin1'), upper);
+    assert.equal(out.toString('latin1'), `{"\\\\x${Buffer.from('XX!').toString('hex')}","\\\\x${c}"}`);
+  });
+  it('returns the same Buffer without a run, or with runs too short to hold a pattern', () => {
+    const plain = Buffer.from('no hex here');
+    assert.equal(maskHexRuns(plain, upper), plain);
+    const short = Buffer.from('\\x0102');
+    assert.equal(maskHexRuns(short, upper), short);
   });
 });

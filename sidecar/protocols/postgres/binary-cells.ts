@@ -121,6 +121,29 @@ export function encodeByteaHex(bytes: Buffer): Buffer {
   return Buffer.from(`\\x${bytes.toString('hex')}`, 'latin1');
 }
 
+const BACKSLASH_X = Buffer.from('\\x', 'latin1');
+/** `\x` then at least 6 bytes of hex (the scrubber's shortest secret); shorter runs hold no pattern. */
+const HEX_RUN = /\\x((?:[0-9a-fA-F]{2}){6,})/g;
+
+/**
+ * bytea nested in text: an array (`{"\\x6768…"}`), a record (`("\\x6768…")`), a COPY text or csv
+ * field (`\\x6768…`, `\x6768…`) carries bytea as hex, where no pattern can see it. Each `\x` hex run
+ * is decoded and `scan`ned; a run whose bytes changed is replaced by the hex of the masked bytes (still
+ * a valid bytea literal). The same Buffer when nothing changed (one indexOf when there is no `\x`).
+ */
+export function maskHexRuns(b: Buffer, scan: (bytes: Buffer) => Buffer): Buffer {
+  if (b.indexOf(BACKSLASH_X) < 0) return b;
+  let changed = false;
+  const out = b.toString('latin1').replace(HEX_RUN, (all: string, hex: string) => {
+    const bytes = Buffer.from(hex, 'hex');
+    const m = scan(bytes);
+    if (m === bytes) return all;
+    changed = true;
+    return `\\x${m.toString('hex')}`;
+  });
+  return changed ? Buffer.from(out, 'latin1') : b;
+}
+
 /** A binary array split into its header and elements (null = NULL element); undefined when malformed. */
 export interface BinaryArray {
   readonly header: Buffer;

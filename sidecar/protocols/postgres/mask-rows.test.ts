@@ -183,6 +183,28 @@ describe('ResponseMasker', () => {
     assert.ok(!out.includes(AWS));
     assert.ok(out.includes('clean'));
   });
+  it('regression: bytea nested in text (a text-format bytea[] or record, COPY text/csv) is hex: decoded, scanned, re-encoded', () => {
+    const hex = Buffer.from(`key ${AWS}`).toString('hex');
+    const m = rm();
+    m.rowDescription(frame(be.rowDescription([{ name: 'arr', typeOid: 1001 }, { name: 'rec', typeOid: 2249 }, { name: 'clean', typeOid: 1001 }])));
+    const out = m.dataRow(frame(be.dataRow([`{"\\\\x${hex}"}`, `("\\\\x${hex}",1)`, '{"\\\\x0001020304050607"}'])));
+    assert.ok(!out.toString('latin1').includes(hex), 'the hex of the secret is gone');
+    const cells = frames(out)[0];
+    assert.ok(cells);
+    const text = out.toString('latin1');
+    const masked = /\\x([0-9a-f]+)"\}/.exec(text)?.[1] ?? '';
+    assert.match(Buffer.from(masked, 'hex').toString(), /^key \[MASKED:aws-access-key-id\]$/);
+    assert.ok(text.includes('0001020304050607'), 'a clean run is untouched');
+    assert.deepEqual(m.takeFindings(), { 'aws-access-key-id': 2 });
+    for (const line of [`1\t\\\\x${hex}\n`, `1,\\x${hex}\n`]) {
+      m.copyStart();
+      const r = m.copyData(frame(be.copyData(Buffer.from(line))));
+      const tail = m.copyEnd();
+      const all = Buffer.concat([r ?? Buffer.alloc(0), tail ?? Buffer.alloc(0)]);
+      assert.ok(!all.toString('latin1').includes(hex), line);
+      assert.ok(all.includes('\\x'), 'still a bytea literal');
+    }
+  });
   it('a short upstream password is not scrubbed (it would replace ordinary text)', () => {
     const s = new Scrubber('abc');
     assert.equal(s.string('abc abc'), 'abc abc');

@@ -5,7 +5,7 @@ import { BackendCode } from './codes.ts';
 import type { BackendFrame, RowField } from './messages.ts';
 import { copyData, dataRow, errorResponse, noticeResponse, notificationResponse, parameterStatus, rowDescription } from './serialize-backend.ts';
 import { decodeBackend } from './backend-framer.ts';
-import { arrayElementOid, cellKind, fitsFixedWidth, decodeBinaryArray, decodeByteaHex, encodeBinaryArray, encodeByteaHex, numberText, type CellKind } from './binary-cells.ts';
+import { arrayElementOid, cellKind, fitsFixedWidth, decodeBinaryArray, decodeByteaHex, encodeBinaryArray, encodeByteaHex, maskHexRuns, numberText, type CellKind } from './binary-cells.ts';
 import { BinaryCopyMasker } from './copy-binary.ts';
 
 /** A binary COPY tuple is held whole while it is masked; bigger ones end the session (default: the framers' message cap). */
@@ -203,6 +203,7 @@ export class ResponseMasker {
     // Without a RowDescription (a portal described in an earlier batch) the cell is scanned as text.
     switch (col.kind) {
       case 'text':
+        return this.textCell(cell, col.name);
       case 'bytea':
         return this.text(cell, col.name);
       case 'bytea-hex':
@@ -221,6 +222,14 @@ export class ResponseMasker {
         return this.text(cell, col.name) === cell ? cell : this.toNull(col);
     }
   }
+
+  /** Text, and bytea nested in it as hex (arrays, records: binary-cells.ts `maskHexRuns`). */
+  private textCell(cell: Buffer, name: string): Buffer {
+    const m = this.text(cell, name);
+    return maskHexRuns(m, this.scanBytes);
+  }
+
+  private readonly scanBytes = (b: Buffer): Buffer => this.text(b, undefined);
 
   private byteaHex(cell: Buffer, name: string): Buffer {
     const bytes = decodeByteaHex(cell);
@@ -329,11 +338,13 @@ export class ResponseMasker {
       if (out.length === 0) return null;
       return out === data ? frame.raw : copyData(out);
     }
+    // COPY text/csv carries bytea as hex (one row per CopyData: a run does not straddle messages).
+    const hexed = maskHexRuns(data, this.scanBytes);
     if (this.copy === null) {
-      const r = this.text(data, undefined);
+      const r = this.text(hexed, undefined);
       return r === data ? frame.raw : copyData(r);
     }
-    const out = this.copy.push(data);
+    const out = this.copy.push(hexed);
     if (out.length === 0) return null;
     return copyData(this.scrubCopy(out));
   }
