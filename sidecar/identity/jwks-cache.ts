@@ -36,7 +36,9 @@ const defaultFetcher: Fetcher = (url, cfg) => getJson(url, { ca: cfg.ca, bearerT
 function publicSigningKeys(doc: unknown, url: string): JSONWebKeySet {
   const keys = (doc as { keys?: unknown } | null)?.keys;
   if (!Array.isArray(keys)) throw new Error(`${url}: not a JSON Web Key Set (no "keys" array)`);
-  const usable = (keys as JWK[]).filter((k) => typeof k === 'object' && k !== null && k.kty !== 'oct' && k.d === undefined);
+  // A member that is not a JSON object (an array, a string) is dropped too: jose refuses a whole set holding one, which
+  // would make one broken member refuse every token of the issuer.
+  const usable = (keys as JWK[]).filter((k) => typeof k === 'object' && k !== null && !Array.isArray(k) && typeof k.kty === 'string' && k.kty !== 'oct' && k.d === undefined);
   if (usable.length === 0) throw new Error(`${url}: the key set holds no public signing key`);
   return { keys: usable };
 }

@@ -156,6 +156,14 @@ function checkGroups(path: string, groups: unknown): readonly string[] {
   return [...new Set(groups as string[])];
 }
 
+/** A prefix starting with `system:` would turn an IdP's names into cluster names (`system:serviceaccounts`, `system:masters`). */
+function checkPrefix(path: string, value: string | undefined): string {
+  if (value === undefined) return '';
+  if (typeof value !== 'string') fail(path, 'must be a string');
+  if (value.startsWith('system:')) fail(path, 'must not start with system: (those names belong to the cluster; an external IdP cannot grant them)');
+  return value;
+}
+
 function checkBasics(p: string, o: IssuerOptions): IssuerKind {
   if (typeof o.issuer !== 'string' || o.issuer === '') fail(`${p}.issuer`, 'is required');
   if (o.jwksUri !== undefined) checkUrl(`${p}.jwksUri`, o.jwksUri);
@@ -180,8 +188,8 @@ export function resolveIssuer(o: IssuerOptions, index: number): ResolvedIssuer {
     maxLifetimeSeconds: positive(`${p}.maxLifetimeSeconds`, o.maxLifetimeSeconds, DEFAULT_MAX_LIFETIME_SECONDS),
     groupsClaim: o.groupsClaim ?? DEFAULT_GROUPS_CLAIM,
     usernameClaim: o.usernameClaim ?? DEFAULT_USERNAME_CLAIM,
-    usernamePrefix: o.usernamePrefix ?? '',
-    groupsPrefix: o.groupsPrefix ?? '',
+    usernamePrefix: checkPrefix(`${p}.usernamePrefix`, o.usernamePrefix),
+    groupsPrefix: checkPrefix(`${p}.groupsPrefix`, o.groupsPrefix),
     actingForClaim: o.actingForClaim,
     jwksCacheTtlMs: positive(`${p}.jwksCacheTtlSeconds`, o.jwksCacheTtlSeconds, DEFAULT_JWKS_CACHE_TTL_SECONDS) * 1000,
     jwksMinRefetchMs: positive(`${p}.jwksMinRefetchSeconds`, o.jwksMinRefetchSeconds, DEFAULT_JWKS_MIN_REFETCH_SECONDS) * 1000,
@@ -189,6 +197,13 @@ export function resolveIssuer(o: IssuerOptions, index: number): ResolvedIssuer {
     requirePodBinding: o.requirePodBinding ?? true,
     requiredGroups: checkGroups(`${p}.requiredGroups`, o.requiredGroups),
   };
+}
+
+/** The verifier-wide numbers: NaN would switch a bound off (`size > NaN` is never true), so it is refused like a negative. */
+export function checkVerifierNumbers(o: VerifierOptions): void {
+  positive('verifiedCacheSize', o.verifiedCacheSize, DEFAULT_VERIFIED_CACHE_SIZE);
+  positive('verifiedCacheSeconds', o.verifiedCacheSeconds, DEFAULT_VERIFIED_CACHE_SECONDS);
+  if (o.maxTokenBytes !== undefined && !(Number.isFinite(o.maxTokenBytes) && o.maxTokenBytes > 0)) fail('maxTokenBytes', 'must be a positive number');
 }
 
 export function resolveIssuers(o: VerifierOptions): Map<string, ResolvedIssuer> {

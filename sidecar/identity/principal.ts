@@ -40,6 +40,11 @@ function nonEmpty(v: unknown): v is string {
   return typeof v === 'string' && v !== '';
 }
 
+/** A JSON object (not null, not an array), or undefined: claims are untrusted shapes even once signed. */
+function record(v: unknown): Record<string, unknown> | undefined {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+}
+
 interface KubeClaims {
   readonly namespace: string;
   readonly serviceaccount: { readonly name: string; readonly uid: string };
@@ -48,14 +53,16 @@ interface KubeClaims {
 
 /** The `kubernetes.io` claim of a ServiceAccount token, or a message saying what is wrong with it. */
 function kubeClaims(claims: JWTPayload): KubeClaims | string {
-  const k = claims['kubernetes.io'] as Record<string, unknown> | undefined;
-  if (typeof k !== 'object' || k === null) return 'the token has no "kubernetes.io" claim: it is not a ServiceAccount token';
-  const sa = k['serviceaccount'] as Record<string, unknown> | undefined;
+  const k = record(claims['kubernetes.io']);
+  if (k === undefined) return 'the token has no "kubernetes.io" claim: it is not a ServiceAccount token';
+  const sa = record(k['serviceaccount']);
   if (!nonEmpty(k['namespace']) || !nonEmpty(sa?.['name']) || !nonEmpty(sa['uid'])) {
     return 'the "kubernetes.io" claim lacks namespace or serviceaccount name/uid';
   }
-  const pod = k['pod'] as Record<string, unknown> | undefined;
-  if (pod !== undefined && (!nonEmpty(pod['name']) || !nonEmpty(pod['uid']))) return 'the "kubernetes.io".pod claim lacks name or uid';
+  // Present but null, a string or an array is not "unbound": it is a claim we cannot read (refused, never an internal error).
+  const podClaim = k['pod'];
+  const pod = record(podClaim);
+  if (podClaim !== undefined && (!nonEmpty(pod?.['name']) || !nonEmpty(pod['uid']))) return 'the "kubernetes.io".pod claim lacks name or uid';
   return {
     namespace: k['namespace'],
     serviceaccount: { name: sa['name'], uid: sa['uid'] },
@@ -117,6 +124,11 @@ function actingFor(claims: JWTPayload, cfg: ResolvedIssuer): string | undefined 
 function oidcPrincipal(claims: JWTPayload, cfg: ResolvedIssuer, expiresAt: number): PrincipalResult {
   const user = claimAt(claims, cfg.usernameClaim);
   if (!nonEmpty(user)) return refuse('claim-invalid', `the username claim ${quote(cfg.usernameClaim)} is missing or not a string`);
+  // `system:` usernames belong to the cluster (system:serviceaccount:<ns>:<name> is a Kubernetes issuer's): an external IdP
+  // naming one would match allowedSubjects meant for a ServiceAccount. Refused, as the API server's OIDC authenticator does.
+  if ((cfg.usernamePrefix + user).startsWith('system:')) {
+    return refuse('claim-invalid', `the username ${quote(cfg.usernamePrefix + user)} (claim ${quote(cfg.usernameClaim)}) starts with system:, which only the cluster may assign; an OIDC issuer cannot name a ServiceAccount or system user`);
+  }
   const raw = stringList(claimAt(claims, cfg.groupsClaim));
   if (raw === undefined) return refuse('claim-invalid', `the groups claim ${quote(cfg.groupsClaim)} is not a string or a list of strings`);
   // `system:` names belong to the cluster (ServiceAccount groups): an external IdP cannot grant them.

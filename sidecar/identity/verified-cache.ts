@@ -24,7 +24,8 @@ export class VerifiedCache<V> {
   get(key: string, now: number): V | undefined {
     if (this.maxEntries === 0) return undefined;
     const e = this.map.get(key);
-    if (e === undefined || e.until <= now) {
+    // `!(now < until)`, not `until <= now`: a NaN window (a bad exp or option) is a miss, never a hit forever.
+    if (e === undefined || !(now < e.until)) {
       if (e !== undefined) this.map.delete(key);
       this.stats.misses++;
       return undefined;
