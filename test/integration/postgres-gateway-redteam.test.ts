@@ -117,4 +117,26 @@ describe('postgres gateway: red-team regressions', () => {
       c.socket.destroy();
     }
   });
+
+  it('a NUL inside a query string (first statement or later) is a protocol error 08P01, not an internal error; nothing after the NUL runs', async () => {
+    const nulQuery = (sql: string): Buffer => {
+      const body = Buffer.from(`${sql}\0`, 'utf8');
+      const h = Buffer.alloc(5);
+      h[0] = 0x51;
+      h.writeUInt32BE(body.length + 4, 1);
+      return Buffer.concat([h, body]);
+    };
+    for (const warm of [false, true]) {
+      const c = await rawLogin(gw.port, await gw.token());
+      if (warm) await roundTrip(c, [fe.query('SELECT 1')]);
+      const from = c.bytes().length;
+      c.send(nulQuery('SELECT 1\0DELETE FROM orders'));
+      await c.closed;
+      const e = messages(c.bytes().subarray(from)).find((m) => m.type === 'E');
+      assert.ok(e, `an error (warm: ${warm})`);
+      assert.equal(fields(e.body)['C'], '08P01');
+      assert.equal(fields(e.body)['S'], 'FATAL');
+    }
+    assert.equal(await ids(), '1,2,3,4,5,6,7,8,9');
+  });
 });

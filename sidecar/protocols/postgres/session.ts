@@ -365,6 +365,8 @@ export class Session {
   }
 
   private internalFailure(e: unknown): void {
+    // A malformed message decoded after an async step (the first statement waits for the classifier) is still the client's protocol error.
+    if (e instanceof ProtocolError) return this.protocolFailure(e);
     this.log.error({ err: (e as Error)?.stack ?? String(e) }, 'session failed');
     this.fatal(errorFields('CHAP_ERR_INTERNAL', { detail: (e as Error)?.message ?? String(e) }, 'FATAL'), 'error');
   }
