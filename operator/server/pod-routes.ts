@@ -5,7 +5,7 @@ import { mutatePod } from '../webhooks/pod-mutate/admit.ts';
 import type { BuildOptions } from '../webhooks/pod-mutate/build.ts';
 import { DEFAULT_EXCLUDED_NAMESPACES } from '../webhooks/pod-mutate/decide.ts';
 import { LABEL_IDENTITY } from '../webhooks/pod-mutate/layout.ts';
-import { guardedSecrets, validatePod, type PodVerdict } from '../webhooks/pod-validate.ts';
+import { guardedSecrets, podViolations, updateViolations, type PodVerdict } from '../webhooks/pod-validate.ts';
 import { WEBHOOK_PATHS } from '../manifests/webhooks.ts';
 import { allow, deny, type AdmissionOutcome, type AdmissionRequest, type WebhookRoute } from './admission.ts';
 
@@ -60,13 +60,17 @@ function mutateHandler(o: PodRoutesOptions, excluded: readonly string[]): (req: 
   };
 }
 
-function verdictFor(pod: V1Pod, namespace: string, o: PodRoutesOptions): PodVerdict {
+type Violation = Extract<PodVerdict, { allowed: false }>;
+
+function violationsOf(pod: V1Pod, namespace: string, o: PodRoutesOptions): Violation[] {
   const guarded = guardedSecrets(o.lookup.identities(namespace), o.lookup.extraGuardedSecrets?.(namespace) ?? []);
-  return validatePod(pod, guarded, pod.metadata?.labels?.[LABEL_IDENTITY] !== undefined);
+  const label = pod.metadata?.labels?.[LABEL_IDENTITY];
+  const identity = label ? o.lookup.identity(namespace, label) : undefined;
+  return podViolations(pod, guarded, label !== undefined, { identity }).filter((v): v is Violation => !v.allowed);
 }
 
-function sameViolation(a: PodVerdict, b: PodVerdict): boolean {
-  return !a.allowed && !b.allowed && a.rule === b.rule && a.container === b.container;
+function key(v: Violation): string {
+  return `${v.rule}\u0000${v.container ?? ''}\u0000${v.message}`;
 }
 
 function validateHandler(o: PodRoutesOptions, excluded: readonly string[]): (req: AdmissionRequest) => AdmissionOutcome {
@@ -79,15 +83,30 @@ function validateHandler(o: PodRoutesOptions, excluded: readonly string[]): (req
     if (!isPod(pod)) return noPod(req);
     const namespace = namespaceOf(req, pod);
     if (namespace === o.operatorNamespace || excluded.includes(namespace)) return { outcome: 'excluded-namespace', response: allow(req.uid) };
-    const verdict = verdictFor(pod, namespace, o);
-    if (verdict.allowed) return { outcome: 'allowed', response: allow(req.uid) };
-    // An update that keeps a violation the pod already had (a pod from before the operator, a Secret guarded later) does not
-    // make it worse; refusing would only block metadata edits and deletion finalizers. Adding a violation is refused.
-    if (req.operation === 'UPDATE' && isPod(req.oldObject) && sameViolation(verdict, verdictFor(req.oldObject, namespace, o))) {
-      return { outcome: `preexisting-${verdict.rule}`, response: allow(req.uid, [`chaperone: this pod already breaks ${verdict.message}`]) };
-    }
-    return { outcome: verdict.rule, response: deny(req.uid, 403, `chaperone: ${verdict.message}`) };
+    const found = violationsOf(pod, namespace, o);
+    if (req.operation === 'UPDATE') return validateUpdate(req, pod, namespace, found, o);
+    const first = found[0];
+    return first ? { outcome: first.rule, response: deny(req.uid, 403, `chaperone: ${first.message}`) } : { outcome: 'allowed', response: allow(req.uid) };
   };
+}
+
+/**
+ * An UPDATE (or a debug container) must not relabel the pod or touch the webhook's containers, whatever the pod was. Otherwise
+ * an update that keeps violations the pod already had (a pod from before the operator, a Secret guarded later) does not make
+ * it worse; refusing would only block metadata edits and deletion finalizers. Any violation the old pod did not have — every
+ * one is compared, not just the first, so an old violation cannot cover a new debug container — is refused.
+ */
+function validateUpdate(req: AdmissionRequest, pod: V1Pod, namespace: string, found: readonly Violation[], o: PodRoutesOptions): AdmissionOutcome {
+  const old = req.oldObject;
+  if (!isPod(old)) return { outcome: 'no-pod', response: deny(req.uid, 400, `chaperone: the AdmissionReview for an UPDATE of pod ${namespace}/${req.name ?? ''} carries no old Pod; refused`) };
+  const changed = updateViolations(old, pod)[0];
+  if (changed && !changed.allowed) return { outcome: changed.rule, response: deny(req.uid, 403, `chaperone: ${changed.message}`) };
+  const before = new Set(violationsOf(old, namespace, o).map(key));
+  const added = found.find((v) => !before.has(key(v)));
+  if (added) return { outcome: added.rule, response: deny(req.uid, 403, `chaperone: ${added.message}`) };
+  const kept = found[0];
+  if (kept) return { outcome: `preexisting-${kept.rule}`, response: allow(req.uid, [`chaperone: this pod already breaks ${kept.message}`]) };
+  return { outcome: 'allowed', response: allow(req.uid) };
 }
 
 /** The two pod routes, for startWebhookServer (paths as in operator/manifests/webhooks.ts). */

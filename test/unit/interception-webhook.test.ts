@@ -120,6 +120,12 @@ describe('interceptionRefusal: agents must not be able to become the sidecar UID
   ] as const) {
     it(`refuses ${name}`, () => assert.match(interceptionRefusal(p) ?? '', want));
   }
+  it('checks ephemeral (debug) containers too, never exempt by name', () => {
+    for (const name of ['dbg', SIDECAR_CONTAINER_NAME]) {
+      const p: V1Pod = { spec: { containers: [{ name: 'agent', image: 'x', securityContext: good }], ephemeralContainers: [{ name, image: 'busybox', securityContext: { runAsUser: SIDECAR_UID } }] } };
+      assert.match(interceptionRefusal(p) ?? '', new RegExp(`container ${name} runs as UID 65532`));
+    }
+  });
   it('ignores the sidecar and the init container themselves', () => {
     const p: V1Pod = { spec: { initContainers: [interceptionInitContainer(transparent())!, { name: SIDECAR_CONTAINER_NAME, image: 'x' }], containers: [{ name: 'agent', image: 'x', securityContext: good }] } };
     assert.equal(interceptionRefusal(p), undefined);

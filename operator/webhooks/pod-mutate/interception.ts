@@ -4,7 +4,7 @@
 // `chaperone-sidecar init-network` once, before the native sidecar, and exits. Egress settings are
 // passed as flags from the AgentIdentity (the compiled sidecar config does not carry them yet);
 // the sidecar's UID is the loop breaker, so no agent container may run as it.
-import type { V1Container, V1Pod, V1SecurityContext } from '@kubernetes/client-node';
+import type { V1Container, V1EphemeralContainer, V1Pod, V1SecurityContext } from '@kubernetes/client-node';
 import type { AgentIdentity } from '../../api/types.ts';
 import { CONFIG_DIR, CONFIG_FILE, DEFAULT_SIDECAR_IMAGE, SIDECAR_COMMAND, SIDECAR_CONTAINER_NAME, SIDECAR_UID, VOLUME_CONFIG } from './layout.ts';
 
@@ -80,7 +80,7 @@ export function placeInterception(spec: { initContainers?: V1Container[] }, init
   else delete spec.initContainers;
 }
 
-function effectiveUser(pod: V1Pod, c: V1Container): number | undefined {
+function effectiveUser(pod: V1Pod, c: V1Container | V1EphemeralContainer): number | undefined {
   return c.securityContext?.runAsUser ?? pod.spec?.securityContext?.runAsUser;
 }
 
@@ -94,16 +94,22 @@ export function interceptionRefusal(pod: V1Pod): string | undefined {
   const spec = pod.spec;
   if (!spec) return undefined;
   const agents = [...(spec.initContainers ?? []), ...spec.containers].filter((c) => c.name !== SIDECAR_CONTAINER_NAME && c.name !== INTERCEPTION_CONTAINER_NAME);
-  for (const c of agents) {
-    const why = containerRefusal(c, effectiveUser(pod, c));
+  // Ephemeral (debug) containers run in the same network namespace under the same rules: never exempt by name.
+  for (const c of [...agents, ...(spec.ephemeralContainers ?? [])]) {
+    const why = containerInterceptionRefusal(pod, c);
     if (why !== undefined) return why;
   }
   return undefined;
 }
 
+/** interceptionRefusal for one agent container (init, regular or ephemeral), with the pod-level runAsUser as its fallback. */
+export function containerInterceptionRefusal(pod: V1Pod, c: V1Container | V1EphemeralContainer): string | undefined {
+  return containerRefusal(c, effectiveUser(pod, c));
+}
+
 const BYPASS_CAPABILITIES = /^(CAP_)?(NET_ADMIN|NET_RAW|SETUID|SETGID|SYS_ADMIN|ALL)$/i;
 
-function containerRefusal(c: V1Container, uid: number | undefined): string | undefined {
+function containerRefusal(c: V1Container | V1EphemeralContainer, uid: number | undefined): string | undefined {
   const fix = `set securityContext.runAsUser to a non-zero UID other than ${SIDECAR_UID} and allowPrivilegeEscalation: false`;
   if (uid === undefined) return `container ${c.name} sets no runAsUser, so it might run as root or as the sidecar's UID ${SIDECAR_UID} (the image's USER) and bypass transparent interception; ${fix}`;
   if (uid === 0 || uid === SIDECAR_UID) return `container ${c.name} runs as UID ${uid}, which ${uid === 0 ? 'can switch to' : 'is'} the sidecar's UID ${SIDECAR_UID} that transparent interception exempts; ${fix}`;
