@@ -247,6 +247,18 @@ describe('hostile tokens: framing', () => {
     for (const t of cases) assertRefused(await v.verify(t), 'malformed', t);
   });
 
+  test('header and claim values nested thousands deep (within the size limit) are refused by their check, not an internal error', async () => {
+    const { v } = setup();
+    const deep = (n: number): string => `${'['.repeat(n)}${']'.repeat(n)}`;
+    const enc = (json: string): string => Buffer.from(json).toString('base64url');
+    const cases: [string, string][] = [
+      [`${b64({ alg: 'RS256', kid: 'rsa1' })}.${enc(`{"iss":${deep(5000)}}`)}.c2ln`, 'unknown-issuer'],
+      [`${enc(`{"alg":${deep(5000)}}`)}.${b64(oidcClaims())}.c2ln`, 'alg-not-allowed'],
+      [`${enc(`{"alg":"RS256","kid":${deep(5000)}}`)}.${b64(oidcClaims())}.c2ln`, 'malformed'],
+    ];
+    for (const [t, reason] of cases) assertRefused(await v.verify(t), reason, t);
+  });
+
   test('a 1 MB token is refused by size before any decoding, with its size in the message', async () => {
     const { v } = setup();
     const t = 'a'.repeat(1 << 20);

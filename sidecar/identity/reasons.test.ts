@@ -21,3 +21,8 @@ test('quote() bounds length and replaces control and non-ASCII characters', () =
   assert.equal(quote(undefined), '"undefined"');
   assert.equal(quote(['a']), '"[\\"a\\"]"');
 });
+
+test('quote() of a value nested too deeply for JSON.stringify describes it instead of throwing', () => {
+  const deep: unknown = JSON.parse(`${'['.repeat(20000)}${']'.repeat(20000)}`);
+  assert.equal(quote(deep), '"[a list nested too deeply to quote]"');
+});

@@ -57,7 +57,16 @@ export function errorCodeFor(reason: ReasonCode | AuthorizeReason): ErrorCode {
 
 /** A claim value made safe to quote in a message: printable ASCII only, bounded (it came from an unverified token). */
 export function quote(value: unknown, max = 80): string {
-  const s = typeof value === 'string' ? value : JSON.stringify(value) ?? String(value);
+  const s = typeof value === 'string' ? value : text(value);
   const clean = s.replace(/[^\x20-\x7e]/g, '?');
   return JSON.stringify(clean.length > max ? `${clean.slice(0, max)}…` : clean);
+}
+
+/** JSON of a non-string claim; a value nested thousands deep (an unverified `iss`) overflows JSON.stringify, which must not throw. */
+function text(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return Array.isArray(value) ? '[a list nested too deeply to quote]' : '{a value nested too deeply to quote}';
+  }
 }
