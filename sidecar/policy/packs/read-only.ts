@@ -4,7 +4,7 @@ import type { SqlPack } from './types.ts';
 
 export const readOnly: SqlPack = {
   name: 'read-only',
-  description: 'Allow only reads (SELECT, COPY TO STDOUT, SHOW, EXPLAIN, transaction control); deny writes, DDL, DCL, admin, row locks and read-write overrides.',
+  description: 'Allow only reads (SELECT, COPY TO STDOUT, SHOW, EXPLAIN, transaction control); deny writes, DDL, DCL, admin, row and advisory locks and read-write overrides.',
   rules: [
     {
       id: 'read-only.kind',
@@ -17,7 +17,7 @@ export const readOnly: SqlPack = {
       id: 'read-only.row-locks',
       action: 'deny',
       reason: 'row-locks',
-      message: 'this connection is read-only: SELECT … FOR UPDATE/SHARE and LOCK take write locks',
+      message: 'this connection is read-only: SELECT … FOR UPDATE/SHARE, LOCK and advisory locks take locks that block other sessions',
       match: { flags: ['rowLocks'] },
     },
     {
@@ -39,6 +39,8 @@ export const readOnly: SqlPack = {
     { sql: 'EXPLAIN ANALYZE DELETE FROM users', expect: 'deny', reason: 'not-read-only', why: 'EXPLAIN ANALYZE executes the DELETE' },
     { sql: "SELECT nextval('users_id_seq')", expect: 'deny', reason: 'not-read-only', why: 'nextval advances a sequence' },
     { sql: 'SELECT * FROM users FOR UPDATE', expect: 'deny', reason: 'row-locks', why: 'row locks are writes to the lock manager and the tuple header' },
+    { sql: 'SELECT pg_advisory_lock(1)', expect: 'deny', reason: 'row-locks', why: 'an advisory lock blocks other sessions waiting on the key' },
+    { sql: 'EXPLAIN (ANALYZE false, ANALYZE) DELETE FROM users', expect: 'deny', reason: 'not-read-only', why: 'the last ANALYZE wins: it executes' },
     { sql: 'BEGIN READ WRITE', expect: 'deny', reason: 'read-write-override', why: 'would undo default_transaction_read_only' },
     { sql: 'SET default_transaction_read_only = off', expect: 'deny', reason: 'read-write-override', why: 'would undo the upstream second wall' },
     { sql: "SELECT set_config('default_transaction_read_only', 'off', false)", expect: 'deny', reason: 'read-write-override', why: 'the same through set_config' },

@@ -36,7 +36,9 @@ describe('SqlClassifier cache', () => {
   const sensitive: [string, string][] = [
     ["SELECT set_config('search_path', 'x', false)", "SELECT set_config('role', 'x', false)"],
     ["SELECT query_to_xml('select 1', true, false, '')", "SELECT query_to_xml('delete from t', true, false, '')"],
-    ['DELETE FROM t WHERE 1 = 2', 'DELETE FROM t WHERE 1 = 1'],
+    ['DELETE FROM t WHERE id = 2 OR 1 = 2', 'DELETE FROM t WHERE id = 2 OR 1 = 1'],
+    ["EXPLAIN (ANALYZE 'off') DELETE FROM t WHERE id = 1", "EXPLAIN (ANALYZE 'on') DELETE FROM t WHERE id = 1"],
+    ['EXPLAIN (ANALYZE 0) DELETE FROM t WHERE id = 1', 'EXPLAIN (ANALYZE 1) DELETE FROM t WHERE id = 1'],
     ["SELECT nextval('a')", "SELECT nextval('b')"],
     ["SELECT table_to_xml('public.a', true, false, '')", "SELECT table_to_xml('billing.cards', true, false, '')"],
     ["SET client_encoding = 'UTF8'", "SET client_encoding = 'SJIS'"],

@@ -44,7 +44,7 @@ export type SqlFlag =
   | 'roleChange'
   /** Runs code the classifier cannot see: DO, CREATE FUNCTION bodies, SQL strings in query_to_xml/dblink, schema_to_xml. */
   | 'dynamicCode'
-  /** SELECT … FOR UPDATE/SHARE, or LOCK TABLE. */
+  /** SELECT … FOR UPDATE/SHARE, LOCK TABLE, or an advisory lock (pg_advisory_lock & co.). */
   | 'rowLocks'
   | 'selectInto'
   | 'sequenceWrite'
@@ -58,9 +58,9 @@ export type SqlFlag =
   | 'unresolvedExecute'
   /** A statement type this classifier does not know: classified admin. */
   | 'unrecognized'
-  /** An UPDATE/DELETE whose WHERE is constant-true (WHERE true, 1=1, id = id, x OR true). */
+  /** An UPDATE/DELETE/MERGE whose WHERE (ON) is constant-true (WHERE true, 1=1, id = id, x OR true) or names no column of the target row. */
   | 'trivialWhere'
-  /** A DELETE (anywhere: CTEs, MERGE actions, COPY (…), rules, SQL strings) with no WHERE, or a constant-true one. */
+  /** A DELETE (anywhere: CTEs, MERGE actions, COPY (…), rules, SQL strings) with no WHERE, or a trivial one (see trivialWhere). */
   | 'deleteWithoutWhere'
   /** The same for UPDATE. */
   | 'updateWithoutWhere'
@@ -454,7 +454,17 @@ class Walk {
     if (!w) return null;
     const [t, n] = w;
     if (t === 'TypeCast') return this.constValue(n.arg);
-    if (t === 'String') return str(n.sval) ?? null;
+    if (t === 'String') {
+      // A DefElem argument: a keyword (ANALYZE off) or a string literal (ANALYZE 'off') the
+      // normalizer strips, so the value may differ between messages sharing a key.
+      this.literalSensitive = true;
+      return str(n.sval) ?? null;
+    }
+    if (t === 'Integer') {
+      // A DefElem argument written as a number (ANALYZE 0): stripped by the normalizer too.
+      this.literalSensitive = true;
+      return String(typeof n.ival === 'number' ? n.ival : 0);
+    }
     if (t !== 'A_Const') return null;
     // TRUE/FALSE/NULL are keywords (kept by the normalizer); numbers and strings are stripped.
     if (isObj(n.boolval)) return n.boolval.boolval === true ? 'true' : 'false';
@@ -502,9 +512,16 @@ class Walk {
     return Array.isArray(rels) && rels.some((r) => unwrap(r)?.[1] === rel);
   }
 
-  whereIsReal(where: unknown): boolean {
+  /**
+   * A WHERE (or MERGE ON) that limits which rows of `target` (the statement's RangeVar) are hit: it
+   * must refer to the target row (an unqualified column, a column qualified by the target's name or
+   * alias, WHERE CURRENT OF) and not be constant-true. `WHERE 'yes'`, `WHERE 1 < 2`, `WHERE $1`,
+   * `WHERE EXISTS (SELECT 1 FROM u WHERE u.x = 1)`, `DELETE … USING u WHERE u.x = 1` and MERGE … ON
+   * s.x = 1 hit every row or none.
+   */
+  whereIsReal(where: unknown, target: unknown): boolean {
     if (where === undefined || where === null) return false;
-    if (isTriviallyTrue(this, where, 0)) {
+    if (!refersToTarget(where, targetNames(target)) || isTriviallyTrue(this, where, 0)) {
       this.flags.add('trivialWhere');
       return false;
     }
@@ -682,6 +699,47 @@ export function splitQualifiedName(text: string): string[] | null {
 // ---------------------------------------------------------------------------------------------
 // Constant-true WHERE detection.
 
+/** The names a WHERE can qualify the target's columns with: its alias if it has one, else its name. */
+function targetNames(target: unknown): ReadonlySet<string> {
+  const rel = isObj(target) ? (unwrap(target)?.[0] === 'RangeVar' ? unwrap(target)?.[1] : target) : undefined;
+  const alias = isObj(rel?.alias) ? str(rel.alias.aliasname) : undefined;
+  const name = str(rel?.relname);
+  return new Set(alias !== undefined ? [alias] : name !== undefined ? [name] : []);
+}
+
+/**
+ * Whether an expression can depend on the target row: a ColumnRef that is unqualified (it may be the
+ * target's column, or its whole row) or qualified by a target name, or CURRENT OF. Anywhere inside,
+ * subqueries included (a correlated subquery names the target). Iterative: no recursion limit.
+ */
+function refersToTarget(where: unknown, targets: ReadonlySet<string>): boolean {
+  const stack: unknown[] = [where];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (Array.isArray(v)) {
+      for (const x of v as unknown[]) stack.push(x);
+      continue;
+    }
+    if (!isObj(v)) continue;
+    if (isObj(v.CurrentOfExpr)) return true;
+    if (isObj(v.ColumnRef)) {
+      if (columnNamesTarget(v.ColumnRef, targets)) return true;
+      continue;
+    }
+    for (const x of Object.values(v)) if (typeof x === 'object' && x !== null) stack.push(x);
+  }
+  return false;
+}
+
+/** An unqualified column (or whole-row reference), or one qualified by a target name. */
+function columnNamesTarget(col: Obj, targets: ReadonlySet<string>): boolean {
+  const fields: readonly unknown[] = Array.isArray(col.fields) ? (col.fields as unknown[]) : [];
+  if (fields.length <= 1) return true;
+  const q = fields[fields.length - 2];
+  const qualifier = isObj(q) && isObj(q.String) ? str(q.String.sval) : undefined;
+  return qualifier !== undefined && targets.has(qualifier);
+}
+
 const TRUE_CONSTS = new Set(['true']);
 
 function isTriviallyTrue(w: Walk, v: unknown, depth: number): boolean {
@@ -694,11 +752,33 @@ function isTriviallyTrue(w: Walk, v: unknown, depth: number): boolean {
     return c !== null && (TRUE_CONSTS.has(c) || (t === 'TypeCast' && isTrueish(c)));
   }
   if (t === 'BoolExpr' && Array.isArray(n.args)) {
-    if (n.boolop === 'OR_EXPR') return n.args.some((a) => isTriviallyTrue(w, a, depth + 1));
+    if (n.boolop === 'OR_EXPR') return n.args.some((a) => isTriviallyTrue(w, a, depth + 1)) || nullOrNotNull(n.args);
     if (n.boolop === 'AND_EXPR') return n.args.every((a) => isTriviallyTrue(w, a, depth + 1));
     return false;
   }
-  if (t === 'A_Expr' && n.kind === 'AEXPR_OP') return comparisonIsTrue(w, n);
+  if (t === 'A_Expr') return exprIsTrue(w, n);
+  return false;
+}
+
+function exprIsTrue(w: Walk, n: Obj): boolean {
+  if (n.kind === 'AEXPR_OP') return comparisonIsTrue(w, n);
+  // id IS NOT DISTINCT FROM id holds for every row, NULLs included.
+  if (n.kind === 'AEXPR_NOT_DISTINCT') return isSameColumn(n.lexpr, n.rexpr);
+  return false;
+}
+
+/** x IS NULL OR x IS NOT NULL (for the same x) among the arguments of an OR. */
+function nullOrNotNull(args: readonly unknown[]): boolean {
+  const seen = new Map<string, Set<string>>();
+  for (const a of args) {
+    const t = unwrap(a);
+    if (t?.[0] !== 'NullTest') continue;
+    const key = JSON.stringify(stripLocations(t[1].arg));
+    const tests = seen.get(key) ?? new Set<string>();
+    tests.add(String(t[1].nulltesttype));
+    seen.set(key, tests);
+    if (tests.size === 2) return true;
+  }
   return false;
 }
 
@@ -748,15 +828,20 @@ type Handler = (w: Walk, node: Obj, parentType: string, field: string) => void;
 
 function analyzeOption(options: unknown, w: Walk): boolean {
   if (!Array.isArray(options)) return false;
+  // PostgreSQL does not refuse a repeated option: the LAST one wins, so EXPLAIN (ANALYZE false,
+  // ANALYZE) executes. Any ANALYZE that is not plainly false counts as executing.
+  let analyze = false;
   for (const o of options) {
     const d = unwrap(o)?.[1];
     if (!d || str(d.defname) !== 'analyze') continue;
-    if (d.arg === undefined) return true;
+    if (d.arg === undefined) {
+      analyze = true;
+      continue;
+    }
     const v = w.constValue(d.arg);
-    // EXPLAIN (ANALYZE off) does not execute; anything not plainly false counts as executing.
-    return v === null || !['false', 'off', 'no', '0', 'f', 'n', 'of', 'fa', 'fal', 'fals'].includes(v.toLowerCase());
+    if (v === null || !['false', 'off', 'no', '0', 'f', 'n', 'of', 'fa', 'fal', 'fals'].includes(v.trim().toLowerCase())) analyze = true;
   }
-  return false;
+  return analyze;
 }
 
 function topInfo(type: string, node: Obj): TopInfo {
@@ -835,20 +920,20 @@ const HANDLERS: Readonly<Record<string, Handler>> = {
     w.withScopes(node, (skip) => w.walkChildren('InsertStmt', node, skip));
   },
   UpdateStmt(w, node) {
-    w.dmlOp('UPDATE', node.relation, w.whereIsReal(node.whereClause));
+    w.dmlOp('UPDATE', node.relation, w.whereIsReal(node.whereClause, node.relation));
     w.withScopes(node, (skip) => w.walkChildren('UpdateStmt', node, skip));
   },
   DeleteStmt(w, node) {
-    w.dmlOp('DELETE', node.relation, w.whereIsReal(node.whereClause));
+    w.dmlOp('DELETE', node.relation, w.whereIsReal(node.whereClause, node.relation));
     w.withScopes(node, (skip) => w.walkChildren('DeleteStmt', node, skip));
   },
   MergeStmt(w, node) {
-    const joinReal = w.whereIsReal(node.joinCondition);
+    const joinReal = w.whereIsReal(node.joinCondition, node.relation);
     w.dmlOp('MERGE', node.relation, joinReal);
     for (const clause of Array.isArray(node.mergeWhenClauses) ? node.mergeWhenClauses : []) {
       const c = unwrap(clause)?.[1];
       if (!c) continue;
-      const guarded = joinReal || (c.condition !== undefined && w.whereIsReal(c.condition));
+      const guarded = joinReal || (c.condition !== undefined && w.whereIsReal(c.condition, node.relation));
       if (c.commandType === 'CMD_DELETE') w.dmlOp('DELETE', node.relation, guarded);
       if (c.commandType === 'CMD_UPDATE') w.dmlOp('UPDATE', node.relation, guarded);
     }
@@ -944,14 +1029,17 @@ const HANDLERS: Readonly<Record<string, Handler>> = {
     variableSet(w, node, 'SET');
     w.walkChildren('VariableSetStmt', node);
   },
-  AlterSystemStmt(w) {
+  AlterSystemStmt(w, node) {
     // The nested setstmt changes postgresql.auto.conf, not this session: kind admin says enough.
     w.flags.add('setConfig');
+    persistentLexerSetting(w, node.setstmt);
   },
   AlterRoleSetStmt(w, node) {
+    persistentLexerSetting(w, node.setstmt);
     w.walkChildren('AlterRoleSetStmt', node, SETSTMT_SKIP);
   },
   AlterDatabaseSetStmt(w, node) {
+    persistentLexerSetting(w, node.setstmt);
     w.walkChildren('AlterDatabaseSetStmt', node, SETSTMT_SKIP);
   },
   TransactionStmt(w, node) {
@@ -974,6 +1062,17 @@ function functionOptions(node: Obj): { language: string; body: string | null } {
     if (d?.defname === 'as') body = names(unwrap(d.arg)?.[1]?.items)[0] ?? null;
   }
   return { language, body };
+}
+
+/**
+ * ALTER ROLE|DATABASE|SYSTEM … SET standard_conforming_strings = off: every later session (through
+ * this sidecar too) would have its strings lexed differently from this parser. Same invariant as SET.
+ */
+function persistentLexerSetting(w: Walk, setstmt: unknown): void {
+  const n = isObj(setstmt) ? (unwrap(setstmt)?.[0] === 'VariableSetStmt' ? unwrap(setstmt)?.[1] : setstmt) : undefined;
+  if (!n || String(n.kind) !== 'VAR_SET_VALUE' || (str(n.name) ?? '').toLowerCase() !== 'standard_conforming_strings') return;
+  const values = (Array.isArray(n.args) ? n.args : []).map((a) => w.constValue(a));
+  if (values.length !== 1 || !isTrueish(values[0] ?? null)) w.flags.add('parserDivergence');
 }
 
 const FUNCNAME_SKIP: ReadonlySet<string> = new Set(['funcname']);

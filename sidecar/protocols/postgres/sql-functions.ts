@@ -26,6 +26,9 @@ const XML_TABLE: FunctionEffect = { tableArg: 0 };
 // schema_to_xml / database_to_xml read every table of a schema or database: no table list to check.
 const XML_ALL: FunctionEffect = { flags: ['dynamicCode'] };
 const SLEEP: FunctionEffect = { flags: ['sleep'] };
+// Advisory locks: no data is written, but another session waiting on the key (a migration lock, a
+// job queue) is blocked until this one lets go. Read-only refuses them with the row locks.
+const ADVISORY_LOCK: FunctionEffect = { flags: ['rowLocks'] };
 
 const EXACT: ReadonlyMap<string, FunctionEffect> = new Map<string, FunctionEffect>([
   ['nextval', { kind: 'write', flags: ['sequenceWrite'], sequenceArg: 0 }],
@@ -87,6 +90,29 @@ const EXACT: ReadonlyMap<string, FunctionEffect> = new Map<string, FunctionEffec
   ['pg_import_system_collations', ADMIN],
   ['pg_logical_emit_message', ADMIN],
   ['pg_sync_replication_slots', ADMIN],
+  ['pg_advisory_lock', ADVISORY_LOCK],
+  ['pg_advisory_lock_shared', ADVISORY_LOCK],
+  ['pg_advisory_xact_lock', ADVISORY_LOCK],
+  ['pg_advisory_xact_lock_shared', ADVISORY_LOCK],
+  ['pg_try_advisory_lock', ADVISORY_LOCK],
+  ['pg_try_advisory_lock_shared', ADVISORY_LOCK],
+  ['pg_try_advisory_xact_lock', ADVISORY_LOCK],
+  ['pg_try_advisory_xact_lock_shared', ADVISORY_LOCK],
+  // Contrib and PG 17/18 functions that change server state: pg_surgery destroys or freezes tuples,
+  // pg_visibility truncates a visibility map, pg_buffercache evicts, pg_stat_statements resets,
+  // the statistics import functions overwrite planner statistics, pg_background runs SQL in a worker.
+  ['heap_force_kill', ADMIN],
+  ['heap_force_freeze', ADMIN],
+  ['pg_truncate_visibility_map', ADMIN],
+  ['pg_buffercache_evict', ADMIN],
+  ['pg_buffercache_evict_relation', ADMIN],
+  ['pg_buffercache_evict_all', ADMIN],
+  ['pg_stat_statements_reset', ADMIN],
+  ['pg_restore_relation_stats', ADMIN],
+  ['pg_restore_attribute_stats', ADMIN],
+  ['pg_clear_relation_stats', ADMIN],
+  ['pg_clear_attribute_stats', ADMIN],
+  ['pg_background_launch', { kind: 'admin', flags: ['dynamicCode'], sqlArgs: [0] }],
   ['pg_sleep', SLEEP],
   ['pg_sleep_for', SLEEP],
   ['pg_sleep_until', SLEEP],
@@ -107,6 +133,8 @@ const PREFIXES: readonly (readonly [string, FunctionEffect])[] = [
   ['pg_drop_replication_slot', ADMIN],
   ['pg_replication_slot_advance', ADMIN],
   ['pg_logical_slot_', ADMIN],
+  // Only callable in binary-upgrade mode, but each rewrites catalogs.
+  ['binary_upgrade_', ADMIN],
 ];
 
 /** The effect of calling a function with this bare (unqualified, lowercased) name, if any. */
