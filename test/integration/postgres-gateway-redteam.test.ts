@@ -139,4 +139,30 @@ describe('postgres gateway: red-team regressions', () => {
     }
     assert.equal(await ids(), '1,2,3,4,5,6,7,8,9');
   });
+
+  it('the server lexing SQL differently from the judge ends the session: a client_encoding set inside a function; standard_conforming_strings is pinned on at start-up', async () => {
+    const c = await rawLogin(gw.port, await gw.token());
+    const direct = await roundTrip(c, [fe.query("SET client_encoding = 'SJIS'")]);
+    assert.deepEqual(summary(direct), ['E:42501', 'Z'], 'the SQL rules refuse the plain SET');
+    // A function the judge never saw the body of (made outside the gateway, or a DO block, a trigger…).
+    await pgp.psql("CREATE FUNCTION sjis() RETURNS text LANGUAGE plpgsql AS $$ BEGIN RETURN set_config('client_' || 'encoding', 'SJIS', false); END $$");
+    const from = c.bytes().length;
+    c.send(fe.query('SELECT sjis()'));
+    await c.closed;
+    const e = messages(c.bytes().subarray(from)).find((m) => m.type === 'E');
+    assert.ok(e, 'a FATAL error');
+    assert.equal(fields(e.body)['S'], 'FATAL');
+    assert.match(fields(e.body)['M'] ?? '', /client_encoding=SJIS/);
+
+    await pgp.psql(`ALTER ROLE ${pgp.superuser} SET standard_conforming_strings = off`);
+    try {
+      const d = await rawLogin(gw.port, await gw.token());
+      const r = await roundTrip(d, [fe.query('SHOW standard_conforming_strings')]);
+      const row = messages(r).find((m) => m.type === 'D');
+      assert.equal(row?.body.subarray(6).toString(), 'on');
+      d.socket.destroy();
+    } finally {
+      await pgp.psql(`ALTER ROLE ${pgp.superuser} RESET standard_conforming_strings`);
+    }
+  });
 });

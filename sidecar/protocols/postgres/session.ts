@@ -11,7 +11,7 @@ import type { SqlDecision } from '../../policy/evaluate-sql.ts';
 import type { Decision, RecordEvent } from '../../recording/event.ts';
 import { holdForApproval, newApprovalId, type ApprovalBackend, type ApprovalRequest } from './approval-hold.ts';
 import { authenticate } from './auth.ts';
-import { decodeReadyStatus } from './backend-framer.ts';
+import { decodeBackend, decodeReadyStatus } from './backend-framer.ts';
 import type { CancelRegistry } from './cancel.ts';
 import { BackendCode, FrontendCode, ProtocolError } from './codes.ts';
 import { decodeDescribeOrClose, decodeExecute, decodeParse, decodePasswordMessage, decodeQuery, decodeStartup, FrontendFramer, decodeBind } from './frontend-framer.ts';
@@ -26,7 +26,7 @@ import type { SqlClassifier } from './sql-cache.ts';
 import { PreparedRegistry } from './sql-prepared.ts';
 import type { ListenerTls } from './listener-tls.ts';
 import { RawRun } from './raw-run.ts';
-import { planStartup, startupRefusal, type StartupPlan } from './startup.ts';
+import { lexingDivergence, planStartup, startupRefusal, type StartupPlan } from './startup.ts';
 import { connectUpstream, readCredential, sendUpstreamCancel, UpstreamError, type Credential, type UpstreamSession, type UpstreamTarget } from './upstream.ts';
 
 /** The slice of a pino logger a session uses (object first, fixed message). */
@@ -534,7 +534,10 @@ export class Session {
     this.fakePid = key.processId;
     this.client.cork();
     this.writeClient(be.authenticationOk());
-    for (const f of up.parameterStatus) this.writeClient(rm.parameterStatus(f));
+    for (const f of up.parameterStatus) {
+      if (this.lexingChanged(f)) return;
+      this.writeClient(rm.parameterStatus(f));
+    }
     for (const f of up.notices) this.writeClient(rm.errorOrNotice(f));
     const dropped = this.plan?.dropped ?? [];
     if (dropped.length > 0) {
@@ -908,7 +911,8 @@ export class Session {
 
   private onUpstreamFrame(f: BackendFrame): void {
     const rm = this.rm;
-    if (rm === null) return;
+    // Closed by an earlier frame of the same chunk (a FATAL): nothing more reaches the client.
+    if (rm === null || this.closed) return;
     const c = this.cycles[0] ?? this.open;
     c.bytes += f.raw.length;
     if (f.code === BackendCode.DataRow) {
@@ -939,7 +943,7 @@ export class Session {
       case BackendCode.NotificationResponse:
         return rm.notification(f);
       case BackendCode.ParameterStatus:
-        return rm.parameterStatus(f);
+        return this.lexingChanged(f) ? null : rm.parameterStatus(f);
       case BackendCode.CopyOutResponse:
       case BackendCode.CopyBothResponse:
         rm.copyStart(f);
@@ -959,6 +963,23 @@ export class Session {
       default:
         return f.raw;
     }
+  }
+
+  /**
+   * The server now lexes SQL differently from the judge's parser (a client_encoding whose multi-byte
+   * characters swallow a quote or backslash, standard_conforming_strings off) — set by a path the
+   * SQL rules did not see (a function body, a role default): every later judgement would be a guess,
+   * so the session ends (FATAL) before another statement is judged. True when it did.
+   */
+  private lexingChanged(f: BackendFrame): boolean {
+    const m = decodeBackend(f);
+    if (m.name !== 'parameterStatus') return false;
+    const setting = lexingDivergence(m.parameter, m.value);
+    if (setting === null) return false;
+    this.log.warn({ setting }, 'the server lexes SQL differently from the sidecar now; closing the session');
+    this.toClient.flush();
+    this.fatal(errorFields('CHAP_ERR_PG_PROTOCOL', { detail: `the server now runs with ${setting}, which makes it read SQL differently from the sidecar's parser; Chaperone needs client_encoding UTF8 and standard_conforming_strings on` }, 'FATAL'), 'parser-divergence');
+    return true;
   }
 
   private writeOpt(b: Buffer | null): void {

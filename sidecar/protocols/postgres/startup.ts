@@ -23,8 +23,28 @@ export const FORWARDED_PARAMETERS: ReadonlySet<string> = new Set([
   'lc_time',
 ]);
 
-/** Set by the sidecar itself: the agent cannot pick another user or database, and text is UTF-8 (what the SQL parser reads). */
-const SIDECAR_SET = new Set(['user', 'database', 'client_encoding']);
+/**
+ * Set by the sidecar itself: the agent cannot pick another user or database; text is UTF-8 and
+ * string literals are standard (what the sidecar's SQL parser reads). A start-up setting outranks
+ * `ALTER ROLE/DATABASE … SET` and postgresql.conf, so a `standard_conforming_strings = off` left
+ * there by an earlier session cannot make the server lex SQL differently from the judge.
+ */
+const SIDECAR_SET = new Set(['user', 'database', 'client_encoding', 'standard_conforming_strings']);
+
+/** Settings that decide how the server lexes SQL, and the only value the sidecar's parser agrees with (session.ts watches their ParameterStatus). */
+export const LEXING_SETTINGS: ReadonlyMap<string, string> = new Map([
+  ['client_encoding', 'UTF8'],
+  ['standard_conforming_strings', 'on'],
+]);
+
+/** The setting and value when a reported parameter makes the server lex SQL differently from the sidecar's parser; else null. */
+export function lexingDivergence(name: string, value: string): string | null {
+  const want = LEXING_SETTINGS.get(name.toLowerCase());
+  if (want === undefined) return null;
+  const norm = (v: string): string => v.trim().toUpperCase().replace(/[-_]/g, '');
+  if (norm(value) === norm(want) || (want === 'UTF8' && norm(value) === 'UNICODE')) return null;
+  return `${name}=${value}`;
+}
 
 export interface StartupPlan {
   /** Parameters for the upstream StartupMessage, in order. */
@@ -61,6 +81,7 @@ export function planStartup(m: StartupMessage, id: UpstreamIdentity): StartupPla
     ['user', id.user],
     ['database', id.database],
     ['client_encoding', 'UTF8'],
+    ['standard_conforming_strings', 'on'],
   ]);
   const dropped: string[] = [];
   const unrecognizedOptions: string[] = [];
