@@ -2,7 +2,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sharedControlPlane, type ControlPlane } from '../cluster/control-plane.ts';
@@ -28,6 +29,8 @@ let kubeconfig: string;
 let approvals: LocalApprovals;
 const events: RecordEvent[] = [];
 let stopGateway: () => Promise<void>;
+/** Raw HTTPS requests to the gateway with the agent's token (headers kubectl would not send). */
+let rawGet: (path: string, headers?: Record<string, string>) => Promise<{ status: number; contentType: string; text: string }>;
 
 const policy: HttpPolicyConfig = {
   default: 'allow',
@@ -119,6 +122,17 @@ before(async () => {
   // The kubeconfig the operator injects: the sidecar on loopback, the agent's own token.
   kubeconfig = join(dir, 'kubeconfig');
   const agentToken = await idp.token('agent-writer');
+  const caPem = await readFile(ca.certFile, 'utf8');
+  rawGet = (path, headers = {}) => new Promise((resolve, reject) => {
+    const r = httpsRequest({ host: '127.0.0.1', port: g.address.port, path, ca: caPem, headers: { authorization: `Bearer ${agentToken}`, ...headers } }, (res) => {
+      let text = '';
+      res.on('data', (d: Buffer) => (text += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, contentType: String(res.headers['content-type'] ?? ''), text }));
+      res.on('error', reject);
+    });
+    r.on('error', reject);
+    r.end();
+  });
   await writeFile(kubeconfig, [
     'apiVersion: v1', 'kind: Config', 'current-context: sidecar',
     'clusters:', '- name: sidecar', '  cluster:', `    server: https://127.0.0.1:${g.address.port}`, `    certificate-authority: ${ca.certFile}`,
@@ -206,6 +220,35 @@ describe('kubectl through the Kubernetes gateway', () => {
     const got = await kubectl(['get', 'secret', 'applied-secret', '-o', 'yaml']);
     assert.ok(!got.stdout.includes(`${PW}-applied`) && !got.stdout.includes(b64(`${PW}-applied`)), got.stdout);
     assert.match(got.stdout, /last-applied-configuration/);
+  });
+
+  // Each of these returned the applied Secret's value before: Table rows and metadata-only answers carry the
+  // last-applied copy; ?watch=yes is a watch to the API server (it was judged and masked as a list); YAML went out as text.
+  it('no view of an applied Secret shows its value: Table, PartialObjectMetadata, watch=yes, YAML, CBOR', async () => {
+    const value = `${PW}-viewed`;
+    const r = await kubectl(['apply', '-f', '-'], `apiVersion: v1\nkind: Secret\nmetadata:\n  name: viewed\ndata:\n  k: ${b64(value)}\n`);
+    assert.equal(r.code, 0, r.stderr);
+    const base = `/api/v1/namespaces/${ns}/secrets`;
+    for (const [path, accept] of [
+      [base, 'application/json;as=Table;v=v1;g=meta.k8s.io'],
+      [`${base}/viewed`, 'application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io'],
+      [base, 'application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io'],
+      [`${base}?watch=yes&timeoutSeconds=1`, 'application/json'],
+      [`${base}?watch&timeoutSeconds=1`, 'application/json;as=Table;v=v1;g=meta.k8s.io'],
+      [`${base}?watch=1&pretty=true&timeoutSeconds=1`, 'application/json'],
+      [`${base}/viewed`, 'application/yaml'],
+      [`${base}/viewed`, 'application/cbor'],
+      [`${base}/viewed`, 'application/vnd.kubernetes.protobuf'],
+    ] as const) {
+      const got = await rawGet(path, { accept });
+      assert.equal(got.status, 200, `${path} ${accept}: ${got.text.slice(0, 300)}`);
+      assert.match(got.contentType, /^application\/json/, `${path} ${accept}`);
+      assert.ok(!got.text.includes(b64(value)) && !got.text.includes(value), `${path} ${accept}: ${got.text.slice(0, 2000)}`);
+      assert.ok(got.text.includes('viewed'), `${path} ${accept}: the Secret is listed`);
+    }
+    const watched = await rawGet(`${base}?watch=yes&timeoutSeconds=1`);
+    assert.ok(events.some((e) => e.type === 'request' && e.url.includes('watch=yes') && e.classification.verb === 'watch'), 'recorded as a watch');
+    assert.match(watched.text, /"type":"ADDED"/);
   });
 
   it('get -w streams masked events as they happen', async () => {

@@ -168,6 +168,11 @@ function abortReason(err: NodeJS.ErrnoException, upRes: IncomingMessage): string
   return err.message;
 }
 
+/** Responses that carry no body (RFC 9110 §6.4.1). */
+function hasNoBody(method: string, status: number): boolean {
+  return method === 'HEAD' || status === 204 || status === 304 || (status >= 100 && status < 200);
+}
+
 function decoderFor(encoding: string | undefined): NodeJS.ReadWriteStream | null | undefined {
   const e = (encoding ?? '').trim().toLowerCase();
   if (e === '' || e === 'identity') return null;
@@ -522,10 +527,9 @@ export class Gateway {
     const status = upRes.statusCode ?? 502;
     const h = agentHeaders(upRes.headers, masker, cred.secrets);
     const headerFindings = h.findings;
-    const noBody = ex.facts.method === 'HEAD' || status === 204 || status === 304 || (status >= 100 && status < 200);
     const opts = this.profile.bodyOptions(ex.facts, upRes.headers['content-type'], masker);
     const decoder = decoderFor(upRes.headers['content-encoding']);
-    if (noBody) {
+    if (hasNoBody(ex.facts.method, status)) {
       if (opts.mode !== 'none' || decoder !== null) delete h.headers['content-length'];
       res.writeHead(status, h.headers);
       res.end();
@@ -533,15 +537,20 @@ export class Gateway {
       this.finish(ex, status, 0, headerFindings, undefined);
       return;
     }
+    if (opts.mode === 'refuse') return this.refuseBody(ex, upRes, headerFindings, 'type');
     if (decoder === undefined && opts.mode === 'none') return this.streamBody(ex, upRes, { status, headers: h.headers, opts, headerFindings, decoder: null });
-    if (decoder === undefined) {
-      upRes.destroy();
-      const r = refusal('CHAP_ERR_HTTP_UNMASKABLE', { connection: this.cfg.name, detail: `content-encoding ${String(upRes.headers['content-encoding'])} cannot be decoded` });
-      this.finish(ex, r.status, 0, headerFindings, r.message);
-      return this.send(res, r);
-    }
+    if (decoder === undefined) return this.refuseBody(ex, upRes, headerFindings, 'encoding');
     if (decoder === null && opts.mode === 'json') return this.respondDocument(ex, upRes, { status, headers: h.headers, opts, headerFindings });
     this.streamBody(ex, upRes, { status, headers: h.headers, opts, headerFindings, decoder: decoder ?? null });
+  }
+
+  /** A response that is not passed on (an encoding we cannot decode; a Kubernetes object in YAML, protobuf, CBOR): 502 before any byte. */
+  private refuseBody(ex: Exchange, upRes: IncomingMessage, headerFindings: Record<string, number>, why: 'type' | 'encoding'): void {
+    upRes.destroy();
+    const detail = why === 'encoding' ? `content-encoding ${String(upRes.headers['content-encoding'])} cannot be decoded` : `a ${String(upRes.headers['content-type'] ?? 'untyped')} answer cannot be masked by meaning here`;
+    const r = refusal('CHAP_ERR_HTTP_UNMASKABLE', { connection: this.cfg.name, detail });
+    this.finish(ex, r.status, 0, headerFindings, r.message);
+    this.send(ex.res, r);
   }
 
   /** Every other body: [decode →] mask as it streams → the agent (identity encoding when it was decoded). */

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createMasker } from '../../masking/index.ts';
-import { MaskingTransform, modeFor, sseEventEnd, UnmaskableError, type BodyMode } from './mask-body.ts';
+import { JsonValueScanner, MaskingTransform, modeFor, sseEventEnd, UnmaskableError, type BodyMode } from './mask-body.ts';
 
 const masker = createMasker({});
 const GH = 'ghp_' + 'a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8'.slice(0, 36);
@@ -32,6 +32,7 @@ describe('MaskingTransform', () => {
     ['json', JSON.stringify({ a: GH, b: [1, 2, { c: `x ${GH}` }] })],
     ['lines', `${JSON.stringify({ t: GH })}\n${JSON.stringify({ n: 2 })}\nplain ${GH}\n`],
     ['sse', `event: a\ndata: ${GH}\n\nid: 2\ndata: {"x":"${GH}"}\r\n\r\ndata: tail ${GH}`],
+    ['objects', `${JSON.stringify({ type: 'ADDED', object: { a: GH, s: '}{"\\' } }, null, 2)}\n{"type":"MODIFIED","object":{"b":"${GH}"}}{"n":[1,{"c":"]"}]}\n`],
   ];
   for (const [mode, input] of modes) {
     it(`${mode}: every two-way split masks like the whole input`, () => {
@@ -109,5 +110,50 @@ describe('MaskingTransform long units in many chunks', () => {
     for (const size of [997, 4093]) assert.equal(run('sse', text, size), whole, `chunks of ${size}`);
     const small = `data: a ${GH}\n\r\ndata: b\n\nid: 3\r\n\r\ndata: tail`;
     assert.equal(run('sse', small, 1), run('sse', small, small.length));
+  });
+
+  // Kubernetes answers are masked object by object whatever the query claimed: a watch the gateway took for a list, a pretty-printed list it took for a watch.
+  it('objects: each document is masked whole as soon as it closes, pretty-printed or one per line, whitespace kept', () => {
+    const docs = [{ type: 'ADDED', object: { kind: 'Secret', data: { k: GH } } }, { type: 'DELETED', object: { kind: 'Secret', data: { k: GH } } }];
+    const first = `${JSON.stringify(docs[0], null, 2)}\n`;
+    const r = runChunks('objects', [Buffer.from(first.slice(0, 10)), Buffer.from(first.slice(10)), Buffer.from(`${JSON.stringify(docs[1])}\n`)]);
+    assert.ok(!r.out.includes(GH), r.out);
+    assert.equal(r.emitted[0], 0, 'nothing before the first document closes');
+    assert.ok((r.emitted[1] ?? 0) > 0, 'the first document went out when it closed');
+    assert.ok(r.out.includes('"ADDED"') && r.out.endsWith('\n'), r.out);
+    assert.equal((JSON.parse(r.out.trimEnd().split('\n').at(-1)!) as { type: string }).type, 'DELETED');
+  });
+  it('objects: a top-level scalar or stray closer turns the rest into one document (masked at the end)', () => {
+    for (const input of [`{"a":1} 42 {"t":"${GH}"}`, `]{"t":"${GH}"}`, `"${GH}"`]) {
+      const r = runChunks('objects', [Buffer.from(input)]);
+      assert.ok(!r.out.includes(GH), r.out);
+    }
+  });
+  it('objects: a document over the limit fails (overflow fail)', async () => {
+    const t = new MaskingTransform({ mode: 'objects', masker, maxUnitBytes: 16, overflow: 'fail' });
+    const failed = once(t, 'error');
+    t.write(Buffer.from('{"a":"0123456789abcdef"'));
+    const [e] = (await failed) as [Error];
+    assert.ok(e instanceof UnmaskableError);
+  });
+  it('refuse: the first byte is an error, nothing is passed on', async () => {
+    const t = new MaskingTransform({ mode: 'refuse', masker });
+    const out: Buffer[] = [];
+    const failed = once(t, 'error');
+    t.on('data', (b: Buffer) => out.push(b));
+    t.write(Buffer.from('apiVersion: v1\ndata:\n  k: c2VjcmV0\n'));
+    const [e] = (await failed) as [Error];
+    assert.ok(e instanceof UnmaskableError);
+    assert.equal(out.length, 0);
+  });
+  it('JsonValueScanner: ends of top-level values across chunks, strings and escapes skipped', () => {
+    const sc = new JsonValueScanner();
+    const a = Buffer.from('  {"a":"}\\"');
+    assert.equal(sc.next(a, 0), -1);
+    const b = Buffer.from('x\\\\","b":[{}]}\n[1]');
+    const end = sc.next(b, 0);
+    assert.equal(b.subarray(0, end).toString(), 'x\\\\","b":[{}]}');
+    assert.equal(sc.next(b, end), b.length);
+    assert.equal(sc.bad, false);
   });
 });

@@ -7,9 +7,13 @@ import type { Masker, MaskResult, StreamMasker } from '../../masking/index.ts';
  * `lines`: each `\n`-terminated line masked on its own as it completes (NDJSON, Kubernetes watch, logs).
  * `sse`: each Server-Sent Event masked as it completes (a blank line ends it), so token streams keep flowing.
  * `text`: the streaming masker (a secret split across chunks is still found; a few KiB are held back).
+ * `objects`: a sequence of JSON objects or arrays (one document, or a Kubernetes watch stream however
+ *   it is laid out), each masked whole as soon as its closing bracket arrives; chosen by content, not by
+ *   what the request looked like, so a pretty-printed list and a watch are both seen object by object.
  * `none`: passed through (media types that carry no text).
+ * `refuse`: not passed on at all (the gateway answers 502 CHAP_ERR_HTTP_UNMASKABLE before any byte).
  */
-export type BodyMode = 'none' | 'text' | 'json' | 'lines' | 'sse';
+export type BodyMode = 'none' | 'text' | 'json' | 'lines' | 'sse' | 'objects' | 'refuse';
 
 /** A document, line or event larger than this is masked as a plain stream instead (or refused: `overflow: 'fail'`). */
 export const DEFAULT_MAX_UNIT_BYTES = 8 * 1024 * 1024;
@@ -32,6 +36,56 @@ export interface BodyMaskOptions {
 
 const NL = 0x0a;
 
+/**
+ * Where top-level JSON objects/arrays end in a byte stream, across chunks (strings and escapes
+ * skipped; `"`, `\\` and brackets are ASCII, never inside a UTF-8 sequence). `bad` once the stream
+ * holds something else at the top level (a scalar, a stray closer): the caller then treats the rest as
+ * one document.
+ */
+function isSpace(ch: number): boolean {
+  return ch === 0x20 || ch === 0x0a || ch === 0x0d || ch === 0x09;
+}
+
+export class JsonValueScanner {
+  private depth = 0;
+  private inString = false;
+  private escaped = false;
+  bad = false;
+
+  /** Scans `b` from `from`: the index just past the first top-level value that ends there, or -1 (state kept for the next bytes). */
+  next(b: Uint8Array, from: number): number {
+    if (this.bad) return -1;
+    for (let i = from; i < b.length; i++) {
+      const ch = b[i]!;
+      if (this.inString) this.stringByte(ch);
+      else if (ch === 0x7b || ch === 0x5b) this.depth++;
+      else if (this.depth === 0) {
+        if (!isSpace(ch)) return this.fail();
+      } else if (ch === 0x22) this.inString = true;
+      else if ((ch === 0x7d || ch === 0x5d) && --this.depth === 0) return i + 1;
+    }
+    return -1;
+  }
+
+  private stringByte(ch: number): void {
+    if (this.escaped) this.escaped = false;
+    else if (ch === 0x5c) this.escaped = true;
+    else if (ch === 0x22) this.inString = false;
+  }
+
+  private fail(): number {
+    this.bad = true;
+    return -1;
+  }
+}
+
+/** Leading JSON whitespace of `b`. */
+function leadingSpace(b: Buffer): number {
+  let i = 0;
+  while (i < b.length && isSpace(b[i]!)) i++;
+  return i;
+}
+
 /** End of the first SSE event in `b` at or after `from`: the index just past its blank line, or -1. */
 export function sseEventEnd(b: Buffer, from: number): number {
   for (let i = b.indexOf(NL, from); i >= 0; i = b.indexOf(NL, i + 1)) {
@@ -47,6 +101,7 @@ export class MaskingTransform extends Transform {
   /** Where the next delimiter search starts inside the joined pending bytes. */
   private scanFrom = 0;
   private sm: StreamMasker | undefined;
+  private readonly scanner: JsonValueScanner | undefined;
   private readonly counts: Record<string, number> = {};
   private readonly max: number;
   private readonly maskDoc: (t: string) => MaskResult<string>;
@@ -60,6 +115,7 @@ export class MaskingTransform extends Transform {
     this.maskDoc = o.maskDocument ?? ((t) => o.masker.maskJson(t));
     this.maskLine = o.maskLine ?? ((t) => o.masker.maskJson(t));
     if (o.mode === 'text') this.sm = o.masker.stream();
+    if (o.mode === 'objects') this.scanner = new JsonValueScanner();
   }
 
   findings(): Record<string, number> {
@@ -91,7 +147,7 @@ export class MaskingTransform extends Transform {
 
   /** Switches to the byte-stream masker for the rest of the body (a unit grew past the limit). */
   private overflow(): void {
-    if (this.o.overflow === 'fail') throw new UnmaskableError(`a ${this.o.mode === 'json' ? 'document' : this.o.mode === 'sse' ? 'event' : 'line'} of more than ${this.max} bytes cannot be masked whole`);
+    if (this.o.overflow === 'fail') throw new UnmaskableError(`a ${this.o.mode === 'json' || this.o.mode === 'objects' ? 'document' : this.o.mode === 'sse' ? 'event' : 'line'} of more than ${this.max} bytes cannot be masked whole`);
     this.sm = this.o.masker.stream();
     const rest = this.joined();
     this.setPending(Buffer.alloc(0));
@@ -101,9 +157,13 @@ export class MaskingTransform extends Transform {
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     try {
       this.bytesIn += chunk.length;
+      if (this.o.mode === 'refuse') throw new UnmaskableError('this response cannot be masked, so none of it is passed on');
       if (this.o.mode === 'none') this.out(chunk);
       else if (this.sm !== undefined) this.out(this.sm.push(chunk));
-      else {
+      else if (this.scanner !== undefined) {
+        this.drainObjects(chunk);
+        if (this.pendingLen > this.max) this.overflow();
+      } else {
         this.pending.push(chunk);
         this.pendingLen += chunk.length;
         if (this.o.mode === 'lines') this.drainLines();
@@ -144,6 +204,30 @@ export class MaskingTransform extends Transform {
     this.scanFrom = rest.length;
   }
 
+  /** One document at a time: the chunk is scanned once (the scanner keeps its state), the pending bytes joined only when a document ends. */
+  private drainObjects(chunk: Buffer): void {
+    const sc = this.scanner!;
+    let from = 0;
+    for (let end = sc.next(chunk, 0); end >= 0; end = sc.next(chunk, from)) {
+      this.pending.push(chunk.subarray(from, end));
+      this.pendingLen += end - from;
+      this.emitDocument(this.joined());
+      this.setPending(Buffer.alloc(0));
+      from = end;
+    }
+    if (from < chunk.length) {
+      this.pending.push(from === 0 ? chunk : chunk.subarray(from));
+      this.pendingLen += chunk.length - from;
+    }
+  }
+
+  /** Whitespace before a document goes out as it is (watch events stay one per line), the document masked whole. */
+  private emitDocument(b: Buffer): void {
+    const ws = leadingSpace(b);
+    if (ws > 0) this.out(b.subarray(0, ws));
+    if (ws < b.length) this.out(Buffer.from(this.add(this.maskDoc(b.toString('utf8', ws))), 'utf8'));
+  }
+
   private drainEvents(): void {
     if (this.nothingEnds()) return;
     const b = this.joined();
@@ -162,7 +246,11 @@ export class MaskingTransform extends Transform {
   override _flush(cb: TransformCallback): void {
     try {
       if (this.sm !== undefined) this.out(this.sm.end());
-      else if (this.pendingLen > 0) {
+      else if (this.pendingLen > 0 && this.scanner !== undefined) {
+        const b = this.joined();
+        this.setPending(Buffer.alloc(0));
+        this.emitDocument(b);
+      } else if (this.pendingLen > 0) {
         const text = this.joined().toString('utf8');
         this.setPending(Buffer.alloc(0));
         if (this.o.mode === 'json') this.out(Buffer.from(this.add(this.maskDoc(text)), 'utf8'));

@@ -21,6 +21,12 @@ describe('jsonAccept', () => {
     [undefined, 'application/json'],
     ['application/json;as=Table;v=v1;g=meta.k8s.io,application/json', 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json'],
     ['application/vnd.kubernetes.protobuf;as=Table;v=v1;g=meta.k8s.io, application/json;as=Table;v=v1;g=meta.k8s.io', 'application/json;as=Table;v=v1;g=meta.k8s.io'],
+    // YAML and CBOR carry Secret data past the JSON masker: never asked for.
+    ['application/yaml', 'application/json'],
+    ['application/yaml, application/json;q=0.1', 'application/json;q=0.1'],
+    ['application/cbor', 'application/json'],
+    ['text/html', 'application/json'],
+    ['*/*', '*/*'],
   ];
   for (const [a, want] of cases) it(`given ${String(a)}, returns ${want}`, () => assert.equal(jsonAccept(a), want));
 });
@@ -30,6 +36,9 @@ describe('KUBERNETES_PROFILE', () => {
     const h: OutgoingHttpHeaders = { accept: 'application/vnd.kubernetes.protobuf', 'impersonate-user': 'admin', 'impersonate-group': 'system:masters', 'impersonate-extra-scopes': 'x' };
     KUBERNETES_PROFILE.adjustHeaders?.(h, facts('GET', '/api/v1/namespaces/a/secrets'));
     assert.deepEqual(h, { accept: 'application/json' });
+    const y: OutgoingHttpHeaders = { accept: 'application/yaml', 'x-remote-user': 'admin', 'x-remote-group': 'system:masters' };
+    KUBERNETES_PROFILE.adjustHeaders?.(y, facts('GET', '/api/v1/namespaces/a/secrets/s'));
+    assert.deepEqual(y, { accept: 'application/json' });
     const d: OutgoingHttpHeaders = { accept: 'application/com.github.proto-openapi.spec.v2@v1.0+protobuf' };
     KUBERNETES_PROFILE.adjustHeaders?.(d, facts('GET', '/openapi/v2'));
     assert.equal(d['accept'], 'application/com.github.proto-openapi.spec.v2@v1.0+protobuf');
@@ -39,10 +48,13 @@ describe('KUBERNETES_PROFILE', () => {
       const o = KUBERNETES_PROFILE.bodyOptions(facts(m, u), ct, masker);
       return `${o.mode}/${o.overflow ?? 'stream'}${o.maxUnitBytes === 0 ? '/0' : ''}`;
     };
-    assert.equal(mode('GET', '/api/v1/namespaces/a/secrets?watch=true', 'application/json'), 'lines/fail');
-    assert.equal(mode('GET', '/api/v1/namespaces/a/secrets', 'application/json'), 'json/fail');
+    assert.equal(mode('GET', '/api/v1/namespaces/a/secrets?watch=true', 'application/json'), 'objects/fail');
+    assert.equal(mode('GET', '/api/v1/namespaces/a/secrets', 'application/json'), 'objects/fail');
     assert.equal(mode('GET', '/api/v1/namespaces/a/pods/p/log?follow=true', 'text/plain'), 'lines/stream');
-    assert.equal(mode('GET', '/api/v1/namespaces/a/pods', 'application/vnd.kubernetes.protobuf'), 'json/fail/0');
+    assert.equal(mode('GET', '/api/v1/namespaces/a/pods', 'application/vnd.kubernetes.protobuf'), 'refuse/stream');
+    assert.equal(mode('GET', '/api/v1/namespaces/a/secrets/s', 'application/yaml'), 'refuse/stream');
+    assert.equal(mode('GET', '/api/v1/namespaces/a/secrets?watch=1', 'application/cbor-seq'), 'refuse/stream');
+    assert.equal(mode('GET', '/api/v1/namespaces/a/services/web:80/proxy/x', 'text/html'), 'text/stream');
     assert.equal(mode('GET', '/openapi/v2', 'application/com.github.proto-openapi.spec.v2@v1.0+protobuf'), 'text/stream');
   });
   it('classifies for the recording', () => {

@@ -30,18 +30,34 @@ export function guardrailHeaders(h: IncomingHttpHeaders): KubeRequestHeaders {
   return { impersonate: Object.keys(h).filter((k) => k.toLowerCase().startsWith('impersonate-')), contentType: typeof ct === 'string' ? ct.trim().toLowerCase() : '' };
 }
 
-/** `Accept` without protobuf (which the gateway cannot mask): JSON alternatives are kept, or plain JSON is asked for. */
+/** Media types an object may be asked for in: JSON only (the masker reads Secrets by meaning in JSON; YAML, protobuf and CBOR would carry them past it). */
+function acceptsJson(entry: string): boolean {
+  const t = entry.split(';')[0]?.trim().toLowerCase() ?? '';
+  return t === 'application/json' || t === '*/*' || t === 'application/*';
+}
+
+/** `Accept` with only JSON entries (`as=Table` and other parameters kept): protobuf, YAML and CBOR are dropped; nothing left asks for plain JSON. */
 export function jsonAccept(accept: string | undefined): string {
   if (accept === undefined || accept.trim() === '') return 'application/json';
-  const kept = accept.split(',').map((s) => s.trim()).filter((s) => s !== '' && !/protobuf/i.test(s));
+  const kept = accept.split(',').map((s) => s.trim()).filter((s) => s !== '' && acceptsJson(s) && !/protobuf|yaml|cbor/i.test(s));
   return kept.length > 0 ? kept.join(',') : 'application/json';
 }
 
+/** Requests the API server relays to a pod, service or node (their answers are whatever that endpoint sends). */
+function relayed(f: HttpFacts): boolean {
+  const k = f.kube;
+  return k?.isResourceRequest === true && (k.verb === 'proxy' || k.subresource === 'proxy');
+}
+
+/** Headers that authenticate to the API server other than the credential: never from the agent. */
+const AUTH_HEADERS = /^(impersonate-|x-remote-)/;
+
 function adjustHeaders(h: OutgoingHttpHeaders, f: HttpFacts): void {
-  // The agent must not act as someone else with the sidecar's credential (the impersonation guardrail refuses such requests first).
-  for (const k of Object.keys(h)) if (k.startsWith('impersonate-')) delete h[k];
+  // The agent must not act as someone else with the sidecar's credential (the impersonation guardrail refuses such requests first);
+  // X-Remote-* are the front-proxy's identity headers (honoured only from its client certificate, dropped anyway).
+  for (const k of Object.keys(h)) if (AUTH_HEADERS.test(k)) delete h[k];
   // Discovery and OpenAPI documents (non-resource URLs) carry no object data: protobuf stays allowed there.
-  if (f.kube?.isResourceRequest === true) h['accept'] = jsonAccept(typeof h['accept'] === 'string' ? h['accept'] : undefined);
+  if (f.kube?.isResourceRequest === true && !relayed(f) && f.kube.subresource !== 'log') h['accept'] = jsonAccept(typeof h['accept'] === 'string' ? h['accept'] : undefined);
 }
 
 function bodyOptions(f: HttpFacts, ct: string | undefined, masker: Masker): BodyMaskOptions {
@@ -49,11 +65,12 @@ function bodyOptions(f: HttpFacts, ct: string | undefined, masker: Masker): Body
   const secrets = k?.resource === 'secrets';
   const t = mediaType(ct);
   const json = t === 'application/json' || t.endsWith('+json');
-  if (k?.isResourceRequest === true && k.subresource === 'log') return { mode: 'lines', masker, maskLine: (l) => masker.maskText(l), overflow: 'stream' };
-  if (json && k?.verb === 'watch') return { mode: 'lines', masker, maskLine: (l) => maskKubeDocument(masker, l, secrets), overflow: 'fail', maxUnitBytes: DEFAULT_MAX_KUBE_DOCUMENT_BYTES };
-  if (json) return { mode: 'json', masker, maskDocument: (d) => maskKubeDocument(masker, d, secrets), overflow: 'fail', maxUnitBytes: DEFAULT_MAX_KUBE_DOCUMENT_BYTES };
-  // A resource answered in a format we did not ask for (protobuf, CBOR) cannot be masked by meaning: cut off at the first byte.
-  if (k?.isResourceRequest === true && (/protobuf|cbor/.test(t))) return { mode: 'json', masker, overflow: 'fail', maxUnitBytes: 0 };
+  const resource = k?.isResourceRequest === true;
+  if (resource && k.subresource === 'log') return { mode: 'lines', masker, maskLine: (l) => masker.maskText(l), overflow: 'stream' };
+  // One document or a watch stream (whatever the query said): every object is masked whole by meaning as soon as it is complete.
+  if (json) return { mode: 'objects', masker, maskDocument: (d) => maskKubeDocument(masker, d, secrets), overflow: 'fail', maxUnitBytes: DEFAULT_MAX_KUBE_DOCUMENT_BYTES };
+  // A resource answered in anything else that can carry an object (YAML, protobuf, CBOR …) cannot be masked by meaning: refused.
+  if (resource && !relayed(f) && t !== '' && t !== 'text/plain') return { mode: 'refuse', masker };
   return { mode: 'text', masker, overflow: 'stream' };
 }
 

@@ -53,6 +53,25 @@ describe('maskKubeDocument', () => {
     const o = JSON.parse(text) as { metadata: { annotations: Record<string, string> } };
     assert.equal((JSON.parse(o.metadata.annotations['kubectl.kubernetes.io/last-applied-configuration']!) as { stringData: { password: string } }).stringData.password, SECRET_PLACEHOLDER);
   });
+  // kubectl get secrets asks for a Table whose rows carry metadata-only objects: the last-applied copy of an applied Secret was in clear there.
+  it('given metadata-only views of applied Secrets (Table rows, PartialObjectMetadata, a watch of them), masks the last-applied copy', () => {
+    const LA = 'kubectl.kubernetes.io/last-applied-configuration';
+    const inner = JSON.stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 's' }, data: { k: b64(PW) } });
+    const pom = { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: { name: 's', annotations: { [LA]: inner } } };
+    for (const [doc, secrets] of [
+      [{ kind: 'Table', apiVersion: 'meta.k8s.io/v1', columnDefinitions: [], rows: [{ cells: ['s', 'Opaque', 1, '1m'], object: pom }] }, true],
+      [pom, true],
+      [{ kind: 'PartialObjectMetadataList', apiVersion: 'meta.k8s.io/v1', items: [pom] }, true],
+      [{ type: 'ADDED', object: { kind: 'Table', rows: [{ cells: [], object: pom }] } }, true],
+      // Not asked as secrets: the copy says kind Secret, that is enough.
+      [{ kind: 'Table', rows: [{ cells: [], object: pom }] }, false],
+      [{ kind: 'ConfigMap', metadata: { name: 'c', annotations: { [LA]: inner } } }, false],
+    ] as [unknown, boolean][]) {
+      const { text, findings } = mask(doc, secrets);
+      assert.ok(!text.includes(b64(PW)), text);
+      assert.ok((findings[SECRET_RULE] ?? 0) >= 1, JSON.stringify(findings));
+    }
+  });
   it('given a ConfigMap holding a token, the detectors mask it', () => {
     const { text, findings } = mask({ kind: 'ConfigMap', data: { config: `token: ${GH}` } });
     assert.ok(!text.includes(GH));

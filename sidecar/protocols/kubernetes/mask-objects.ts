@@ -31,34 +31,46 @@ function maskValues(m: unknown, replacement: string, c: Counter): void {
 function maskSecret(o: Obj, c: Counter): void {
   maskValues(o['data'], SECRET_PLACEHOLDER_B64, c);
   maskValues(o['stringData'], SECRET_PLACEHOLDER, c);
-  const meta = o['metadata'];
-  const ann = isObj(meta) ? meta['annotations'] : undefined;
-  if (isObj(ann) && typeof ann[LAST_APPLIED] === 'string') {
-    let inner: unknown;
-    try {
-      inner = JSON.parse(ann[LAST_APPLIED]);
-    } catch {
-      inner = undefined;
-    }
-    if (isObj(inner)) {
-      const before = c.n;
-      maskSecret(inner, c);
-      if (c.n !== before) ann[LAST_APPLIED] = JSON.stringify(inner);
-    } else {
-      ann[LAST_APPLIED] = SECRET_PLACEHOLDER;
-      c.n++;
-    }
-  }
+  maskLastApplied(o, c, true);
 }
 
 /**
+ * The last-applied annotation (kubectl's copy of what it applied, Secret values in clear). Masked when
+ * its holder is a Secret (`holderIsSecret`: a Secret, or the metadata-only view of one in a Table row or
+ * a PartialObjectMetadata answer) or when the copy itself says `kind: Secret`, whatever holds it.
+ */
+function maskLastApplied(o: Obj, c: Counter, holderIsSecret: boolean): void {
+  const meta = o['metadata'];
+  const ann = isObj(meta) ? meta['annotations'] : undefined;
+  if (!isObj(ann) || typeof ann[LAST_APPLIED] !== 'string') return;
+  let inner: unknown;
+  try {
+    inner = JSON.parse(ann[LAST_APPLIED]);
+  } catch {
+    inner = undefined;
+  }
+  if (isObj(inner) && (holderIsSecret || inner['kind'] === 'Secret')) {
+    const before = c.n;
+    maskSecret(inner, c);
+    if (c.n !== before) ann[LAST_APPLIED] = JSON.stringify(inner);
+  } else if (holderIsSecret) {
+    ann[LAST_APPLIED] = SECRET_PLACEHOLDER;
+    c.n++;
+  }
+}
+
+/** Kinds that stand for a Secret when the request was for `secrets`: list items without a kind, and the metadata-only views (`as=PartialObjectMetadata`, Table rows' `includeObject=Metadata`). */
+const SECRET_VIEWS = new Set<unknown>([undefined, 'PartialObjectMetadata']);
+
+/**
  * Walks a decoded response. `secrets`: the request was for the `secrets` resource, so objects without
- * a `kind` (list items, Table row objects) are Secrets too.
+ * a `kind` (list items, Table row objects) and metadata-only views are Secrets too.
  */
 function walkKube(v: unknown, secrets: boolean, c: Counter, depth = 0): void {
   if (!isObj(v) || depth > 8) return;
   const kind = v['kind'];
-  if (kind === 'Secret' || (secrets && kind === undefined && ('data' in v || 'stringData' in v || 'metadata' in v))) maskSecret(v, c);
+  if (kind === 'Secret' || (secrets && SECRET_VIEWS.has(kind) && ('data' in v || 'stringData' in v || 'metadata' in v))) maskSecret(v, c);
+  else maskLastApplied(v, c, false);
   for (const [child, childSecrets] of children(v, kind, secrets)) walkKube(child, childSecrets, c, depth + 1);
 }
 

@@ -34,9 +34,13 @@ const METHOD_VERBS: Readonly<Record<string, string>> = { POST: 'create', GET: 'g
 const SPECIAL_VERBS = new Set(['proxy', 'watch']);
 const NAMESPACE_SUBRESOURCES = new Set(['status', 'finalize']);
 
-/** strconv.ParseBool's true values (what ListOptions' `watch` accepts). */
-function parseBool(v: string | null): boolean {
-  return v !== null && ['1', 't', 'T', 'TRUE', 'true', 'True'].includes(v);
+/**
+ * ListOptions' `watch` as the API server decodes it (apimachinery `Convert_Slice_string_To_bool`): absent,
+ * `0` or `false` (any case) is false; any other value — `yes`, `on`, an empty `?watch` — is true.
+ */
+function watchParam(query: URLSearchParams): boolean {
+  const v = query.get('watch');
+  return v !== null && v !== '0' && v.toLowerCase() !== 'false';
 }
 
 /** `metadata.name=foo` (or `==`) inside a field selector, as the API server lifts it into the name. */
@@ -86,7 +90,7 @@ function splitNamespace(parts: string[]): { namespace: string; parts: string[] }
 /** Nameless get → list or watch; nameless delete → deletecollection; a metadata.name field selector names the object. */
 function refineVerb(verb: string, name: string, query: URLSearchParams): { verb: string; name: string } {
   if (name !== '') return { verb, name };
-  if (verb === 'get') return { verb: parseBool(query.get('watch')) ? 'watch' : 'list', name: nameFromFieldSelector(query.get('fieldSelector')) };
+  if (verb === 'get') return { verb: watchParam(query) ? 'watch' : 'list', name: nameFromFieldSelector(query.get('fieldSelector')) };
   if (verb === 'watch') return { verb, name: nameFromFieldSelector(query.get('fieldSelector')) };
   if (verb === 'delete') return { verb: 'deletecollection', name };
   return { verb, name };
