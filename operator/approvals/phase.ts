@@ -20,10 +20,33 @@ export interface PhaseResult {
   readonly nextCheckAt?: number;
 }
 
-/** Whether a reviewer is one of the request's approvers (a user listed by name, or in a listed group). */
+/**
+ * Groups that say nothing about who someone is: every logged-in user, anonymous, every ServiceAccount (any agent's
+ * sidecar holds one, and an agent with a kubernetes connection acts as its own). A rule naming them never lets anyone
+ * approve through them; list the users (or real groups) instead.
+ */
+export function isBroadGroup(g: string): boolean {
+  return g === 'system:authenticated' || g === 'system:unauthenticated' || g === 'system:serviceaccounts' || g.startsWith('system:serviceaccounts:');
+}
+
+/** Whether a reviewer is one of the request's approvers (a user listed by name, or in a listed group other than the broad system ones). */
 export function isApprover(req: ApprovalRequest, username: string, groups: readonly string[]): boolean {
   const a = req.spec.approval.approvers;
-  return (a.users ?? []).includes(username) || groups.some((g) => (a.groups ?? []).includes(g));
+  return (a.users ?? []).includes(username) || groups.some((g) => !isBroadGroup(g) && (a.groups ?? []).includes(g));
+}
+
+/**
+ * One person's key, to compare names that different authenticators spell differently: lower case, and without the
+ * prefix an API server's OIDC authenticator adds (`oidc:alice@example.com`, or `https://issuer#alice` for a
+ * non-email claim). ServiceAccount and other `system:` names are kept whole.
+ */
+export function personKey(name: string): string {
+  const n = name.trim().toLowerCase();
+  if (n.startsWith('system:')) return n;
+  const hash = n.lastIndexOf('#');
+  if (hash >= 0) return n.slice(hash + 1);
+  const colon = n.indexOf(':');
+  return colon >= 0 ? n.slice(colon + 1) : n;
 }
 
 /** Who may never decide this request: the requester's subject and username, the human it acts for, and its creator. */
@@ -33,30 +56,42 @@ export function requesterNames(req: ApprovalRequest): string[] {
   return [r.subject, r.username, r.actingFor, creator].filter((n): n is string => typeof n === 'string' && n !== '');
 }
 
+/** Whether `username` is (or, spelled by another authenticator or in other case, may be) one of requesterNames. */
+export function isRequester(req: ApprovalRequest, username: string): boolean {
+  const names = requesterNames(req);
+  if (names.includes(username)) return true;
+  const key = personKey(username);
+  return key !== '' && names.some((n) => personKey(n) === key);
+}
+
 /** Stamped by the mutating webhook on create: the authenticated user that created the request (the sidecar's ServiceAccount). */
 export const CREATED_BY_ANNOTATION = 'chaperone.dev/created-by';
 
 /** Reviews the phase may count: stamped, admitted before expiry, by a listed approver who is not the requester. */
 function countable(req: ApprovalRequest): ApprovalRequestReview[] {
   const expires = Date.parse(req.spec.expiresAt);
-  const self = new Set(requesterNames(req));
   return (req.spec.reviews ?? []).filter((r) => {
     const t = Date.parse(r.time);
-    return !Number.isNaN(t) && t <= expires && !self.has(r.reviewer.username) && isApprover(req, r.reviewer.username, r.reviewer.groups ?? []);
+    return !Number.isNaN(t) && t <= expires && !isRequester(req, r.reviewer.username) && isApprover(req, r.reviewer.username, r.reviewer.groups ?? []);
   });
 }
 
 /** Distinct approving usernames, and whether they are enough under `mode` (`any`: N people; `each`: N from every listed group). */
 export function countApprovals(req: ApprovalRequest, reviews: readonly ApprovalRequestReview[]): { readonly count: number; readonly enough: boolean; readonly missing: string } {
   const a = req.spec.approval;
+  // Distinct people: one person approving under two spellings of their name (case, an authenticator prefix) counts once.
   const approvers = new Map<string, readonly string[]>();
-  for (const r of reviews) if (r.decision === 'Approve' && !approvers.has(r.reviewer.username)) approvers.set(r.reviewer.username, r.reviewer.groups ?? []);
+  for (const r of reviews) if (r.decision === 'Approve' && !approvers.has(personKey(r.reviewer.username))) approvers.set(personKey(r.reviewer.username), r.reviewer.groups ?? []);
   const count = approvers.size;
-  if (a.mode !== 'each') return { count, enough: count >= a.required, missing: count >= a.required ? '' : `${a.required - count} more approval(s)` };
+  // Never fewer than one approval, whatever the snapshot says (the CRD's minimum is 1; this is the second lock).
+  const required = Math.max(1, a.required);
+  if (a.mode !== 'each') return { count, enough: count >= required, missing: count >= required ? '' : `${required - count} more approval(s)` };
+  // mode each with no group would be satisfied by nobody at all: not enough, ever (the ApprovalRule CRD refuses that shape).
+  if ((a.approvers.groups ?? []).length === 0) return { count, enough: false, missing: 'approvers.groups (mode each lists none, so it can never be satisfied)' };
   const short: string[] = [];
   for (const g of a.approvers.groups ?? []) {
     const n = [...approvers.values()].filter((gs) => gs.includes(g)).length;
-    if (n < a.required) short.push(`${a.required - n} from ${g}`);
+    if (n < required) short.push(`${required - n} from ${g}`);
   }
   return { count, enough: short.length === 0, missing: short.join(', ') };
 }
@@ -72,8 +107,7 @@ function windowEnd(req: ApprovalRequest, decidedAt: string): string | undefined 
 }
 
 function findRevoke(req: ApprovalRequest): ApprovalRequestReview | undefined {
-  const self = requesterNames(req);
-  return (req.spec.reviews ?? []).find((r) => r.decision === 'Revoke' && isApprover(req, r.reviewer.username, r.reviewer.groups ?? []) && !self.includes(r.reviewer.username));
+  return (req.spec.reviews ?? []).find((r) => r.decision === 'Revoke' && isApprover(req, r.reviewer.username, r.reviewer.groups ?? []) && !isRequester(req, r.reviewer.username));
 }
 
 /** An approved request: a statement approval stays; a window ends by Revoke or by its clock. */

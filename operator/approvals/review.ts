@@ -2,7 +2,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { ApprovalRequest, ApprovalRequestReview, ApprovalRequestReviewInput } from '../api/types.ts';
 import type { AdmissionRequest, AdmissionUserInfo, PatchOperation } from '../server/admission.ts';
-import { CREATED_BY_ANNOTATION, FINAL_PHASES, isApprover, requesterNames } from './phase.ts';
+import { CREATED_BY_ANNOTATION, FINAL_PHASES, isApprover, isBroadGroup, isRequester, personKey } from './phase.ts';
 
 export type ReviewRefusal =
   | 'not-an-object'
@@ -94,19 +94,26 @@ function stateAllows(old: ApprovalRequest, d: ApprovalRequestReviewInput['decisi
   return undefined;
 }
 
+/** Why a rule's system-wide groups admitted nobody (isBroadGroup), or ''. */
+function broadGroupNote(r: ApprovalRequest): string {
+  const broad = (r.spec.approval.approvers.groups ?? []).filter(isBroadGroup);
+  if (broad.length === 0) return '';
+  return `; the rule's group${broad.length > 1 ? 's' : ''} ${broad.join(', ')} cannot approve (every user or every ServiceAccount is in ${broad.length > 1 ? 'them' : 'it'}), so name approvers by user or a real group`;
+}
+
 /** Is this user allowed to decide, and is the decision well formed? */
 function reviewerAllows(old: ApprovalRequest, user: AdmissionUserInfo, e: ApprovalRequestReviewInput): ReviewVerdict | undefined {
   const username = user.username ?? '';
-  if (requesterNames(old).includes(username)) {
-    return refuse('self-approval', `forbidden: ${username} requested (or created) ${old.metadata.name ?? 'this request'} and cannot decide it; another approver of rule ${ruleName(old)} must`);
+  if (isRequester(old, username)) {
+    return refuse('self-approval', `forbidden: ${username} requested (or created) ${old.metadata.name ?? 'this request'} and cannot decide it (names are compared ignoring case and an authenticator prefix such as oidc:); another approver of rule ${ruleName(old)} must`);
   }
   if (!isApprover(old, username, user.groups ?? [])) {
-    return refuse('not-an-approver', `forbidden: ${username || '(anonymous)'} is not in the approvers of rule ${ruleName(old)} (${approverList(old)}); ask one of them, or have your user added to the rule's approval.approvers`);
+    return refuse('not-an-approver', `forbidden: ${username || '(anonymous)'} is not in the approvers of rule ${ruleName(old)} (${approverList(old)})${broadGroupNote(old)}; ask one of them, or have your user added to the rule's approval.approvers`);
   }
   if ((e.decision === 'Deny' || e.decision === 'Revoke') && (e.reason ?? '').trim() === '') {
     return refuse('reason-required', `a ${e.decision} needs a reason (--reason "…"): the agent is shown it`, 422);
   }
-  if (e.decision === 'Approve' && (old.spec.reviews ?? []).some((r) => r.decision === 'Approve' && r.reviewer.username === username)) {
+  if (e.decision === 'Approve' && (old.spec.reviews ?? []).some((r) => r.decision === 'Approve' && personKey(r.reviewer.username) === personKey(username))) {
     return refuse('duplicate-review', `${username} already approved ${old.metadata.name ?? 'this request'}; another approver must add the next approval`, 409);
   }
   return undefined;

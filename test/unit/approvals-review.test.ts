@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { admitReview, validateReview, type ReviewVerdict } from '../../operator/approvals/review.ts';
 import { approvalRoutes } from '../../operator/approvals/routes.ts';
-import { CREATED_BY_ANNOTATION } from '../../operator/approvals/phase.ts';
+import { approvalPhase, CREATED_BY_ANNOTATION } from '../../operator/approvals/phase.ts';
 import type { ApprovalRequest, ApprovalRequestReview } from '../../operator/api/types.ts';
 import { APPROVER, OUTSIDER, SA, SECOND, SIDECAR, T0, request, review, update, withReview } from './approvals-fixtures.ts';
 
@@ -138,5 +138,58 @@ describe('validateReview and the routes', () => {
     assert.equal(no.response.allowed, false);
     assert.equal(no.response.status?.code, 403);
     assert.match(no.response.status?.message ?? '', /not in the approvers/);
+  });
+});
+
+describe('self-approval and distinct approvers across spellings of a name', () => {
+  const refusalsOf = (old: ApprovalRequest, user: typeof APPROVER): ReviewVerdict => admitReview(update(old, withReview(old, 'Approve'), user), NOW);
+  for (const [name, username] of [
+    ['in other case', 'Alice@Example.com'],
+    ['with an OIDC username prefix', 'oidc:alice@example.com'],
+    ["with the API server's issuer#claim form", 'https://login.example.com#alice@example.com'],
+  ] as const) {
+    it(`the human the agent acts for cannot approve ${name}`, () => {
+      refused(refusalsOf(request(), { username, groups: ['db-approvers'] }), 'self-approval', /cannot decide it \(names are compared ignoring case/);
+    });
+  }
+  it('the same person approving twice under another spelling is refused (approvals: 2 needs two people)', () => {
+    const old = request({ approval: { required: 2 }, reviews: [review(APPROVER, 'Approve')] });
+    refused(refusalsOf(old, { username: 'oidc:Approver', groups: ['db-approvers'] }), 'duplicate-review', /already approved/);
+  });
+  it('the phase counts one person once, and ignores a review by the requester under another spelling', () => {
+    const twice = request({ approval: { required: 2 }, reviews: [review(APPROVER, 'Approve'), review({ username: 'APPROVER', groups: ['db-approvers'] }, 'Approve')] });
+    assert.equal(approvalPhase(twice, NOW).phase, 'Pending');
+    const self = request({ reviews: [review({ username: 'oidc:alice@example.com', groups: ['db-approvers'] }, 'Approve')] });
+    assert.equal(approvalPhase(self, NOW).phase, 'Pending');
+  });
+});
+
+describe('broad system groups never make an approver', () => {
+  const broad = (groups: string[]): ApprovalRequest => request({ approval: { approvers: { groups } } });
+  it('another agent\'s ServiceAccount (system:serviceaccounts:agents) cannot approve', () => {
+    const other = { username: 'system:serviceaccount:agents:other-agent', groups: ['system:serviceaccounts', 'system:serviceaccounts:agents', 'system:authenticated'] };
+    refused(admitReview(update(broad(['system:serviceaccounts:agents']), withReview(broad(['system:serviceaccounts:agents']), 'Approve'), other), NOW), 'not-an-approver', /system:serviceaccounts:agents cannot approve.*name approvers by user or a real group/);
+  });
+  it('system:authenticated lets nobody approve; a real group still does', () => {
+    const old = broad(['system:authenticated', 'db-approvers']);
+    refused(admitReview(update(old, withReview(old, 'Approve'), OUTSIDER), NOW), 'not-an-approver', /system:authenticated cannot approve/);
+    assert.equal(admitReview(update(old, withReview(old, 'Approve'), APPROVER), NOW).allowed, true);
+  });
+  it('the phase does not count a review that only a broad group admitted', () => {
+    const old = request({ approval: { approvers: { groups: ['system:authenticated'] } }, reviews: [review(OUTSIDER, 'Approve')] });
+    assert.equal(approvalPhase(old, NOW).phase, 'Pending');
+  });
+});
+
+describe('the phase never approves with zero approvals', () => {
+  it('mode each with no groups (users only) stays Pending instead of approving at once', () => {
+    const old = request({ approval: { approvers: { users: ['approver'] }, mode: 'each' } });
+    const r = approvalPhase(old, NOW);
+    assert.equal(r.phase, 'Pending');
+    assert.match(r.reason, /mode each lists none/);
+  });
+  it('required 0 in the snapshot still needs one approval', () => {
+    assert.equal(approvalPhase(request({ approval: { required: 0 } }), NOW).phase, 'Pending');
+    assert.equal(approvalPhase(request({ approval: { required: 0 }, reviews: [review(APPROVER, 'Approve')] }), NOW).phase, 'Approved');
   });
 });
