@@ -943,7 +943,7 @@ export class Session {
       case BackendCode.NotificationResponse:
         return rm.notification(f);
       case BackendCode.ParameterStatus:
-        return this.lexingChanged(f) ? null : rm.parameterStatus(f);
+        return this.parameterStatus(f, rm);
       case BackendCode.CopyOutResponse:
       case BackendCode.CopyBothResponse:
         rm.copyStart(f);
@@ -980,6 +980,10 @@ export class Session {
     this.toClient.flush();
     this.fatal(errorFields('CHAP_ERR_PG_PROTOCOL', { detail: `the server now runs with ${setting}, which makes it read SQL differently from the sidecar's parser; Chaperone needs client_encoding UTF8 and standard_conforming_strings on` }, 'FATAL'), 'parser-divergence');
     return true;
+  }
+
+  private parameterStatus(f: BackendFrame, rm: ResponseMasker): Buffer | null {
+    return this.lexingChanged(f) ? null : rm.parameterStatus(f);
   }
 
   private writeOpt(b: Buffer | null): void {
