@@ -101,6 +101,12 @@ export interface SettingChange {
 /** Everything about a statement that does not depend on its literal values: what the cache stores. */
 export interface StatementShape {
   readonly kind: SqlKind;
+  /**
+   * The kind without the `admin` an EXECUTE adds while unresolved (equal to `kind` when there is no
+   * EXECUTE): what the PREPARE registry combines with the prepared statement's kind, so that
+   * CREATE TABLE x AS EXECUTE p stays ddl.
+   */
+  readonly kindBesidesExecute: SqlKind;
   /** The effective top-level command: EXPLAIN ANALYZE DELETE → DELETE, PREPARE p AS UPDATE → UPDATE. */
   readonly command: string;
   /** Every command the statement executes: the top one plus nested DML (CTEs, COPY (…), rules). */
@@ -183,7 +189,7 @@ export const BASE_KIND: Readonly<Record<string, SqlKind>> = {
   TransactionStmt: 'transaction', ConstraintsSetStmt: 'transaction',
   VariableShowStmt: 'utility', VariableSetStmt: 'utility', DiscardStmt: 'utility', ListenStmt: 'utility',
   UnlistenStmt: 'utility', NotifyStmt: 'utility', DeallocateStmt: 'utility', ClosePortalStmt: 'utility',
-  FetchStmt: 'utility', ExplainStmt: 'read', ExecuteStmt: 'utility',
+  FetchStmt: 'utility', ExplainStmt: 'read', ExecuteStmt: 'read',
   InsertStmt: 'write', UpdateStmt: 'write', DeleteStmt: 'write', MergeStmt: 'write', TruncateStmt: 'write',
   LockStmt: 'write', RefreshMatViewStmt: 'write', CopyStmt: 'read',
   CreateStmt: 'ddl', CreateForeignTableStmt: 'ddl', AlterTableStmt: 'ddl', DropStmt: 'ddl', IndexStmt: 'ddl',
@@ -314,6 +320,7 @@ interface TopInfo {
 /** One walk over one top-level statement. */
 class Walk {
   kind: SqlKind = 'read';
+  kindBesidesExecute: SqlKind = 'read';
   readonly tables = new Map<string, TableRef>();
   readonly functions = new Set<string>();
   readonly flags = new Set<SqlFlag>();
@@ -335,6 +342,12 @@ class Walk {
 
   escalate(k: SqlKind): void {
     this.kind = maxKind(this.kind, k);
+    this.kindBesidesExecute = maxKind(this.kindBesidesExecute, k);
+  }
+
+  /** An EXECUTE the registry has yet to resolve: admin until then. */
+  escalateForExecute(): void {
+    this.kind = maxKind(this.kind, 'admin');
   }
 
   /** Walks a top-level statement; returns its effective command. */
@@ -586,7 +599,8 @@ class Walk {
 
   /** Merges another walk's findings (an embedded SQL string, a function body). */
   absorb(o: Walk, nested: boolean): void {
-    this.escalate(o.kind);
+    this.kind = maxKind(this.kind, o.kind);
+    this.kindBesidesExecute = maxKind(this.kindBesidesExecute, o.kindBesidesExecute);
     for (const t of o.tables.values()) this.addTable(t.schema, t.name, t.access);
     for (const f of o.functions) this.functions.add(f);
     for (const f of o.flags) this.flags.add(f);
@@ -980,7 +994,7 @@ const HANDLERS: Readonly<Record<string, Handler>> = {
   ExecuteStmt(w, node) {
     w.executes.add(str(node.name) ?? '');
     w.flags.add('unresolvedExecute');
-    w.escalate('admin');
+    w.escalateForExecute();
     w.walkChildren('ExecuteStmt', node);
   },
   DeallocateStmt(w, node) {
@@ -1139,6 +1153,7 @@ export function shapeOf(parse: ParseFn, stmt: unknown, normalized: string): Stat
   const topDml = top ? w.dml.find((d) => !d.nested && (d.command === top)) : undefined;
   return {
     kind: w.kind,
+    kindBesidesExecute: w.kindBesidesExecute,
     command: info.command,
     commands: [...w.commands],
     wrapper: info.wrapper,

@@ -44,13 +44,16 @@ export class PreparedRegistry {
 }
 
 function merge(exec: StatementFacts, prepared: readonly StatementFacts[]): StatementFacts {
-  // The EXECUTE's own kind is admin only because it was unresolved; recompute from the definitions.
-  let kind = prepared[0]?.kind ?? 'admin';
+  // The EXECUTE's own kind is admin only because it was unresolved; what else the statement is
+  // (CREATE TABLE x AS EXECUTE p: ddl) stays, combined with the definitions.
+  let kind = exec.kindBesidesExecute;
   const tables = new Map<string, TableRef>();
   const functions = new Set(exec.functions);
   const flags = new Set<SqlFlag>(exec.flags);
   flags.delete('unresolvedExecute');
-  const commands = new Set<string>();
+  // EXECUTE p: p's commands; CREATE TABLE x AS EXECUTE p: CREATE_TABLE_AS and p's.
+  const bare = exec.command === 'EXECUTE';
+  const commands = new Set<string>(exec.commands.filter((c) => c !== 'EXECUTE'));
   const dml: DmlOp[] = [];
   const settings: SettingChange[] = [...exec.settings];
   for (const t of exec.tables) addTable(tables, t);
@@ -63,12 +66,13 @@ function merge(exec: StatementFacts, prepared: readonly StatementFacts[]): State
     for (const c of p.commands) commands.add(c);
     dml.push(...p.dml);
     settings.push(...p.settings);
-    if (p.hasWhere !== null) hasWhere = (hasWhere ?? true) && p.hasWhere;
+    if (bare && p.hasWhere !== null) hasWhere = (hasWhere ?? true) && p.hasWhere;
   }
   return {
     ...exec,
     kind: maxKind(kind, parameterKind(exec)),
-    command: prepared[0]?.command ?? exec.command,
+    kindBesidesExecute: maxKind(kind, parameterKind(exec)),
+    command: bare ? (prepared[0]?.command ?? exec.command) : exec.command,
     commands: [...commands],
     tables: [...tables.values()],
     functions: [...functions],
