@@ -109,6 +109,9 @@ function podLevel(pod: V1Pod): PodVerdict[] {
     if (v.hostPath !== undefined) {
       out.push(deny('host-path', `rule host-path: volume ${v.name} is a hostPath (${v.hostPath.path}); any path on the node can reach the kubelet's copy of the sidecar's Secrets and API token (/var/lib/kubelet/pods/<uid>/volumes) or other pods' /proc, so a pod labelled ${LABEL_IDENTITY} may have none — use an emptyDir, a PersistentVolumeClaim or a ConfigMap instead`));
     }
+    if (v.gitRepo !== undefined) {
+      out.push(deny('host-path', `rule host-path: volume ${v.name} is a gitRepo volume, which the kubelet clones on the node as root (CVE-2024-10220: a crafted repository ran commands on the node); clone in an init container into an emptyDir instead`));
+    }
   }
   return out;
 }

@@ -133,6 +133,12 @@ const REFUSALS: { name: string; pod: () => V1Pod; labelled?: boolean; rule: PodR
     message: /volume node is a hostPath \(\/var\/lib\/kubelet\/pods\).*use an emptyDir/,
   },
   {
+    name: 'a gitRepo volume in a labelled pod (cloned on the node as root)',
+    pod: () => injected((p) => p.spec!.volumes!.push({ name: 'src', gitRepo: { repository: 'https://example.com/r.git' } })),
+    rule: 'host-path',
+    message: /volume src is a gitRepo volume.*init container into an emptyDir/,
+  },
+  {
     name: 'an agent mounting a ServiceAccount token projected with the API server\'s audience',
     pod: () => injected((p) => {
       p.spec!.volumes!.push({ name: 'tok', projected: { sources: [{ serviceAccountToken: { audience: 'https://kubernetes.default.svc.cluster.local', path: 'token' } }] } });
