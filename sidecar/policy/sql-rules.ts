@@ -22,7 +22,7 @@
 //    matched case-insensitively against the normalized statement: comments removed, whitespace
 //    collapsed, unquoted words lowercased, every literal shown as `?`.
 import { createRequire } from 'node:module';
-import type { SqlFlag, SqlKind, StatementFacts, TableAccess } from '../protocols/postgres/sql-facts.ts';
+import type { SqlFlag, SqlKind, StatementFacts, TableAccess, TableRef } from '../protocols/postgres/sql-facts.ts';
 import { SQL_KINDS } from '../protocols/postgres/sql-facts.ts';
 
 export type SqlAction = 'allow' | 'deny' | 'require-approval';
@@ -136,6 +136,8 @@ interface NameGlob {
   readonly schema: RegExp | null; // null: no schema part given
   readonly schemaIsStar: boolean;
   readonly name: RegExp;
+  /** The name part is an unquoted `*`: it covers every table of the schema. */
+  readonly nameIsStar: boolean;
 }
 
 function globPartToRegExp(part: string, quoted: boolean): RegExp {
@@ -206,15 +208,30 @@ function compileNameGlob(text: string, lowerQuoted: boolean): NameGlob | string 
   if (typeof parsed === 'string') return parsed;
   const [a, b] = parsed.parts;
   if (!a) return 'empty name';
-  if (!b) return { schema: null, schemaIsStar: true, name: globPartToRegExp(a.text, a.quoted) };
+  if (!b) return { schema: null, schemaIsStar: true, name: globPartToRegExp(a.text, a.quoted), nameIsStar: !a.quoted && a.text === '*' };
   return {
     schema: globPartToRegExp(a.text, a.quoted),
     schemaIsStar: !a.quoted && a.text === '*',
     name: globPartToRegExp(b.text, b.quoted),
+    nameIsStar: !b.quoted && b.text === '*',
   };
 }
 
-function tableMatches(g: NameGlob, schema: string | null, name: string, q: Quantifier, assumed: string | null): boolean {
+/**
+ * A wildcard table (every table of a schema, or of every schema: schema_to_xml, database_to_xml)
+ * meets a deny/approval glob whose schema it can meet, whatever the glob's name; an allow glob only
+ * when the glob covers every name (`public.*`) of that very schema.
+ */
+function wildcardMatches(g: NameGlob, schema: string | null, q: Quantifier): boolean {
+  if (q === 'all' && !g.nameIsStar) return false;
+  if (g.schema === null || g.schemaIsStar) return true;
+  if (schema !== null) return g.schema.test(schema);
+  return q === 'any';
+}
+
+function tableMatches(g: NameGlob, t: TableRef, q: Quantifier, assumed: string | null): boolean {
+  const { schema, name } = t;
+  if (t.wildcard === true) return wildcardMatches(g, schema, q);
   if (!g.name.test(name)) return false;
   if (g.schema === null || g.schemaIsStar) return true;
   if (schema !== null) return g.schema.test(schema);
@@ -349,7 +366,7 @@ function pushTables(b: Builder, v: Record<string, unknown>, path: string, parts:
     else globs.push(g);
   });
   parts.push((f, q, c) =>
-    quantify(f.tables, q, (t) => (!access || access.includes(t.access)) && globs.some((g) => tableMatches(g, t.schema, t.name, q, c.unqualifiedSchema))),
+    quantify(f.tables, q, (t) => (!access || access.includes(t.access)) && globs.some((g) => tableMatches(g, t, q, c.unqualifiedSchema))),
   );
 }
 

@@ -76,6 +76,11 @@ export interface TableRef {
   /** As PostgreSQL resolves it: unquoted names folded to lowercase, quoted names exact. */
   readonly name: string;
   readonly access: TableAccess;
+  /**
+   * Every table of `schema` (every schema when null), `name` then being '*': schema_to_xml('billing')
+   * reads them all, database_to_xml() every one, table_to_xml(<not a constant>) any one.
+   */
+  readonly wildcard?: true;
 }
 
 export interface DmlOp {
@@ -444,11 +449,11 @@ class Walk {
     this.addTable(schema, name, a);
   }
 
-  addTable(schema: string | null, name: string, access: TableAccess): void {
-    const key = `${schema ?? ''}\u0001${name}`;
+  addTable(schema: string | null, name: string, access: TableAccess, wildcard = false): void {
+    const key = `${schema ?? ''}\u0001${name}${wildcard ? '\u0002' : ''}`;
     const prev = this.tables.get(key);
     if (prev && ACCESS_RANK[prev.access] >= ACCESS_RANK[access]) return;
-    this.tables.set(key, { schema, name, access });
+    this.tables.set(key, wildcard ? { schema, name: '*', access, wildcard: true } : { schema, name, access });
   }
 
   /** Adds a table named by a text constant such as 'public.users' (nextval, table_to_xml). */
@@ -553,14 +558,25 @@ class Walk {
     for (const f of effect.flags ?? []) this.flags.add(f);
     if (effect.sequenceArg !== undefined) this.namedTableArg(args[effect.sequenceArg], 'write');
     if (effect.tableArg !== undefined) this.namedTableArg(args[effect.tableArg], 'read');
+    if (effect.schemaArg !== undefined) this.schemaArg(args[effect.schemaArg]);
+    if (effect.allTables === true) this.addTable(null, '*', 'read', true);
     if (effect.sqlArgs) this.sqlArgs(effect.sqlArgs, args);
     if (effect.setConfig) this.setConfigCall(args);
   }
 
   private namedTableArg(arg: unknown, access: TableAccess): void {
     const v = this.constValue(arg);
-    if (v === null) this.flags.add('dynamicCode');
-    else this.addTableFromText(v, access);
+    if (v === null) {
+      // table_to_xml(some_expression): any table at all.
+      this.flags.add('dynamicCode');
+      this.addTable(null, '*', access, true);
+    } else this.addTableFromText(v, access);
+  }
+
+  /** schema_to_xml('billing', …) reads every table of billing (a name, as PostgreSQL takes it: not folded). */
+  private schemaArg(arg: unknown): void {
+    const v = this.constValue(arg);
+    this.addTable(v, '*', 'read', true);
   }
 
   private sqlArgs(indexes: readonly number[], args: readonly unknown[]): void {

@@ -11,6 +11,10 @@ export interface FunctionEffect {
   readonly sqlArgs?: readonly number[];
   /** Argument index naming a table the function reads in full (a regclass/text constant). */
   readonly tableArg?: number;
+  /** Argument index naming a schema every table of which the function reads (schema_to_xml). */
+  readonly schemaArg?: number;
+  /** Reads every table of the database (database_to_xml). */
+  readonly allTables?: true;
   /** Argument index naming a sequence the function advances or sets. */
   readonly sequenceArg?: number;
   /** set_config(name, value, is_local). */
@@ -23,8 +27,9 @@ const LO_WRITE: FunctionEffect = { kind: 'write', flags: ['largeObjectWrite'] };
 const REMOTE: FunctionEffect = { kind: 'admin', flags: ['serverFileAccess', 'remoteAccess'] };
 const XML_QUERY: FunctionEffect = { flags: ['dynamicCode'], sqlArgs: [0] };
 const XML_TABLE: FunctionEffect = { tableArg: 0 };
-// schema_to_xml / database_to_xml read every table of a schema or database: no table list to check.
-const XML_ALL: FunctionEffect = { flags: ['dynamicCode'] };
+// schema_to_xml / database_to_xml read every table of a schema or database: a wildcard table.
+const XML_SCHEMA: FunctionEffect = { flags: ['dynamicCode'], schemaArg: 0 };
+const XML_ALL: FunctionEffect = { flags: ['dynamicCode'], allTables: true };
 const SLEEP: FunctionEffect = { flags: ['sleep'] };
 // Advisory locks: no data is written, but another session waiting on the key (a migration lock, a
 // job queue) is blocked until this one lets go. Read-only refuses them with the row locks.
@@ -66,9 +71,9 @@ const EXACT: ReadonlyMap<string, FunctionEffect> = new Map<string, FunctionEffec
   ['table_to_xml', XML_TABLE],
   ['table_to_xmlschema', XML_TABLE],
   ['table_to_xml_and_xmlschema', XML_TABLE],
-  ['schema_to_xml', XML_ALL],
-  ['schema_to_xmlschema', XML_ALL],
-  ['schema_to_xml_and_xmlschema', XML_ALL],
+  ['schema_to_xml', XML_SCHEMA],
+  ['schema_to_xmlschema', XML_SCHEMA],
+  ['schema_to_xml_and_xmlschema', XML_SCHEMA],
   ['database_to_xml', XML_ALL],
   ['database_to_xmlschema', XML_ALL],
   ['database_to_xml_and_xmlschema', XML_ALL],
