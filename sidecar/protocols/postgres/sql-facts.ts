@@ -1239,6 +1239,10 @@ export interface ParsedMessage {
 export function classifyMessage(parse: ParseFn, text: string): ParsedMessage {
   // libpg-query refuses '' ("Query cannot be empty"); PostgreSQL answers EmptyQueryResponse.
   if (text.trim() === '') return { statements: [], normalizable: false, normalizedKey: null };
+  // The parser stops at a NUL (a C string) and would classify only what comes before it, whatever
+  // follows. PostgreSQL rejects such a message; so do we (the framer already should).
+  const nul = text.indexOf('\0');
+  if (nul >= 0) throw Object.assign(new Error('the query text contains a NUL byte'), { name: 'SqlError', sqlDetails: { message: 'the query text contains a NUL byte', cursorPosition: nul } });
   const tree = parse(text);
   const stmts = tree.stmts ?? [];
   const n = normalizeSql(text);

@@ -213,5 +213,6 @@ export const EVASIONS: readonly EvasionCase[] = [
   { name: 'schema_to_xml of an allowed schema', sql: "SELECT schema_to_xml('public', true, false, '')", why: 'every table of public is what public.* allows', facts: { tables: ['public.*:read'] }, readOnly: 'allow', allowlist: 'allow' },
   { name: 'database_to_xml', sql: "SELECT database_to_xml(true, false, '')", why: 'every table of every schema', facts: { tables: ['*:read'] }, readOnly: 'allow', custom: 'deny', allowlist: 'deny' },
   { name: 'table_to_xml of a computed name', sql: "SELECT table_to_xml(current_setting('my.t')::regclass, true, false, '')", why: 'could be any table', facts: { tables: ['*:read'], flags: ['dynamicCode'] }, readOnly: 'allow', custom: 'deny', allowlist: 'deny' },
+  { name: 'NUL byte hiding a statement', sql: 'SELECT 1\u0000; DROP TABLE t', why: 'the parser stops at NUL: refused, not judged on the part before it', parseError: true, readOnly: 'deny', custom: 'deny' },
   { name: 'pg_surgery', sql: "SELECT heap_force_kill('t'::regclass, ARRAY['(0,1)']::tid[])", why: 'destroys tuples', facts: { kind: 'admin' }, readOnly: 'deny', packs: { 'no-admin': 'deny' } },
 ];
