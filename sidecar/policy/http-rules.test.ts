@@ -169,3 +169,37 @@ describe('compileHttpPolicy: refuses what it cannot judge', () => {
     assert.equal(evaluateHttp(p, facts('POST', '/x', { branch: 'main' })).action, 'allow');
   });
 });
+
+// Deny and require-approval rules match every reading an upstream could have; allow rules only the strict one.
+describe('fail-closed readings', () => {
+  const p = policy({
+    default: 'deny',
+    rules: [
+      { id: 'no-admin', action: 'deny', priority: 600, match: { http: { paths: ['/admin/**'] } } },
+      { id: 'no-force', action: 'deny', priority: 600, match: { http: { methods: ['PATCH'], body: [{ path: 'force', values: ['true'] }] } } },
+      { id: 'hold-export', action: 'require-approval', priority: 600, match: { http: { methods: ['GET'], paths: ['/export'] } } },
+      { id: 'public', action: 'allow', match: { http: { paths: ['/public/**'] } } },
+      { id: 'dry-runs', action: 'allow', match: { http: { methods: ['PATCH'], body: [{ path: 'dryRun', values: ['true'] }] } } },
+    ],
+  });
+  it('path globs of deny rules ignore case (GitHub owners and repos, IIS, case-insensitive routers); allow globs do not', () => {
+    assert.equal(evaluateHttp(p, facts('GET', '/ADMIN/Users')).rule, 'no-admin');
+    assert.equal(evaluateHttp(p, facts('GET', '/public/x')).rule, 'public');
+    assert.equal(evaluateHttp(p, facts('GET', '/PUBLIC/x')).rule, 'chaperone.default-deny');
+  });
+  it('a rule on GET covers HEAD (servers run the GET handler for it)', () => {
+    assert.equal(evaluateHttp(p, facts('HEAD', '/export')).action, 'require-approval');
+  });
+  it('body keys of deny rules match in any case (Go encoding/json); those of allow rules exactly', () => {
+    assert.equal(evaluateHttp(p, facts('PATCH', '/x', { FORCE: true })).rule, 'no-force');
+    assert.equal(evaluateHttp(p, facts('PATCH', '/x', { DRYRUN: true })).rule, 'chaperone.default-deny');
+    assert.equal(evaluateHttp(p, facts('PATCH', '/x', { dryRun: true })).rule, 'dry-runs');
+  });
+  it('an unknown body matches deny body predicates and no allow body predicate', () => {
+    const f: HttpFacts = { ...facts('PATCH', '/x'), bodyUnknown: true };
+    assert.equal(evaluateHttp(p, f).rule, 'no-force');
+    const q = policy({ default: 'deny', rules: [{ id: 'dry-runs', action: 'allow', match: { http: { body: [{ path: 'dryRun', values: ['true'] }] } } }] });
+    assert.equal(evaluateHttp(q, f).rule, 'chaperone.default-deny');
+    assert.equal(evaluateHttp(q, facts('PATCH', '/x')).rule, 'chaperone.default-deny');
+  });
+});

@@ -19,6 +19,13 @@ export interface HttpFacts {
   readonly path: string;
   readonly query: URLSearchParams;
   readonly body: unknown;
+  /**
+   * A body was sent that the gateway could not read as one unambiguous JSON document although an
+   * upstream might (it looks like JSON, says it is JSON, has duplicate or case-colliding keys, an
+   * encoding the gateway cannot undo). Body predicates of deny and require-approval rules match it
+   * (fail closed); those of allow rules do not.
+   */
+  readonly bodyUnknown?: boolean;
   /** The body as read, when the policy reads bodies (the Kubernetes guardrails decode protobuf bodies from it). */
   readonly rawBody?: Buffer;
   readonly websocket: boolean;
@@ -81,8 +88,8 @@ export function simpleGlob(glob: string, ignoreCase = false): RegExp {
   return new RegExp(`^${glob.split('*').map(escapeRe).join('.*')}$`, ignoreCase ? 'is' : 's');
 }
 
-/** A path glob: `*` one segment (no `/`), `**` any number of segments (also none). */
-export function pathGlob(glob: string): RegExp {
+/** A path glob: `*` one segment (no `/`), `**` any number of segments (also none). `ignoreCase` for deny and require-approval rules (an upstream may not care about case). */
+export function pathGlob(glob: string, ignoreCase = false): RegExp {
   const segs = glob.split('/');
   let re = '';
   segs.forEach((s, i) => {
@@ -97,7 +104,7 @@ export function pathGlob(glob: string): RegExp {
     }
     re += '/' + s.split('*').map(escapeRe).join('[^/]*');
   });
-  return new RegExp(`^${re}$`, 's');
+  return new RegExp(`^${re}$`, ignoreCase ? 'is' : 's');
 }
 
 // re2-wasm holds ~18 MB of WASM memory once loaded: required only when a rule has a body pattern.
@@ -113,6 +120,14 @@ function re2(pattern: string): Re2Like {
 class Ctx {
   readonly errors: PolicyError[] = [];
   needsBody = false;
+  /**
+   * The action of the rule being compiled. Deny and require-approval rules match every reading an
+   * upstream could have (path case, body key case, an unreadable body); allow rules only the strict one.
+   */
+  action: HttpAction = 'allow';
+  get strict(): boolean {
+    return this.action === 'allow';
+  }
   err(path: string, message: string): void {
     this.errors.push({ path, message });
   }
@@ -134,8 +149,15 @@ class Ctx {
   }
 }
 
-/** A dotted body path's values (`*` = every key or index at that level). */
-export function bodyValues(body: unknown, path: readonly string[]): unknown[] {
+/** The values of an object's keys equal to `key` (`fold`: in any case, as Go's encoding/json reads them). */
+function keyValues(v: Json, key: string, fold: boolean): unknown[] {
+  if (!fold) return Object.hasOwn(v, key) ? [v[key]] : [];
+  const k = key.toLowerCase();
+  return Object.keys(v).filter((x) => x.toLowerCase() === k).map((x) => v[x]);
+}
+
+/** A dotted body path's values (`*` = every key or index at that level; `fold`: keys in any case). */
+export function bodyValues(body: unknown, path: readonly string[], fold = false): unknown[] {
   let level: unknown[] = [body];
   for (const key of path) {
     const next: unknown[] = [];
@@ -145,7 +167,7 @@ export function bodyValues(body: unknown, path: readonly string[]): unknown[] {
         else if (/^\d+$/.test(key) && Number(key) < v.length) next.push(v[Number(key)]);
       } else if (isObject(v)) {
         if (key === '*') next.push(...Object.values(v));
-        else if (Object.hasOwn(v, key)) next.push(v[key]);
+        else next.push(...keyValues(v, key, fold));
       }
     }
     level = next;
@@ -212,10 +234,12 @@ function bodyPred(c: Ctx, path: string, b: unknown): Pred | undefined {
   }
   const present = b['present'] !== false;
   if (!present && (values !== undefined || pattern !== undefined)) c.err(path, 'a body predicate with present: false takes no values or pattern');
+  const strict = c.strict;
   return (f) => {
-    // A body that is not JSON never matches a body predicate (present: false included: nothing is known about it).
-    if (f.body === undefined) return false;
-    const got = bodyValues(f.body, keys);
+    // No body, or one that is not JSON, never matches (present: false included: nothing is known about it);
+    // one that may be JSON to the upstream but not to us matches deny and require-approval rules.
+    if (f.body === undefined) return f.bodyUnknown === true && !strict;
+    const got = bodyValues(f.body, keys, !strict);
     if (!present) return got.length === 0;
     return got.some((v) => {
       const t = asText(v);
@@ -233,9 +257,11 @@ function httpMatch(c: Ctx, path: string, m: Json): { preds: Pred[]; websocket: b
   c.unknownFields(path, m, HTTP_FIELDS);
   const preds: Pred[] = [];
   const methods = c.strings(`${path}.methods`, m['methods'], (s) => (METHODS.has(s.toUpperCase()) ? undefined : `unknown method ${JSON.stringify(s)}`))?.map((s) => s.toUpperCase());
-  const mp = listPred(methods, (f, x) => f.method === x);
+  // HEAD is a GET without the body (most servers run the GET handler): a rule on GET covers it.
+  const mp = listPred(methods, (f, x) => f.method === x || (x === 'GET' && f.method === 'HEAD'));
   if (mp) preds.push(mp);
-  const paths = c.strings(`${path}.paths`, m['paths'], (s) => (s.startsWith('/') ? undefined : 'a path glob starts with /'))?.map(pathGlob);
+  const ignoreCase = !c.strict;
+  const paths = c.strings(`${path}.paths`, m['paths'], (s) => (s.startsWith('/') ? undefined : 'a path glob starts with /'))?.map((g) => pathGlob(g, ignoreCase));
   const pp = listPred(paths, (f, re) => re.test(f.path));
   if (pp) preds.push(pp);
   for (const [key, make] of [['query', queryPred], ['body', bodyPred]] as const) {
@@ -329,6 +355,7 @@ function compileRule(c: Ctx, block: HttpBlock, r: unknown, i: number): CompiledR
   }
   c.unknownFields(path, r, RULE_FIELDS);
   const head = ruleHeader(c, path, r);
+  c.action = head.action;
   const { preds, websocketOnly } = compileMatch(c, block, path, r['match'] ?? {});
   return { ...head, websocketOnly, matches: (f) => preds.every((p) => p(f)) };
 }

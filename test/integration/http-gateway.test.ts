@@ -340,6 +340,42 @@ describe('bad input', () => {
     assert.match(await raw(port, 'CONNECT evil.example:443 HTTP/1.1\r\nhost: evil.example:443\r\n\r\n'), /^HTTP\/1\.1 400 /);
   });
 
+  // Each of these reached the upstream before: a path the rules read one way and an upstream another,
+  // a JSON body the rules did not read, a method the upstream runs instead of the one judged.
+  it('hostile targets, bodies and method overrides cannot slip past the rules', async () => {
+    const { base } = await gateway(conn({
+      url: up.url,
+      policy: {
+        default: 'allow',
+        rules: [
+          { id: 'no-admin', action: 'deny', match: { http: { paths: ['/admin/**'] } } },
+          { id: 'no-delete', action: 'deny', match: { http: { methods: ['DELETE'] } } },
+          { id: 'no-force', action: 'deny', match: { http: { methods: ['PATCH', 'GET'], paths: ['/echo'], body: [{ path: 'force', values: ['true'] }] } } },
+        ],
+      },
+    }));
+    const port = Number(new URL(base).port);
+    const send = async (line: string, headers: string[] = [], body = ''): Promise<string> => {
+      const n = up.seen.length;
+      const out = await raw(port, `${line}\r\nhost: x\r\nauthorization: Bearer ${token}\r\nconnection: close\r\n${headers.map((h) => `${h}\r\n`).join('')}${body !== '' ? `content-length: ${Buffer.byteLength(body)}\r\n` : ''}\r\n${body}`);
+      const status = /^HTTP\/1\.1 (\d{3})/.exec(out)?.[1] ?? 'none';
+      return `${status}${up.seen.length > n ? ' forwarded' : ''}`;
+    };
+    for (const target of ['//admin/users', '/\\admin/users', '/x/..%2Fadmin/users', '/x/..;/admin/users', '/ADMIN/users', '/Admin%2Fusers', '/admin;x/users', '/admin%5Cusers', '/%61dmin/users', '/x/%2e%2e/admin/users', '/admin%00/users']) {
+      assert.match(await send(`GET ${target} HTTP/1.1`), /^(400|403)$/, target);
+    }
+    assert.equal(await send('GET /a//b HTTP/1.1'), '200 forwarded');
+    assert.equal(up.seen.at(-1)?.url, '/a/b', 'repeated slashes are merged before the URL parser can read a host');
+    for (const [ct, body] of [['text/plain', '{"force":true}'], ['', '{"force":true}'], ['application/json', '\ufeff{"force":true}'], ['application/json', '{"FORCE":true}'], ['application/json', '{"force":true,"force":false}'], ['application/json', '{"force":true,"n":NaN}'], ['application/json; charset=utf-8', '{"f\\u006frce":true}']]) {
+      assert.equal(await send('PATCH /echo HTTP/1.1', ct !== '' ? [`content-type: ${ct}`] : [], body), '403', `${ct} ${body}`);
+    }
+    assert.equal(await send('GET /echo HTTP/1.1', ['content-type: application/json'], '{"force":true}'), '403', 'a GET body is judged too');
+    assert.equal(await send('PATCH /echo HTTP/1.1', ['content-type: application/json'], '{"force":false}'), '200 forwarded');
+    assert.equal(await send('POST /echo HTTP/1.1', ['x-http-method-override: DELETE'], '{}'), '403');
+    assert.equal(await send('POST /echo?_method=delete HTTP/1.1', [], '{}'), '403');
+    assert.equal(await send('POST /echo HTTP/1.1', ['x-http-method-override: PUT'], '{}'), '200 forwarded');
+  });
+
   it('slowloris: headers that never finish are cut off', async () => {
     const { base } = await gateway(conn({ url: up.url }), {}, { headersTimeoutMs: 400 });
     const out = await raw(Number(new URL(base).port), 'GET / HTTP/1.1\r\nhost: x\r\nx-slow: ', 5000);

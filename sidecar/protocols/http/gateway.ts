@@ -19,6 +19,7 @@ import { holdForApproval, type ApprovalBackend, type ApprovalRequest } from '../
 import { refusal, type HttpRefusal } from './errors.ts';
 import { agentHeaders, upstreamHeaders } from './headers.ts';
 import { CredentialSource, type Credential } from './inject.ts';
+import { judgeBody, type JudgedBody } from './judged-body.ts';
 import { DEFAULT_MAX_UNIT_BYTES, MaskingTransform, UnmaskableError, type BodyMaskOptions } from './mask-body.ts';
 
 // node:http(s) through createRequire: their ESM namespace evaluates undici's lazy WebSocket getters (~9–14 MB, docs/sidecar.md).
@@ -120,18 +121,62 @@ function addCounts(into: Record<string, number>, f: Readonly<Record<string, numb
   for (const [k, n] of Object.entries(f)) into[k] = (into[k] ?? 0) + n;
 }
 
-function isJsonType(ct: string | undefined): boolean {
-  const t = (ct ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
-  return t === 'application/json' || t.endsWith('+json');
+const STRENGTH: Readonly<Record<HttpDecision['action'], number>> = { deny: 3, 'require-approval': 2, allow: 1 };
+const OVERRIDE_HEADERS = ['x-http-method-override', 'x-http-method', 'x-method-override'] as const;
+
+/** Methods named by override headers and the `_method` parameter (upper case). */
+function overrideMethods(req: IncomingMessage, query: URLSearchParams): string[] {
+  const out: string[] = [];
+  for (const h of OVERRIDE_HEADERS) {
+    const v = req.headers[h];
+    for (const x of (Array.isArray(v) ? v : [v ?? '']).flatMap((s) => s.split(','))) if (x.trim() !== '') out.push(x.trim().toUpperCase());
+  }
+  for (const v of query.getAll('_method')) if (v.trim() !== '') out.push(v.trim().toUpperCase());
+  return out;
 }
 
-/** Decoded path for matching (percent-escapes resolved, `%2F` too: stricter), or undefined when the escapes are malformed. */
-function matchPath(pathname: string): string | undefined {
+function requestFacts(method: string, target: { u: URL; path: string }, judged: JudgedBody, body: Buffer | undefined, kube: HttpFacts['kube']): HttpFacts {
+  return { method, path: target.path, query: target.u.searchParams, body: judged.parsed, ...(judged.unknown ? { bodyUnknown: true } : {}), ...(body !== undefined ? { rawBody: body } : {}), websocket: false, ...(kube !== undefined ? { kube } : {}) };
+}
+
+/** The request says a body follows (Content-Length over 0, or Transfer-Encoding). */
+function announcesBody(req: IncomingMessage): boolean {
+  const cl = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (cl !== undefined && cl !== '0');
+}
+
+/**
+ * The path the rules judge: percent-decoded (`%2F` too: stricter), then read the way the laxest
+ * upstream would — `\\` as a separator (IIS), `;params` dropped from each segment (Tomcat, Jetty),
+ * repeated slashes merged (nginx). Refused (a string saying why): a malformed escape or invalid UTF-8,
+ * control characters (`%00`), and dot segments that only appear after decoding (`..%2F`, `..;`) — the
+ * URL parser already resolved the literal ones, so what is left means something else to some upstream.
+ */
+export function matchPath(pathname: string): { path: string } | { bad: string } {
+  let d: string;
   try {
-    return decodeURIComponent(pathname);
+    d = decodeURIComponent(pathname);
   } catch {
-    return undefined;
+    return { bad: 'the path has a malformed percent-escape' };
   }
+  for (let i = 0; i < d.length; i++) {
+    const c = d.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) return { bad: 'the path has a control character' };
+  }
+  const segs = d.replace(/\\/g, '/').split('/').map((seg) => {
+    const semi = seg.indexOf(';');
+    return semi < 0 ? seg : seg.slice(0, semi);
+  });
+  if (segs.some((seg) => seg === '.' || seg === '..')) return { bad: 'the path has an encoded dot segment' };
+  return { path: segs.join('/').replace(/\/{2,}/g, '/') };
+}
+
+/** `//host/x` and `/\\host/x` would be read as a host by the URL parser (the path was `/x`): repeated separators before the query are merged first. */
+function mergeSeparators(raw: string): string {
+  const q = raw.search(/[?#]/);
+  const path = q < 0 ? raw : raw.slice(0, q);
+  if (!/[/\\]{2}/.test(path)) return raw;
+  return path.replace(/[/\\]{2,}/g, '/') + (q < 0 ? '' : raw.slice(q));
 }
 
 /**
@@ -338,13 +383,14 @@ export class Gateway {
     if (!raw.startsWith('/')) return refusal('CHAP_ERR_HTTP_BAD_REQUEST', { detail: 'the request target must be a path such as /v1/items (this is a reverse proxy, not a forward proxy)' });
     let u: URL;
     try {
-      u = new URL(raw, 'http://sidecar.invalid');
+      u = new URL(mergeSeparators(raw), 'http://sidecar.invalid');
     } catch {
       return refusal('CHAP_ERR_HTTP_BAD_REQUEST', { detail: 'the request target is not a valid URL path' });
     }
-    const path = matchPath(u.pathname);
-    if (path === undefined) return refusal('CHAP_ERR_HTTP_BAD_REQUEST', { detail: 'the path has a malformed percent-escape' });
-    return { u, path };
+    if (u.host !== 'sidecar.invalid') return refusal('CHAP_ERR_HTTP_BAD_REQUEST', { detail: 'the request target must be a path, not a network-path reference' });
+    const m = matchPath(u.pathname);
+    if ('bad' in m) return refusal('CHAP_ERR_HTTP_BAD_REQUEST', { detail: m.bad });
+    return { u, path: m.path };
   }
 
   /** Target, token, session: who is asking for what, or the refusal already sent. */
@@ -359,19 +405,32 @@ export class Gateway {
   }
 
   /** The request body, read only when a rule judges bodies: raw bytes and the parsed JSON; null = refused (too large). */
-  private async judgedBody(req: IncomingMessage, res: ServerResponse, method: string): Promise<{ body: Buffer | undefined; parsed: unknown } | null> {
-    if (!this.policy.needsBody || READ_METHODS.has(method)) return { body: undefined, parsed: undefined };
+  private async judgedBody(req: IncomingMessage, res: ServerResponse): Promise<{ body: Buffer | undefined; judged: JudgedBody } | null> {
+    // A GET may carry a body too (search APIs read it): whatever the method, an announced body is judged.
+    if (!this.policy.needsBody || !announcesBody(req)) return { body: undefined, judged: { parsed: undefined, unknown: false } };
+    const max = this.deps.maxJudgedBodyBytes ?? DEFAULT_MAX_JUDGED_BODY_BYTES;
     const body = await this.readBody(req);
     if (body === undefined) {
-      this.send(res, refusal('CHAP_ERR_HTTP_BODY_TOO_LARGE', { limit: this.deps.maxJudgedBodyBytes ?? DEFAULT_MAX_JUDGED_BODY_BYTES, detail: 'a rule of this connection judges request bodies' }));
+      this.send(res, refusal('CHAP_ERR_HTTP_BODY_TOO_LARGE', { limit: max, detail: 'a rule of this connection judges request bodies' }));
       return null;
     }
-    if (!isJsonType(req.headers['content-type'])) return { body, parsed: undefined };
-    try {
-      return { body, parsed: JSON.parse(body.toString('utf8')) as unknown };
-    } catch {
-      return { body, parsed: undefined };
+    return { body, judged: judgeBody(body, req.headers, max) };
+  }
+
+  /**
+   * Judged as every method the upstream might run: the request's own, and (plain HTTP) those named by
+   * X-HTTP-Method-Override and kin or a `_method` parameter (Rails, Laravel, Express middleware, Google
+   * APIs honour them). The strictest verdict wins. The API server honours none of them.
+   */
+  private decideAll(facts: HttpFacts, req: IncomingMessage): HttpDecision {
+    let d = this.decide(facts);
+    if (this.profile.protocol === 'kubernetes') return d;
+    for (const m of overrideMethods(req, facts.query)) {
+      if (m === facts.method) continue;
+      const alt = this.decide({ ...facts, method: m });
+      if (STRENGTH[alt.action] > STRENGTH[d.action]) d = alt;
     }
+    return d;
   }
 
   private decide(facts: HttpFacts): HttpDecision {
@@ -388,11 +447,11 @@ export class Gateway {
     if (who === undefined) return;
     const { target, session } = who;
     const method = (req.method ?? 'GET').toUpperCase();
-    const jb = await this.judgedBody(req, res, method);
+    const jb = await this.judgedBody(req, res);
     if (jb === null) return;
-    const { body, parsed } = jb;
+    const { body, judged } = jb;
     const cls = this.profile.classify(method, target.path, target.u.searchParams);
-    const facts: HttpFacts = { method, path: target.path, query: target.u.searchParams, body: parsed, ...(body !== undefined ? { rawBody: body } : {}), websocket: false, ...(cls.kube !== undefined ? { kube: cls.kube } : {}) };
+    const facts = requestFacts(method, target, judged, body, cls.kube);
     const cred = this.credentialOr(res);
     if (cred === undefined) return;
     const masker = this.masker(cred);
@@ -400,7 +459,7 @@ export class Gateway {
     const cmd = ++session.cmd;
     session.summary.commands++;
     const ex: Exchange = { req, res, t0, session, cmd, facts, maskedUrl, upstreamPath: `${this.basePath}${target.u.pathname}${target.u.search}`, body };
-    const d = this.decide(facts);
+    const d = this.decideAll(facts, req);
     const decision: Decision = d.action === 'allow' ? 'allow' : d.action === 'deny' ? 'deny' : 'approval';
     const recorded = await this.record({ type: 'request', session: session.id, cmd, method, url: maskedUrl, classification: cls.classification, decision, rule: d.rule, ...(d.action !== 'allow' ? { reason: d.reason } : {}) });
     if (!recorded) return this.send(res, refusal('CHAP_ERR_RECORDING_FAILED', { detail: 'request' }));
