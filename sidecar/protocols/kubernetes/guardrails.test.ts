@@ -36,6 +36,9 @@ const OWN_TOKEN_SECRET = { ...TOKEN_SECRET, metadata: { name: 'tok', annotations
 
 const CASES: readonly [string, Req, string][] = [
   // Token minting
+  ['nodes/proxy to the kubelet /run (exec without an upgrade)', { method: 'POST', url: '/api/v1/nodes/node-1/proxy/run/team-a/agent-pod/c?cmd=id' }, 'guardrail:node-proxy'],
+  ['nodes/proxy GET', { method: 'GET', url: '/api/v1/nodes/node-1/proxy/pods' }, 'guardrail:node-proxy'],
+  ['legacy /proxy/nodes', { method: 'GET', url: '/api/v1/proxy/nodes/node-1/pods' }, 'guardrail:node-proxy'],
   ['TokenRequest (kubectl create token default)', { method: 'POST', url: '/api/v1/namespaces/team-a/serviceaccounts/default/token', body: { kind: 'TokenRequest', apiVersion: 'authentication.k8s.io/v1', spec: {} } }, 'guardrail:token-request'],
   ['TokenRequest in another namespace', { method: 'POST', url: '/api/v1/namespaces/x/serviceaccounts/y/token' }, 'guardrail:token-request'],
   ['TokenRequest with a trailing slash', { method: 'POST', url: '/api/v1/namespaces/x/serviceaccounts/y/token/' }, 'guardrail:token-request'],

@@ -10,7 +10,7 @@ import type { CompiledHttpPolicy, HttpFacts } from '../../policy/http-rules.ts';
 import { decodeProtoObject } from './proto-body.ts';
 import type { KubeRequestInfo } from './request-info.ts';
 
-export type GuardrailName = 'token-request' | 'legacy-token-secret' | 'certificate-signing' | 'chaperone-objects' | 'own-pod' | 'impersonation';
+export type GuardrailName = 'token-request' | 'legacy-token-secret' | 'certificate-signing' | 'chaperone-objects' | 'own-pod' | 'node-proxy' | 'impersonation';
 
 export interface ServiceAccountRef {
   readonly namespace: string;
@@ -165,6 +165,13 @@ const ownPod: Guardrail = {
   },
 };
 
+const nodeProxy: Guardrail = {
+  name: 'node-proxy',
+  message: 'nodes/proxy reaches the kubelet API, whose /run, /exec and /attach run commands in any pod on the node (the agent\'s own pod and its sidecar included) without an upgrade the gateway could refuse',
+  // `/api/v1/nodes/<n>/proxy/…` and the legacy `/api/v1/proxy/nodes/<n>/…`.
+  refuses: ({ info: i }) => core(i, 'nodes') && (lower(i.subresource) === 'proxy' || i.verb === 'proxy'),
+};
+
 const impersonation: Guardrail = {
   name: 'impersonation',
   message: 'Impersonate-* headers (kubectl --as, --as-group, --as-uid) would act as someone else with the sidecar\'s credential',
@@ -172,7 +179,7 @@ const impersonation: Guardrail = {
 };
 
 /** In the order they are checked (the first that refuses names the refusal). */
-export const GUARDRAILS: readonly Guardrail[] = [impersonation, tokenRequest, legacyTokenSecret, certificateSigning, chaperoneObjects, ownPod];
+export const GUARDRAILS: readonly Guardrail[] = [impersonation, tokenRequest, legacyTokenSecret, certificateSigning, chaperoneObjects, ownPod, nodeProxy];
 
 export function guardrailRule(name: GuardrailName): string {
   return `guardrail:${name}`;
