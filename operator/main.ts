@@ -1,7 +1,7 @@
 // The operator's composition root: API client, informers, identity controller, leader election, webhook server and TLS, plugins, admin server.
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig, V1Pod } from '@kubernetes/client-node';
 import pino, { type Logger } from 'pino';
 import type { AgentIdentity } from './api/types.ts';
 import { startAdminServer, DEFAULT_ADMIN_PORT, type AdminServer, type ReadyCheck } from './admin.ts';
@@ -11,11 +11,12 @@ import type { CompileEnv, MountSpec } from './compile/index.ts';
 import { CompileCache } from './controllers/compile-cache.ts';
 import { allInformers, createIdentityInformers, IdentityController, type IdentityInformers } from './controllers/identity.ts';
 import { Controller } from './kube/controller.ts';
-import { FIELD_MANAGER, KubeClient } from './kube/client.ts';
+import { FIELD_MANAGER, KubeClient, RESOURCES, resourcePath } from './kube/client.ts';
 import { errText, Informer, type KubeObject } from './kube/informer.ts';
 import { LeaderElector, RELEASE_TIMEOUT_MS, type LeaderCallbacks } from './kube/leader.ts';
 import { OperatorMetrics } from './metrics.ts';
 import type { OperatorContext, OperatorPlugin, OperatorPluginFactory } from './plugin.ts';
+import { connectRoutes } from './server/connect-routes.ts';
 import { podRoutes, type IdentityLookup } from './server/pod-routes.ts';
 import { startWebhookServer, type TlsMaterial, type WebhookServer } from './server/webhook-server.ts';
 import type { WebhookRoute } from './server/admission.ts';
@@ -328,7 +329,7 @@ interface WebhookParts {
   readonly tls: Tls;
 }
 
-async function startWebhooks(o: OperatorOptions, w: WebhookOptions, extraRoutes: readonly WebhookRoute[], deps: { informers: IdentityInformers; mounts: MountCache; log: Logger; metrics: OperatorMetrics }): Promise<WebhookParts> {
+async function startWebhooks(o: OperatorOptions, w: WebhookOptions, extraRoutes: readonly WebhookRoute[], deps: { client: KubeClient; informers: IdentityInformers; mounts: MountCache; log: Logger; metrics: OperatorMetrics }): Promise<WebhookParts> {
   const routes: WebhookRoute[] = [
     ...podRoutes({
       lookup: identityLookup(deps.informers, deps.mounts), operatorNamespace: o.operatorNamespace,
@@ -337,6 +338,8 @@ async function startWebhooks(o: OperatorOptions, w: WebhookOptions, extraRoutes:
         return { ...w.build, ...(mounts ? { mounts } : {}) };
       },
     }),
+    // exec/attach: the pod is read per request (CONNECT carries only the options; few requests reach it, see the matchCondition).
+    ...connectRoutes({ operatorNamespace: o.operatorNamespace, getPod: (namespace, name) => deps.client.get<V1Pod>(resourcePath(RESOURCES.pods, { namespace, name })) }),
     ...extraRoutes,
   ];
   const ref: { server?: WebhookServer } = {};
@@ -395,7 +398,7 @@ export async function startOperator(o: OperatorOptions): Promise<RunningOperator
   const everyInformer = (): Informer<KubeObject>[] => [...allInformers(informers), ...extraInformers];
 
   // Webhooks: every replica serves them, leader or not.
-  const wh = o.webhook ? await startWebhooks(o, o.webhook, plugins.flatMap((p) => p.routes ?? []), { informers, mounts: mountCache, log, metrics }) : undefined;
+  const wh = o.webhook ? await startWebhooks(o, o.webhook, plugins.flatMap((p) => p.routes ?? []), { client, informers, mounts: mountCache, log, metrics }) : undefined;
   const webhook = wh?.server;
   const tls = wh?.tls;
   const checks = (): ReadyCheck[] => [

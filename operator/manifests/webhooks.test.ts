@@ -51,12 +51,24 @@ describe('mutatingWebhookConfiguration', () => {
 
 describe('validatingWebhookConfiguration', () => {
   const v = validatingWebhookConfiguration(base);
-  it('guards pod creates, updates and ephemeral containers; ApprovalRequests on CREATE and UPDATE', () => {
+  it('guards pod creates, updates and ephemeral containers; exec/attach; ApprovalRequests on CREATE and UPDATE', () => {
+    assert.deepEqual(v.webhooks?.map((w) => w.name), [WEBHOOK_NAMES.validatePods, WEBHOOK_NAMES.validatePodConnect, WEBHOOK_NAMES.validateApprovalRequests]);
     assert.deepEqual(v.webhooks?.[0]?.rules?.[0]?.resources, ['pods', 'pods/ephemeralcontainers']);
     assert.deepEqual(v.webhooks?.[0]?.rules?.[0]?.operations, ['CREATE', 'UPDATE']);
     assert.equal(v.webhooks?.[0]?.clientConfig.service?.path, '/validate/pods');
-    assert.equal(v.webhooks?.[1]?.clientConfig.service?.path, '/validate/approvalrequests');
-    assert.equal(v.webhooks?.[1]?.timeoutSeconds, 5);
+    assert.equal(v.webhooks?.[2]?.clientConfig.service?.path, '/validate/approvalrequests');
+    assert.equal(v.webhooks?.[2]?.timeoutSeconds, 5);
     assert.ok(v.webhooks?.every((w) => w.failurePolicy === 'Fail' && w.sideEffects === 'None'));
+  });
+
+  it('exec/attach: CONNECT, no objectSelector (never matches the options object), the namespace exclusions, a matchCondition on the container name', () => {
+    const c = v.webhooks?.find((w) => w.name === WEBHOOK_NAMES.validatePodConnect);
+    assert.deepEqual(c?.rules, [{ operations: ['CONNECT'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods/exec', 'pods/attach'], scope: 'Namespaced' }]);
+    assert.equal(c?.clientConfig.service?.path, WEBHOOK_PATHS.validatePodConnect);
+    assert.equal(c?.objectSelector, undefined);
+    assert.deepEqual(c?.namespaceSelector, v.webhooks?.[0]?.namespaceSelector);
+    assert.deepEqual(c?.matchConditions, [{ name: 'names-a-chaperone-container', expression: "has(object.container) && object.container in ['chaperone-sidecar', 'chaperone-init-network']" }]);
+    assert.equal(c?.failurePolicy, 'Fail');
+    assert.equal(c?.timeoutSeconds, 10);
   });
 });

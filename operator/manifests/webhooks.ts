@@ -10,7 +10,8 @@ import type {
   V1ValidatingWebhookConfiguration,
 } from '@kubernetes/client-node';
 import { DEFAULT_EXCLUDED_NAMESPACES } from '../webhooks/pod-mutate/decide.ts';
-import { LABEL_IDENTITY } from '../webhooks/pod-mutate/layout.ts';
+import { INTERCEPTION_CONTAINER_NAME } from '../webhooks/pod-mutate/interception.ts';
+import { LABEL_IDENTITY, SIDECAR_CONTAINER_NAME } from '../webhooks/pod-mutate/layout.ts';
 
 export const DEFAULT_MUTATING_CONFIGURATION = 'chaperone-mutating';
 export const DEFAULT_VALIDATING_CONFIGURATION = 'chaperone-validating';
@@ -19,10 +20,11 @@ export const DEFAULT_POD_TIMEOUT_SECONDS = 10;
 export const DEFAULT_APPROVAL_TIMEOUT_SECONDS = 5;
 export const DEFAULT_SERVICE_PORT = 443;
 
-/** Paths the webhook server answers; H3's approval routes use the last two. */
+/** Paths the webhook server answers; the approval routes use the last two. */
 export const WEBHOOK_PATHS = {
   mutatePods: '/mutate/pods',
   validatePods: '/validate/pods',
+  validatePodConnect: '/validate/pods/connect',
   mutateApprovalRequests: '/mutate/approvalrequests',
   validateApprovalRequests: '/validate/approvalrequests',
 } as const;
@@ -31,6 +33,7 @@ export const WEBHOOK_PATHS = {
 export const WEBHOOK_NAMES = {
   mutatePods: 'pods.mutate.chaperone.dev',
   validatePods: 'pods.validate.chaperone.dev',
+  validatePodConnect: 'pods-connect.validate.chaperone.dev',
   mutateApprovalRequests: 'approvalrequests.mutate.chaperone.dev',
   validateApprovalRequests: 'approvalrequests.validate.chaperone.dev',
 } as const;
@@ -107,6 +110,21 @@ interface Common {
   readonly objectSelector?: V1LabelSelector;
 }
 
+/**
+ * kubectl exec/attach: CONNECT pods/exec and pods/attach. The API server matches an objectSelector against the
+ * request's object, which for CONNECT is the PodExecOptions/PodAttachOptions (no labels): a label selector would never
+ * send it. Instead a matchCondition sends only requests that name one of Chaperone's containers, so failing closed
+ * (operator down: refused) never touches exec into any other container in the cluster; an unnamed container is never
+ * an init container (the API server picks the only regular one), and kubectl sends the default-container
+ * annotation's choice by name. The route then reads the pod and refuses only in Chaperone's pods.
+ */
+export const CONNECT_MATCH_EXPRESSION = `has(object.container) && object.container in ['${SIDECAR_CONTAINER_NAME}', '${INTERCEPTION_CONTAINER_NAME}']`;
+
+function connectWebhook(o: WebhookManifestOptions): V1ValidatingWebhook {
+  const { objectSelector: _none, ...c } = common(o, WEBHOOK_NAMES.validatePodConnect, WEBHOOK_PATHS.validatePodConnect, [rule(['CONNECT'], ['pods/exec', 'pods/attach'], '', 'v1')], true);
+  return { ...c, matchConditions: [{ name: 'names-a-chaperone-container', expression: CONNECT_MATCH_EXPRESSION }] };
+}
+
 function common(o: WebhookManifestOptions, name: string, path: string, rules: V1RuleWithOperations[], pods: boolean): Common {
   const ns = selector(o, pods);
   return {
@@ -134,9 +152,15 @@ export function mutatingWebhookConfiguration(o: WebhookManifestOptions): V1Mutat
   return { apiVersion: 'admissionregistration.k8s.io/v1', kind: 'MutatingWebhookConfiguration', metadata: metadata(o, o.mutatingName ?? DEFAULT_MUTATING_CONFIGURATION), webhooks };
 }
 
-/** Pods on CREATE, UPDATE and ephemeral-container updates (an ephemeral container could mount the sidecar's volumes); ApprovalRequests on CREATE+UPDATE. */
+/**
+ * Pods on CREATE, UPDATE and ephemeral-container updates (an ephemeral container could mount the sidecar's volumes);
+ * exec/attach into the sidecar (CONNECT); ApprovalRequests on CREATE+UPDATE.
+ */
 export function validatingWebhookConfiguration(o: WebhookManifestOptions): V1ValidatingWebhookConfiguration {
-  const webhooks: V1ValidatingWebhook[] = [common(o, WEBHOOK_NAMES.validatePods, WEBHOOK_PATHS.validatePods, [rule(['CREATE', 'UPDATE'], ['pods', 'pods/ephemeralcontainers'], '', 'v1')], true)];
+  const webhooks: V1ValidatingWebhook[] = [
+    common(o, WEBHOOK_NAMES.validatePods, WEBHOOK_PATHS.validatePods, [rule(['CREATE', 'UPDATE'], ['pods', 'pods/ephemeralcontainers'], '', 'v1')], true),
+    connectWebhook(o),
+  ];
   if (o.approvals ?? true) webhooks.push(common(o, WEBHOOK_NAMES.validateApprovalRequests, WEBHOOK_PATHS.validateApprovalRequests, APPROVAL_RULES(), false));
   return { apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingWebhookConfiguration', metadata: metadata(o, o.validatingName ?? DEFAULT_VALIDATING_CONFIGURATION), webhooks };
 }

@@ -1,5 +1,7 @@
 // The pod webhooks on the real control plane: our TLS server and certificates, configurations with caBundle patched by our code, injection, refusals, rotation, outage.
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
 import { request as httpsRequest } from 'node:https';
 import { connect as tlsConnect } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
@@ -13,6 +15,8 @@ import { readyIdentity } from '../../operator/webhooks/testdata/pods.ts';
 import { ANNOTATION_INJECTED, LABEL_IDENTITY, SIDECAR_CONTAINER_NAME } from '../../operator/webhooks/pod-mutate/layout.ts';
 import { startWebhookServer, type WebhookLog, type WebhookServer } from '../../operator/server/webhook-server.ts';
 import { podRoutes, type IdentityLookup } from '../../operator/server/pod-routes.ts';
+import { connectRoutes } from '../../operator/server/connect-routes.ts';
+import { toolPath } from '../cluster/tools.ts';
 import { mutatingWebhookConfiguration, validatingWebhookConfiguration, type WebhookManifestOptions } from '../../operator/manifests/webhooks.ts';
 import { startSelfManagedTls, type SelfManagedTls } from '../../operator/certs/self-managed.ts';
 import { createCa, certFacts, splitPemBundle, MS_PER_DAY } from '../../operator/certs/pki.ts';
@@ -140,6 +144,35 @@ function agents(p: V1Pod): V1Container[] {
   return [...(p.spec?.initContainers ?? []), ...(p.spec?.containers ?? [])].filter((c) => c.name !== SIDECAR_CONTAINER_NAME);
 }
 
+/** The connect route's pod read: the admin's GET (in the operator, its own client with `get pods`). */
+async function getPod(namespace: string, name: string): Promise<V1Pod | undefined> {
+  const r = await cp.request<V1Pod>('admin', 'GET', `/api/v1/namespaces/${namespace}/pods/${name}`);
+  if (r.status === 404) return undefined;
+  if (r.status !== 200) throw new Error(`GET pod ${namespace}/${name}: ${r.status} ${r.text.slice(0, 200)}`);
+  return r.body;
+}
+
+const execFileAsync = promisify(execFile);
+
+/** `kubectl exec` as the admin; no kubelet runs here, so every exec fails, either at admission or after it. */
+async function kubectlExec(namespace: string, podName: string, container?: string): Promise<string> {
+  const args = ['--kubeconfig', cp.kubeconfig('admin'), '-n', namespace, 'exec', podName, ...(container ? ['-c', container] : []), '--', 'cat', '/var/run/secrets/kubernetes.io/serviceaccount/token'];
+  try {
+    const r = await execFileAsync(toolPath('kubectl'), args, { timeout: 30_000 });
+    return `exit 0: ${r.stdout}${r.stderr}`;
+  } catch (e) {
+    const err = e as { stderr?: string; message: string };
+    return err.stderr || err.message;
+  }
+}
+
+/** A CONNECT straight to the API (what kubectl attach sends, without waiting for the pod to run). */
+async function connect(namespace: string, podName: string, sub: 'exec' | 'attach', container: string): Promise<{ status: number; message: string }> {
+  const q = sub === 'exec' ? `container=${container}&command=true&stdout=true` : `container=${container}&stdout=true`;
+  const r = await cp.request<{ message?: string }>('admin', 'POST', `/api/v1/namespaces/${namespace}/pods/${podName}/${sub}?${q}`);
+  return { status: r.status, message: r.body?.message ?? r.text };
+}
+
 function volume(p: V1Pod, name: string): V1Volume | undefined {
   return p.spec?.volumes?.find((v) => v.name === name);
 }
@@ -173,7 +206,7 @@ before(async () => {
     now: () => Date.now() + clockOffset,
     onChange: (t) => server?.setTls(t),
   });
-  server = await startWebhookServer({ host: '127.0.0.1', port: 0, tls: tls.current(), routes: podRoutes({ lookup, operatorNamespace: opNs }), log, observe: (webhook, outcome) => observed.push({ webhook, outcome }) });
+  server = await startWebhookServer({ host: '127.0.0.1', port: 0, tls: tls.current(), routes: [...podRoutes({ lookup, operatorNamespace: opNs }), ...connectRoutes({ operatorNamespace: opNs, getPod })], log, observe: (webhook, outcome) => observed.push({ webhook, outcome }) });
   const m = mutatingWebhookConfiguration(manifestOptions([ns]));
   const v = validatingWebhookConfiguration(manifestOptions([ns, nsValidateOnly]));
   assert.equal((await cp.request('admin', 'POST', `${ADMISSION}/mutatingwebhookconfigurations`, m)).status, 201);
@@ -336,6 +369,51 @@ describe('mutating webhook: a labelled pod', () => {
   });
 });
 
+describe('exec and attach (CONNECT pods/exec, pods/attach)', () => {
+  // agent-1 exists (created above) and stays Pending: the API server refuses an exec that passed admission with "does not have a host assigned".
+  const refused = /admission webhook "pods-connect.validate.chaperone.dev" denied the request: chaperone: rule protected-container: exec into container chaperone-sidecar of pod .*\/agent-1 is refused/;
+
+  it('kubectl exec into the sidecar is refused at admission, naming the rule', async () => {
+    await eventually(async () => (refused.test(await kubectlExec(ns, 'agent-1', SIDECAR_CONTAINER_NAME)) ? true : undefined), { what: 'the exec webhook to refuse the sidecar', timeoutMs: 30_000 });
+    observed.length = 0;
+    const out = await kubectlExec(ns, 'agent-1', SIDECAR_CONTAINER_NAME);
+    assert.match(out, refused);
+    // kubectl tries WebSocket first and falls back to SPDY: one admission each.
+    assert.ok(observed.length >= 1 && observed.every((o) => `${o.webhook}:${o.outcome}` === 'validate-pod-connect:protected-container'), JSON.stringify(observed));
+  });
+
+  it('kubectl exec into the agent container, named or by default, gets past admission (the webhook is not even called) and fails later', async () => {
+    for (const c of ['agent', undefined]) {
+      observed.length = 0;
+      const out = await kubectlExec(ns, 'agent-1', c);
+      // kubectl names the default container itself ("Defaulted container "agent" out of: …"): init containers are never the default.
+      assert.doesNotMatch(out, /admission webhook|protected-container/, out);
+      assert.match(out, /does not have a host assigned/, out);
+      assert.deepEqual(observed, [], 'the matchCondition keeps other containers away from the webhook');
+    }
+  });
+
+  it('attach into the sidecar is refused; attach into the agent passes admission', async () => {
+    const r = await connect(ns, 'agent-1', 'attach', SIDECAR_CONTAINER_NAME);
+    assert.equal(r.status, 403, r.message);
+    assert.match(r.message, /rule protected-container: attach into container chaperone-sidecar/);
+    const agent = await connect(ns, 'agent-1', 'attach', 'agent');
+    assert.equal(agent.status, 400, agent.message);
+    assert.match(agent.message, /does not have a host assigned/);
+  });
+
+  it('an unlabelled pod with a container named chaperone-sidecar is not Chaperone\'s: the webhook reads it and allows', async () => {
+    const p = pod('lookalike', { labels: { app: 'lookalike' } });
+    p.spec!.containers.push({ name: SIDECAR_CONTAINER_NAME, image: 'example.com/other:1' });
+    assert.equal((await create(ns, p)).status, 201);
+    observed.length = 0;
+    const r = await connect(ns, 'lookalike', 'exec', SIDECAR_CONTAINER_NAME);
+    assert.equal(r.status, 400, r.message);
+    assert.match(r.message, /does not have a host assigned/);
+    assert.deepEqual(observed.map((o) => `${o.webhook}:${o.outcome}`), ['validate-pod-connect:not-chaperone']);
+  });
+});
+
 describe('pods the webhooks leave alone or refuse', () => {
   it('an unlabelled pod is stored untouched and never reaches the webhook', async () => {
     observed.length = 0;
@@ -477,5 +555,14 @@ describe('with the webhook server stopped', () => {
     assert.match(labelled.message, /failed calling webhook "pods.mutate.chaperone.dev"/);
     const plain = await create(ns, pod('plain-while-down', { labels: {} }));
     assert.equal(plain.status, 201, plain.message);
+  });
+
+  it('refuses exec into the sidecar (fail closed) but never blocks exec into other containers', async () => {
+    const sidecar = await connect(ns, 'agent-1', 'exec', SIDECAR_CONTAINER_NAME);
+    assert.equal(sidecar.status, 500, sidecar.message);
+    assert.match(sidecar.message, /failed calling webhook "pods-connect.validate.chaperone.dev"/);
+    const out = await kubectlExec(ns, 'agent-1', 'agent');
+    assert.doesNotMatch(out, /failed calling webhook/, out);
+    assert.match(out, /does not have a host assigned/, out);
   });
 });

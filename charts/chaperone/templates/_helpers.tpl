@@ -29,7 +29,7 @@ app.kubernetes.io/component: operator
 {{- end -}}
 
 {{/* The namespaceSelector of the pod webhooks: never system namespaces, never the operator's own. */}}
-{{- define "chaperone.podNamespaceSelector" -}}
+{{- define "chaperone.namespaceSelector" -}}
 namespaceSelector:
   matchExpressions:
     - key: kubernetes.io/metadata.name
@@ -39,6 +39,11 @@ namespaceSelector:
         - {{ . | quote }}
         {{- end }}
         - {{ .Release.Namespace | quote }}
+{{- end -}}
+
+{{/* Pods: the namespaceSelector and the label objectSelector (opt-in: unlabelled pods never reach the webhooks). */}}
+{{- define "chaperone.podNamespaceSelector" -}}
+{{ include "chaperone.namespaceSelector" . }}
 objectSelector:
   matchExpressions:
     - key: chaperone.dev/identity
