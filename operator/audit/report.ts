@@ -5,7 +5,7 @@
 // the sidecar only; the agent holds a `chaperone`-audience token, which that TokenReview refuses.
 // The token's bound pod must be the reporting pod, carry the identity's label and the injection
 // annotation; so one identity's pods cannot report for another identity.
-import { ANNOTATION_INJECTED, LABEL_IDENTITY } from '../webhooks/pod-mutate/layout.ts';
+import { ANNOTATION_INJECTED, LABEL_IDENTITY, SIDECAR_CONTAINER_NAME } from '../webhooks/pod-mutate/layout.ts';
 import { REPORT_KIND, type ReportBody } from '../../sidecar/audit/reporter.ts';
 
 export type { ReportBody } from '../../sidecar/audit/reporter.ts';
@@ -64,6 +64,8 @@ export interface PodFacts {
   readonly labels: Readonly<Record<string, string>>;
   readonly annotations: Readonly<Record<string, string>>;
   readonly serviceAccountName: string;
+  /** spec.initContainers by name and restartPolicy: the native sidecar must be among them. */
+  readonly initContainers: readonly { readonly name: string; readonly restartPolicy?: string }[];
 }
 
 export type Refusal = { readonly ok: false; readonly status: 401 | 403; readonly reason: string; readonly message: string };
@@ -85,13 +87,21 @@ export function checkCaller(c: ReviewedCaller, r: ReportBody): Allowed | Refusal
   return { ok: true };
 }
 
-/** The pod must still exist with that uid, be labelled with the reported identity, and be injected. */
+/**
+ * The pod must still exist with that uid, be labelled with the reported identity, and run the sidecar. The
+ * `chaperone.dev/injected` annotation alone proves nothing (whoever creates a pod can write it): the label (which
+ * sends the pod through the webhooks) and the native sidecar (an init container chaperone-sidecar with restartPolicy
+ * Always) are required too.
+ */
 export function checkPod(p: PodFacts | undefined, c: ReviewedCaller, r: ReportBody): Allowed | Refusal {
   if (!p || p.uid !== r.pod.uid) return { ok: false, status: 403, reason: 'pod-gone', message: `pod ${r.pod.namespace}/${r.pod.name} with uid ${r.pod.uid} does not exist` };
   if (p.labels[LABEL_IDENTITY] !== r.identity) {
     return { ok: false, status: 403, reason: 'other-identity', message: `pod ${r.pod.namespace}/${r.pod.name} is labelled ${LABEL_IDENTITY}=${p.labels[LABEL_IDENTITY] ?? '(none)'}, not ${r.identity}` };
   }
   if (p.annotations[ANNOTATION_INJECTED] === undefined) return { ok: false, status: 403, reason: 'not-injected', message: `pod ${r.pod.namespace}/${r.pod.name} has no ${ANNOTATION_INJECTED} annotation: it does not run the Chaperone sidecar` };
+  if (!p.initContainers.some((c) => c.name === SIDECAR_CONTAINER_NAME && c.restartPolicy === 'Always')) {
+    return { ok: false, status: 403, reason: 'no-sidecar', message: `pod ${r.pod.namespace}/${r.pod.name} has no init container ${SIDECAR_CONTAINER_NAME} with restartPolicy Always: it does not run the Chaperone sidecar` };
+  }
   if (c.username !== `system:serviceaccount:${r.pod.namespace}:${p.serviceAccountName}`) return { ok: false, status: 403, reason: 'other-serviceaccount', message: `the token's ServiceAccount is not the pod's (${p.serviceAccountName})` };
   return { ok: true };
 }

@@ -86,11 +86,12 @@ async function review(client: KubeClient, token: string): Promise<ReviewedCaller
 
 async function podFacts(client: KubeClient, ns: string, name: string): Promise<PodFacts | undefined> {
   // list with a field selector: the operator may list pods already (podsGuarded), no get right needed.
-  const l = await client.list<{ metadata?: { uid?: string; labels?: Record<string, string>; annotations?: Record<string, string> }; spec?: { serviceAccountName?: string } }>(
+  const l = await client.list<{ metadata?: { uid?: string; labels?: Record<string, string>; annotations?: Record<string, string> }; spec?: { serviceAccountName?: string; initContainers?: { name: string; restartPolicy?: string }[] } }>(
     resourcePath(RESOURCES.pods, { namespace: ns }), { fieldSelector: `metadata.name=${name}` });
   const p = l.items[0];
   if (!p) return undefined;
-  return { uid: p.metadata?.uid ?? '', labels: p.metadata?.labels ?? {}, annotations: p.metadata?.annotations ?? {}, serviceAccountName: p.spec?.serviceAccountName ?? 'default' };
+  const initContainers = (p.spec?.initContainers ?? []).map((c) => ({ name: c.name, ...(c.restartPolicy ? { restartPolicy: c.restartPolicy } : {}) }));
+  return { uid: p.metadata?.uid ?? '', labels: p.metadata?.labels ?? {}, annotations: p.metadata?.annotations ?? {}, serviceAccountName: p.spec?.serviceAccountName ?? 'default', initContainers };
 }
 
 export async function startAuditServer(o: AuditServerOptions): Promise<AuditServer> {

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { KubeClient } from '../../operator/kube/client.ts';
 import { LEDGER_KEY, ledgerConfigMapName } from '../../operator/audit/names.ts';
 import { startAuditServer, type AuditServer } from '../../operator/audit/server.ts';
-import { ANNOTATION_INJECTED, LABEL_IDENTITY } from '../../operator/webhooks/pod-mutate/layout.ts';
+import { ANNOTATION_INJECTED, LABEL_IDENTITY, SIDECAR_CONTAINER_NAME } from '../../operator/webhooks/pod-mutate/layout.ts';
 import { REPORT_PATH, type ReportBody } from '../../sidecar/audit/reporter.ts';
 import { sharedControlPlane, type ControlPlane } from '../cluster/control-plane.ts';
 import { installCrds, kubeConfigFor, testLogger } from './operator-controllers.harness.ts';
@@ -64,7 +64,7 @@ before(async () => {
   const p = await ok(cp.request<{ metadata: { uid: string } }>('admin', 'POST', `/api/v1/namespaces/${ns}/pods`, {
     apiVersion: 'v1', kind: 'Pod',
     metadata: { name: 'agent-0', labels: { [LABEL_IDENTITY]: IDENTITY }, annotations: { [ANNOTATION_INJECTED]: '{"version":1}' } },
-    spec: { serviceAccountName: 'agent', containers: [{ name: 'agent', image: 'registry.invalid/agent:test' }] },
+    spec: { serviceAccountName: 'agent', initContainers: [{ name: SIDECAR_CONTAINER_NAME, image: 'registry.invalid/sidecar:test', restartPolicy: 'Always' }], containers: [{ name: 'agent', image: 'registry.invalid/agent:test' }] },
   }), 'pod');
   pod = { name: 'agent-0', uid: p.metadata.uid };
   token = (await ok(cp.request<{ status: { token: string } }>('admin', 'POST', `/api/v1/namespaces/${ns}/serviceaccounts/agent/token`, {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { KubeClient } from '../../operator/kube/client.ts';
 import { startAuditServer, type AuditServer } from '../../operator/audit/server.ts';
 import { run } from '../../operator/kubectl-plugin/main.ts';
-import { ANNOTATION_INJECTED, LABEL_IDENTITY } from '../../operator/webhooks/pod-mutate/layout.ts';
+import { ANNOTATION_INJECTED, LABEL_IDENTITY, SIDECAR_CONTAINER_NAME } from '../../operator/webhooks/pod-mutate/layout.ts';
 import { REPORT_PATH } from '../../sidecar/audit/reporter.ts';
 import { startSidecar, type Sidecar } from '../../sidecar/main.ts';
 import { replayText } from '../../sidecar/recording/replay.ts';
@@ -46,7 +46,7 @@ async function makePod(name: string, identity: string, sa: string): Promise<{ na
   const body = await ok(cp.request<{ metadata: { uid: string } }>('admin', 'POST', `/api/v1/namespaces/${ns}/pods`, {
     apiVersion: 'v1', kind: 'Pod',
     metadata: { name, labels: { [LABEL_IDENTITY]: identity }, annotations: { [ANNOTATION_INJECTED]: '{"version":1}' } },
-    spec: { serviceAccountName: sa, containers: [{ name: 'agent', image: 'registry.invalid/agent:test' }] },
+    spec: { serviceAccountName: sa, initContainers: [{ name: SIDECAR_CONTAINER_NAME, image: 'registry.invalid/sidecar:test', restartPolicy: 'Always' }], containers: [{ name: 'agent', image: 'registry.invalid/agent:test' }] },
   }), `pod ${name}`);
   return { name, uid: body.metadata.uid };
 }

@@ -19,7 +19,10 @@ const report = (o: Partial<ReportBody> = {}): ReportBody => ({
   stream: 'ab12', seq: 1, delta: { sessions: 1, statements: 2, denied: 1, approvals: 0, masked: 3 }, ...o,
 });
 const caller = { username: 'system:serviceaccount:agents:coding-agent', extra: { 'authentication.kubernetes.io/pod-name': ['agent-0'], 'authentication.kubernetes.io/pod-uid': ['u-1'] } };
-const podFacts = { uid: 'u-1', labels: { 'chaperone.dev/identity': 'coding-agent' }, annotations: { 'chaperone.dev/injected': '{}' }, serviceAccountName: 'coding-agent' };
+const podFacts = {
+  uid: 'u-1', labels: { 'chaperone.dev/identity': 'coding-agent' }, annotations: { 'chaperone.dev/injected': '{}' }, serviceAccountName: 'coding-agent',
+  initContainers: [{ name: 'chaperone-sidecar', restartPolicy: 'Always' }],
+};
 
 describe('report shape', () => {
   const bad: [string, unknown, RegExp][] = [
@@ -62,6 +65,10 @@ describe('who may report', () => {
     ['a recreated pod (other uid)', { ...podFacts, uid: 'u-2' }, 'pod-gone'],
     ['a pod of another identity', { ...podFacts, labels: { 'chaperone.dev/identity': 'other' } }, 'other-identity'],
     ['a pod without the injection annotation', { ...podFacts, annotations: {} }, 'not-injected'],
+    ['a forged annotation on a pod without the identity label', { ...podFacts, labels: {} }, 'other-identity'],
+    ['a forged annotation on a labelled pod without the sidecar', { ...podFacts, initContainers: [] }, 'no-sidecar'],
+    ['a sidecar that is a plain init container (it ran once and exited)', { ...podFacts, initContainers: [{ name: 'chaperone-sidecar' }] }, 'no-sidecar'],
+    ['a native sidecar of another name', { ...podFacts, initContainers: [{ name: 'sidecar', restartPolicy: 'Always' }] }, 'no-sidecar'],
     ['a token of another ServiceAccount than the pod runs as', { ...podFacts, serviceAccountName: 'default' }, 'other-serviceaccount'],
   ];
   for (const [name, p, reason] of pods) {
