@@ -278,11 +278,14 @@ function scanRule(c: Compiled, rule: Rule, v: ViewScan, list: readonly number[] 
       const from = w[k]!;
       const to = w[k + 1]!;
       if (to <= cur.pos) continue;
+      // Starts at or past the limit are left for a later scan (stream): the resume offset must not
+      // jump past them, or a match beginning there would never be looked at again.
+      if (cur.pos >= limit || from >= limit) break;
       cur.pos = Math.max(cur.pos, from);
       const subStart = Math.max(0, cur.pos - WINDOW_MARGIN);
       const sub = { text: text.slice(subStart, Math.min(n, to + rule.maxLength + WINDOW_MARGIN)), start: subStart };
       if (!scanWindow(rs, cur, to, sub)) break;
-      if (cur.pos < to) cur.pos = to;
+      if (cur.pos < to) cur.pos = Math.max(cur.pos, Math.min(to, limit));
     }
   }
   rule.re.lastIndex = 0;

@@ -201,6 +201,22 @@ describe('stream equals whole-buffer masking', () => {
     }
   });
 
+  it('texts over 16 KiB (rules scan keyword windows) cut in two anywhere near the limit (regression: a JWT was emitted unmasked)', () => {
+    // A rescan's resume offset jumped to the end of a keyword window straddling the commit limit,
+    // so a token starting between the limit and that end was never scanned again.
+    const m = createMasker();
+    const jwt = DETECTORS.find((d) => d.id === 'jwt')!.positives[0]!.secret;
+    const text = Buffer.from(`Authorization: Bearer ${jwt} `.repeat(Math.ceil(17500 / (jwt.length + 23))));
+    const whole = m.maskBuffer(text).value;
+    assert.ok(!whole.toString().includes(jwt), 'one-shot masks every copy');
+    for (let cut = 16384; cut <= 16640; cut++) {
+      const s = m.stream();
+      const out = Buffer.concat([s.push(text.subarray(0, cut)), s.push(text.subarray(cut)), s.end()]);
+      assert.ok(!out.toString().includes(jwt), `split at ${cut}: a JWT leaked`);
+      assert.ok(out.equals(whole), `split at ${cut}`);
+    }
+  });
+
   it('refuses push after end', () => {
     const s = createMasker().stream();
     s.end();
