@@ -4,7 +4,7 @@ import { ABORT_CLIENT_GONE } from '../protocols/postgres/approval-hold.ts';
 import type { ApprovalRequest as ApprovalRequestObject } from '../../operator/api/types.ts';
 import { KubeHttp, KubeHttpError, type KubeHttpOptions, type WatchEvent } from './kube-http.ts';
 import { LABEL_POD_UID, requestObject, type PodRef } from './request-body.ts';
-import { verdictOf, windowKey, type Verdict } from './verdict.ts';
+import { bindingOf, verdictOf, windowKey, type Binding, type Verdict } from './verdict.ts';
 
 export const DEFAULT_WATCH_BACKOFF = { baseMs: 100, maxMs: 5000 } as const;
 /** Server-side watch timeout: the sidecar reconnects from the last resourceVersion when it ends. */
@@ -27,6 +27,8 @@ export interface KubernetesApprovalsOptions {
 interface Window {
   readonly name: string;
   readonly expiresAt: number;
+  /** The object that opened the window: a recreated request of that name does not keep it open. */
+  readonly bound: Binding;
 }
 
 const NOOP_LOG: BackendLog = { info: () => undefined, warn: () => undefined };
@@ -91,7 +93,7 @@ export class KubernetesApprovals implements ApprovalBackend {
       if (signal.reason === ABORT_CLIENT_GONE) await this.cancel(req.id, 'the client disconnected or cancelled the statement while it waited');
       return { outcome: 'expired', reason: `no decision on ApprovalRequest ${req.id} in time` };
     }
-    return this.settle(req, v);
+    return this.settle(req, v, bindingOf(created));
   }
 
   /** A still-open window of the same identity, connection, rule and requester: re-read (revocation must stop it now). */
@@ -108,17 +110,17 @@ export class KubernetesApprovals implements ApprovalBackend {
       this.log.warn({ request: w.name, err: (e as Error).message }, 'approved window could not be re-read; asking again');
       return undefined;
     }
-    const v = verdictOf(obj, req, this.now(), { window: true });
+    const v = verdictOf(obj, req, this.now(), { window: true, bound: w.bound });
     if (v.kind !== 'approved' || v.windowEndsAt === undefined) return undefined;
-    this.windows.set(key, { name: w.name, expiresAt: v.windowEndsAt });
+    this.windows.set(key, { name: w.name, expiresAt: v.windowEndsAt, bound: w.bound });
     this.stats.windowHits++;
     return { outcome: 'approved', reason: `covered by the approved window of ApprovalRequest ${w.name} (until ${new Date(v.windowEndsAt).toISOString()})`, by: v.by };
   }
 
-  private settle(req: HeldCommand, v: Exclude<Verdict, { kind: 'pending' }>): ApprovalOutcome {
+  private settle(req: HeldCommand, v: Exclude<Verdict, { kind: 'pending' }>, bound: Binding): ApprovalOutcome {
     if (v.kind === 'approved') {
       this.stats.approved++;
-      if (v.windowEndsAt !== undefined) this.windows.set(windowKey(req), { name: req.id, expiresAt: v.windowEndsAt });
+      if (v.windowEndsAt !== undefined) this.windows.set(windowKey(req), { name: req.id, expiresAt: v.windowEndsAt, bound });
       return { outcome: 'approved', reason: v.reason, by: v.by };
     }
     this.stats.refused++;
@@ -129,13 +131,15 @@ export class KubernetesApprovals implements ApprovalBackend {
   private async follow(req: HeldCommand, created: ApprovalRequestObject, signal: AbortSignal): Promise<Exclude<Verdict, { kind: 'pending' }> | undefined> {
     let rv = created.metadata.resourceVersion ?? '';
     let failures = 0;
+    // Every later look (watch events, re-reads after 410 or a broken stream) must be this very object.
+    const bound = bindingOf(created);
     let verdict: Exclude<Verdict, { kind: 'pending' }> | undefined;
     const stop = new AbortController();
     const onAbort = (): void => stop.abort();
     signal.addEventListener('abort', onAbort, { once: true });
     const see = (obj: ApprovalRequestObject): void => {
       if (obj.metadata.resourceVersion) rv = obj.metadata.resourceVersion;
-      const v = verdictOf(obj, req, this.now(), { window: false });
+      const v = verdictOf(obj, req, this.now(), { window: false, bound });
       if (v.kind !== 'pending') {
         verdict = v;
         stop.abort();

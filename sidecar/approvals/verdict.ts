@@ -1,11 +1,36 @@
 // What an ApprovalRequest's status means for the held command (pure): still pending, approved (hash bound), or refused with the reason.
 import type { ApprovalRequest as HeldCommand } from '../protocols/postgres/approval-hold.ts';
 import type { ApprovalRequest as ApprovalRequestObject } from '../../operator/api/types.ts';
+import { CREATED_BY_ANNOTATION } from '../../operator/approvals/phase.ts';
 
 export type Verdict =
   | { readonly kind: 'pending' }
   | { readonly kind: 'approved'; readonly reason: string; readonly by: string[]; readonly windowEndsAt?: number }
   | { readonly kind: 'denied' | 'expired'; readonly reason: string; readonly by: string[] };
+
+/**
+ * The object this sidecar created: its uid (and the creator the admission webhook stamped). A request deleted and
+ * recreated under the same name with the same fields is another object, with its own reviews: it never stands in.
+ */
+export interface Binding {
+  readonly uid?: string;
+  readonly creator?: string;
+}
+
+/** The binding of the object the API server returned on create. */
+export function bindingOf(created: ApprovalRequestObject): Binding {
+  const creator = created.metadata.annotations?.[CREATED_BY_ANNOTATION];
+  return { ...(created.metadata.uid ? { uid: created.metadata.uid } : {}), ...(creator !== undefined ? { creator } : {}) };
+}
+
+/** Why `obj` is not the object bound, or undefined when it is. */
+function replaced(obj: ApprovalRequestObject, bound: Binding | undefined): string | undefined {
+  if (bound === undefined) return undefined;
+  if (bound.uid !== undefined && obj.metadata.uid !== bound.uid) return `uid ${obj.metadata.uid ?? '(none)'}, not ${bound.uid}`;
+  const creator = obj.metadata.annotations?.[CREATED_BY_ANNOTATION];
+  if (bound.creator !== undefined && creator !== bound.creator) return `created by ${creator ?? '(nobody recorded)'}, not ${bound.creator}`;
+  return undefined;
+}
 
 /** A window is shared by one requester on one connection under one rule of one identity. */
 export function windowKey(req: HeldCommand): string {
@@ -40,10 +65,13 @@ function approved(obj: ApprovalRequestObject, req: HeldCommand, now: number, win
 
 /**
  * `window`: the request is consulted for a later statement under an approved window (its hash is of
- * the first statement; the window's end and revocation decide).
+ * the first statement; the window's end and revocation decide). `bound`: the object the sidecar created
+ * (bindingOf); any other object of that name is refused, whatever its phase.
  */
-export function verdictOf(obj: ApprovalRequestObject, req: HeldCommand, now: number, o: { readonly window: boolean }): Verdict {
+export function verdictOf(obj: ApprovalRequestObject, req: HeldCommand, now: number, o: { readonly window: boolean; readonly bound?: Binding }): Verdict {
   const name = obj.metadata.name ?? req.id;
+  const other = replaced(obj, o.bound);
+  if (other !== undefined) return { kind: 'denied', reason: `ApprovalRequest ${name} is not the request this sidecar created (${other}): it was deleted and recreated, so it is refused`, by: [] };
   const phase = obj.status?.phase;
   const why = obj.status?.reason ? `: ${obj.status.reason}` : '';
   switch (phase) {

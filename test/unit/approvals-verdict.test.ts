@@ -1,7 +1,7 @@
 // The sidecar's reading of an ApprovalRequest (pure): approval only for the exact held statement, windows, refusals with the reason; and the object it creates.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { verdictOf, windowKey } from '../../sidecar/approvals/verdict.ts';
+import { bindingOf, verdictOf, windowKey } from '../../sidecar/approvals/verdict.ts';
 import { approvalSnapshot, requestObject, summaryOf, MAX_TEXT } from '../../sidecar/approvals/request-body.ts';
 import type { ApprovalRequest as HeldCommand } from '../../sidecar/protocols/postgres/approval-hold.ts';
 import type { ApprovalRequest } from '../../operator/api/types.ts';
@@ -96,5 +96,25 @@ describe('verdictOf', () => {
     assert.equal(verdictOf(o, later, NOW + 60_000, { window: true }).kind, 'expired');
     assert.equal(verdictOf(obj(HELD, { phase: 'Approved' }), later, NOW, { window: true }).kind, 'denied', 'a statement-scope approval is no window');
     assert.equal(windowKey(w), windowKey(later));
+  });
+
+  it('is bound to the object the sidecar created: a request deleted and recreated with the same name and fields is refused', () => {
+    const mine = obj(HELD);
+    mine.metadata = { ...mine.metadata, uid: 'uid-a', annotations: { 'chaperone.dev/created-by': 'system:serviceaccount:agents:coding-agent' } };
+    const bound = bindingOf(mine);
+    assert.deepEqual(bound, { uid: 'uid-a', creator: 'system:serviceaccount:agents:coding-agent' });
+    const approved = (o: ApprovalRequest): ApprovalRequest => ({ ...o, status: { phase: 'Approved', reason: 'approved by bob' } });
+    assert.equal(verdictOf(approved(mine), HELD, NOW, { window: false, bound }).kind, 'approved');
+    const recreated = approved({ ...mine, metadata: { ...mine.metadata, uid: 'uid-b' } });
+    const v = verdictOf(recreated, HELD, NOW, { window: false, bound });
+    assert.equal(v.kind, 'denied');
+    assert.match(v.kind === 'denied' ? v.reason : '', /ApprovalRequest pg-1 is not the request this sidecar created \(uid uid-b, not uid-a\): it was deleted and recreated/);
+    assert.equal(verdictOf({ ...recreated, status: undefined }, HELD, NOW, { window: false, bound }).kind, 'denied', 'not even pending: the original is gone');
+    const otherCreator = approved({ ...mine, metadata: { ...mine.metadata, annotations: { 'chaperone.dev/created-by': 'mallory' } } });
+    assert.match((verdictOf(otherCreator, HELD, NOW, { window: false, bound }) as { reason: string }).reason, /created by mallory, not system:serviceaccount:agents:coding-agent/);
+    const w = { ...HELD, settings: { ...HELD.settings, scope: 'window' as const, windowSeconds: 600 } };
+    const win = obj(w, { phase: 'Approved', window: { expiresAt: new Date(NOW + 60_000).toISOString() } });
+    assert.equal(verdictOf({ ...win, metadata: { ...win.metadata, uid: 'uid-a' } }, w, NOW, { window: true, bound: { uid: 'uid-a' } }).kind, 'approved');
+    assert.equal(verdictOf({ ...win, metadata: { ...win.metadata, uid: 'uid-c' } }, w, NOW, { window: true, bound: { uid: 'uid-a' } }).kind, 'denied', 'a recreated window request does not keep the window open');
   });
 });
