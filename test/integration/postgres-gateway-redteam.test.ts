@@ -165,4 +165,39 @@ describe('postgres gateway: red-team regressions', () => {
       await pgp.psql(`ALTER ROLE ${pgp.superuser} RESET standard_conforming_strings`);
     }
   });
+  it('a statement pipelined behind one that turns standard_conforming_strings off is not parsed under it: it waits for the ReadyForQuery (the session ends), or is refused in an unsynced batch', async () => {
+    // A function the judge never saw the body of turns the setting off; the second query reads as one SELECT with it on, and holds a DELETE with it off.
+    await pgp.psql("CREATE OR REPLACE FUNCTION scs_off() RETURNS text LANGUAGE plpgsql AS $$ BEGIN RETURN set_config('standard_conforming_' || 'strings', 'off', false); END $$");
+    const hostile = "SELECT 'x\\' , $$'; DELETE FROM orders; --$$";
+    const c = await rawLogin(gw.port, await gw.token());
+    c.send(Buffer.concat([fe.query('SELECT scs_off()'), fe.query(hostile)]));
+    await c.closed;
+    const fatal = messages(c.bytes()).find((m) => m.type === 'E' && fields(m.body)['S'] === 'FATAL');
+    assert.match(fields(fatal?.body ?? Buffer.alloc(0))['M'] ?? '', /standard_conforming_strings=off/);
+    assert.equal(await ids(), '1,2,3,4,5,6,7,8,9', 'the hidden DELETE never ran');
+
+    // Extended protocol, one unsynced batch: the Parse after the Execute is refused (the error also rolls back the implicit transaction, and the setting with it).
+    const d = await rawLogin(gw.port, await gw.token());
+    try {
+      const r = await roundTrip(d, [fe.parse('', 'SELECT scs_off()'), fe.bind('', ''), fe.execute(), fe.parse('', hostile), fe.bind('', ''), fe.execute(), fe.sync()]);
+      assert.deepEqual(summary(r), ['1', '2', 'D', 'C', 'E:42501', 'Z']);
+      assert.match(fields(messages(r)[4]?.body ?? Buffer.alloc(0))['M'] ?? '', /chaperone\.lexing-barrier.*send Sync before it/);
+      assert.equal(await ids(), '1,2,3,4,5,6,7,8,9');
+      const show = await roundTrip(d, [fe.query('SHOW standard_conforming_strings')]);
+      assert.equal(messages(show).find((m) => m.type === 'D')?.body.subarray(6).toString(), 'on');
+    } finally {
+      d.socket.destroy();
+    }
+
+    // Harmless non-ASCII and backslash text, pipelined, still runs in order.
+    const e = await rawLogin(gw.port, await gw.token());
+    try {
+      const r = await roundTrip(e, [fe.query("SELECT 'é'"), fe.query("SELECT E'a\\\\b'"), fe.query('SELECT 1')], 3);
+      assert.deepEqual(summary(r), ['T', 'D', 'C', 'Z', 'T', 'D', 'C', 'Z', 'T', 'D', 'C', 'Z']);
+      const x = await roundTrip(e, [fe.parse('', "SELECT 'ü'"), fe.bind('', ''), fe.execute(), fe.sync(), fe.parse('', "SELECT 'ö'"), fe.bind('', ''), fe.execute(), fe.sync()], 2);
+      assert.deepEqual(summary(x), ['1', '2', 'D', 'C', 'Z', '1', '2', 'D', 'C', 'Z']);
+    } finally {
+      e.socket.destroy();
+    }
+  });
 });

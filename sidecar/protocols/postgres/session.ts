@@ -96,6 +96,14 @@ const POISON_RE = /chaperone_refused_[0-9a-f]+_\d+/;
 /** Messages that may wait behind a held statement's Parse/Bind; anything else (Sync, Flush, Query…) sends what waits first. */
 const DEFERRABLE: ReadonlySet<number> = new Set([FrontendCode.Parse, FrontendCode.Bind, FrontendCode.Describe, FrontendCode.Execute, FrontendCode.Close]);
 const MAX_DEFERRED = 256;
+/**
+ * Text the server could lex differently from the judge if a statement still running upstream turned
+ * standard_conforming_strings off or set a client_encoding whose multi-byte characters swallow a
+ * quote (a function body, a DO block, a trigger: nothing the SQL rules can see). Such text waits
+ * until every earlier statement has answered ReadyForQuery, where PostgreSQL reports the change and
+ * `lexingChanged` ends the session first.
+ */
+const LEXING_SENSITIVE = /[\\\u0080-\uffff]/;
 /** Frames waiting behind an async step (recording, approval) before the client socket is paused. */
 const INBOX_HIGH_WATER = 256;
 
@@ -150,6 +158,10 @@ export class Session {
   private plan: StartupPlan | null = null;
   private cls: SqlClassifier | null = null;
   private discarding = false;
+  /** An Execute went upstream since the last Sync: a later Parse is parsed after it ran, with no ReadyForQuery between. */
+  private executedUnsynced = false;
+  /** Resolves the pump's wait for every outstanding ReadyForQuery (a lexing-sensitive statement); one at a time. */
+  private idleWaiter: (() => void) | null = null;
   private readonly prepared = new PreparedRegistry();
   /**
    * Names this session ever created with SQL PREPARE (never forgotten: a DEALLOCATE or Close the
@@ -568,6 +580,7 @@ export class Session {
 
   private onTagged(f: FrontendFrame): void | Promise<void> {
     if (this.deferred !== null && !DEFERRABLE.has(f.code)) this.releaseDeferred();
+    if (f.code === FrontendCode.Execute) this.executedUnsynced = true;
     switch (route(f.code, this.discarding)) {
       case 'judge-query':
         return this.withClassifier(() => this.onSql(f, 'simple'));
@@ -579,6 +592,7 @@ export class Session {
         return;
       case 'sync':
         this.discarding = false;
+        this.executedUnsynced = false;
         this.forward(f);
         this.endCycle();
         return;
@@ -704,6 +718,10 @@ export class Session {
     if (cls === null) throw new Error('classifier not loaded');
     const parse = protocol === 'extended' ? decodeParse(f) : undefined;
     const sql = parse?.sql ?? decodeQuery(f).sql;
+    if (LEXING_SENSITIVE.test(sql)) {
+      if (this.executedUnsynced) return this.refuseLexingSensitive(protocol);
+      if (this.cycles.length > 0) return this.upstreamIdle().then(() => (this.closed ? undefined : this.onSql(f, protocol)));
+    }
     const j = this.guardReservedNames(judge({ cls, policy: this.ctx.policy, prepared: this.prepared, readOnly: this.ctx.conn.readOnly }, sql, protocol), parse?.statement);
     const cmd = ++this.cmdSeq;
     this.summary.commands++;
@@ -723,6 +741,33 @@ export class Session {
       () => (this.closed ? undefined : this.decide(judged)),
       (err: unknown) => this.recordRefused(judged, ev, err),
     );
+  }
+
+  /** Resolves once every statement sent upstream has answered ReadyForQuery (or the session closed). */
+  private upstreamIdle(): Promise<void> {
+    return new Promise((resolve) => {
+      this.idleWaiter = resolve;
+    });
+  }
+
+  private wakeIdleWaiter(): void {
+    const w = this.idleWaiter;
+    if (w === null || (this.cycles.length > 0 && !this.closed)) return;
+    this.idleWaiter = null;
+    w();
+  }
+
+  /**
+   * A backslash or non-ASCII text after an Execute in the same unsynced batch would be parsed by the
+   * server after that Execute ran, with no ReadyForQuery between to report a changed lexing setting.
+   */
+  private refuseLexingSensitive(protocol: 'simple' | 'extended'): void {
+    this.summary.denied++;
+    this.ctx.metrics.statement?.(this.ctx.conn.name, 'deny');
+    this.refuse(protocol, errorFields('CHAP_ERR_SQL_DENIED', {
+      rule: 'chaperone.lexing-barrier', reason: 'unsynced-batch',
+      detail: 'a statement whose text holds a backslash or non-ASCII characters cannot follow an Execute in the same batch (the server would parse it after that Execute ran, unjudged settings included); send Sync before it',
+    }));
   }
 
   private decide(p: Judged): void | Promise<void> {
@@ -1015,6 +1060,7 @@ export class Session {
     const c = this.cycles.shift() ?? this.open;
     if (c === this.open) this.open = newCycle();
     if (c.poisons !== null) for (const t of c.poisons) this.poisons.delete(t);
+    this.wakeIdleWaiter();
     const findings = this.rm?.takeFindings() ?? NO_FINDINGS;
     this.summary.rows += c.rows;
     this.summary.bytes += c.bytes;
@@ -1123,6 +1169,7 @@ export class Session {
     this.state = SessionState.Closed;
     this.gone.abort();
     this.hold?.abort();
+    this.wakeIdleWaiter();
     if (this.fakePid !== 0) this.ctx.cancels.unregister(this.fakePid);
     this.toUpstream.flush();
     this.toClient.flush();
