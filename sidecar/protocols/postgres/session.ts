@@ -718,10 +718,7 @@ export class Session {
     if (cls === null) throw new Error('classifier not loaded');
     const parse = protocol === 'extended' ? decodeParse(f) : undefined;
     const sql = parse?.sql ?? decodeQuery(f).sql;
-    if (LEXING_SENSITIVE.test(sql)) {
-      if (this.executedUnsynced) return this.refuseLexingSensitive(protocol);
-      if (this.cycles.length > 0) return this.upstreamIdle().then(() => (this.closed ? undefined : this.onSql(f, protocol)));
-    }
+    if (this.lexingBlocked(sql)) return this.lexingBarrier(f, protocol);
     const j = this.guardReservedNames(judge({ cls, policy: this.ctx.policy, prepared: this.prepared, readOnly: this.ctx.conn.readOnly }, sql, protocol), parse?.statement);
     const cmd = ++this.cmdSeq;
     this.summary.commands++;
@@ -741,6 +738,16 @@ export class Session {
       () => (this.closed ? undefined : this.decide(judged)),
       (err: unknown) => this.recordRefused(judged, ev, err),
     );
+  }
+
+  private lexingBlocked(sql: string): boolean {
+    return (this.executedUnsynced || this.cycles.length > 0) && LEXING_SENSITIVE.test(sql);
+  }
+
+  /** A lexing-sensitive statement (LEXING_SENSITIVE) while earlier ones are unanswered: wait for them, or refuse it inside an unsynced batch. */
+  private lexingBarrier(f: FrontendFrame, protocol: 'simple' | 'extended'): void | Promise<void> {
+    if (this.executedUnsynced) return this.refuseLexingSensitive(protocol);
+    return this.upstreamIdle().then(() => (this.closed ? undefined : this.onSql(f, protocol)));
   }
 
   /** Resolves once every statement sent upstream has answered ReadyForQuery (or the session closed). */
