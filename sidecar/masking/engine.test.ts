@@ -242,6 +242,42 @@ describe('base64 in text', () => {
     }
   });
 
+  it('masks base64 wrapped in lines (MIME 76 columns, openssl 64; \\n or \\r\\n), whose lines decode only together', () => {
+    const fine = sample('github-fine-grained-pat').secret;
+    const key = DETECTORS.find((d) => d.id === 'private-key-pem')!.positives[0]!.secret.replace(/\\n/g, '\n');
+    for (const plain of [`token: ${fine}`, key, JSON.stringify({ config: { auth: fine } })]) {
+      for (const width of [76, 64]) {
+        for (const nl of ['\n', '\r\n']) {
+          const b64 = Buffer.from(plain).toString('base64').replace(new RegExp(`(.{${width}})`, 'g'), `$1${nl}`);
+          const t = `Content-Transfer-Encoding: base64${nl}${nl}${b64}${nl}--boundary--`;
+          const r = m.maskText(t);
+          assert.ok(r.value.includes('[MASKED:base64-encoded-secret]'), `${width} ${JSON.stringify(nl)}: ${r.value.slice(0, 120)}`);
+          for (const line of b64.split(nl).slice(0, -1)) assert.ok(!r.value.includes(line), 'no line of the block is left');
+          assert.ok(r.value.endsWith(`${nl}--boundary--`));
+        }
+      }
+    }
+  });
+
+  it('masks base64 of base64 and hex of a secret (0x…, upper or lower case)', () => {
+    const { secret } = sample('github-pat');
+    const twice = Buffer.from(Buffer.from(`token=${secret}`).toString('base64')).toString('base64');
+    assert.equal(m.maskText(`blob=${twice}`).value, 'blob=[MASKED:base64-encoded-secret]');
+    const hex = Buffer.from(`token=${secret}`).toString('hex');
+    assert.equal(m.maskText(`dump ${hex} end`).value, 'dump [MASKED:base64-encoded-secret] end');
+    assert.equal(m.maskText(`dump ${hex.toUpperCase()} end`).value, 'dump [MASKED:base64-encoded-secret] end');
+    const r = m.maskText(`v=0x${hex};`).value;
+    assert.ok(r.startsWith('v=0x') && r.endsWith(';'), r);
+    assert.equal(Buffer.from(r.slice(4, -1), 'hex').toString(), 'token=[MASKED:github-pat]');
+  });
+
+  it('leaves hex of harmless text, digests and wrapped base64 of binary alone', () => {
+    const rng = createRng(8);
+    const bin = Buffer.from(Array.from({ length: 600 }, () => rng.int(256))).toString('base64').replace(/(.{76})/g, '$1\n');
+    const digests = Array.from({ length: 5 }, () => rng.pick('0123456789abcdef', 64)).join('\n');
+    for (const t of [Buffer.from('just a harmless configuration value').toString('hex'), bin, digests]) assert.equal(m.maskText(t).changed, false, t.slice(0, 80));
+  });
+
   it('can be turned off', () => {
     const { secret } = sample('github-pat');
     const off = createMasker({ decodeBase64InText: false });
@@ -260,5 +296,18 @@ describe('bytea hex cells', () => {
     assert.equal(Buffer.from(r.value.slice(2), 'hex').toString(), 'token=[MASKED:github-pat]');
     const b = m.maskBuffer(Buffer.from(cell));
     assert.equal(Buffer.from(b.value.toString().slice(2), 'hex').toString(), 'token=[MASKED:github-pat]');
+  });
+
+  it('a bytea value inside text (COPY text doubles the backslash) and streamed gives the same hex as the whole cell', () => {
+    const { secret } = sample('github-pat');
+    const hex = Buffer.from(`token=${secret}`).toString('hex');
+    const whole = m.maskBuffer(Buffer.from('\\x' + hex)).value.toString();
+    assert.equal(m.maskText(`1\t\\\\x${hex}\n`).value, `1\t\\${whole}\n`);
+    const cell = Buffer.from('\\x' + hex);
+    for (let cut = 0; cut <= cell.length; cut++) {
+      const s = m.stream();
+      const out = Buffer.concat([s.push(cell.subarray(0, cut)), s.push(cell.subarray(cut)), s.end()]).toString();
+      assert.equal(out, whole, `split at ${cut}`);
+    }
   });
 });

@@ -115,7 +115,7 @@ function maskerOf(c: Compiled): Masker {
     }
   };
   return {
-    ruleIds: c.rules.map((r) => r.id),
+    ruleIds: [...new Set(c.rules.map((r) => r.id))],
     window: c.window,
     maskText,
     maskValue: (value, fieldName): MaskResult<string> => {

@@ -3,7 +3,7 @@ import type { FindingCounts, MaskResult } from './types.ts';
 import { decodeView, hasEscapes } from './decode.ts';
 import { compileOptions, type Compiled, type MaskerOptions, type Rule } from './options.ts';
 import type { Detector } from './types.ts';
-import { decodeBase64, looksLikeText } from './base64.ts';
+import { decodeBase64, looksLikeText, MAX_DECODE_DEPTH } from './base64.ts';
 import { compilePrefilter } from './prefilter.ts';
 import type { KeywordHits } from './prefilter.ts';
 import { countFindings, groupReplacement } from './replace.ts';
@@ -122,19 +122,76 @@ export const BASE64_RULE_ID = 'base64-encoded-secret';
 const BASE64_TRIGGER = 14;
 /** Base64 runs worth decoding in text: 16 to 4096 characters (12 to 3072 bytes of plaintext). */
 const BASE64_RUN = /(?<![A-Za-z0-9+/_-])(?:[A-Za-z0-9+/]{14,4096}={0,2}|[A-Za-z0-9_-]{16,4096})(?![A-Za-z0-9+/=_-])/dg;
+/** Longest line of a wrapped base64 block (MIME wraps at 76, PEM and openssl at 64). */
+const WRAP_LINE = 100;
+/**
+ * A base64 block wrapped in lines (MIME, `base64` and openssl output, `\n` or `\r\n`): its lines
+ * decode only together. It starts where no base64 line ends just before it, so a block is tried
+ * once (from its first line), not from each of its lines; `lines` continuation lines at most,
+ * chosen so that the longest block fits the stream window.
+ */
+function wrappedBase64(lines: number): RegExp {
+  const b = '[A-Za-z0-9+/]';
+  return new RegExp(`(?<![A-Za-z0-9+/=_-]\\r?\\n)(?<![A-Za-z0-9+/_-])${b}{16,${WRAP_LINE}}(?:\\r?\\n${b}{1,${WRAP_LINE}}){1,${lines}}={0,2}(?![A-Za-z0-9+/=_-])`, 'dg');
+}
+/** Hex text of bytes (even length), optionally after `x` (PostgreSQL bytea `\\x…`, whose backslash ends the run before it) or `0x`. */
+const HEX_RUN = /^(?:0?x)?((?:[0-9a-f]{2})+|(?:[0-9A-F]{2})+)$/;
 let nesting = 0;
 
-/** A base64 run in text holds a secret when its plaintext is text that masking would change. */
+/** Bytes a run in text stands for: base64 (wrapped lines joined), or hex. Undefined: neither decodes to text. */
+function runPlaintext(run: string): Buffer | undefined {
+  const flat = run.includes('\n') ? run.replace(/\r?\n/g, '') : run;
+  const dec = decodeBase64(flat);
+  if (dec !== undefined && looksLikeText(dec.bytes)) return dec.bytes;
+  const hex = HEX_RUN.exec(run);
+  if (hex !== null && hex[1]!.length >= 24) {
+    const bytes = Buffer.from(hex[1]!, 'hex');
+    if (looksLikeText(bytes)) return bytes;
+  }
+  return undefined;
+}
+
+/**
+ * A base64 or hex run in text holds a secret when its plaintext is text that masking would change.
+ * Nested carriers (base64 of base64, hex of base64) are followed MAX_DECODE_DEPTH deep.
+ */
 function base64HoldsSecret(c: Compiled, run: string): boolean {
-  if (nesting > 0) return false; // one level: base64 inside base64 is followed by maskJson/maskBase64Value only
-  const dec = decodeBase64(run);
-  if (dec === undefined || !looksLikeText(dec.bytes)) return false;
+  if (nesting >= MAX_DECODE_DEPTH - 1) return false;
+  const bytes = runPlaintext(run);
+  if (bytes === undefined) return false;
   nesting++;
   try {
-    return maskBytes(c, dec.bytes).changed;
+    return maskBytes(c, bytes).changed;
   } finally {
     nesting--;
   }
+}
+
+const BYTEA_RUN = /^(0?x)((?:[0-9a-fA-F]{2})+)$/;
+
+/**
+ * A hex run after `x` or `0x` (PostgreSQL bytea output `\\x…`, also in COPY text) is written back
+ * as the hex of its masked bytes, exactly as a whole bytea value is (engine.ts), so a stream of it
+ * gives what masking the value whole gives and the column stays valid bytea.
+ */
+function byteaRewrite(c: Compiled, region: string): string | undefined {
+  const m = BYTEA_RUN.exec(region);
+  if (m === null) return undefined;
+  const r = maskBytes(c, Buffer.from(m[2]!, 'hex'));
+  return r.changed ? m[1]! + r.value.toString('hex') : undefined;
+}
+
+/** A run cut short by the end of the data seen so far: its complete head must decode to text (base64 or hex). */
+function partialRunIsText(run: string): boolean {
+  const flat = run.includes('\n') ? run.replace(/\r?\n/g, '') : run;
+  const head = flat.slice(0, flat.length - (flat.length % 4));
+  const dec = decodeBase64(head);
+  if (dec !== undefined && looksLikeText(dec.bytes.subarray(0, dec.bytes.length - 3))) return true;
+  const hex = /^(?:0?x)?([0-9a-fA-F]*)$/.exec(run);
+  if (hex === null) return false;
+  const h = hex[1]!.slice(0, hex[1]!.length & ~1);
+  // The last complete bytes may be half a UTF-8 sequence: drop three.
+  return looksLikeText(Buffer.from(h, 'hex').subarray(0, Math.max(0, h.length / 2 - 3)));
 }
 
 /** Compiles options and, unless turned off, adds the rule that decodes base64 runs in text and masks those hiding a secret. */
@@ -157,21 +214,22 @@ export function compile(opts: MaskerOptions, table: readonly Detector[]): Compil
     minTextLength: 16,
     minMatch: 16,
     startsAtKeyword: true,
-    validatePartial: (run) => {
-      const head = run.slice(0, run.length - (run.length % 4));
-      const dec = decodeBase64(head);
-      return dec !== undefined && looksLikeText(dec.bytes.subarray(0, dec.bytes.length - 3));
-    },
+    validatePartial: partialRunIsText,
+    rewrite: (region) => (holder.c === undefined ? undefined : byteaRewrite(holder.c, region)),
     maxLength: 4100,
   };
+  const window = Math.max(base.window, Math.min(4100, base.cap));
+  // Wrapped blocks: as many lines as fit the stream window, so a stream sees every block whole.
+  const lines = Math.floor(window / (WRAP_LINE + 2)) - 1;
+  const wrapped: Rule = { ...rule, index: index + 1, re: wrappedBase64(lines), minMatch: 18, maxLength: (lines + 1) * (WRAP_LINE + 2) };
   const c: Compiled = {
     ...base,
-    rules: [...base.rules, rule],
+    rules: [...base.rules, rule, wrapped],
     prefilter: compilePrefilter(base.prefilter.words, BASE64_TRIGGER),
-    rulesByKeyword: [...base.rulesByKeyword, [index]],
+    rulesByKeyword: [...base.rulesByKeyword, [index, index + 1]],
     literalOf: [...base.literalOf, undefined],
     maxKeywordLength: Math.max(base.maxKeywordLength, BASE64_TRIGGER),
-    window: Math.max(base.window, Math.min(4100, base.cap)),
+    window,
   };
   holder.c = c;
   return c;

@@ -90,6 +90,11 @@ export interface Rule {
    * it such candidates are masked unvalidated (a checksum cannot be checked on half a token).
    */
   readonly validatePartial?: (candidate: string) => boolean;
+  /**
+   * Replacement text computed from the region itself (a bytea `\\x…` hex run is written back as the
+   * hex of its masked bytes, as a whole bytea value is); undefined: the rule's usual replacement.
+   */
+  readonly rewrite?: (region: string) => string | undefined;
   readonly maxLength: number;
 }
 

@@ -43,6 +43,9 @@ export function countFindings(c: Compiled, groups: readonly Group[], into: Recor
 /** Replacement for one group; `secret` is its text as a JS string. */
 export function groupReplacement(c: Compiled, g: Group, secret: string): string {
   const id = ruleId(c, g.rule);
-  return replacementText(c.replacementFor(id), id, secret, c.hmacKey, g.end - g.start > c.window || g.truncated);
+  const overLong = g.end - g.start > c.window || g.truncated;
+  const rewritten = overLong || g.rule < 0 ? undefined : c.rules[g.rule]?.rewrite?.(secret);
+  if (rewritten !== undefined) return rewritten;
+  return replacementText(c.replacementFor(id), id, secret, c.hmacKey, overLong);
 }
 
