@@ -7,6 +7,8 @@ export interface AdminRequest {
   readonly method: AdminMethod;
   readonly url: URL;
   readonly headers: IncomingHttpHeaders;
+  /** Every value of each header (Node keeps only the first Authorization in `headers`). */
+  readonly headersDistinct?: NodeJS.Dict<string[]>;
   /** The request body, bounded by the server (DEFAULT_MAX_ADMIN_BODY_BYTES); empty for GET. */
   readonly body: Buffer;
 }

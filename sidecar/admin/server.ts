@@ -105,7 +105,7 @@ async function handle(table: RouteTable, opts: AdminServerOptions, req: Incoming
   const body = method === 'GET' || method === 'HEAD' ? Buffer.alloc(0) : await readBody(req, opts.maxBodyBytes ?? DEFAULT_MAX_ADMIN_BODY_BYTES);
   if (body === null) return send(res, { status: 413, body: { error: 'request body too large' } });
   const m = (METHODS.has(method) ? method : 'GET') as AdminMethod;
-  send(res, await found.handler({ method: m, url, headers: req.headers, body }));
+  send(res, await found.handler({ method: m, url, headers: req.headers, headersDistinct: req.headersDistinct, body }));
 }
 
 export function startAdminServer(opts: AdminServerOptions): Promise<AdminServer> {

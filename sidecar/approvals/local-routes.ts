@@ -1,6 +1,6 @@
 // Admin routes of the `local` approval backend: list held commands and approve or deny them with an approver's token.
 import type { AdminRequest, AdminResponse, AdminRoutes } from '../admin/routes.ts';
-import { bearerToken } from '../identity/bearer.ts';
+import { requestBearer } from '../identity/bearer.ts';
 import type { TokenVerifier } from '../identity/verify-token.ts';
 import type { LocalApprovals } from '../protocols/postgres/approval-hold.ts';
 import { mayDecide } from './may-decide.ts';
@@ -41,7 +41,7 @@ function readReason(body: Buffer): string | undefined {
  */
 export function registerLocalApprovalRoutes(routes: AdminRoutes, o: LocalApprovalRoutesOptions): void {
   const authenticate = async (req: AdminRequest): Promise<{ principal: import('../identity/principal.ts').Principal } | AdminResponse> => {
-    const v = await o.verifier.verify(bearerToken(req.headers.authorization));
+    const v = await o.verifier.verify(requestBearer(req));
     if (!v.ok) return json(401, { error: 'CHAP_ERR_AUTH_TOKEN_REFUSED', reason: v.reason, message: `the approver token was refused (${v.reason}): ${v.message}` });
     if (!v.principal.groups.some((g) => o.approverGroups.includes(g))) {
       return json(403, { error: 'CHAP_ERR_APPROVAL_FORBIDDEN', reason: 'not-an-approver', message: `${v.principal.username} is not in an approver group (${o.approverGroups.join(', ') || 'none configured'})` });

@@ -7,3 +7,13 @@ export function bearerToken(authorization: string | readonly string[] | undefine
   const m = /^\s*bearer\s+([^\s]+)\s*$/i.exec(authorization as string);
   return m?.[1];
 }
+
+/**
+ * The bearer token of a Node request. Node keeps only the first of repeated Authorization headers
+ * in `headers`, so the repeats are read from `headersDistinct`: two headers refuse (ambiguous).
+ */
+export function requestBearer(req: { readonly headers: { readonly authorization?: string | undefined }; readonly headersDistinct?: { readonly authorization?: readonly string[] | undefined } }): string | undefined {
+  const all = req.headersDistinct?.authorization;
+  if (all !== undefined && all.length !== 1) return undefined;
+  return bearerToken(all?.[0] ?? req.headers.authorization);
+}

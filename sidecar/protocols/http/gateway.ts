@@ -9,7 +9,7 @@ import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import type { AccessConfig, HttpCredentialsConfig, LimitsConfig, UrlUpstreamConfig } from '../../core/config-types.ts';
 import type { StatementDecision } from '../../core/metrics.ts';
 import { mayUseConnection } from '../../identity/authorize.ts';
-import { bearerToken } from '../../identity/bearer.ts';
+import { requestBearer } from '../../identity/bearer.ts';
 import { errorCodeFor } from '../../identity/reasons.ts';
 import type { Principal, TokenVerifier } from '../../identity/verify-token.ts';
 import { createMasker, type Masker, type MaskerOptions } from '../../masking/index.ts';
@@ -290,7 +290,7 @@ export class Gateway {
 
   private async authenticate(req: IncomingMessage): Promise<{ ok: true; principal: Principal } | { ok: false; r: HttpRefusal }> {
     const name = this.cfg.name;
-    const token = bearerToken(req.headers.authorization);
+    const token = requestBearer(req);
     let v;
     try {
       v = await this.deps.verifier.verify(token);
