@@ -27,7 +27,7 @@ test('a real Node request with two Authorization headers has no token (Node keep
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as AddressInfo;
   const send = (auth: string[]): Promise<void> => new Promise((resolve, reject) => {
-    const rq = request({ host: '127.0.0.1', port, headers: auth.flatMap((v) => ['authorization', v]) }, (res) => res.resume().on('end', resolve));
+    const rq = request({ host: '127.0.0.1', port, headers: ['host', `127.0.0.1:${port}`, ...auth.flatMap((v) => ['authorization', v])] }, (res) => res.resume().on('end', resolve));
     rq.on('error', reject);
     rq.end();
   });
