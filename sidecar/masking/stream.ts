@@ -265,9 +265,22 @@ export function createStream(c: Compiled): StreamMasker {
   };
 }
 
-/** Without a decoded view there are no escapes in the data, except maybe a backslash run: back off before it. */
-function syncPoint(buf: Buffer, cut: number): number {
-  let i = cut;
-  while (i > 0 && (buf[i - 1] === 0x5c || buf[i - 1] === 0x25)) i--;
-  return i;
+/** Longest escape the decoded view knows (`\uXXXX`), less one: how far before a cut one can begin. */
+const ESCAPE_REACH = 5;
+
+/**
+ * Without a decoded view the held data has no complete escape (so no `\\` pair either), but an
+ * escape may begin in its last few bytes and end in bytes still to come: cut before the first
+ * `\` or `%` within reach. Bounded: backing off over a whole run of `%` (or `\%\%…`) kept the
+ * whole run held, and every rescan read it again (quadratic, and memory grew with the input).
+ */
+export function syncPoint(buf: Buffer, cut: number): number {
+  let at = cut;
+  for (let i = Math.max(0, cut - ESCAPE_REACH); i < cut; i++) {
+    if (buf[i] === 0x5c || buf[i] === 0x25) {
+      at = i;
+      break;
+    }
+  }
+  return at;
 }
