@@ -1058,14 +1058,15 @@ export interface ApprovalRuleMatchSql {
   functions?: string[];
   /**
    * Statement properties (the statement has at least one of them): `deleteWithoutWhere` /
-   * `updateWithoutWhere` (no WHERE, or a constant-true one, anywhere in the statement),
-   * `trivialWhere`, `writesInCte` (a data-modifying WITH), `explainAnalyze`, `copyProgram` (COPY …
-   * PROGRAM), `serverFileAccess` (COPY to or from a server file, pg_read_file, lo_export …),
-   * `remoteAccess` (dblink), `roleChange` (SET ROLE, SET SESSION AUTHORIZATION), `dynamicCode` (DO,
-   * function bodies, SQL in strings), `rowLocks` (FOR UPDATE, LOCK), `selectInto`, `sequenceWrite`,
-   * `largeObjectWrite`, `adminFunction` (pg_terminate_backend …), `readWriteOverride` (undoes a
-   * read-only session), `parserDivergence`, `unresolvedExecute`, `unrecognized`, `sleep`,
-   * `setConfig` (SET, RESET, set_config). docs/sql-policy.md has the details.
+   * `updateWithoutWhere` (no WHERE, or one that names no column of the target or is constant-true,
+   * anywhere in the statement), `trivialWhere`, `writesInCte` (a data-modifying WITH),
+   * `explainAnalyze`, `copyProgram` (COPY … PROGRAM), `serverFileAccess` (COPY to or from a server
+   * file, pg_read_file, lo_export …), `remoteAccess` (dblink), `roleChange` (SET ROLE, SET SESSION
+   * AUTHORIZATION), `dynamicCode` (DO, function bodies, SQL in strings), `rowLocks` (FOR UPDATE,
+   * LOCK, advisory locks), `selectInto`, `sequenceWrite`, `largeObjectWrite`, `adminFunction`
+   * (pg_terminate_backend …), `readWriteOverride` (undoes a read-only session), `parserDivergence`,
+   * `unresolvedExecute`, `unrecognized`, `sleep`, `setConfig` (SET, RESET, set_config).
+   * docs/sql-policy.md has the details.
    */
   flags?: Array<'writesInCte' | 'explainAnalyze' | 'copyProgram' | 'serverFileAccess' | 'remoteAccess' | 'roleChange' | 'dynamicCode' | 'rowLocks' | 'selectInto' | 'sequenceWrite' | 'largeObjectWrite' | 'adminFunction' | 'readWriteOverride' | 'parserDivergence' | 'unresolvedExecute' | 'unrecognized' | 'trivialWhere' | 'deleteWithoutWhere' | 'updateWithoutWhere' | 'sleep' | 'setConfig'>;
   /**
