@@ -11,8 +11,14 @@ export interface DecodedView {
   readonly map: Int32Array;
 }
 
-// Only sequences that decode to something else: JSON's escapes and %XX. `\x` with another x stays raw.
-const HAS_ESCAPE = /\\[nrtbf"\\/]|\\u[0-9A-Fa-f]{4}|%[0-9A-Fa-f]{2}/;
+// Only sequences that decode to something else: JSON's escapes, %XX (and %25XX, encoded twice),
+// octal `\ooo` (PostgreSQL bytea escape output), HTML character references, and characters that
+// decode to nothing (NUL, as between the bytes of UTF-16 text, and zero-width characters, as UTF-16
+// code units or as the latin1 view of their UTF-8 bytes). `\x` with another x stays raw.
+const HAS_ESCAPE = /\\[nrtbf"\\/]|\\u[0-9A-Fa-f]{4}|\\[0-3][0-7]{2}|%[0-9A-Fa-f]{2}|&(?:#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6}|quot|amp|lt|gt|apos);|[\0\u200b-\u200d\u2060\ufeff]|\xe2\x80[\x8b-\x8d]|\xe2\x81\xa0|\xef\xbb\xbf/;
+
+/** Longest escape (`&#1114111;`, `&#x10FFFF;`): a stream keeps this much before a cut (stream.ts). */
+export const MAX_ESCAPE_LENGTH = 10;
 
 /** True when the text has a JSON escape or a percent-escape worth decoding. */
 export function hasEscapes(text: string): boolean {
@@ -20,6 +26,10 @@ export function hasEscapes(text: string): boolean {
 }
 
 const SIMPLE: Readonly<Record<string, string>> = { n: '\n', r: '\r', t: '\t', b: '\b', f: '\f', '"': '"', '\\': '\\', '/': '/' };
+const NAMED: Readonly<Record<string, string>> = { quot: '"', amp: '&', lt: '<', gt: '>', apos: "'" };
+const ENTITY = /&(?:#([0-9]{1,7})|#[xX]([0-9A-Fa-f]{1,6})|(quot|amp|lt|gt|apos));/y;
+/** Where an escape can start: the loop below jumps between these. */
+const ESCAPE_START = /[\\%&\0\u200b-\u200d\u2060\ufeff\xe2\xef]/g;
 
 function hexVal(c: number): number {
   if (c >= 48 && c <= 57) return c - 48;
@@ -34,30 +44,70 @@ function hex2(text: string, i: number): number {
   return a < 0 || b < 0 ? -1 : a * 16 + b;
 }
 
-/** Length and decoded unit of the escape at `i`, or 0 when `text[i]` starts none. */
+function octal3(text: string, i: number): number {
+  const a = text.charCodeAt(i) - 48;
+  const b = text.charCodeAt(i + 1) - 48;
+  const c = text.charCodeAt(i + 2) - 48;
+  return a >= 0 && a <= 3 && b >= 0 && b <= 7 && c >= 0 && c <= 7 ? a * 64 + b * 8 + c : -1;
+}
+
+const DROP = { len: 1, unit: '' };
+const DROP3 = { len: 3, unit: '' };
+
+function entityAt(text: string, i: number): { len: number; unit: string } | undefined {
+  ENTITY.lastIndex = i;
+  const m = ENTITY.exec(text);
+  if (m === null) return undefined;
+  if (m[3] !== undefined) return { len: m[0].length, unit: NAMED[m[3]]! };
+  const cp = m[1] !== undefined ? Number(m[1]) : parseInt(m[2]!, 16);
+  return cp > 0x10ffff ? undefined : { len: m[0].length, unit: String.fromCodePoint(cp) };
+}
+
+function backslashAt(text: string, i: number): { len: number; unit: string } | undefined {
+  const e = text.charAt(i + 1);
+  const simple = SIMPLE[e];
+  if (simple !== undefined) return { len: 2, unit: simple };
+  if (e === 'u' && i + 6 <= text.length) {
+    const hi = hex2(text, i + 2);
+    const lo = hex2(text, i + 4);
+    if (hi >= 0 && lo >= 0) return { len: 6, unit: String.fromCharCode(hi * 256 + lo) };
+  }
+  const o = octal3(text, i + 1);
+  return o >= 0 ? { len: 4, unit: String.fromCharCode(o) } : undefined;
+}
+
+function percentAt(text: string, i: number): { len: number; unit: string } | undefined {
+  if (i + 3 > text.length) return undefined;
+  const v = hex2(text, i + 1);
+  if (v === 0x25) {
+    const w = hex2(text, i + 3);
+    if (w >= 0) return { len: 5, unit: String.fromCharCode(w) }; // %2541: encoded twice
+  }
+  return v >= 0 ? { len: 3, unit: String.fromCharCode(v) } : undefined;
+}
+
+/** Characters that decode to nothing: NUL and zero-width ones, as code units or as the latin1 view of their UTF-8 bytes. */
+function droppedAt(text: string, i: number, c: number): { len: number; unit: string } | undefined {
+  if (c === 0 || (c >= 0x200b && c <= 0x200d) || c === 0x2060 || c === 0xfeff) return DROP;
+  const c1 = text.charCodeAt(i + 1);
+  const c2 = text.charCodeAt(i + 2);
+  if (c === 0xe2 && ((c1 === 0x80 && c2 >= 0x8b && c2 <= 0x8d) || (c1 === 0x81 && c2 === 0xa0))) return DROP3;
+  if (c === 0xef && c1 === 0xbb && c2 === 0xbf) return DROP3;
+  return undefined;
+}
+
+/** Length and decoded units (possibly none) of the escape at `i`, or undefined when `text[i]` starts none. */
 function escapeAt(text: string, i: number): { len: number; unit: string } | undefined {
   const c = text.charCodeAt(i);
-  if (c === 92 /* \ */) {
-    const e = text.charAt(i + 1);
-    const simple = SIMPLE[e];
-    if (simple !== undefined) return { len: 2, unit: simple };
-    if (e === 'u' && i + 6 <= text.length) {
-      const hi = hex2(text, i + 2);
-      const lo = hex2(text, i + 4);
-      if (hi >= 0 && lo >= 0) return { len: 6, unit: String.fromCharCode(hi * 256 + lo) };
-    }
-    return undefined;
-  }
-  if (c === 37 /* % */ && i + 3 <= text.length) {
-    const v = hex2(text, i + 1);
-    if (v >= 0) return { len: 3, unit: String.fromCharCode(v) };
-  }
-  return undefined;
+  if (c === 92 /* \ */) return backslashAt(text, i);
+  if (c === 37 /* % */) return percentAt(text, i);
+  if (c === 38 /* & */) return entityAt(text, i);
+  return droppedAt(text, i, c);
 }
 
 /**
  * Decodes from a position where decoding is in sync (the text start, or an offset taken from a
- * previous view's map). Linear: one pass, escapes are at most six units.
+ * previous view's map). Linear: one pass, escapes are at most MAX_ESCAPE_LENGTH units.
  */
 export function decodeView(text: string): DecodedView {
   const n = text.length;
@@ -66,14 +116,12 @@ export function decodeView(text: string): DecodedView {
   let out = 0;
   let runStart = 0;
   let i = 0;
-  // Escapes are sparse: jump between backslashes and percent signs with indexOf (native) instead
-  // of testing every unit; each next position is searched again only once passed (linear).
-  let nextBs = text.indexOf('\\');
-  let nextPct = text.indexOf('%');
+  // Escapes are sparse: jump between the characters that can start one with a native search
+  // instead of testing every unit; each search starts past the previous one (linear).
   while (i < n) {
-    if (nextBs >= 0 && nextBs < i) nextBs = text.indexOf('\\', i);
-    if (nextPct >= 0 && nextPct < i) nextPct = text.indexOf('%', i);
-    const at = Math.min(nextBs < 0 ? n : nextBs, nextPct < 0 ? n : nextPct);
+    ESCAPE_START.lastIndex = i;
+    const next = ESCAPE_START.exec(text);
+    const at = next === null ? n : next.index;
     while (i < at) map[out++] = i++;
     if (i >= n) break;
     const esc = escapeAt(text, i);
@@ -83,7 +131,7 @@ export function decodeView(text: string): DecodedView {
     }
     if (i > runStart) parts.push(text.slice(runStart, i));
     parts.push(esc.unit);
-    map[out++] = i;
+    for (let k = 0; k < esc.unit.length; k++) map[out++] = i;
     i += esc.len;
     runStart = i;
   }

@@ -64,6 +64,49 @@ describe('maskText', () => {
   });
 });
 
+describe('decoded carriers (HTML references, %25XX, octal bytea, UTF-16, NUL and zero-width characters)', () => {
+  const { secret } = sample('github-pat');
+  const text = `token=${secret}`;
+  const utf16 = Buffer.from(text, 'utf16le');
+  const carriers: [string, string][] = [
+    ['decimal references', [...text].map((ch) => `&#${ch.charCodeAt(0)};`).join('')],
+    ['hex references', [...text].map((ch) => `&#x${ch.charCodeAt(0).toString(16).toUpperCase()};`).join('')],
+    ['named references in an attribute', `<div data-config="{&quot;token&quot;:&quot;${secret}&quot;}">`],
+    ['percent-encoded twice', encodeURIComponent(encodeURIComponent(`{"t":"${secret}"}`)).replace(/%2525/g, '%25')],
+    ['%25XX for every byte', [...Buffer.from(text)].map((b) => `%25${b.toString(16).padStart(2, '0')}`).join('')],
+    ['octal bytea escapes', [...Buffer.from(text)].map((b) => `\\${b.toString(8).padStart(3, '0')}`).join('')],
+    ['NUL between characters', [...text].join('\u0000')],
+    ['zero-width spaces between characters', [...text].join('\u200b')],
+    ['byte-order marks and word joiners', [...text].map((ch, i) => ch + (i % 2 ? '\ufeff' : '\u2060')).join('')],
+  ];
+  for (const [name, t] of carriers) {
+    it(`masks a secret written as ${name}, in text, bytes and a stream split at every byte`, () => {
+      const r = m.maskText(`before ${t} after`);
+      assert.equal(r.changed, true, `${name}: ${r.value.slice(0, 100)}`);
+      assert.ok(r.value.startsWith('before ') && r.value.endsWith(' after'), r.value);
+      const buf = Buffer.from(`before ${t} after`);
+      const whole = m.maskBuffer(buf).value;
+      assert.equal(whole.toString(), r.value);
+      for (let cut = 0; cut <= buf.length; cut += 3) {
+        const s = m.stream();
+        assert.ok(Buffer.concat([s.push(buf.subarray(0, cut)), s.push(buf.subarray(cut)), s.end()]).equals(whole), `${name}: split at ${cut}`);
+      }
+    });
+  }
+
+  it('masks UTF-16LE bytes of a secret (a binary column) and leaves the rest of the bytes as they were', () => {
+    const cell = Buffer.concat([Buffer.from([0xff, 0xfe]), utf16, Buffer.from('\u0000\u0000')]);
+    const r = m.maskBuffer(cell);
+    assert.equal(r.changed, true);
+    assert.ok(!r.value.toString('latin1').split('\u0000').join('').includes(secret.slice(4)), 'no trace of the token');
+    assert.ok(r.value.subarray(0, 2).equals(Buffer.from([0xff, 0xfe])));
+  });
+
+  it('leaves ordinary ampersands, entities of harmless text, and lone NULs alone', () => {
+    for (const t of ['a=1&b=2&c=3', 'Tom &amp; Jerry &lt;3 &#169; 2024', 'col\u0000umn', 'caf\u00e9 \u2019quoted\u2019 \u20ac']) assert.equal(m.maskText(t).changed, false, t);
+  });
+});
+
 describe('maskValue (a cell with its column name)', () => {
   const cm = createMasker({ fieldRules: [{ id: 'secret-columns', names: ['*password*', 'api_key', 'users.ssn'] }] });
 

@@ -11,7 +11,7 @@ export interface KeywordHits {
   readonly keywords: Int32Array;
   /** ASCII digits in the text (gates keywordless rules such as card numbers). */
   readonly digits: number;
-  /** The text has a backslash or a percent sign (an escape may hide a secret). */
+  /** The text has a character that can start an escape (`\\`, `%`, `&`, NUL, zero-width): one may hide a secret. */
   readonly escapes: boolean;
 }
 
@@ -48,6 +48,12 @@ const FLAGS = new Uint16Array(256);
 for (let c = 48; c <= 57; c++) FLAGS[c] = 1;
 FLAGS[0x5c] = 256;
 FLAGS[0x25] = 256;
+// `&` (HTML references), NUL and the lead bytes of zero-width characters decode too (decode.ts);
+// in scanText code units above 255 read entry 0, so they count as well (U+200B and kin).
+FLAGS[0x26] = 256;
+FLAGS[0x00] = 256;
+FLAGS[0xe2] = 256;
+FLAGS[0xef] = 256;
 // Bits of the per-byte meta table, above the keyword class (nClasses <= 256).
 const CLASS_MASK = 0xffff;
 const DIGIT_SHIFT = 16;

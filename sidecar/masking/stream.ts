@@ -7,7 +7,7 @@
 // (longer than the window: a long PEM block, a huge token) is masked from its start and its
 // continuation is swallowed until it ends, so nothing of it leaks and a placeholder comes out once.
 import type { FindingCounts } from './types.ts';
-import { decodeView, hasEscapes, viewIndexAtOrAfter, viewIndexAtOrBefore, type DecodedView } from './decode.ts';
+import { decodeView, hasEscapes, MAX_ESCAPE_LENGTH, viewIndexAtOrAfter, viewIndexAtOrBefore, type DecodedView } from './decode.ts';
 import { countFindings, groupReplacement } from './replace.ts';
 import type { Compiled, StreamMasker } from './options.ts';
 import type { KeywordHits, PrefilterState } from './prefilter.ts';
@@ -265,19 +265,20 @@ export function createStream(c: Compiled): StreamMasker {
   };
 }
 
-/** Longest escape the decoded view knows (`\uXXXX`), less one: how far before a cut one can begin. */
-const ESCAPE_REACH = 5;
+/** Longest escape the decoded view knows, less one: how far before a cut one can begin. */
+const ESCAPE_REACH = MAX_ESCAPE_LENGTH - 1;
 
 /**
  * Without a decoded view the held data has no complete escape (so no `\\` pair either), but an
  * escape may begin in its last few bytes and end in bytes still to come: cut before the first
- * `\` or `%` within reach. Bounded: backing off over a whole run of `%` (or `\%\%…`) kept the
+ * `\`, `%`, `&` or zero-width lead byte within reach. Bounded: backing off over a whole run of `%` (or `\%\%…`) kept the
  * whole run held, and every rescan read it again (quadratic, and memory grew with the input).
  */
 export function syncPoint(buf: Buffer, cut: number): number {
   let at = cut;
   for (let i = Math.max(0, cut - ESCAPE_REACH); i < cut; i++) {
-    if (buf[i] === 0x5c || buf[i] === 0x25) {
+    const b = buf[i];
+    if (b === 0x5c || b === 0x25 || b === 0x26 || b === 0xe2 || b === 0xef) {
       at = i;
       break;
     }
