@@ -107,6 +107,19 @@ describe('decoded carriers (HTML references, %25XX, octal bytea, UTF-16, NUL and
   });
 });
 
+describe('tokens without boundaries', () => {
+  it('masks prefixed tokens inside a longer identifier and two pasted together', () => {
+    for (const id of ['github-pat', 'github-fine-grained-pat', 'npm-access-token']) {
+      const a = sample(id, 1).secret;
+      const b = sample(id, 2).secret;
+      for (const t of [`xx${a}yy`, `${a}${b}`, `${a}${a}`, `MY_${a}`, `id_${a}_v2`]) {
+        const r = m.maskText(t);
+        assert.ok(!r.value.includes(a.slice(-20)) && !r.value.includes(b.slice(-20)), `${id}: ${t} -> ${r.value}`);
+      }
+    }
+  });
+});
+
 describe('maskValue (a cell with its column name)', () => {
   const cm = createMasker({ fieldRules: [{ id: 'secret-columns', names: ['*password*', 'api_key', 'users.ssn'] }] });
 

@@ -239,11 +239,20 @@ function autoNegatives(spec: TokenSpec, sample: string): NegativeExample[] {
   return negs;
 }
 
-/** Builds a prefixed-token detector: literal prefix, bounded runs, boundaries on both sides. */
+const STRONG_PREFIX = /^(?=.{4})[A-Za-z][A-Za-z0-9]*[_.-][A-Za-z0-9_.-]*$/;
+
+/** Builds a prefixed-token detector: literal prefix, bounded runs, boundaries on both sides (see `strong`). */
 export function token(spec: TokenSpec): Detector {
   const before = spec.before ?? 'A-Za-z0-9_';
   const after = spec.after ?? `_${lastClass(spec.body)}`;
-  const src = `(?<![${before}])${esc(spec.prefix)}${spec.body.map(segSource).join('')}(?![${after}])`;
+  // A distinctive prefix (a letter, 4+ characters, with a separator: ghp_, xoxb-, sk_live_) needs no
+  // boundary before it, and a fixed-length body none after it: the token is found inside a longer
+  // identifier and next to another token (two pasted together), where boundaries hid both.
+  const strong = spec.before === undefined && STRONG_PREFIX.test(spec.prefix);
+  const fixed = spec.body.every((s) => typeof s === 'string' || s.max === undefined || s.max === s.min);
+  const lookbehind = strong ? '' : `(?<![${before}])`;
+  const lookahead = strong && fixed && spec.after === undefined ? '' : `(?![${after}])`;
+  const src = `${lookbehind}${esc(spec.prefix)}${spec.body.map(segSource).join('')}${lookahead}`;
   const finish = spec.finish ?? ((t: string): string => t);
   const generate = (rng: Rng): string => finish(spec.prefix + spec.body.map((s) => segGenerate(s, rng)).join(''));
   const maxLength = spec.prefix.length + spec.body.reduce((n, s) => n + segMaxLen(s), 0);
