@@ -9,7 +9,7 @@ export const email: Detector = {
   category: 'pii',
   description: 'email address (local@domain.tld), not asset names like icon@2x.png',
   keywords: ['@'],
-  pattern: /(?<![A-Za-z0-9._%+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9-]{1,63}\.){1,8}[A-Za-z]{2,24}(?![A-Za-z0-9-])/g,
+  pattern: /(?<![A-Za-z0-9])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9-]{1,63}\.){1,8}[A-Za-z]{2,24}(?![A-Za-z0-9-])/g,
   validate: (c) => !FILE_EXT.has(c.slice(c.lastIndexOf('.') + 1).toLowerCase()),
   confidence: 'high',
   maxLength: 64 + 1 + 8 * 64 + 24,
@@ -18,6 +18,7 @@ export const email: Detector = {
     { text: 'INSERT INTO users VALUES (1, \'jane.doe@mail.test.org\');', secret: 'jane.doe@mail.test.org', reason: 'SQL row' },
     { text: '{"email":"j.smith+billing@corp-mail.co.uk"}', secret: 'j.smith+billing@corp-mail.co.uk', reason: 'JSON with plus tag' },
     { text: 'From: Bob <bob@example.com>', secret: 'bob@example.com', reason: 'mail header' },
+    { text: 'q=contact:+jane.doe@mail.test.org&x=1', secret: 'jane.doe@mail.test.org', reason: 'after a + (a space in a form body) or a dash: the local part starts at the letter' },
   ],
   negatives: [
     { text: 'background: url(icon@2x.png)', reason: 'retina asset name' },
