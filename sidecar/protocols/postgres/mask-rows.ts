@@ -17,7 +17,7 @@ export const CREDENTIAL_PLACEHOLDER = '[MASKED:upstream-credential]';
 export const NO_FINDINGS: Readonly<Record<string, number>> = Object.freeze({});
 
 /** One column of the current result: how its cells are masked (binary-cells.ts `CellKind`). */
-interface Column {
+export interface Column {
   readonly name: string;
   readonly typeOid: number;
   readonly kind: CellKind;
@@ -71,6 +71,8 @@ export class ResponseMasker {
   /** The last description re-serialized with masked column names, and their findings (null: no name changed). */
   private lastMaskedDescription: Buffer | null = null;
   private lastNameFindings: Readonly<Record<string, number>> | null = null;
+  /** False from the end of a result until the next RowDescription or useColumns(): rows then have no known shape. */
+  described = false;
   /** RowDescription cache counters (hot-path cache stats). */
   descriptionHits = 0;
   descriptionMisses = 0;
@@ -124,9 +126,7 @@ export class ResponseMasker {
     } else {
       this.descriptionHits++;
     }
-    this.columns = this.lastColumns;
-    this.nulled = null;
-    this.nullNoticeSent = false;
+    this.useColumns(this.lastColumns);
     if (this.lastNameFindings === null) return frame.raw;
     this.count(this.lastNameFindings);
     return this.lastMaskedDescription ?? frame.raw;
@@ -163,7 +163,23 @@ export class ResponseMasker {
    */
   endResult(): void {
     this.columns = [];
+    this.described = false;
   }
+
+  /** The columns the rows that follow have (a RowDescription's, or a portal's known from an earlier Describe: result-shapes.ts). */
+  useColumns(columns: readonly Column[]): void {
+    this.columns = columns;
+    this.described = true;
+    this.nulled = null;
+    this.nullNoticeSent = false;
+  }
+
+  get currentColumns(): readonly Column[] {
+    return this.columns;
+  }
+
+  /** Columns for fields described elsewhere (a statement's description with a Bind's result formats). */
+  readonly columnsOf = (fields: readonly RowField[]): readonly Column[] => fields.map((f) => this.columnOf(f));
 
   /** The original bytes when no cell changed; else a re-serialized row. */
   dataRow(frame: BackendFrame): Buffer {

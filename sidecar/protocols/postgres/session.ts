@@ -11,13 +11,13 @@ import type { SqlDecision } from '../../policy/evaluate-sql.ts';
 import type { Decision, RecordEvent } from '../../recording/event.ts';
 import { holdForApproval, newApprovalId, type ApprovalBackend, type ApprovalRequest } from './approval-hold.ts';
 import { authenticate } from './auth.ts';
-import { decodeBackend, decodeReadyStatus } from './backend-framer.ts';
+import { decodeBackend, decodeReadyStatus, decodeRowDescription } from './backend-framer.ts';
 import type { CancelRegistry } from './cancel.ts';
 import { BackendCode, FrontendCode, ProtocolError } from './codes.ts';
 import { decodeDescribeOrClose, decodeExecute, decodeParse, decodePasswordMessage, decodeQuery, decodeStartup, FrontendFramer, decodeBind } from './frontend-framer.ts';
 import { bindHash, HeldExtended, isPrivateName, MAX_HELD, shownCommand, type HeldPortal } from './held-extended.ts';
 import { denialFields, errorFields, judge, type Judgement } from './judge.ts';
-import { NO_FINDINGS, ResponseMasker, Scrubber } from './mask-rows.ts';
+import { NO_FINDINGS, ResponseMasker, Scrubber, type Column } from './mask-rows.ts';
 import type { BackendFrame, FrontendFrame, StartupMessage, TransactionStatus } from './messages.ts';
 import * as be from './serialize-backend.ts';
 import { bind as bindMessage, close as closeMessage, describe as describeMessage, parse as parseMessage, query as queryMessage, terminate as terminateMessage } from './serialize-frontend.ts';
@@ -26,6 +26,7 @@ import type { SqlClassifier } from './sql-cache.ts';
 import { PreparedRegistry } from './sql-prepared.ts';
 import type { ListenerTls } from './listener-tls.ts';
 import { RawRun } from './raw-run.ts';
+import { ResultShapes } from './result-shapes.ts';
 import { lexingDivergence, planStartup, startupRefusal, type StartupPlan } from './startup.ts';
 import { connectUpstream, readCredential, sendUpstreamCancel, UpstreamError, type Credential, type UpstreamSession, type UpstreamTarget } from './upstream.ts';
 
@@ -107,6 +108,25 @@ const LEXING_SENSITIVE = /[\\\u0080-\uffff]/;
 /** Frames waiting behind an async step (recording, approval) before the client socket is paused. */
 const INBOX_HIGH_WATER = 256;
 
+/** Answers that move result-shapes.ts's queue (RowDescription does so in Session.rowDescription). */
+const SHAPE_ANSWERS: ReadonlySet<number> = new Set([BackendCode.NoData, BackendCode.CommandComplete, BackendCode.EmptyQueryResponse, BackendCode.PortalSuspended, BackendCode.ErrorResponse, BackendCode.ReadyForQuery]);
+
+function shapeAnswer(shapes: ResultShapes<readonly Column[]>, code: BackendFrame['code'], rm: ResponseMasker): void {
+  switch (code) {
+    case BackendCode.NoData:
+      shapes.described(undefined, () => rm.currentColumns);
+      return;
+    case BackendCode.ErrorResponse:
+      shapes.error();
+      return;
+    case BackendCode.ReadyForQuery:
+      shapes.ready();
+      return;
+    default:
+      shapes.resultEnd();
+  }
+}
+
 /** A judged SQL message on its way to a decision. */
 interface Judged {
   readonly f: FrontendFrame;
@@ -153,6 +173,8 @@ export class Session {
   private up: UpstreamSession | null = null;
   private upSocket: Socket | TLSSocket | null = null;
   private rm: ResponseMasker | null = null;
+  /** What shape rows have that come without a RowDescription (an Execute of a statement or portal described earlier). */
+  private shapes: ResultShapes<readonly Column[]> | null = null;
   private principal: Principal | null = null;
   private startup: StartupMessage | null = null;
   private plan: StartupPlan | null = null;
@@ -527,6 +549,7 @@ export class Session {
     this.up = up;
     this.upSocket = up.socket;
     this.rm = new ResponseMasker(this.ctx.masker, new Scrubber(cred.password));
+    this.shapes = new ResultShapes(this.rm.columnsOf);
     const s = up.socket;
     s.setNoDelay(true);
     s.on('data', (chunk: Buffer) => this.onUpstreamData(chunk));
@@ -593,6 +616,7 @@ export class Session {
       case 'sync':
         this.discarding = false;
         this.executedUnsynced = false;
+        this.shapes?.sync();
         this.forward(f);
         this.endCycle();
         return;
@@ -614,16 +638,33 @@ export class Session {
 
   /** Bind names the statement it executes (for the result line); Close 'S' forgets one. False: refused (not to be forwarded). */
   private track(f: FrontendFrame): boolean {
-    if (f.code === FrontendCode.Bind) {
-      const statement = decodeBind(f).statement;
-      if (this.refusedSqlPreparedBind(statement)) return false;
-      const cmd = this.statementCmd.get(statement);
-      if (cmd !== undefined) this.open.cmd ??= cmd;
-    } else if (f.code === FrontendCode.Close) {
-      const c = decodeDescribeOrClose(f);
-      if (c.target === 'S') this.statementCmd.delete(c.targetName);
+    switch (f.code) {
+      case FrontendCode.Bind: {
+        const b = decodeBind(f);
+        if (this.refusedSqlPreparedBind(b.statement)) return false;
+        const cmd = this.statementCmd.get(b.statement);
+        if (cmd !== undefined) this.open.cmd ??= cmd;
+        this.shapes?.bind(b.portal, b.statement, b.resultFormats);
+        return true;
+      }
+      case FrontendCode.Close:
+      case FrontendCode.Describe: {
+        const c = decodeDescribeOrClose(f);
+        if (c.name === 'close' && c.target === 'S') this.statementCmd.delete(c.targetName);
+        this.shapeDescribeOrClose(c.name, c.target, c.targetName);
+        return true;
+      }
+      case FrontendCode.Execute:
+        this.shapes?.execute(decodeExecute(f).portal);
+        return true;
+      default:
+        return true;
     }
-    return true;
+  }
+
+  private shapeDescribeOrClose(name: 'describe' | 'close', target: 'S' | 'P', targetName: string): void {
+    if (name === 'close') this.shapes?.close(target, targetName);
+    else this.shapes?.describe(target, targetName);
   }
 
   /** Once a held statement exists: Bind, Describe, Close and Execute are checked against the held names and portals. */
@@ -652,10 +693,12 @@ export class Session {
     const s = this.held.statement(b.statement);
     if (s === undefined) {
       this.held.bind(b.portal, undefined);
+      this.shapes?.bind(b.portal, b.statement, b.resultFormats);
       this.forward(f);
       return;
     }
     if (!this.held.roomFor('portal', b.portal)) return this.refuseTooManyHeld(cmd);
+    this.shapes?.bind(b.portal, b.statement, b.resultFormats);
     const { hash, parametersHash } = bindHash(s.sql, s.paramTypes, b.paramFormats, b.params);
     const shown = shownCommand(s.text, b.paramFormats, b.params, (v) => this.ctx.masker.maskText(v).value);
     this.held.bind(b.portal, { statement: s, hash, parametersHash, shown });
@@ -665,8 +708,10 @@ export class Session {
 
   /** Every Execute of a held portal waits for its own approval; anything after it waits in the inbox, in order. */
   private onExecute(f: FrontendFrame): void | Promise<void> {
-    const p = this.held.heldPortals > 0 ? this.held.portal(decodeExecute(f).portal) : undefined;
+    const portal = decodeExecute(f).portal;
+    const p = this.held.heldPortals > 0 ? this.held.portal(portal) : undefined;
     if (p === undefined) {
+      this.shapes?.execute(portal);
       this.forward(f);
       return;
     }
@@ -676,6 +721,7 @@ export class Session {
   private onDescribeOrClose(f: FrontendFrame): void {
     const c = decodeDescribeOrClose(f);
     if (isPrivateName(c.targetName)) return this.refuseReservedName(c.targetName);
+    this.shapeDescribeOrClose(c.name, c.target, c.targetName);
     if (c.target === 'P') {
       if (c.name === 'close') this.held.closePortal(c.targetName);
       this.forward(f);
@@ -795,6 +841,7 @@ export class Session {
   private parseHeld(p: Judged, d: ApprovalDecision): void {
     const parse = decodeParse(p.f);
     if (!this.held.roomFor('statement', parse.statement)) return this.refuseTooManyHeld(p.cmd);
+    this.shapes?.parse(parse.statement);
     const privateName = this.held.parseHeld(parse.statement, { sql: parse.sql, paramTypes: parse.paramTypes, text: p.text, payload: { judged: p, d } });
     this.deferred ??= [];
     this.observe(p.j);
@@ -808,6 +855,8 @@ export class Session {
     this.observe(j);
     this.open.cmd = cmd;
     if (statement !== undefined && statement !== '') this.statementCmd.set(statement, cmd);
+    if (protocol === 'simple') this.shapes?.query();
+    else this.shapes?.parse(statement ?? '');
     this.forward(f);
     if (protocol === 'simple') this.endCycle();
   }
@@ -898,6 +947,7 @@ export class Session {
 
   private forwardApprovedExecute(bound: BoundExecute, cmd: number): void {
     this.open.cmd ??= cmd;
+    this.shapes?.execute(decodeExecute(bound.frame).portal);
     this.forward(bound.frame);
   }
 
@@ -911,6 +961,7 @@ export class Session {
     this.poisons.set(token, be.errorResponse(fields));
     (this.open.poisons ??= []).push(token);
     if (protocol === 'simple') {
+      this.shapes?.query();
       this.writeUpstream(queryMessage(token));
       this.endCycle();
     } else {
@@ -969,11 +1020,20 @@ export class Session {
     c.bytes += f.raw.length;
     if (f.code === BackendCode.DataRow) {
       c.rows++;
+      if (!rm.described) this.shapeRows(rm);
       this.passOr(f, rm.dataRow(f));
       return;
     }
+    const shapes = this.shapes;
+    if (shapes !== null && SHAPE_ANSWERS.has(f.code)) shapeAnswer(shapes, f.code, rm);
     const out = this.otherFrame(f, c, rm);
     if (out !== null) this.passOr(f, out);
+  }
+
+  /** Rows with no RowDescription before them: the executing portal's columns, when an earlier Describe told them. */
+  private shapeRows(rm: ResponseMasker): void {
+    const columns = this.shapes?.rowsWithoutDescription();
+    if (columns !== undefined) rm.useColumns(columns);
   }
 
   /** The frame's own bytes join the pending run; anything else is written after it. */
@@ -987,7 +1047,7 @@ export class Session {
     if (RESULT_ENDS.has(f.code)) rm.endResult();
     switch (f.code) {
       case BackendCode.RowDescription:
-        return rm.rowDescription(f);
+        return this.rowDescription(f, rm);
       case BackendCode.ErrorResponse:
         return this.upstreamError(f, c, rm);
       case BackendCode.NoticeResponse:
@@ -1015,6 +1075,13 @@ export class Session {
       default:
         return f.raw;
     }
+  }
+
+  /** A statement's description has all-text formats: it shapes later Executes (with their Bind's formats), never the rows that follow it. */
+  private rowDescription(f: BackendFrame, rm: ResponseMasker): Buffer {
+    const out = rm.rowDescription(f);
+    if (this.shapes?.described(() => decodeRowDescription(f).fields, () => rm.currentColumns) === 'statement') rm.endResult();
+    return out;
   }
 
   /**
