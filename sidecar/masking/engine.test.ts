@@ -94,6 +94,19 @@ describe('decoded carriers (HTML references, %25XX, octal bytea, UTF-16, NUL and
     });
   }
 
+  it('masks a PEM key in a form-encoded body (spaces as +, newlines as %0A), split at every 7th byte', () => {
+    const pem = DETECTORS.find((d) => d.id === 'private-key-pem')!.positives[0]!.secret;
+    const form = `grant=1&key=${encodeURIComponent(pem).replace(/%20/g, '+')}&x=2`;
+    const r = m.maskText(form);
+    assert.ok(r.value.startsWith('grant=1&key=[MASKED:private-key-pem]'), r.value.slice(0, 80));
+    assert.ok(r.value.endsWith('&x=2'));
+    const buf = Buffer.from(form);
+    for (let cut = 0; cut <= buf.length; cut += 7) {
+      const s = m.stream();
+      assert.equal(Buffer.concat([s.push(buf.subarray(0, cut)), s.push(buf.subarray(cut)), s.end()]).toString(), r.value, `split at ${cut}`);
+    }
+  });
+
   it('masks UTF-16LE bytes of a secret (a binary column) and leaves the rest of the bytes as they were', () => {
     const cell = Buffer.concat([Buffer.from([0xff, 0xfe]), utf16, Buffer.from('\u0000\u0000')]);
     const r = m.maskBuffer(cell);

@@ -18,7 +18,7 @@ const EMPTY = Buffer.alloc(0);
 const MARGIN = 64;
 // PEM body as the private-key detectors define it; the END line closes it.
 const PEM_BODY = /(?:[A-Za-z0-9+/=\s:,.\\]|-(?!----))*/y;
-const PEM_END = /-----END [A-Z0-9 ]{1,40}-----/y;
+const PEM_END = /-----END[ +][A-Z0-9 +]{1,40}-----/y;
 // Any other over-long token runs until a delimiter.
 const TOKEN_BODY = /[^\s"'`<>,;{}()[\]|]*/y;
 

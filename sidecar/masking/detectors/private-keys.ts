@@ -7,8 +7,10 @@ import { B64 } from './lib.ts';
 const BODY = String.raw`(?:[A-Za-z0-9+/=\s:,.\\]|-(?!----))`;
 const BODY_MAX = 16000;
 
+/** The label's spaces may be `+` (a form-encoded body, where `+` is a space). */
 function block(label: string): string {
-  return `-----BEGIN ${label}-----${BODY}{64,${BODY_MAX}}(?:-----END ${label}-----)?`;
+  const l = label.split(' ').join('[ +]');
+  return `-----BEGIN ${l}-----${BODY}{64,${BODY_MAX}}(?:-----END ${l}-----)?`.replace('BEGIN ', 'BEGIN[ +]').replace('END ', 'END[ +]');
 }
 
 /** Complete blocks pass; truncated ones (no END within the bound) pass if a base64 line is present. */
@@ -39,7 +41,7 @@ export const privateKeyPem: Detector = {
   id: 'private-key-pem',
   category: 'secret',
   description: 'PEM private key block (RSA, EC, DSA, PKCS#8, encrypted), BEGIN to END, also JSON-escaped; truncated blocks too',
-  keywords: ['private key'],
+  keywords: ['private key', 'private+key'],
   pattern: new RegExp(block('(?:(?:RSA|EC|DSA|ENCRYPTED|ANY) )?PRIVATE KEY'), 'g'),
   validate: blockValid,
   confidence: 'high',
@@ -63,7 +65,7 @@ export const opensshPrivateKey: Detector = {
   id: 'openssh-private-key',
   category: 'secret',
   description: 'OpenSSH private key block (-----BEGIN OPENSSH PRIVATE KEY----- … END)',
-  keywords: ['openssh private key'],
+  keywords: ['openssh private key', 'openssh+private+key'],
   pattern: new RegExp(block('OPENSSH PRIVATE KEY'), 'g'),
   validate: blockValid,
   confidence: 'high',
@@ -85,7 +87,7 @@ export const pgpPrivateKey: Detector = {
   id: 'pgp-private-key-block',
   category: 'secret',
   description: 'ASCII-armored PGP private key block',
-  keywords: ['pgp private key'],
+  keywords: ['pgp private key', 'pgp+private+key'],
   pattern: new RegExp(block('PGP PRIVATE KEY BLOCK'), 'g'),
   validate: blockValid,
   confidence: 'high',
