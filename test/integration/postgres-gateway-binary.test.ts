@@ -102,7 +102,7 @@ describe('postgres gateway: binary cells and binary COPY', () => {
     await gw.pg.psql(`\\copy bin_clean TO '${direct}' (FORMAT binary)`);
     assert.deepEqual(await readFile(viaGw), await readFile(direct));
   });
-  it('binary rows with no RowDescription before them (a statement described in an earlier batch, as asyncpg does; the next Execute after PortalSuspended) are masked by their real types', async () => {
+  it('binary rows with no RowDescription before them (a statement described in an earlier batch, as asyncpg does; the next Execute after PortalSuspended; a statement never described) are masked by their real types', async () => {
     const c = await rawLogin(gw.port, await gw.token());
     const raw = Buffer.alloc(8);
     raw.writeBigInt64BE(BigInt(CARD));
@@ -124,6 +124,11 @@ describe('postgres gateway: binary cells and binary COPY', () => {
       check(await exchange(c, [fe.bind('p1', 'cards_q', [], [], [1, 1]), fe.execute('p1'), fe.sync()]), 3);
       // A portal described once and fetched a row at a time: every Execute after the first has no RowDescription.
       check(await exchange(c, [fe.query('BEGIN'), fe.bind('cur', 'cards_q', [], [], [1]), fe.describe('P', 'cur'), fe.execute('cur', 1), fe.execute('cur', 1), fe.execute('cur', 1), fe.sync(), fe.query('COMMIT')], 3), 3);
+      // A statement never described, executed with binary results: the sidecar describes the portal itself; the client sees no extra message.
+      await exchange(c, [fe.parse('undescribed', 'SELECT pan, tags FROM cards ORDER BY id'), fe.sync()]);
+      const own = await exchange(c, [fe.bind('', 'undescribed', [], [], [1]), fe.execute(), fe.sync()]);
+      assert.deepEqual(messages(own).map((m) => m.type), ['2', 'N', 'D', 'D', 'D', 'C', 'Z'], 'no RowDescription the client did not ask for (N: the NULL notice)');
+      check(own, 3);
       // After an error the server skips to Sync: the next batch's rows are still shaped right.
       const after = await exchange(c, [fe.bind('', 'no_such'), fe.execute(), fe.sync(), fe.bind('', 'cards_q', [], [], [1]), fe.execute(), fe.sync()], 2);
       check(after, 3);

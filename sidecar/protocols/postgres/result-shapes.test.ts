@@ -93,4 +93,16 @@ describe('result-shapes', () => {
     assert.equal(s.inFlight, 0);
     assert.equal(s.rowsWithoutDescription(), undefined);
   });
+  it('binary results of a portal nobody described need a Describe of our own; its answer is internal and shapes the rows', () => {
+    const s = shapes();
+    s.bind('', 'never-described', [1]);
+    assert.equal(s.needsDescribe(''), true);
+    s.describeInternal('');
+    s.execute('');
+    s.sync();
+    assert.equal(s.described(() => FIELDS, () => portalColumns), 'internal');
+    assert.equal(s.rowsWithoutDescription(), portalColumns);
+    s.bind('t', 'never-described', []);
+    assert.equal(s.needsDescribe('t'), false, 'text results need no types');
+  });
 });

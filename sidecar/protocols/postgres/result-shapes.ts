@@ -8,7 +8,7 @@ import type { FormatCode, RowField } from './messages.ts';
 /** A frontend message whose answer is ordered among the others: what the next answers belong to. */
 type Pending =
   | { readonly kind: 'describe-statement'; readonly name: string }
-  | { readonly kind: 'describe-portal'; readonly name: string }
+  | { readonly kind: 'describe-portal'; readonly name: string; readonly internal: boolean }
   | { readonly kind: 'execute'; readonly portal: string }
   | { readonly kind: 'sync' }
   | { readonly kind: 'query' };
@@ -60,7 +60,22 @@ export class ResultShapes<C> {
   }
 
   describe(target: 'S' | 'P', name: string): void {
-    this.push(target === 'S' ? { kind: 'describe-statement', name } : { kind: 'describe-portal', name });
+    this.push(target === 'S' ? { kind: 'describe-statement', name } : { kind: 'describe-portal', name, internal: false });
+  }
+
+  /**
+   * True when an Execute of this portal would bring binary cells of unknown types (binary result
+   * formats, no Describe of the portal or its statement): the session sends its own Describe of the
+   * portal first (`describeInternal`) and swallows the answer, rather than scan binary as text.
+   */
+  needsDescribe(portal: string): boolean {
+    if (this.lost) return false;
+    const p = this.portals.get(portal);
+    return p !== undefined && p.columns === undefined && p.formats.includes(1) && !this.statements.has(p.statement);
+  }
+
+  describeInternal(portal: string): void {
+    this.push({ kind: 'describe-portal', name: portal, internal: true });
   }
 
   execute(portal: string): void {
@@ -85,9 +100,10 @@ export class ResultShapes<C> {
   /**
    * A RowDescription or NoData (`fields` undefined): when it answers a Describe, remembers it and
    * says which kind ('statement': its formats are all text, so it must not shape the rows that
-   * follow; 'portal': exact). Null: a simple query's or a COPY's own description.
+   * follow; 'portal': exact; 'internal': exact, and the answer to the session's own Describe, which
+   * the client never asked for). Null: a simple query's or a COPY's own description.
    */
-  described(fields: (() => readonly RowField[]) | undefined, current: () => C): 'statement' | 'portal' | null {
+  described(fields: (() => readonly RowField[]) | undefined, current: () => C): 'statement' | 'portal' | 'internal' | null {
     const p = this.peek();
     if (p?.kind === 'describe-statement') {
       this.pop();
@@ -98,7 +114,7 @@ export class ResultShapes<C> {
       this.pop();
       const portal = this.portals.get(p.name);
       if (portal !== undefined && fields !== undefined) portal.columns = current();
-      return 'portal';
+      return p.internal ? 'internal' : 'portal';
     }
     return null;
   }

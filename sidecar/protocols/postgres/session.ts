@@ -111,19 +111,20 @@ const INBOX_HIGH_WATER = 256;
 /** Answers that move result-shapes.ts's queue (RowDescription does so in Session.rowDescription). */
 const SHAPE_ANSWERS: ReadonlySet<number> = new Set([BackendCode.NoData, BackendCode.CommandComplete, BackendCode.EmptyQueryResponse, BackendCode.PortalSuspended, BackendCode.ErrorResponse, BackendCode.ReadyForQuery]);
 
-function shapeAnswer(shapes: ResultShapes<readonly Column[]>, code: BackendFrame['code'], rm: ResponseMasker): void {
+/** Moves the shapes queue; true when the frame answers the session's own Describe (the client never sees it). */
+function shapeAnswer(shapes: ResultShapes<readonly Column[]>, code: BackendFrame['code'], rm: ResponseMasker): boolean {
   switch (code) {
     case BackendCode.NoData:
-      shapes.described(undefined, () => rm.currentColumns);
-      return;
+      return shapes.described(undefined, () => rm.currentColumns) === 'internal';
     case BackendCode.ErrorResponse:
       shapes.error();
-      return;
+      return false;
     case BackendCode.ReadyForQuery:
       shapes.ready();
-      return;
+      return false;
     default:
       shapes.resultEnd();
+      return false;
   }
 }
 
@@ -655,11 +656,22 @@ export class Session {
         return true;
       }
       case FrontendCode.Execute:
-        this.shapes?.execute(decodeExecute(f).portal);
+        this.shapeExecute(decodeExecute(f).portal);
         return true;
       default:
         return true;
     }
+  }
+
+  /** Before an Execute goes upstream: a Describe of our own first when its binary cells would have no known types. */
+  private shapeExecute(portal: string): void {
+    const shapes = this.shapes;
+    if (shapes === null) return;
+    if (shapes.needsDescribe(portal)) {
+      shapes.describeInternal(portal);
+      this.writeUpstream(describeMessage('P', portal));
+    }
+    shapes.execute(portal);
   }
 
   private shapeDescribeOrClose(name: 'describe' | 'close', target: 'S' | 'P', targetName: string): void {
@@ -711,7 +723,7 @@ export class Session {
     const portal = decodeExecute(f).portal;
     const p = this.held.heldPortals > 0 ? this.held.portal(portal) : undefined;
     if (p === undefined) {
-      this.shapes?.execute(portal);
+      this.shapeExecute(portal);
       this.forward(f);
       return;
     }
@@ -947,7 +959,7 @@ export class Session {
 
   private forwardApprovedExecute(bound: BoundExecute, cmd: number): void {
     this.open.cmd ??= cmd;
-    this.shapes?.execute(decodeExecute(bound.frame).portal);
+    this.shapeExecute(decodeExecute(bound.frame).portal);
     this.forward(bound.frame);
   }
 
@@ -1025,7 +1037,7 @@ export class Session {
       return;
     }
     const shapes = this.shapes;
-    if (shapes !== null && SHAPE_ANSWERS.has(f.code)) shapeAnswer(shapes, f.code, rm);
+    if (shapes !== null && SHAPE_ANSWERS.has(f.code) && shapeAnswer(shapes, f.code, rm)) return;
     const out = this.otherFrame(f, c, rm);
     if (out !== null) this.passOr(f, out);
   }
@@ -1078,10 +1090,11 @@ export class Session {
   }
 
   /** A statement's description has all-text formats: it shapes later Executes (with their Bind's formats), never the rows that follow it. */
-  private rowDescription(f: BackendFrame, rm: ResponseMasker): Buffer {
+  private rowDescription(f: BackendFrame, rm: ResponseMasker): Buffer | null {
     const out = rm.rowDescription(f);
-    if (this.shapes?.described(() => decodeRowDescription(f).fields, () => rm.currentColumns) === 'statement') rm.endResult();
-    return out;
+    const d = this.shapes?.described(() => decodeRowDescription(f).fields, () => rm.currentColumns);
+    if (d === 'statement') rm.endResult();
+    return d === 'internal' ? null : out;
   }
 
   /**
