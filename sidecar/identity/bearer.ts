@@ -10,10 +10,10 @@ export function bearerToken(authorization: string | readonly string[] | undefine
 
 /**
  * The bearer token of a Node request. Node keeps only the first of repeated Authorization headers
- * in `headers`, so the repeats are read from `headersDistinct`: two headers refuse (ambiguous).
+ * in `headers`, so repeats are found in `headersDistinct` (the bytes received): two headers refuse
+ * (ambiguous). The token itself is read from `headers`, which the egress proxy rewrites.
  */
 export function requestBearer(req: { readonly headers: { readonly authorization?: string | undefined }; readonly headersDistinct?: { readonly authorization?: readonly string[] | undefined } }): string | undefined {
-  const all = req.headersDistinct?.authorization;
-  if (all !== undefined && all.length !== 1) return undefined;
-  return bearerToken(all?.[0] ?? req.headers.authorization);
+  if ((req.headersDistinct?.authorization?.length ?? 0) > 1) return undefined;
+  return bearerToken(req.headers.authorization);
 }
