@@ -13,7 +13,7 @@ import { auditCompileEnv, auditPlugin } from '../../operator/audit/plugin.ts';
 import { ledgerConfigMapName } from '../../operator/audit/names.ts';
 import { TlsRelay } from '../../operator/audit/tls-relay.ts';
 import { mutatingWebhookConfiguration, validatingWebhookConfiguration } from '../../operator/manifests/webhooks.ts';
-import { ANNOTATION_INJECTED, LABEL_IDENTITY } from '../../operator/webhooks/pod-mutate/layout.ts';
+import { ANNOTATION_INJECTED, LABEL_IDENTITY, SIDECAR_CONTAINER_NAME } from '../../operator/webhooks/pod-mutate/layout.ts';
 import { REPORT_PATH } from '../../sidecar/audit/reporter.ts';
 import { startOperator, type RunningOperator } from '../../operator/main.ts';
 import { OperatorMetrics } from '../../operator/metrics.ts';
@@ -197,7 +197,7 @@ describe('helm chart', () => {
     await apply(cp, `/api/v1/namespaces/${ns}/serviceaccounts/agent`, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'agent', namespace: ns } });
     const pod = await cp.request<{ metadata: { uid: string } }>('admin', 'POST', `/api/v1/namespaces/${ns}/pods`, {
       apiVersion: 'v1', kind: 'Pod', metadata: { name: 'agent-0', labels: { [LABEL_IDENTITY]: 'coding-agent' }, annotations: { [ANNOTATION_INJECTED]: '{"version":1}' } },
-      spec: { serviceAccountName: 'agent', containers: [{ name: 'agent', image: 'registry.invalid/agent:test' }] },
+      spec: { serviceAccountName: 'agent', initContainers: [{ name: SIDECAR_CONTAINER_NAME, image: 'registry.invalid/sidecar:test', restartPolicy: 'Always' }], containers: [{ name: 'agent', image: 'registry.invalid/agent:test' }] },
     });
     assert.equal(pod.status, 201, pod.text);
     const token = await cp.request<{ status: { token: string } }>('admin', 'POST', `/api/v1/namespaces/${ns}/serviceaccounts/agent/token`, {
