@@ -3,6 +3,7 @@
 // Detectors run on the raw text and, when it holds escapes, also on this view; spans found in the
 // view are mapped back to raw offsets, so a PEM key written as `...\nMIIE...` inside a JSON string
 // or a password written `p%40ss` in a URL is masked in place and the carrier stays valid.
+import type { KeywordHits } from './prefilter.ts';
 
 /** A decoded text and, for each of its code units, the raw offset it came from (plus one end entry). */
 export interface DecodedView {
@@ -105,25 +106,49 @@ function escapeAt(text: string, i: number): { len: number; unit: string } | unde
   return droppedAt(text, i, c);
 }
 
+const NO_GLUE: readonly number[] = [];
+
+/** The next character at or after `i` that can start an escape (the text length when none). */
+function nextEscapeStart(text: string, i: number): number {
+  ESCAPE_START.lastIndex = i;
+  const next = ESCAPE_START.exec(text);
+  return next === null ? text.length : next.index;
+}
+
 /**
  * Decodes from a position where decoding is in sync (the text start, or an offset taken from a
  * previous view's map). Linear: one pass, escapes are at most MAX_ESCAPE_LENGTH units.
+ * `glue` (ascending raw offsets, see gluePoints) are where a distinctive token prefix is glued to
+ * the token before it: the view has a space there (mapped to that offset), so each token of a
+ * pasted pair (`sk_live_A…sk_live_B…`, `…xoxb-…xoxb-…`) ends and starts at a boundary.
  */
-export function decodeView(text: string): DecodedView {
+export function decodeView(text: string, glue: readonly number[] = NO_GLUE): DecodedView {
   const n = text.length;
-  const map = new Int32Array(n + 1);
+  const gn = glue.length;
+  const map = new Int32Array(n + 1 + gn);
   const parts: string[] = [];
   let out = 0;
   let runStart = 0;
   let i = 0;
+  let g = 0;
+  let nextEsc = -1; // the next character that can start an escape, at or after i (cached across glue points)
   // Escapes are sparse: jump between the characters that can start one with a native search
   // instead of testing every unit; each search starts past the previous one (linear).
   while (i < n) {
-    ESCAPE_START.lastIndex = i;
-    const next = ESCAPE_START.exec(text);
-    const at = next === null ? n : next.index;
+    if (nextEsc < i) nextEsc = nextEscapeStart(text, i);
+    while (g < gn && glue[g]! < i) g++;
+    const gp = g < gn ? glue[g]! : n;
+    const at = Math.min(nextEsc, gp);
     while (i < at) map[out++] = i++;
     if (i >= n) break;
+    if (i === gp) {
+      g++;
+      if (i > runStart) parts.push(text.slice(runStart, i));
+      parts.push(' ');
+      map[out++] = i;
+      runStart = i;
+      continue;
+    }
     const esc = escapeAt(text, i);
     if (esc === undefined) {
       map[out++] = i++;
@@ -138,6 +163,32 @@ export function decodeView(text: string): DecodedView {
   if (n > runStart) parts.push(text.slice(runStart, n));
   map[out] = n;
   return { text: parts.join(''), map: map.subarray(0, out + 1) };
+}
+
+/** A token body character: a distinctive prefix right after one is glued to the token before it. */
+function isTokenUnit(c: number): boolean {
+  return (c >= 48 && c <= 57) || ((c | 0x20) >= 97 && (c | 0x20) <= 122) || c === 95 || c === 45;
+}
+
+/**
+ * Raw offsets, ascending, where a keyword flagged in `glue` (a distinctive token prefix such as
+ * `sk_live_`, `xoxb-`, `glpat-`) starts right after a token character; undefined when there is
+ * none (the common case: one pass over the keyword hits, nothing allocated).
+ */
+export function gluePoints(text: string, hits: KeywordHits, words: readonly string[], glue: Uint8Array): number[] | undefined {
+  let points: number[] | undefined;
+  for (let h = 0; h < hits.count; h++) {
+    const k = hits.keywords[h]!;
+    if (glue[k] !== 1) continue;
+    const start = hits.ends[h]! - words[k]!.length;
+    if (start <= 0 || !isTokenUnit(text.charCodeAt(start - 1))) continue;
+    (points ??= []).push(start);
+  }
+  if (points !== undefined && points.length > 1) {
+    points.sort((a, b) => a - b);
+    points = points.filter((p, j) => j === 0 || p !== points![j - 1]);
+  }
+  return points;
 }
 
 /** Undoes escapes in a short raw span (used to key HMAC tokens on the secret, not its spelling). */

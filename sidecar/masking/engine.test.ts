@@ -133,6 +133,38 @@ describe('tokens without boundaries', () => {
   });
 });
 
+describe('variable-length tokens pasted together (a view splits a distinctive prefix off the token before it)', () => {
+  const pairs: [string, string][] = [
+    ['stripe-secret-key', 'stripe-secret-key'],
+    ['slack-bot-token', 'slack-bot-token'],
+    ['gitlab-pat', 'gitlab-pat'],
+    ['slack-user-token', 'slack-user-token'],
+    ['openai-project-key', 'openai-project-key'],
+    ['stripe-secret-key', 'slack-bot-token'],
+    ['slack-bot-token', 'stripe-secret-key'],
+    ['gitlab-pat', 'github-pat'],
+  ];
+  for (const [x, y] of pairs) {
+    it(`${x} then ${y}: both masked, in text, JSON and a stream split at every 5th byte`, () => {
+      const a = sample(x, 3).secret;
+      const b = sample(y, 4).secret;
+      for (const t of [`${a}${b}`, `{"k":"${a}${b}"}`, `x ${a}${b}${a} y`]) {
+        const r = m.maskText(t);
+        for (const s of [a, b]) assert.ok(!r.value.includes(s.slice(-12)), `${t} -> ${r.value}`);
+        const buf = Buffer.from(t);
+        const st = m.stream();
+        const out: Buffer[] = [];
+        for (let i = 0; i < buf.length; i += 5) out.push(st.push(buf.subarray(i, i + 5)));
+        out.push(st.end());
+        assert.equal(Buffer.concat(out).toString(), r.value);
+      }
+    });
+  }
+  it('leaves words that merely contain a prefix alone', () => {
+    for (const t of ['mask_live_data desk_live_chat task-xoxb-foo', 'the_npm_cache and my-glpat-notes']) assert.equal(m.maskText(t).value, t);
+  });
+});
+
 describe('maskValue (a cell with its column name)', () => {
   const cm = createMasker({ fieldRules: [{ id: 'secret-columns', names: ['*password*', 'api_key', 'users.ssn'] }] });
 

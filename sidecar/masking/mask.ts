@@ -1,6 +1,6 @@
 // Whole-value masking of strings and bytes: scan the raw text and its decoded view, merge, replace.
 import type { FindingCounts, MaskResult } from './types.ts';
-import { decodeView, hasEscapes } from './decode.ts';
+import { decodeView, gluePoints, hasEscapes } from './decode.ts';
 import { compileOptions, type Compiled, type MaskerOptions, type Rule } from './options.ts';
 import type { Detector } from './types.ts';
 import { decodeBase64, looksLikeText, MAX_DECODE_DEPTH } from './base64.ts';
@@ -23,9 +23,10 @@ export function unchanged<T>(value: T): MaskResult<T> {
 export function findGroups(c: Compiled, text: string, hits: KeywordHits, shapes?: number): Group[] {
   const spans: RawSpan[] = [];
   const escapes = hits.escapes; // read before scanning: nested scans reuse the hits object
+  const glue = c.decodeEscapes ? gluePoints(text, hits, c.prefilter.words, c.glue) : undefined;
   scanView(c, { text, map: undefined, hits, ended: true, limit: text.length, shapes: shapes !== undefined && shapes >= 0 ? shapes : undefined }, spans);
-  if (c.decodeEscapes && escapes && hasEscapes(text)) {
-    const dv = decodeView(text);
+  if (glue !== undefined || (c.decodeEscapes && escapes && hasEscapes(text))) {
+    const dv = decodeView(text, glue);
     const dhits = c.prefilter.scanText(dv.text);
     scanView(c, { text: dv.text, map: dv.map, hits: dhits, ended: true, limit: dv.text.length }, spans);
   }

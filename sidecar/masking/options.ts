@@ -116,6 +116,8 @@ export interface Compiled {
   /** Keyword list ids; a literal hit of list j is a span with rule -1 - j. */
   readonly literalIds: readonly string[];
   readonly maxKeywordLength: number;
+  /** For each prefilter keyword: 1 when it is a distinctive token prefix a view splits off a token glued before it (decode.ts gluePoints). */
+  readonly glue: Uint8Array;
   readonly fields: FieldMatcher;
   readonly replacementFor: (id: string) => Replacement;
   readonly hmacKey: Uint8Array | undefined;
@@ -262,6 +264,21 @@ interface KeywordTable {
   readonly index: Map<string, number>;
   readonly rulesByKeyword: number[][];
   readonly literalOf: (string | undefined)[];
+  readonly glue: number[];
+}
+
+// A distinctive token prefix: a letter, 4+ characters, a separator (ghp_, xoxb-, sk_live_, glpat-).
+const GLUE_PREFIX = /^(?=.{4})[a-z][a-z0-9]*[_.-][a-z0-9_.-]*$/;
+// Keywords of that shape that are also ordinary words, name parts or hosts, not where a token starts.
+const GLUE_EXCLUDED = new Set(['api-', 'pat.', 'sat.', 'secret_', 'private-lines', 'v1.0-', 'hooks.slack.com', 'webhook.office.com', 'hooks.zapier.com']);
+
+/** Keywords a detector's whole match starts with (no `secret` group: the match is the token). */
+function markGluePrefixes(t: KeywordTable, d: Detector, keywords: readonly number[]): void {
+  if (d.pattern.source.includes('(?<secret>')) return;
+  for (const k of keywords) {
+    const w = t.words[k]!;
+    if (GLUE_PREFIX.test(w) && !GLUE_EXCLUDED.has(w)) t.glue[k] = 1;
+  }
 }
 
 function keywordIndex(t: KeywordTable, word: string): number {
@@ -273,6 +290,7 @@ function keywordIndex(t: KeywordTable, word: string): number {
     t.index.set(w, k);
     t.rulesByKeyword.push([]);
     t.literalOf.push(undefined);
+    t.glue.push(0);
   }
   return k;
 }
@@ -289,6 +307,7 @@ function buildRules(opts: MaskerOptions, table: readonly Detector[], kt: Keyword
     const index = rules.length;
     const keywords = d.keywords.map((w) => keywordIndex(kt, w));
     keywords.forEach((k) => kt.rulesByKeyword[k]!.push(index));
+    markGluePrefixes(kt, d, keywords);
     seen.add(d.id);
     rules.push({
       index,
@@ -368,7 +387,7 @@ export function compileOptions(opts: MaskerOptions, defaultTable: readonly Detec
   const table = opts.detectorTable ?? defaultTable;
   const hmacKey = opts.hmacKey;
   if (hmacKey !== undefined && (!(hmacKey instanceof Uint8Array) || hmacKey.length < 16)) fail('hmacKey', 'must be bytes (Uint8Array/Buffer) of at least 16 bytes');
-  const kt: KeywordTable = { words: [], index: new Map(), rulesByKeyword: [], literalOf: [] };
+  const kt: KeywordTable = { words: [], index: new Map(), rulesByKeyword: [], literalOf: [], glue: [] };
   const seen = new Set<string>();
   const rules = buildRules(opts, table, kt, seen);
   addKeywordLists(opts, kt, seen);
@@ -386,6 +405,7 @@ export function compileOptions(opts: MaskerOptions, defaultTable: readonly Detec
     keywordlessMinLength: Math.min(Infinity, ...rules.filter((r) => r.keywords.length === 0).map((r) => Math.max(r.minTextLength, r.minMatch ?? 0))),
     literalIds: (opts.keywordLists ?? []).map((l) => l.id),
     maxKeywordLength: Math.max(1, ...kt.words.map((w) => w.length)),
+    glue: Uint8Array.from(kt.glue),
     fields,
     replacementFor,
     hmacKey,

@@ -7,7 +7,7 @@
 // (longer than the window: a long PEM block, a huge token) is masked from its start and its
 // continuation is swallowed until it ends, so nothing of it leaks and a placeholder comes out once.
 import type { FindingCounts } from './types.ts';
-import { decodeView, hasEscapes, MAX_ESCAPE_LENGTH, viewIndexAtOrAfter, viewIndexAtOrBefore, type DecodedView } from './decode.ts';
+import { decodeView, gluePoints, hasEscapes, MAX_ESCAPE_LENGTH, viewIndexAtOrAfter, viewIndexAtOrBefore, type DecodedView } from './decode.ts';
 import { countFindings, groupReplacement } from './replace.ts';
 import type { Compiled, StreamMasker } from './options.ts';
 import type { KeywordHits, PrefilterState } from './prefilter.ts';
@@ -133,12 +133,12 @@ export function createStream(c: Compiled): StreamMasker {
     return true;
   };
 
-  const scanAll = (views: Views, limitRel: number, ended: boolean): { raw: RawSpan[]; dec: RawSpan[] } => {
+  const scanAll = (views: Views, hits: KeywordHits, limitRel: number, ended: boolean): { raw: RawSpan[]; dec: RawSpan[] } => {
     const { text, dv } = views;
     const raw: RawSpan[] = [];
     const resume = rawRel;
     for (let i = 0; i < slots; i++) resume[i] = Math.max(0, rawResume[i]! - base);
-    scanView(c, { text, map: undefined, hits: heldHits(), ended, limit: limitRel, resume }, raw);
+    scanView(c, { text, map: undefined, hits, ended, limit: limitRel, resume }, raw);
     for (let i = 0; i < slots; i++) rawResume[i] = base + resume[i]!;
     if (dv === undefined) {
       decResume.set(rawResume);
@@ -213,8 +213,10 @@ export function createStream(c: Compiled): StreamMasker {
     const limitRel = ended ? n : n - hold;
     if (base + limitRel <= emitted) return trim(undefined, EMPTY);
     const text = buf.toString('latin1', 0, n);
-    const dv = c.decodeEscapes && hasEscapes(text) ? decodeView(text) : undefined;
-    const { raw, dec } = scanAll({ text, dv }, limitRel, ended);
+    const hits = heldHits();
+    const glue = c.decodeEscapes ? gluePoints(text, hits, words, c.glue) : undefined;
+    const dv = glue !== undefined || (c.decodeEscapes && hasEscapes(text)) ? decodeView(text, glue) : undefined;
+    const { raw, dec } = scanAll({ text, dv }, hits, limitRel, ended);
     const groups = mergeSpans([...raw, ...dec]);
     const { end, overLong } = emitPoint(groups, limitRel);
     const out = emitGroups(groups, end, overLong);
