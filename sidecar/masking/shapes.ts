@@ -21,13 +21,16 @@ export const SHAPE_MAX_TEXT = 256;
 
 /** The regex sources the gates were derived from, by detector id. */
 export const GATED_SOURCES: Readonly<Record<string, { readonly source: string; readonly bit: number }>> = {
-  'payment-card': { bit: SHAPE_CARD, source: String.raw`[2-6](?<![0-9A-Za-z_.-][2-6])[0-9]{3}(?:[ -]?[0-9]){10,15}(?![0-9A-Za-z_]|[-.][0-9A-Za-z])` },
+  'payment-card': { bit: SHAPE_CARD, source: String.raw`[2-6](?<![0-9A-Za-z_.-][2-6])[0-9]{3}(?:[ -]?[0-9]){10,15}(?![0-9_]|[A-Za-z](?![A-Za-z])|[A-Za-z]{2,24}[0-9_]|[-.][0-9A-Za-z])` },
   'phone-number': {
     bit: SHAPE_PHONE,
     source: String.raw`(?<![A-Za-z0-9+_.-])(?:\+[1-9](?:[ .-]?[0-9]|[ .-]?\([0-9]{1,4}\)){7,16}|\(?[2-9][0-9]{2}\)?[ .-][2-9][0-9]{2}[ .-][0-9]{4}|0[1-9](?:[ .][0-9]{2}){4}|0[1-9][0-9]{1,4}[ -][0-9]{3,4}[ -]?[0-9]{3,4})(?![0-9]|[.-][0-9])`,
   },
   'us-ssn': { bit: SHAPE_SSN, source: String.raw`(?<![0-9A-Za-z-])[0-8][0-9]{2}([- ])[0-9]{2}\1[0-9]{4}(?![0-9A-Za-z]|-[0-9])` },
-  iban: { bit: SHAPE_IBAN, source: String.raw`(?<![A-Za-z0-9])[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?![A-Za-z0-9])` },
+  iban: {
+    bit: SHAPE_IBAN,
+    source: String.raw`(?<![A-Za-z0-9])(?:(?:NO)[0-9]{2}(?: ?[A-Z0-9]{4}){2}(?: ?[A-Z0-9]{3})|(?:BE)[0-9]{2}(?: ?[A-Z0-9]{4}){3}|(?:DK|FI|FO|GL|NL)[0-9]{2}(?: ?[A-Z0-9]{4}){3}(?: ?[A-Z0-9]{2})|(?:MK|SI)[0-9]{2}(?: ?[A-Z0-9]{4}){3}(?: ?[A-Z0-9]{3})|(?:AT|BA|EE|KZ|LT|LU|XK)[0-9]{2}(?: ?[A-Z0-9]{4}){4}|(?:CH|HR|LI|LV)[0-9]{2}(?: ?[A-Z0-9]{4}){4}(?: ?[A-Z0-9]{1})|(?:BG|BH|CR|DE|GB|GE|IE|ME|RS|VA)[0-9]{2}(?: ?[A-Z0-9]{4}){4}(?: ?[A-Z0-9]{2})|(?:AE|GI|IL|IQ|TL)[0-9]{2}(?: ?[A-Z0-9]{4}){4}(?: ?[A-Z0-9]{3})|(?:AD|CZ|ES|MD|PK|RO|SA|SE|SK|TN|VG)[0-9]{2}(?: ?[A-Z0-9]{4}){5}|(?:PT|ST)[0-9]{2}(?: ?[A-Z0-9]{4}){5}(?: ?[A-Z0-9]{1})|(?:IS|TR)[0-9]{2}(?: ?[A-Z0-9]{4}){5}(?: ?[A-Z0-9]{2})|(?:FR|GR|IT|MC|MR|SM)[0-9]{2}(?: ?[A-Z0-9]{4}){5}(?: ?[A-Z0-9]{3})|(?:AL|AZ|BY|CY|DO|GT|HU|LB|PL|SV)[0-9]{2}(?: ?[A-Z0-9]{4}){6}|(?:BR|EG|PS|QA|UA)[0-9]{2}(?: ?[A-Z0-9]{4}){6}(?: ?[A-Z0-9]{1})|(?:JO|KW|MU)[0-9]{2}(?: ?[A-Z0-9]{4}){6}(?: ?[A-Z0-9]{2})|(?:MT|SC)[0-9]{2}(?: ?[A-Z0-9]{4}){6}(?: ?[A-Z0-9]{3})|(?:LC)[0-9]{2}(?: ?[A-Z0-9]{4}){7})(?![0-9_]|[A-Za-z](?![A-Za-z])|[A-Za-z]{2,24}[0-9_])`,
+  },
   'discord-bot-token': { bit: SHAPE_DISCORD, source: String.raw`[MNO](?<![A-Za-z0-9_-][MNO])[A-Za-z0-9_-]{23,27}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,40}(?![A-Za-z0-9_-])` },
 };
 

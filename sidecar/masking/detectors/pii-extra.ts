@@ -61,6 +61,23 @@ const IBAN_LENGTHS: Readonly<Record<string, number>> = {
   TL: 23, TN: 24, TR: 26, UA: 29, VA: 22, VG: 24, XK: 20,
 };
 
+/**
+ * One alternative per IBAN length: the countries of that length, two check digits, then exactly
+ * the BBAN's characters, compact or in groups of 4. An exact length lets the number end where a
+ * word glued to it begins (`…3000EUR`); a single letter or letters running into digits or `_`
+ * after it (an id suffix, a longer identifier) still refuse the match.
+ */
+const IBAN_SOURCE = ((): string => {
+  const byLength = new Map<number, string[]>();
+  for (const [cc, n] of Object.entries(IBAN_LENGTHS)) byLength.set(n, [...(byLength.get(n) ?? []), cc]);
+  const alts = [...byLength.entries()].sort((a, b) => a[0] - b[0]).map(([n, ccs]) => {
+    const body = n - 4;
+    const rest = body % 4;
+    return `(?:${ccs.sort().join('|')})[0-9]{2}(?: ?[A-Z0-9]{4}){${Math.floor(body / 4)}}${rest > 0 ? `(?: ?[A-Z0-9]{${rest}})` : ''}`;
+  });
+  return String.raw`(?<![A-Za-z0-9])(?:${alts.join('|')})(?![0-9_]|[A-Za-z](?![A-Za-z])|[A-Za-z]{2,24}[0-9_])`;
+})();
+
 function mod97(s: string): number {
   let r = 0;
   for (const ch of s) {
@@ -94,7 +111,7 @@ export const iban: Detector = {
   category: 'pii',
   description: 'IBAN (country code, check digits, BBAN; length per country; mod-97 checked), compact or in groups of 4',
   keywords: [],
-  pattern: /(?<![A-Za-z0-9])[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?![A-Za-z0-9])/g,
+  pattern: new RegExp(IBAN_SOURCE, 'g'),
   validate: ibanValid,
   confidence: 'high',
   maxLength: 42,
@@ -102,11 +119,15 @@ export const iban: Detector = {
   positives: [
     { text: 'IBAN: DE89 3704 0044 0532 0130 00', secret: 'DE89 3704 0044 0532 0130 00', reason: 'grouped German IBAN' },
     { text: '{"iban":"GB82WEST12345698765432"}', secret: 'GB82WEST12345698765432', reason: 'compact UK IBAN' },
+    { text: 'to DE89370400440532013000EUR 10.00', secret: 'DE89370400440532013000', reason: 'a currency glued after the number' },
+    { text: 'FR1420041010050500013M02606', secret: 'FR1420041010050500013M02606', reason: 'a letter inside the BBAN' },
   ],
   negatives: [
     { text: 'IBAN: DE89 3704 0044 0532 0130 01', reason: 'fails mod-97' },
     { text: 'GB82WEST1234569876543', reason: 'wrong length for GB' },
     { text: 'ZZ12 3456 7890 1234', reason: 'unknown country' },
+    { text: 'ref DE89370400440532013000A', reason: 'one letter after it: an id suffix' },
+    { text: 'id DE89370400440532013000ABC9', reason: 'part of a longer identifier' },
   ],
 };
 

@@ -81,7 +81,7 @@ export const paymentCard: Detector = {
   category: 'pii',
   description: 'payment card number (13-19 digits, issuer range, Luhn, consistent separators)',
   keywords: [],
-  pattern: /[2-6](?<![0-9A-Za-z_.-][2-6])[0-9]{3}(?:[ -]?[0-9]){10,15}(?![0-9A-Za-z_]|[-.][0-9A-Za-z])/g,
+  pattern: /[2-6](?<![0-9A-Za-z_.-][2-6])[0-9]{3}(?:[ -]?[0-9]){10,15}(?![0-9_]|[A-Za-z](?![A-Za-z])|[A-Za-z]{2,24}[0-9_]|[-.][0-9A-Za-z])/g,
   validate: (c) => {
     const d = c.replace(/[ -]/g, '');
     return d.length >= 14 && d.length <= 19 && luhnValid(d) && cardIinValid(d) && groupsValid(c) && !/^(\d)\1+$/.test(d);
@@ -93,12 +93,15 @@ export const paymentCard: Detector = {
     { text: `card=${v1}&exp=12/30`, secret: v1, reason: 'form field' },
     { text: `| 42 | ${v2} | Jane |`, secret: v2, reason: 'table cell with spaces' },
     { text: `amex ${v3}`, secret: v3, reason: 'Amex 4-6-5 with dashes' },
+    { text: `pan=${v1}USD&amt=10`, secret: v1, reason: 'a word (2+ letters, no digit) glued after the number: currency, unit, field name' },
   ],
   negatives: [
     { text: 'order 4111111111111112 shipped', reason: 'fails Luhn' },
     { text: 'ts=1733325000000123', reason: 'starts outside the issuer ranges' },
     { text: 'phone 4111 1111-1111 1111', reason: 'mixed separators' },
     { text: 'id 5105105105105100999', reason: 'Mastercard prefix with 19 digits' },
+    { text: 'order 4111111111111111A shipped', reason: 'one letter after the digits: an id suffix (order 123456789012345A), not a word' },
+    { text: 'ref 4111111111111111ab12cd', reason: 'part of a longer alphanumeric id (digits after the letters)' },
   ],
 };
 
