@@ -87,6 +87,28 @@ describe('stream equals whole-buffer masking', () => {
     assertSame(m, t, rng, 'mixed');
   });
 
+  it('pasted token pairs, words after cards/IBANs, doubled quotes, block scalars, values on the next line, + before a quote', () => {
+    const rng = createRng(44);
+    const sk = (seed: number): string => DETECTORS.find((d) => d.id === 'stripe-secret-key')!.generate!(createRng(seed));
+    const xo = DETECTORS.find((d) => d.id === 'slack-bot-token')!.generate!(createRng(5));
+    const parts = [
+      `${sk(1)}${sk(2)}`, `${xo}${sk(3)}${xo}`, '4539578763621486card', 'DE89370400440532013000EUR', 'order 4111111111111111A',
+      '"{""password"":""Zq7Lm2Xp9Wk4Tn8Rv3Yb""}"', 'password: |\n  Hc5Jd8Fs1Ga6Kw0Qe4Up\n', '{\n  "api_key":\n    "Hc5Jd8Fs1Ga6Kw0Qe4UpZq7Lm2Xp9Wk4Tn8Rv3Yb"\n}', '{"api_key":+"Zq7Lm2Xp9Wk4Tn8Rv3YbHc5Jd8Fs1Ga6Kw0Qe4Up"}',
+    ];
+    for (const m of [createMasker({ maxWindow: 256 }), createMasker()]) {
+      const t = parts.map((p) => filler(rng, 10 + rng.int(300)) + p).join('') + filler(rng, 40);
+      assertSame(m, t, rng, 'this round');
+      for (const p of parts) {
+        const whole = m.maskBuffer(Buffer.from(p)).value;
+        for (let cut = 0; cut <= p.length; cut++) {
+          const s = m.stream();
+          const b = Buffer.from(p);
+          assert.ok(Buffer.concat([s.push(b.subarray(0, cut)), s.push(b.subarray(cut)), s.end()]).equals(whole), `${p} split at ${cut}`);
+        }
+      }
+    }
+  });
+
   it('every split point of a text with secrets gives the same output (two chunks)', () => {
     const m = createMasker({ maxWindow: 256 });
     const gh = DETECTORS.find((d) => d.id === 'github-pat')!.positives[0]!.text;

@@ -1,6 +1,6 @@
 // Context-only secrets: passwords in URLs and assignments, secret-named keys, auth headers, docker/curl credentials.
 import type { Detector, Rng } from '../types.ts';
-import { ALNUM, ASSIGN, B64, HEX, charClasses, entropy, fake, isPlaceholder } from './lib.ts';
+import { AFTER_SEP, ALNUM, ASSIGN, B64, HEX, KEY_CLOSE, charClasses, entropy, fake, isPlaceholder } from './lib.ts';
 
 const PW_ALPHABET = ALNUM + '!%*_-+.~';
 const genPassword = (rng: Rng): string => rng.pick(ALNUM, 2) + rng.pick(PW_ALPHABET, 8 + rng.int(16)) + rng.pick('0123456789', 1);
@@ -67,10 +67,10 @@ export const passwordAssignment: Detector = {
   category: 'secret',
   description: 'value after a password key (env, YAML, JSON, INI, CLI --password=, connection strings); any non-placeholder value is masked',
   keywords: ['pass', 'pwd', 'contrase'],
-  pattern: new RegExp(String.raw`${PW_KEY}(?:\\?["'])?[ \t]{0,3}(?::=|=>|[:=])[ \t]{0,3}(?:\\?["'\x60])?${VALUE}`, 'gid'),
+  pattern: new RegExp(String.raw`${PW_KEY}${KEY_CLOSE}[ \t]{0,3}(?::=|=>|[:=])${AFTER_SEP}${VALUE}`, 'gid'),
   validate: passwordValid,
   confidence: 'medium',
-  maxLength: 260,
+  maxLength: 300,
   generate: (rng) => {
     const keys = ['password', 'DB_PASSWORD', 'PGPASSWORD', '"password"', 'spring.datasource.password', 'admin_pass', 'redis-password', 'Password'];
     const k = keys[rng.int(keys.length)] ?? 'password';
@@ -87,6 +87,10 @@ export const passwordAssignment: Detector = {
     { text: 'password: changeme', secret: 'changeme', reason: 'weak but real-looking values are masked too (documented choice)' },
     { text: `{\\"password\\":\\"${PW2}\\"}`, secret: PW2, reason: 'JSON escaped inside a JSON string' },
     { text: 'password: "correct horse battery staple"', secret: 'correct horse battery staple', reason: 'quoted value with spaces' },
+    { text: `"{""user"":""app"",""password"":""${PW1}""}"`, secret: PW1, reason: 'JSON inside a CSV field (doubled quotes)' },
+    { text: `{\n  "password" :\n    "${PW2}"\n}`, secret: PW2, reason: 'pretty-printed JSON, value on the next line' },
+    { text: `db:\n  password: |\n    ${PW1}\n`, secret: PW1, reason: 'YAML block scalar' },
+    { text: `{"password":+"${PW2}"}`, secret: PW2, reason: 'form-encoded JSON: + for the space' },
   ],
   negatives: [
     { text: 'password: ${DB_PASSWORD}', reason: 'environment reference' },
@@ -97,6 +101,9 @@ export const passwordAssignment: Detector = {
     { text: 'PWD=/home/agent/src', reason: 'the shell working directory' },
     { text: 'compass: north', reason: 'pass inside another word' },
     { text: 'password: string;', reason: 'a type annotation' },
+    { text: '"{""password"":""""}"', reason: 'empty value, doubled quotes' },
+    { text: 'env:\n  DB_PASSWORD:\n    valueFrom:\n      secretKeyRef: {name: db}', reason: 'a nested mapping on the next line, not a value' },
+    { text: 'password: |\n  ${DB_PASSWORD}\n', reason: 'reference in a block scalar' },
   ],
 };
 
@@ -108,7 +115,7 @@ export const passwordFlag: Detector = {
   pattern: new RegExp(String.raw`(?:--?(?:password|passwd|pass|pwd)|(?<![A-Za-z])(?:password|passwd)|identified[ \t]+by)(?:[ \t]{1,3}(?:is|was|now|set to))?[ \t]{1,3}(?:\\?["'])?${VALUE}`, 'gid'),
   validate: (c) => passwordValid(c) && (charClasses(c) >= 2 || c.length >= 12) && c.length >= 4,
   confidence: 'medium',
-  maxLength: 260,
+  maxLength: 300,
   generate: (rng) => {
     const forms = ['machine api.test login bot password ', '--password ', "ALTER USER app WITH PASSWORD '", "CREATE USER u IDENTIFIED BY '"];
     const f = forms[rng.int(forms.length)] ?? '--password ';
@@ -162,6 +169,9 @@ export const secretAssignment: Detector = {
     { text: `{"client_secret":"${SEC2}","client_id":"abc"}`, secret: SEC2, reason: 'OAuth client JSON' },
     { text: `X-API-Key: ${SEC1}`, secret: SEC1, reason: 'HTTP header' },
     { text: `app.secret_key = '${SEC2}'`, secret: SEC2, reason: 'Python config' },
+    { text: `"{""api_key"": ""${SEC1}""}"`, secret: SEC1, reason: 'JSON inside a CSV field (doubled quotes)' },
+    { text: `{\n  "client_secret":\n    "${SEC2}"\n}`, secret: SEC2, reason: 'pretty-printed JSON, value on the next line' },
+    { text: `client_secret: >-\n  ${SEC1}\n`, secret: SEC1, reason: 'YAML folded block scalar' },
   ],
   negatives: [
     { text: '"prompt_tokens": 1234, "completion_tokens": 56', reason: 'token counters' },
@@ -171,6 +181,8 @@ export const secretAssignment: Detector = {
     { text: 'max_tokens: 4096', reason: 'a limit' },
     { text: 'secret: ${{ secrets.DEPLOY_KEY }}', reason: 'CI template' },
     { text: 'primary_key = "user_id"', reason: 'a database key name' },
+    { text: '"{""api_key"": ""${API_KEY}""}"', reason: 'reference, doubled quotes' },
+    { text: 'api_key:\n  description: the key', reason: 'a nested mapping on the next line' },
   ],
 };
 

@@ -279,8 +279,18 @@ export function token(spec: TokenSpec): Detector {
   return d;
 }
 
-/** Separator between a key name and its value: quotes, `=`, `:`, `:=`, `=>`, or plain spaces (CLI flags). */
-export const ASSIGN = String.raw`(?:\\?["'])?(?:[ \t]{0,3}(?::=|=>|[:=])|[ \t])[ \t]{0,3}(?:\\?["'\x60])?`;
+/** An opening quote: plain, backslash-escaped, or doubled (JSON inside a CSV field: `""key"": ""value""`). */
+const QUOTE_OPEN = String.raw`(?:\\?["'\x60]|"")`;
+/**
+ * What may follow `:` / `=`: a YAML block scalar indicator (`|`, `>-`) and the line break and
+ * indentation before its first line; spaces (or `+`, a space in a form body, before a quote) and
+ * an opening quote; or a line break before a quoted value (pretty-printed JSON). At most 27 characters.
+ */
+export const AFTER_SEP = String.raw`(?:[ \t]{0,3}[|>][-+]?[ \t]{0,3}\r?\n[ \t]{1,16}|(?:\+{1,3}(?=\\?["'])|[ \t]{0,3})${QUOTE_OPEN}?|[ \t]{0,3}\r?\n[ \t]{0,16}(?:\\?["']|""))`;
+/** A closing quote after a key name, as QUOTE_OPEN. */
+export const KEY_CLOSE = String.raw`(?:\\?["']|"")?`;
+/** Separator between a key name and its value: quotes, `=`, `:`, `:=`, `=>` (then AFTER_SEP), or plain spaces (CLI flags). */
+export const ASSIGN = String.raw`${KEY_CLOSE}(?:[ \t]{0,3}(?::=|=>|[:=])${AFTER_SEP}|[ \t][ \t]{0,3}${QUOTE_OPEN}?)`;
 
 export interface ContextSpec {
   readonly id: string;
@@ -321,9 +331,9 @@ export function contextual(spec: ContextSpec): Detector {
   const v1 = genValue(createRng(31));
   const v2 = genValue(createRng(32));
   const k = spec.sampleKeys[0] ?? 'key';
-  // Whole match: the longest name, up to 30 name characters, the separator (at most 12), then the value.
+  // Whole match: the longest name, up to 30 name characters, the separator (at most 36), then the value.
   const valueMax = spec.value.reduce((n, s) => n + segMaxLen(s), 0);
-  const maxLength = Math.max(...spec.names.map((n) => n.length)) + 30 + 12 + valueMax;
+  const maxLength = Math.max(...spec.names.map((n) => n.length)) + 30 + 36 + valueMax;
   const minLength = spec.value.reduce((n, s) => n + (typeof s === 'string' ? s.length : s.min), 0);
   return {
     id: spec.id,
