@@ -20,6 +20,8 @@ export interface GlobalFlags {
   /** Ed25519 public keys (PEM files) for verify; repeatable. */
   readonly keys: readonly string[];
   readonly requireSealed: boolean;
+  /** verify: fail on a stream without stream.end that no later stream follows (a cut tail). */
+  readonly requireClosed: boolean;
   readonly partial: boolean;
 }
 
@@ -48,7 +50,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   { name: 'revoke', usage: 'kubectl chaperone revoke NAME [-n NS] --reason TEXT', summary: 'end an approved window early', args: 1, reasonRequired: true },
   { name: 'sessions', usage: 'kubectl chaperone sessions [POD | -f FILE|- | -l SELECTOR] [-n NS] [--previous] [-o json]', summary: 'list the sessions in a recording (a sidecar\'s log, or a file)', args: 0, maxArgs: 1 },
   { name: 'replay', usage: 'kubectl chaperone replay SESSION [POD | -f FILE|- | -l SELECTOR] [-n NS] [--previous] [-o text|json]', summary: 'the timeline of one session: who, each command with its decision, results, masking, approvals, timing', args: 1, maxArgs: 2 },
-  { name: 'verify', usage: 'kubectl chaperone verify FILE|-|POD [-l SELECTOR] [-n NS] [--previous] [--key PUB.pem]... [--require-sealed] [--partial] [-o json]', summary: 'check a recording\'s sequence, hash chain and signatures; exit 0 only when whole', args: 0, maxArgs: 1 },
+  { name: 'verify', usage: 'kubectl chaperone verify FILE|-|POD [-l SELECTOR] [-n NS] [--previous] [--key PUB.pem]... [--require-sealed] [--require-closed] [--partial] [-o json]', summary: 'check a recording\'s sequence, hash chain and signatures; exit 0 only when whole', args: 0, maxArgs: 1 },
 ];
 
 /** The commands that read a recording rather than ApprovalRequests. */
@@ -64,7 +66,7 @@ const VALUE_FLAGS: Readonly<Record<string, keyof GlobalFlags>> = {
 };
 const BOOL_FLAGS: Readonly<Record<string, keyof GlobalFlags>> = {
   '-A': 'allNamespaces', '--all-namespaces': 'allNamespaces', '-w': 'watch', '--watch': 'watch', '-h': 'help', '--help': 'help',
-  '-p': 'previous', '--previous': 'previous', '--require-sealed': 'requireSealed', '--partial': 'partial',
+  '-p': 'previous', '--previous': 'previous', '--require-sealed': 'requireSealed', '--require-closed': 'requireClosed', '--partial': 'partial',
 };
 
 function setValue(flags: Record<string, unknown>, key: keyof GlobalFlags, value: string | undefined, flag: string): void {
@@ -76,7 +78,7 @@ function setValue(flags: Record<string, unknown>, key: keyof GlobalFlags, value:
 /** `--flag value`, `--flag=value`, `-nNS` is not supported (kubectl's own plugins pass flags through as typed). */
 export function parseArgs(argv: readonly string[]): Parsed {
   const keys: string[] = [];
-  const flags: Record<string, unknown> = { allNamespaces: false, watch: false, help: false, previous: false, requireSealed: false, partial: false, keys };
+  const flags: Record<string, unknown> = { allNamespaces: false, watch: false, help: false, previous: false, requireSealed: false, requireClosed: false, partial: false, keys };
   const positional: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] ?? '';
@@ -119,7 +121,7 @@ export function helpText(): string {
     '',
     'Flags: --kubeconfig FILE, --context NAME, -n/--namespace NS, -A/--all-namespaces, -o json|wide|text, -w/--watch, --reason TEXT, -h/--help',
     'Recording sources: POD or pod/NAME (its chaperone-sidecar log, read through the API with your kubeconfig; -c CONTAINER, -p/--previous),',
-    '  -l SELECTOR (the sidecar logs of every matching pod), -f FILE or -f - (a recording file or saved kubectl logs output). Verify: --key PUB.pem (repeatable), --require-sealed, --partial.',
+    '  -l SELECTOR (the sidecar logs of every matching pod), -f FILE or -f - (a recording file or saved kubectl logs output). Verify: --key PUB.pem (repeatable), --require-sealed, --require-closed (no cut tail; not for a live pod), --partial.',
     'Each decision is the merge patch `kubectl patch approvalrequest NAME --type=merge -p \'{"spec":{"review":{"decision":"Approve","reason":"…"}}}\'`;',
     'the admission webhook records who you are. Exit codes: 0 done, 1 refused by the API server or webhook, 2 usage, 3 not found, 4 API server unreachable.',
   ].join('\n');

@@ -11,7 +11,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { KubeApiError, type KubeClient } from '../kube/client.ts';
 import { SIDECAR_CONTAINER_NAME } from '../webhooks/pod-mutate/layout.ts';
 import { renderListing, renderTimeline, ReplayCollector } from '../../sidecar/recording/replay.ts';
-import { formatReport } from '../../sidecar/recording/verify-cli.ts';
+import { forEachLine, formatReport } from '../../sidecar/recording/verify-cli.ts';
 import { loadKey } from '../../sidecar/recording/signing.ts';
 import { Verifier, type VerifyResult } from '../../sidecar/recording/verify.ts';
 import { UsageError, type GlobalFlags } from './args.ts';
@@ -36,9 +36,6 @@ export interface RecordingIo {
 
 export const RECORDING_EXIT = { ok: 0, bad: 1, usage: 2, notFound: 3, unreachable: 4 } as const;
 
-/** A line longer than this is not a recording line (the recorder keeps lines under 16 kB); it is skipped unread. */
-const MAX_LINE = 4 << 20;
-
 const POD_PREFIX = /^(?:pods?|po)\//;
 
 /**
@@ -56,29 +53,6 @@ export function resolveSource(arg: string | undefined, flags: GlobalFlags): Reco
   // An existing path (or anything with a slash, which no pod name has) is a file.
   if (existsSync(arg) || arg.includes('/')) return { kind: 'file', path: arg };
   return { kind: 'pod', name: arg };
-}
-
-/** Splits a byte stream on \n; `onLine` returns true to stop early. */
-async function splitLines(input: AsyncIterable<Buffer | string> | Iterable<Buffer>, onLine: (line: Buffer) => boolean): Promise<{ unterminated: boolean }> {
-  let carry: Buffer = Buffer.alloc(0);
-  let overlong = false;
-  for await (const chunk of input) {
-    const b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-    let buf: Buffer = carry.length ? Buffer.concat([carry, b]) : b;
-    let nl: number;
-    while ((nl = buf.indexOf(0x0a)) >= 0) {
-      if (!overlong && onLine(buf.subarray(0, nl))) return { unterminated: false };
-      overlong = false;
-      buf = buf.subarray(nl + 1);
-    }
-    if (buf.length > MAX_LINE) {
-      overlong = true;
-      buf = Buffer.alloc(0);
-    }
-    carry = Buffer.from(buf);
-  }
-  if (carry.length > 0 && !overlong) onLine(carry);
-  return { unterminated: carry.length > 0 && !overlong };
 }
 
 function logPath(ns: string, pod: string, flags: GlobalFlags): string {
@@ -147,9 +121,15 @@ class NotFound extends Error {
 async function collect(src: RecordingSource, flags: GlobalFlags, io: RecordingIo, session?: string): Promise<ReplayCollector> {
   const { chunks } = await open(src, flags, io);
   const c = new ReplayCollector(session !== undefined ? { session } : {});
-  await splitLines(chunks, (l) => {
-    c.push(l.toString('utf8'));
-    return false;
+  await forEachLine(chunks, {
+    line: (l) => {
+      c.push(l.toString('utf8'));
+      return false;
+    },
+    overlong: () => {
+      c.skipped++; // never a line the recorder wrote (under 16 kB); `verify` fails on it
+      return false;
+    },
   });
   if (c.orphanLines > 0) io.err(`note: ${c.orphanLines} line(s) belong to sessions whose session.start is not in this input (try --previous, or a file with the whole log)`);
   return c;
@@ -180,10 +160,12 @@ async function verify(src: RecordingSource, flags: GlobalFlags, io: RecordingIo)
     throw new UsageError(`cannot load the public key: ${(e as Error).message}; pass --key PUB.pem (an Ed25519 public key in PEM)`);
   }
   const { name, chunks } = await open(src, flags, io);
-  const v = new Verifier({ publicKeys, requireSealed: flags.requireSealed, allowPartialStart: flags.partial });
-  let failed: VerifyResult | null = null;
-  const { unterminated } = await splitLines(chunks, (l) => (failed = v.push(l)) !== null);
-  const r: VerifyResult = failed ?? v.end({ lastLineUnterminated: unterminated });
+  const v = new Verifier({ publicKeys, requireSealed: flags.requireSealed, requireClosed: flags.requireClosed, allowPartialStart: flags.partial });
+  const { unterminated, stopped } = await forEachLine(chunks, {
+    line: (l) => v.push(l) !== null,
+    overlong: (head, length) => v.pushOverlong(head, length) !== null,
+  });
+  const r: VerifyResult = stopped ? v.end() : v.end({ lastLineUnterminated: unterminated });
   io.out(flags.output === 'json' ? JSON.stringify(r) : formatReport(r, name).trimEnd());
   return r.ok ? RECORDING_EXIT.ok : RECORDING_EXIT.bad;
 }

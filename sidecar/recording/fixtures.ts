@@ -2,7 +2,7 @@
 import { Writable } from 'node:stream';
 import { canonicalLine } from './canonical.ts';
 import { sha256Hex } from './chain.ts';
-import type { RecordEvent } from './event.ts';
+import type { LineRef, RecordEvent } from './event.ts';
 import { streamSink } from './sinks.ts';
 import { createRecorder, type RecorderOptions } from './writer.ts';
 
@@ -37,18 +37,24 @@ export function sampleSession(session: string): RecordEvent[] {
 
 export interface MemoryRecordingOptions extends Omit<RecorderOptions, 'sinks'> {
   readonly close?: boolean;
+  /** The line the new stream follows, as a file sink reports it on open (a restart on the same file). */
+  readonly after?: LineRef;
+  /** First stream id number (ids are `streamNN`). */
+  readonly firstStream?: number;
 }
 
 /** Records events in order into memory with the real recorder (fixed clock and stream ids); returns the lines. */
 export async function recordToMemory(events: readonly RecordEvent[], opts: MemoryRecordingOptions = {}): Promise<string[]> {
   const out = new MemoryStream();
-  let n = 0;
-  let t = Date.UTC(2025, 0, 1);
+  let n = opts.firstStream ?? 0;
+  let t = Date.UTC(2025, 0, 1) + n * 86_400_000;
+  const sink = streamSink(out, { name: 'memory' });
+  const after = opts.after;
   const rec = await createRecorder({
     clock: () => new Date((t += 7)),
     newStreamId: () => `stream${String(n++).padStart(2, '0')}`,
     ...opts,
-    sinks: [streamSink(out, { name: 'memory' })],
+    sinks: [after ? { ...sink, open: async () => ({ ...(await sink.open()), last: after }) } : sink],
   });
   for (const e of events) await rec.record(e);
   if (opts.close ?? true) await rec.close();
@@ -71,6 +77,13 @@ export function rechain(lines: readonly string[], from: number): string[] {
 export function forgeAfter(like: string, patch: Readonly<Record<string, unknown>>): string {
   const o = JSON.parse(like) as Record<string, unknown>;
   return canonicalLine({ ...o, ...patch, seq: (o.seq as number) + 1 });
+}
+
+/** The reference a restarted recorder would put in `after` for line `i` of `lines`. */
+export function refOf(lines: readonly string[], i: number): LineRef {
+  const line = lines[i] ?? '';
+  const o = JSON.parse(line) as { stream: string; seq: number };
+  return { stream: o.stream, seq: o.seq, hash: sha256Hex(line) };
 }
 
 /** Renumbers seq from `from` on by +delta (a forger shifting lines after an insertion). */

@@ -249,37 +249,51 @@ function ms(a: string, b: string): string {
 }
 
 function maskedText(m: Readonly<Record<string, number>>): string {
-  const parts = Object.entries(m).filter(([, n]) => n > 0).map(([k, n]) => `${k}×${n}`);
+  const parts = Object.entries(m).filter(([, n]) => n > 0).map(([k, n]) => `${p(k)}×${n}`);
   return parts.length ? ` masked ${parts.join(', ')}` : '';
 }
 
-function oneLine(text: string, max = 160): string {
-  const flat = text.replace(/\s+/g, ' ').trim();
-  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
+/**
+ * Control characters (terminal escapes, CR, BEL, NUL), C1 controls, bidi overrides and line
+ * separators as visible `\\uXXXX`: recorded text is the agent's, and a replay must never drive the
+ * auditor's terminal or reorder what it shows.
+ */
+export function printable(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2069\ufeff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
+/** One line of at most `max` characters, whitespace runs folded, then made printable. */
+function oneLine(text: string, max = 160): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return printable(flat.length > max ? `${flat.slice(0, max - 1)}…` : flat);
+}
+
+/** A short recorded value (ids, names) for the text output: printable, and at most `max` characters. */
+const p = (s: string, max = 200): string => printable(s.length > max ? `${s.slice(0, max - 1)}…` : s);
+
 function resultText(r: ResultStep): string {
-  const what = r.error !== undefined ? `error ${r.sqlState ?? r.httpStatus ?? ''} ${oneLine(r.error, 120)}`.replace(/ {2,}/g, ' ') : r.rows !== null ? `${r.rows} row(s)` : r.httpStatus !== undefined ? `HTTP ${r.httpStatus}` : 'ok';
+  const what = r.error !== undefined ? `error ${r.sqlState !== undefined ? p(r.sqlState) : (r.httpStatus ?? '')} ${oneLine(r.error, 120)}`.replace(/ {2,}/g, ' ') : r.rows !== null ? `${r.rows} row(s)` : r.httpStatus !== undefined ? `HTTP ${r.httpStatus}` : 'ok';
   return `${what}, ${r.bytes} bytes, ${r.durationMs} ms${maskedText(r.masked)}`;
 }
 
 function approvalText(a: ApprovalStep): string {
-  const who = a.by && a.by.length ? ` by ${a.by.join(', ')}` : '';
-  const groups = a.approverGroups.length ? ` (approvers: ${a.approverGroups.join(', ')})` : '';
-  if (a.outcome === undefined) return `approval ${a.request}${groups}: no outcome recorded`;
-  return `approval ${a.request}${groups}: ${a.outcome}${who} after ${((a.waitedMs ?? 0) / 1000).toFixed(1)} s`;
+  const who = a.by && a.by.length ? ` by ${p(a.by.join(', '))}` : '';
+  const groups = a.approverGroups.length ? ` (approvers: ${p(a.approverGroups.join(', '))})` : '';
+  if (a.outcome === undefined) return `approval ${p(a.request)}${groups}: no outcome recorded`;
+  return `approval ${p(a.request)}${groups}: ${p(a.outcome)}${who} after ${((a.waitedMs ?? 0) / 1000).toFixed(1)} s`;
 }
 
 /** A human timeline of one session. */
 export function renderTimeline(s: SessionReplay): string {
   const out: string[] = [];
-  out.push(`session ${s.session} (${s.protocol} connection ${s.connection}, identity ${s.identity})`);
-  out.push(`  who:     ${s.subject}${s.groups.length ? ` [${s.groups.join(', ')}]` : ''}${s.pod ? ` in pod ${s.pod}` : ''} from ${s.client}`);
-  out.push(`  started: ${s.startedAt}`);
+  out.push(`session ${p(s.session)} (${p(s.protocol)} connection ${p(s.connection)}, identity ${p(s.identity)})`);
+  out.push(`  who:     ${p(s.subject)}${s.groups.length ? ` [${p(s.groups.join(', '))}]` : ''}${s.pod !== null && s.pod !== '' ? ` in pod ${p(s.pod)}` : ''} from ${p(s.client)}`);
+  out.push(`  started: ${p(s.startedAt)}`);
   for (const c of s.commands) {
-    const rule = c.rule !== null ? ` rule ${c.rule}` : '';
+    const rule = c.rule !== null ? ` rule ${p(c.rule)}` : '';
     const reason = c.reason !== undefined ? `: ${oneLine(c.reason, 120)}` : '';
-    out.push(`  ${ms(s.startedAt, c.at).padStart(10)}  #${c.cmd} ${c.decision.toUpperCase()}${rule}${reason}`);
+    out.push(`  ${ms(s.startedAt, c.at).padStart(10)}  #${c.cmd} ${p(c.decision.toUpperCase())}${rule}${reason}`);
     out.push(`              ${oneLine(c.text)}`);
     if (c.approval) out.push(`              ${approvalText(c.approval)}`);
     if (c.result) out.push(`              → ${resultText(c.result)}`);
@@ -287,7 +301,7 @@ export function renderTimeline(s: SessionReplay): string {
   }
   if (s.endedAt !== undefined) {
     const sum = obj(s.summary);
-    out.push(`  ended:   ${s.endedAt} (${s.endReason ?? ''}): ${num(sum['commands'])} command(s), ${num(sum['denied'])} denied, ${num(sum['approvals'])} approval(s), ${num(sum['rows'])} row(s), ${num(sum['bytes'])} bytes${maskedText(counts(sum['masked']))}`);
+    out.push(`  ended:   ${p(s.endedAt)} (${p(s.endReason ?? '')}): ${num(sum['commands'])} command(s), ${num(sum['denied'])} denied, ${num(sum['approvals'])} approval(s), ${num(sum['rows'])} row(s), ${num(sum['bytes'])} bytes${maskedText(counts(sum['masked']))}`);
   } else {
     out.push('  ended:   no session.end recorded (still open, or the sidecar stopped)');
   }
@@ -298,7 +312,7 @@ export function renderTimeline(s: SessionReplay): string {
 /** A table of sessions, one per line, for `sessions`. */
 export function renderListing(rows: readonly SessionListing[]): string {
   const head = ['SESSION', 'IDENTITY', 'CONNECTION', 'SUBJECT', 'STARTED', 'ENDED', 'CMDS', 'DENIED', 'APPROVALS', 'MASKED'];
-  const body = rows.map((r) => [r.session, r.identity, r.connection, r.subject, r.startedAt, r.endedAt ?? '-', String(r.commands), String(r.denied), String(r.approvals), String(r.masked)]);
+  const body = rows.map((r) => [p(r.session, 64), p(r.identity, 64), p(r.connection, 64), p(r.subject, 64), p(r.startedAt, 40), p(r.endedAt ?? '-', 40), String(r.commands), String(r.denied), String(r.approvals), String(r.masked)]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] ?? '').length)));
   return [head, ...body].map((row) => row.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd()).join('\n');
 }

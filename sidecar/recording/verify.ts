@@ -18,6 +18,7 @@ export type VerifyReason =
   | 'truncated'
   | 'bad-signature'
   | 'missing-checkpoint'
+  | 'unended'
   | 'empty';
 
 export interface VerifyOptions {
@@ -27,6 +28,11 @@ export interface VerifyOptions {
   readonly requireSealed?: boolean;
   /** The input may begin in the middle of a stream (`kubectl logs --since/--tail`). */
   readonly allowPartialStart?: boolean;
+  /**
+   * Fail unless every stream ends with `stream.end` or is followed by a later stream (`unended`): a
+   * recording cut right after a valid checkpoint is otherwise whole up to the cut. Not for live logs.
+   */
+  readonly requireClosed?: boolean;
   /** Recent line hashes kept per stream to check a later stream's `after` link (default 4096). */
   readonly ackWindow?: number;
 }
@@ -41,6 +47,8 @@ export interface StreamSummary {
   readonly unsealed: number;
   /** A `stream.end` line was seen. */
   readonly ended: boolean;
+  /** Neither ended nor followed by a later stream: the input stops in the middle of this stream (an open tail). */
+  readonly open: boolean;
   /** The stream that follows this one (its `stream.start` names this stream in `after`). */
   readonly successor: string | null;
   /** Lines written after the one the successor names: writes whose `record` call failed. */
@@ -91,7 +99,21 @@ interface StreamState {
   ended: boolean;
   successor: string | null;
   unacknowledged: number;
+  /** The successor's link, once checked: lines up to `seq` are sealed by the successor's first checkpoint. */
+  linkedAt: number;
+  /** Input line number of the line after `linkedAt` (the first unacknowledged one), or -1. */
+  unackedLine: number;
+  /** Input line number of the last line. */
+  lastLine: number;
   readonly recent: Map<number, string>;
+  /** Input line numbers of the lines in `recent`. */
+  readonly recentLine: Map<number, number>;
+}
+
+/** A stream's claim to follow a line of another stream (its `stream.start`'s `after`). */
+interface Claim {
+  readonly successor: string;
+  readonly seq: number;
 }
 
 type Obj = Readonly<Record<string, unknown>>;
@@ -99,6 +121,7 @@ type Fail = { readonly reason: VerifyReason; readonly message: string };
 
 const KUBECTL_PREFIX = /^(\[[^\]]*\] )?(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2}) )?$/;
 const HEX64 = /^[0-9a-f]{64}$/;
+const KEY_ID = /^[0-9a-f]{16}$/;
 const STREAM_ID = /^[A-Za-z0-9._-]{1,64}$/;
 const TYPES: ReadonlySet<string> = new Set(EVENT_TYPES);
 const STREAM_SCOPED: ReadonlySet<string> = new Set(['stream.start', 'stream.end', 'checkpoint', 'policy.reload']);
@@ -119,6 +142,8 @@ export function extractRecord(text: string): string | null {
 export class Verifier {
   private readonly keys: ReadonlyMap<string, KeyObject> | null;
   private readonly streams = new Map<string, StreamState>();
+  /** Every `after` seen, by the stream it names: one successor per stream, and it must come after it. */
+  private readonly claims = new Map<string, Claim>();
   private readonly warnings: string[] = [];
   private readonly window: number;
   private lineNo = 0;
@@ -150,7 +175,10 @@ export class Verifier {
       return this.fail(this.lineNo, { reason: 'bad-json', message: 'the line is not valid UTF-8: it was altered' });
     }
     const rec = extractRecord(text);
-    if (rec === null) return this.skip();
+    if (rec === null) {
+      // Only a recording line carries the marker bytes; behind a prefix kubectl does not add, it was made to look foreign.
+      return text.includes(REC_PREFIX) ? this.fail(this.lineNo, { reason: 'bad-field', message: misplaced(text) }) : this.skip();
+    }
     let obj: unknown;
     try {
       obj = JSON.parse(rec);
@@ -162,6 +190,18 @@ export class Verifier {
     if (bad) return this.fail(this.lineNo, bad);
     this.count++;
     return null;
+  }
+
+  /**
+   * Feeds an input line too long to hold (`head` is its beginning): a log line is skipped, but a
+   * recording line never is that long (the recorder keeps lines under 16 kB), so one is a failure.
+   */
+  pushOverlong(head: Uint8Array, length: number): VerifyFail | null {
+    if (this.failed) return this.failed;
+    this.lineNo++;
+    if (this.torn) return this.fail(this.torn.line, { reason: 'bad-json', message: this.torn.message });
+    if (!Buffer.from(head.buffer, head.byteOffset, head.byteLength).includes(REC_PREFIX)) return this.skip();
+    return this.fail(this.lineNo, { reason: 'bad-field', message: `a recording line of ${length} or more bytes (the recorder writes lines under 16 kB): it was altered` });
   }
 
   /** Ends the input; `lastLineUnterminated` when the input did not end with a newline. */
@@ -176,14 +216,16 @@ export class Verifier {
     if (opts.lastLineUnterminated) this.warnings.push('the input does not end with a newline; the last line verified anyway');
     let unsealed = 0;
     for (const st of this.streams.values()) {
+      this.sealBySuccessor(st);
       unsealed += st.sinceCheckpoint;
-      if (this.opts.requireSealed && st.sinceCheckpoint > 0) {
-        return this.fail(st.firstUnsealedLine, {
-          reason: 'missing-checkpoint',
-          message: `${st.sinceCheckpoint} line(s) of stream ${st.stream} after its last checkpoint are not signed (lines after a checkpoint were removed or added, or the recorder died before sealing them)`,
-        });
-      }
+      const bad = this.tailFailure(st);
+      if (bad) return bad;
       this.streamWarnings(st);
+    }
+    for (const [pred, c] of this.claims) {
+      if (!this.streams.has(pred)) {
+        this.warnings.push(`stream ${c.successor} follows seq ${c.seq} of stream ${pred}, which is not in this input: the earlier log (kubectl logs --previous, an older file) was not given, or that stream was removed`);
+      }
     }
     return {
       ok: true,
@@ -196,14 +238,50 @@ export class Verifier {
     };
   }
 
+  /** `requireSealed` and `requireClosed` at the end of a stream. */
+  private tailFailure(st: StreamState): VerifyFail | null {
+    if (this.opts.requireSealed && st.sinceCheckpoint > 0) {
+      return this.fail(st.firstUnsealedLine, {
+        reason: 'missing-checkpoint',
+        message: `unsealed tail: ${st.sinceCheckpoint} line(s) of stream ${st.stream} after its last checkpoint are not signed (lines after a checkpoint were removed or added, or the recorder died before sealing them)`,
+      });
+    }
+    if (this.opts.requireClosed && !st.ended && st.successor === null) {
+      return this.fail(st.lastLine, {
+        reason: 'unended',
+        message: `open tail: stream ${st.stream} ends at seq ${st.lastSeq} without stream.end and no later stream follows it: the lines after it were cut (even right after a valid checkpoint), the sidecar died, or the log is still being written`,
+      });
+    }
+    return null;
+  }
+
   private streamWarnings(st: StreamState): void {
     if (!st.ended && st.successor === null) {
-      this.warnings.push(`stream ${st.stream} ends at seq ${st.lastSeq} without stream.end: the sidecar stopped uncleanly, the input is a live log, or lines were removed from the end`);
+      this.warnings.push(
+        `open tail: stream ${st.stream} ends at seq ${st.lastSeq} without stream.end: the sidecar stopped uncleanly, the input is a live log, or lines were removed from the end (even a cut right after a valid checkpoint looks like this; --require-closed fails on it)`,
+      );
     }
     if (st.unacknowledged > 0) {
       this.warnings.push(`stream ${st.stream}: ${st.unacknowledged} line(s) after seq ${st.lastSeq - st.unacknowledged} were written but not acknowledged (their commands were refused)`);
     }
-    if (this.keys && st.sinceCheckpoint > 0) this.warnings.push(`stream ${st.stream}: ${st.sinceCheckpoint} line(s) after the last checkpoint are unsealed`);
+    if (st.sinceCheckpoint > 0 && (this.keys || st.policy)) {
+      this.warnings.push(`unsealed tail: ${st.sinceCheckpoint} line(s) of stream ${st.stream} after its last checkpoint are not signed${this.keys ? '' : ' (and no signature was checked: pass --key)'}`);
+    }
+  }
+
+  /**
+   * A successor's `stream.start` names the hash of this stream's line `linkedAt`, so once the
+   * successor has a valid checkpoint, this stream's lines up to `linkedAt` are signed through it
+   * (a sidecar that died between checkpoints and restarted on the same file). Lines after it are not.
+   */
+  private sealBySuccessor(st: StreamState): void {
+    if (!this.keys || st.successor === null || st.linkedAt < 0 || st.sinceCheckpoint === 0) return;
+    const next = this.streams.get(st.successor);
+    if (!next || next.checkpoints === 0) return;
+    const after = st.lastSeq - st.linkedAt;
+    if (after >= st.sinceCheckpoint) return;
+    st.sinceCheckpoint = after;
+    if (after > 0 && st.unackedLine >= 0) st.firstUnsealedLine = st.unackedLine;
   }
 
   private skip(): null {
@@ -220,6 +298,7 @@ export class Verifier {
     const env = checkEnvelope(o);
     if (env) return { reason: 'bad-field', message: env };
     if (canonicalLine(o) !== rec) {
+      if (rec.endsWith('\r')) return { reason: 'non-canonical', message: 'the line ends in \\r (CRLF line endings): the recorder writes \\n only, so the file was converted or altered' };
       return { reason: 'non-canonical', message: 'the line parses but is not in canonical form (key order, spacing or escapes changed): it was altered' };
     }
     const hash = sha256Hex(rec);
@@ -236,6 +315,8 @@ export class Verifier {
     }
     const shape = checkStartFields(o);
     if (shape) return { reason: 'bad-field', message: shape };
+    const early = this.claimedEarlier(stream);
+    if (early) return early;
     if (o.prev !== genesis(stream)) {
       return { reason: 'chain-broken', message: `stream.start of ${stream} does not carry the genesis hash of its stream id` };
     }
@@ -250,13 +331,25 @@ export class Verifier {
     return null;
   }
 
+  /** A stream must not begin after a stream that names it as its predecessor: reordering streams would hide a cut tail. */
+  private claimedEarlier(stream: string): Fail | null {
+    const c = this.claims.get(stream);
+    if (!c) return null;
+    return {
+      reason: 'seq-reorder',
+      message: `stream ${stream} begins after stream ${c.successor}, which names its seq ${c.seq} as its predecessor: streams were reordered or moved (when joining logs, put the older one, e.g. kubectl logs --previous, first)`,
+    };
+  }
+
   private linkPredecessor(stream: string, after: LineRef | null): Fail | null {
     if (!after) return null;
+    const claimed = this.claims.get(after.stream);
+    if (claimed) {
+      return { reason: 'chain-broken', message: `streams ${claimed.successor} and ${stream} both claim to follow stream ${after.stream}` };
+    }
+    this.claims.set(after.stream, { successor: stream, seq: after.seq });
     const pred = this.streams.get(after.stream);
     if (!pred) return null; // the predecessor is outside this input (e.g. `kubectl logs --previous`)
-    if (pred.successor !== null) {
-      return { reason: 'chain-broken', message: `streams ${pred.successor} and ${stream} both claim to follow stream ${after.stream}` };
-    }
     if (after.seq > pred.lastSeq) {
       return {
         reason: 'stream-gap',
@@ -271,7 +364,12 @@ export class Verifier {
     }
     pred.successor = stream;
     pred.unacknowledged = pred.lastSeq - after.seq;
+    if (h !== undefined) {
+      pred.linkedAt = after.seq;
+      pred.unackedLine = pred.recentLine.get(after.seq + 1) ?? -1;
+    }
     pred.recent.clear(); // nothing may follow it any more; free the window
+    pred.recentLine.clear();
     return null;
   }
 
@@ -283,6 +381,8 @@ export class Verifier {
       if (!this.opts.allowPartialStart) {
         return { reason: 'missing-start', message: `a line of stream ${stream} (seq ${seq}) comes before any stream.start of it: lines before it were removed (for a log excerpt, allow a partial start)` };
       }
+      const early = this.claimedEarlier(stream);
+      if (early) return early;
       st = newState({ stream, seq, hash, policy: null, lineNo: this.lineNo, partial: true });
       this.streams.set(stream, st);
       return this.after(st, o, hash);
@@ -302,8 +402,13 @@ export class Verifier {
       st.lastSeq = o.seq as number;
       st.lastHash = hash;
       st.recent.set(st.lastSeq, hash);
-      if (st.recent.size > this.window) st.recent.delete(st.lastSeq - this.window);
+      st.recentLine.set(st.lastSeq, this.lineNo);
+      if (st.recent.size > this.window) {
+        st.recent.delete(st.lastSeq - this.window);
+        st.recentLine.delete(st.lastSeq - this.window);
+      }
     }
+    st.lastLine = this.lineNo;
     st.lines++;
     if (o.type === 'stream.end') st.ended = true;
     if (o.type === 'checkpoint') return this.onCheckpoint(st, o);
@@ -366,7 +471,11 @@ function newState({ stream, seq, hash, policy, lineNo, partial }: NewState): Str
     ended: false,
     successor: null,
     unacknowledged: 0,
+    linkedAt: -1,
+    unackedLine: -1,
+    lastLine: lineNo,
     recent: new Map([[seq, hash]]),
+    recentLine: new Map([[seq, lineNo]]),
   };
 }
 
@@ -404,22 +513,35 @@ function checkKind(o: Obj): string | null {
 }
 
 function checkCheckpointFields(o: Obj): string | null {
-  if (typeof o.key !== 'string' || !/^[0-9a-f]{16}$/.test(o.key)) return 'checkpoint key must be a 16-hex-digit key id';
+  if (typeof o.key !== 'string' || !KEY_ID.test(o.key)) return 'checkpoint key must be a 16-hex-digit key id';
   if (typeof o.sig !== 'string' || !/^[0-9a-f]{128}$/.test(o.sig)) return 'checkpoint sig must be 128 hex digits';
   return null;
 }
 
+/** `after` of a stream.start: null, or a reference to a line of another stream. */
+function validAfter(v: unknown): boolean {
+  if (v === null) return true;
+  if (typeof v !== 'object' || v === undefined) return false;
+  const a = v as Obj;
+  return typeof a.stream === 'string' && STREAM_ID.test(a.stream) && Number.isSafeInteger(a.seq) && (a.seq as number) >= 0 && typeof a.hash === 'string' && HEX64.test(a.hash);
+}
+
 function checkStartFields(o: Obj): string | null {
   if (o.seq !== 0) return 'stream.start must have seq 0';
-  const a = o.after as Obj | null | undefined;
-  if (a !== null && (typeof a !== 'object' || typeof a.stream !== 'string' || !Number.isSafeInteger(a.seq) || typeof a.hash !== 'string' || !HEX64.test(a.hash))) {
+  if (!validAfter(o.after)) {
     return 'stream.start after must be null or {stream, seq, hash}';
   }
   const c = o.checkpoint as Obj | null | undefined;
-  if (c !== null && (typeof c !== 'object' || typeof c.key !== 'string' || !Number.isSafeInteger(c.everyLines) || (c.everyLines as number) < 1)) {
+  if (c !== null && (typeof c !== 'object' || typeof c.key !== 'string' || !KEY_ID.test(c.key) || !Number.isSafeInteger(c.everyLines) || (c.everyLines as number) < 1)) {
     return 'stream.start checkpoint must be null or {key, everyLines >= 1, everyMs}';
   }
   return null;
+}
+
+/** Why a line that carries the marker behind an unrecognised prefix is refused (never skipped as a log line). */
+function misplaced(text: string): string {
+  if (text.startsWith('\uFEFF')) return 'a UTF-8 byte order mark before a recording line (the recorder never writes one): the file was re-encoded or altered';
+  return 'a recording line behind a prefix that is not kubectl\'s ([pod/…] or a timestamp): it was altered, or disguised as a log line to hide it';
 }
 
 function summary(st: StreamState): StreamSummary {
@@ -431,6 +553,7 @@ function summary(st: StreamState): StreamSummary {
     checkpoints: st.checkpoints,
     unsealed: st.sinceCheckpoint,
     ended: st.ended,
+    open: !st.ended && st.successor === null,
     successor: st.successor,
     unacknowledged: st.unacknowledged,
     partial: st.partial,
