@@ -11,6 +11,8 @@ import { createRecorder, DEFAULT_MAX_FIELD_CHARS, DEFAULT_MAX_LINE_BYTES, type R
 // ---- the oracle: the writer's sanitize + bounded + link as they were before the one-pass builder ----
 
 const UNMASKED = new Set(['type', 'session', 'statementHash', 'configHash', 'decision', 'protocol', 'outcome']);
+// Since the red-team pass: an UNMASKED field is exempt only while it looks like an id, and nested keys are masked too.
+const IDENT = /^[A-Za-z0-9._:/-]{0,128}$/;
 const MAX_DEPTH = 8;
 const WORST_ESCAPE = 6;
 interface Ctx {
@@ -29,7 +31,7 @@ function clip(s: string, max: number): string {
 
 function sanitize(v: unknown, ctx: Ctx, depth: number, key: string): unknown {
   if (typeof v === 'string') {
-    const out = clip(ctx.mask && !UNMASKED.has(key) ? ctx.mask(v) : v, ctx.max);
+    const out = clip(ctx.mask && (!UNMASKED.has(key) || !IDENT.test(v)) ? ctx.mask(v) : v, ctx.max);
     ctx.bound += out.length * WORST_ESCAPE + 2;
     return out;
   }
@@ -48,8 +50,9 @@ function sanitize(v: unknown, ctx: Ctx, depth: number, key: string): unknown {
     if (!Object.hasOwn(src, k)) continue;
     const x = src[k];
     if (x === undefined) continue;
-    ctx.bound += k.length * WORST_ESCAPE + 4;
-    out[k] = sanitize(x, ctx, depth + 1, depth === 0 ? k : key);
+    const mk = depth > 0 && ctx.mask ? ctx.mask(k) : k;
+    ctx.bound += mk.length * WORST_ESCAPE + 4;
+    out[mk] = sanitize(x, ctx, depth + 1, depth === 0 ? k : key);
   }
   return out;
 }
@@ -228,7 +231,32 @@ test('the mask hook still covers every string field it covered (memoized or not)
   await rec.record(ev);
   await rec.record({ type: 'result', session: 's1', cmd: 1, rows: 1, bytes: 2, masked: {}, durationMs: 1, sqlState: '00000', error: 'oops' });
   await rec.close();
-  assert.deepEqual(seen.sort(), ['SELECT 1', 'f', 'oops', 'public.t', 'r1', 'read', 'why', '00000'].sort());
+  assert.deepEqual([...new Set(seen)].sort(), ['SELECT 1', 'f', 'oops', 'public.t', 'r1', 'read', 'why', '00000', 'kinds', 'tables', 'functions'].sort());
+});
+
+test('second wall: a secret in every string of every event type, nested keys and origin included, is masked; ids and enums that do not look like ids are masked too; the lines verify', async () => {
+  const X = 'SECRETXYZ';
+  const out = new MemoryStream();
+  const rec = await createRecorder({ sinks: [streamSink(out)], mask: (s) => s.split(X).join('[M]'), origin: { pod: X, [X]: 'v' } });
+  const s = 'sess';
+  const events = [
+    { type: 'session.start', session: s, identity: X, subject: X, groups: [X], pod: X, client: X, connection: X, protocol: 'postgres' },
+    { type: 'statement', session: s, cmd: 1, text: X, classification: { kinds: [X], tables: [X], functions: [X], [X]: X, '[M]': 'collides with the masked key' }, decision: 'allow', rule: X, reason: X, statementHash: 'a'.repeat(64) },
+    { type: 'request', session: s, cmd: 2, method: X, url: X, classification: { kind: X, verb: X, resource: X, namespace: X, name: X }, decision: `deny ${X}`, rule: X, reason: X },
+    { type: 'result', session: s, cmd: 1, rows: 1, bytes: 1, masked: { [X]: 1, '[M]': 2 }, durationMs: 1, sqlState: X, error: X },
+    { type: 'approval.wait', session: s, cmd: 1, request: X, approverGroups: [X], timeoutMs: 1 },
+    { type: 'approval.outcome', session: s, cmd: 1, request: X, outcome: `approved ${X}`, by: [X], waitedMs: 1 },
+    { type: 'policy.reload', ok: false, configHash: `h ${X}`, error: X },
+    { type: 'session.end', session: `id ${X}`, reason: X, summary: { commands: 1, denied: 0, approvals: 0, rows: 0, bytes: 0, masked: { [X]: 1 }, durationMs: 1 } },
+  ] as unknown as RecordEvent[];
+  for (const e of events) await rec.record(e);
+  await rec.close();
+  const lines = out.lines();
+  assert.equal(lines.length, events.length + 2);
+  for (const l of lines) assert.ok(!l.includes(X), l);
+  const { verifyLines } = await import('./verify.ts');
+  const r = verifyLines(lines);
+  assert.ok(r.ok, JSON.stringify(r));
 });
 
 test('the size test is the old one, blind spot included (many empty strings: under the bound, over the line limit)', async () => {

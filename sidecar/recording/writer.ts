@@ -108,6 +108,13 @@ interface Pending {
 /** Fields that hold identifiers or enums, not free text: the mask hook leaves them alone. */
 const RECORDER_ONLY: ReadonlySet<string> = new Set(['stream.start', 'stream.end', 'checkpoint']);
 const UNMASKED = new Set(['type', 'session', 'statementHash', 'configHash', 'decision', 'protocol', 'outcome']);
+/** An UNMASKED field is left alone only while it looks like an id or enum; anything else goes through the mask too. */
+const IDENT = /^[A-Za-z0-9._:/-]{0,128}$/;
+
+/** Whether the second wall applies to the string `v` of top-level field `key`. */
+function masks(key: string, v: string): boolean {
+  return !UNMASKED.has(key) || !IDENT.test(v);
+}
 
 /** Opens the sinks and writes the first `stream.start`; rejects if that fails (the sidecar must not serve unrecorded). */
 export async function createRecorder(opts: RecorderOptions): Promise<Recorder> {
@@ -152,6 +159,8 @@ class ChainRecorder implements Recorder {
   /** The mask hook's results for short repeated values (see RecorderOptions.mask). */
   private readonly memo: Map<string, string> | null;
   private readonly shapes = new Shapes();
+  /** `origin` through the mask hook (second wall), once. */
+  private readonly origin: Readonly<Record<string, string>> | undefined;
   private isoMs = -1;
   private iso = '';
 
@@ -164,6 +173,8 @@ class ChainRecorder implements Recorder {
     this.signKey = opts.signing?.privateKey ?? null;
     this.signKeyId = this.signKey ? keyId(this.signKey) : '';
     this.memo = opts.mask ? new Map() : null;
+    const mask = opts.mask;
+    this.origin = opts.origin && mask ? Object.fromEntries(Object.entries(opts.origin).map(([k, v]) => [mask(k), mask(v)])) : opts.origin;
   }
 
   async start(): Promise<void> {
@@ -270,7 +281,7 @@ class ChainRecorder implements Recorder {
       checkpoint: this.signKey ? { key: this.signKeyId, everyLines: this.lim.everyLines, everyMs: this.lim.everyMs } : null,
       ...(o.error ? { error: o.error } : {}),
       ...(o.truncated > 0 ? { truncatedBytes: o.truncated } : {}),
-      ...(this.opts.origin ? { origin: this.opts.origin } : {}),
+      ...(this.origin ? { origin: this.origin } : {}),
     };
     const p = this.append(start);
     this.kick();
@@ -507,7 +518,7 @@ interface SanitizeCtx {
  */
 function sanitize(v: unknown, ctx: SanitizeCtx, depth: number, key: string): unknown {
   if (typeof v === 'string') {
-    const out = clip(ctx.mask && !UNMASKED.has(key) ? ctx.mask(v) : v, ctx.max);
+    const out = clip(ctx.mask && masks(key, v) ? ctx.mask(v) : v, ctx.max);
     ctx.bound += out.length * WORST_ESCAPE + 2;
     return out;
   }
@@ -529,8 +540,10 @@ function sanitizeObject(src: Record<string, unknown>, ctx: SanitizeCtx, depth: n
     if (!Object.hasOwn(src, k)) continue;
     const x = src[k];
     if (x === undefined) continue;
-    ctx.bound += k.length * WORST_ESCAPE + 4;
-    out[k] = sanitize(x, ctx, depth + 1, depth === 0 ? k : key);
+    // Keys of nested objects (detector ids in `masked`, …) are strings of the recording too; top-level keys are the schema's.
+    const mk = depth > 0 && ctx.mask ? ctx.mask(k) : k;
+    ctx.bound += mk.length * WORST_ESCAPE + 4;
+    out[mk] = sanitize(x, ctx, depth + 1, depth === 0 ? k : key);
   }
   return out;
 }
@@ -560,6 +573,8 @@ interface Shape {
   readonly json: readonly string[];
   /** False when the shape needs the slow path. */
   readonly ok: boolean;
+  /** Whether the mask hook leaves every key unchanged (set on first use). */
+  keysMasked?: boolean;
 }
 
 /**
@@ -628,7 +643,7 @@ function members(src: Readonly<Record<string, unknown>>, sh: Shape, ctx: LineCtx
 
 function jsonValue(v: unknown, ctx: LineCtx, depth: number, key: string): string {
   if (typeof v === 'string') {
-    const out = clip(ctx.mask && !UNMASKED.has(key) ? wall(ctx, v, key) : v, ctx.max);
+    const out = clip(ctx.mask && masks(key, v) ? wall(ctx, v, key) : v, ctx.max);
     ctx.bound += out.length * WORST_ESCAPE + 2;
     return JSON.stringify(out);
   }
@@ -650,8 +665,14 @@ function jsonObject(v: Readonly<Record<string, unknown>>, ctx: LineCtx, depth: n
   if (keys.length === 0) return '{}';
   // Objects right under the event (classification, masked, summary) repeat their shape too.
   const sh = depth === 1 ? ctx.shapes.of(key, keys, false) : shapeOf(keys, false);
-  if (!sh.ok) ctx.fallback = true;
+  if (!sh.ok || (ctx.mask !== undefined && !keysUnchanged(sh, ctx))) ctx.fallback = true;
   return '{' + members(v, sh, ctx, depth, key);
+}
+
+/** True when the mask leaves every key of the shape as it is (checked once per cached shape); else the slow path masks them. */
+function keysUnchanged(sh: Shape, ctx: LineCtx): boolean {
+  if (sh.keysMasked === undefined) sh.keysMasked = sh.keys.every((k) => wall(ctx, k, '') === k);
+  return sh.keysMasked;
 }
 
 /** The second wall on one string, memoized for short values of fields that repeat. */
