@@ -5,7 +5,6 @@ import { readFileSync } from 'node:fs';
 import type { Agent as HttpAgent, ClientRequest, IncomingMessage, OutgoingHttpHeaders, RequestOptions, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import type { Duplex } from 'node:stream';
-import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import type { AccessConfig, HttpCredentialsConfig, LimitsConfig, UrlUpstreamConfig } from '../../core/config-types.ts';
 import type { StatementDecision } from '../../core/metrics.ts';
 import { mayUseConnection } from '../../identity/authorize.ts';
@@ -17,6 +16,7 @@ import { evaluateHttp, type CompiledHttpPolicy, type HttpDecision, type HttpFact
 import type { Decision, RecordEvent, RequestClassification } from '../../recording/event.ts';
 import { holdForApproval, type ApprovalBackend, type ApprovalRequest } from '../postgres/approval-hold.ts';
 import { refusal, type HttpRefusal } from './errors.ts';
+import { bombGuard, decodersFor } from './decode.ts';
 import { agentHeaders, upstreamHeaders } from './headers.ts';
 import { CredentialSource, type Credential } from './inject.ts';
 import { judgeBody, type JudgedBody } from './judged-body.ts';
@@ -190,7 +190,9 @@ function pipeAll(first: IncomingMessage, middle: readonly NodeJS.ReadWriteStream
   const finish = (err: NodeJS.ErrnoException | null): void => {
     if (called) return;
     called = true;
-    if (err) for (const s of all) (s as { destroy?: () => void }).destroy?.();
+    // Headers not sent yet (a decoded body whose first bytes failed): `done` answers with an error instead.
+    if (err && last.headersSent) abortResponse(last);
+    if (err) for (const s of all) if (s !== last || last.headersSent) (s as { destroy?: () => void }).destroy?.();
     done(err);
   };
   let cur: NodeJS.ReadableStream = first;
@@ -218,13 +220,18 @@ function hasNoBody(method: string, status: number): boolean {
   return method === 'HEAD' || status === 204 || status === 304 || (status >= 100 && status < 200);
 }
 
-function decoderFor(encoding: string | undefined): NodeJS.ReadWriteStream | null | undefined {
-  const e = (encoding ?? '').trim().toLowerCase();
-  if (e === '' || e === 'identity') return null;
-  if (e === 'gzip' || e === 'x-gzip') return createGunzip();
-  if (e === 'deflate') return createInflate();
-  if (e === 'br') return createBrotliDecompress();
-  return undefined;
+/**
+ * Ends a response that failed after its headers went out so that no client can take it for complete:
+ * a TCP reset (an HTTP/1.0 or close-delimited body ended by a FIN would look whole), else destroy.
+ */
+function abortResponse(res: ServerResponse): void {
+  const sock = res.socket;
+  try {
+    if (sock !== null && !sock.destroyed) sock.resetAndDestroy();
+  } catch {
+    // A TLS socket has no TCP handle of its own to reset: destroyed below.
+  }
+  if (!res.destroyed) res.destroy();
 }
 
 export class Gateway {
@@ -587,9 +594,10 @@ export class Gateway {
     const h = agentHeaders(upRes.headers, masker, cred.secrets);
     const headerFindings = h.findings;
     const opts = this.profile.bodyOptions(ex.facts, upRes.headers['content-type'], masker);
-    const decoder = decoderFor(upRes.headers['content-encoding']);
+    const decoders = decodersFor(upRes.headers['content-encoding'], upRes.headers['transfer-encoding']);
     if (hasNoBody(ex.facts.method, status)) {
-      if (opts.mode !== 'none' || decoder !== null) delete h.headers['content-length'];
+      if (opts.mode !== 'none' || decoders?.length !== 0) delete h.headers['content-length'];
+      if (decoders?.length !== 0) delete h.headers['content-encoding'];
       res.writeHead(status, h.headers);
       res.end();
       upRes.resume();
@@ -597,39 +605,54 @@ export class Gateway {
       return;
     }
     if (opts.mode === 'refuse') return this.refuseBody(ex, upRes, headerFindings, 'type');
-    if (decoder === undefined && opts.mode === 'none') return this.streamBody(ex, upRes, { status, headers: h.headers, opts, headerFindings, decoder: null });
-    if (decoder === undefined) return this.refuseBody(ex, upRes, headerFindings, 'encoding');
-    if (decoder === null && opts.mode === 'json') return this.respondDocument(ex, upRes, { status, headers: h.headers, opts, headerFindings });
-    this.streamBody(ex, upRes, { status, headers: h.headers, opts, headerFindings, decoder: decoder ?? null });
+    if (decoders === undefined && opts.mode === 'none') return this.streamBody(ex, upRes, { status, headers: h.headers, opts, headerFindings, decoders: [] });
+    if (decoders === undefined) return this.refuseBody(ex, upRes, headerFindings, 'encoding');
+    if (decoders.length === 0 && opts.mode === 'json') return this.respondDocument(ex, upRes, { status, headers: h.headers, opts, headerFindings });
+    this.streamBody(ex, upRes, { status, headers: h.headers, opts, headerFindings, decoders });
   }
 
   /** A response that is not passed on (an encoding we cannot decode; a Kubernetes object in YAML, protobuf, CBOR): 502 before any byte. */
   private refuseBody(ex: Exchange, upRes: IncomingMessage, headerFindings: Record<string, number>, why: 'type' | 'encoding'): void {
     upRes.destroy();
-    const detail = why === 'encoding' ? `content-encoding ${String(upRes.headers['content-encoding'])} cannot be decoded` : `a ${String(upRes.headers['content-type'] ?? 'untyped')} answer cannot be masked by meaning here`;
+    const detail = why === 'encoding' ? `content-encoding ${String(upRes.headers['content-encoding'] ?? 'identity')} / transfer-encoding ${String(upRes.headers['transfer-encoding'] ?? 'identity')} cannot be decoded` : `a ${String(upRes.headers['content-type'] ?? 'untyped')} answer cannot be masked by meaning here`;
     const r = refusal('CHAP_ERR_HTTP_UNMASKABLE', { connection: this.cfg.name, detail });
     this.finish(ex, r.status, 0, headerFindings, r.message);
     this.send(ex.res, r);
   }
 
   /** Every other body: [decode →] mask as it streams → the agent (identity encoding when it was decoded). */
-  private streamBody(ex: Exchange, upRes: IncomingMessage, o: { status: number; headers: OutgoingHttpHeaders; opts: BodyMaskOptions; headerFindings: Record<string, number>; decoder: NodeJS.ReadWriteStream | null }): void {
+  private streamBody(ex: Exchange, upRes: IncomingMessage, o: { status: number; headers: OutgoingHttpHeaders; opts: BodyMaskOptions; headerFindings: Record<string, number>; decoders: readonly NodeJS.ReadWriteStream[] }): void {
     const { res } = ex;
-    const { status, headers, opts, headerFindings, decoder } = o;
+    const { status, headers, opts, headerFindings, decoders } = o;
+    const decoded = decoders.length > 0;
     // Decoded bytes are always scanned, even of a type that is otherwise passed through.
-    const t = new MaskingTransform(decoder === null ? opts : { ...opts, mode: opts.mode === 'none' ? 'text' : opts.mode });
-    if (opts.mode !== 'none' || decoder !== null) delete headers['content-length'];
-    if (decoder !== null) delete headers['content-encoding'];
-    res.writeHead(status, headers);
-    // Streams show their start at once (a watch may be quiet for minutes; text is held back by the masking window).
-    res.flushHeaders();
+    const t = new MaskingTransform(!decoded ? opts : { ...opts, mode: opts.mode === 'none' ? 'text' : opts.mode });
+    if (opts.mode !== 'none' || decoded) delete headers['content-length'];
+    if (decoded) delete headers['content-encoding'];
+    if (decoded) {
+      // A coded body's headers go out with its first decoded bytes: a body that does not decode (not
+      // gzip at all, truncated, a bomb cut early) is answered 502 instead of a 200 that breaks off.
+      res.statusCode = status;
+      for (const [k, v] of Object.entries(headers)) if (v !== undefined) res.setHeader(k, v);
+    } else {
+      res.writeHead(status, headers);
+      // Streams show their start at once (a watch may be quiet for minutes; text is held back by the masking window).
+      res.flushHeaders();
+    }
     const done = (err: NodeJS.ErrnoException | null): void => {
       const findings = { ...headerFindings };
       addCounts(findings, t.findings());
+      if (err && !res.headersSent && !res.destroyed) {
+        for (const n of res.getHeaderNames()) res.removeHeader(n);
+        const r = refusal('CHAP_ERR_HTTP_UNMASKABLE', { connection: this.cfg.name, detail: `the ${String(upRes.headers['content-encoding'] ?? upRes.headers['transfer-encoding'])} body could not be decoded and masked: ${err.message}` });
+        this.finish(ex, r.status, 0, findings, abortReason(err, upRes));
+        return this.send(res, r);
+      }
       if (err && !res.destroyed) res.destroy();
       this.finish(ex, status, t.bytesOut, findings, err ? abortReason(err, upRes) : undefined);
     };
-    pipeAll(upRes, decoder !== null ? [decoder, t] : [t], res, done);
+    const guard = decoded ? bombGuard() : undefined;
+    pipeAll(upRes, guard !== undefined ? [guard.count, ...decoders, guard.check, t] : [t], res, done);
   }
 
   /**
@@ -646,8 +669,10 @@ export class Gateway {
     const fail = (why: string): void => {
       if (settled) return;
       settled = true;
-      res.destroy();
-      this.finish(ex, status, 0, headerFindings, why);
+      // Nothing was sent yet: the agent gets a clear 502, not a connection that just closes.
+      const r = refusal('CHAP_ERR_HTTP_UPSTREAM_UNAVAILABLE', { connection: this.cfg.name, detail: why });
+      this.finish(ex, r.status, 0, headerFindings, why);
+      this.send(res, r);
     };
     const onData = (c: Buffer): void => {
       n += c.length;
@@ -757,8 +782,12 @@ export class Gateway {
     upReq.setHeader('connection', 'Upgrade');
     upReq.setHeader('upgrade', String(ex.req.headers.upgrade));
     upReq.once('upgrade', (upRes, upSocket, upHead) => {
-      const lines = [`HTTP/1.1 ${upRes.statusCode ?? 101} ${upRes.statusMessage ?? 'Switching Protocols'}`];
-      for (let i = 0; i < upRes.rawHeaders.length; i += 2) lines.push(`${upRes.rawHeaders[i] ?? ''}: ${masker(upRes.rawHeaders[i + 1] ?? '')}`);
+      // The status text is the gateway's own, the headers scrubbed like any response's (detectors and the credential).
+      const lines = [`HTTP/1.1 ${upRes.statusCode ?? 101} Switching Protocols`];
+      const h = agentHeaders(upRes.headers, this.masker(cred), cred.secrets).headers;
+      h['connection'] = 'Upgrade';
+      if (upRes.headers.upgrade !== undefined) h['upgrade'] = upRes.headers.upgrade;
+      for (const [k, v] of Object.entries(h)) for (const x of Array.isArray(v) ? v : [String(v)]) lines.push(`${k}: ${x.replace(/[\r\n]/g, ' ')}`);
       socket.write(`${lines.join('\r\n')}\r\n\r\n`);
       if (upHead.length > 0) socket.write(upHead);
       if (head.length > 0) upSocket.write(head);
@@ -778,11 +807,6 @@ export class Gateway {
         this.finish(ex, 101, bytes, {}, undefined);
       });
     });
-    const masker = (v: string): string => {
-      let out = v;
-      for (const s of cred.secrets) out = out.split(s).join(`[MASKED:${CREDENTIAL_RULE}]`);
-      return out;
-    };
     upReq.once('response', (upRes) => {
       upRes.resume();
       this.refuseRaw(socket, refusal('CHAP_ERR_HTTP_UPGRADE_REFUSED', { protocol: String(ex.req.headers.upgrade), detail: `the upstream answered ${upRes.statusCode ?? 0} instead of switching protocols` }));

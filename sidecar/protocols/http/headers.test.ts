@@ -38,6 +38,20 @@ describe('agentHeaders', () => {
     assert.equal(headers['etag'], '"[MASKED:upstream-credential]"');
     assert.ok((findings['upstream-credential'] ?? 0) >= 2);
   });
+  // ETag, Cache-Control, Vary, Content-Type and Date were skipped as "structured": a detector hit in them reached the agent.
+  it('scans every header but a numeric Content-Length and an HTTP-date; drops a header named by the credential', () => {
+    const aws = ['AKIA', 'QX7Z', 'M2PL', 'K3RT', 'V4NB'].join('');
+    const date = 'Fri, 04 Dec 2026 22:40:32 GMT';
+    const { headers } = agentHeaders(
+      { etag: `"${aws}"`, 'cache-control': `private, ${aws}`, vary: aws, 'content-type': `text/plain; x=${aws}`, date: aws, 'last-modified': date, 'content-length': '12', 'x-real-credential-123': '1' },
+      masker,
+      ['real-credential-123'],
+    );
+    for (const k of ['etag', 'cache-control', 'vary', 'content-type', 'date']) assert.ok(!String(headers[k]).includes(aws) && String(headers[k]).includes('[MASKED:aws-access-key-id]'), `${k}: ${String(headers[k])}`);
+    assert.equal(headers['last-modified'], date);
+    assert.equal(headers['content-length'], '12');
+    assert.equal(headers['x-real-credential-123'], undefined);
+  });
 });
 
 describe('CredentialSource', () => {

@@ -8,8 +8,22 @@ export const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection
 /** Encodings the gateway can decode to mask; anything else is not asked for. */
 export const DECODABLE = new Set(['gzip', 'x-gzip', 'deflate', 'br', 'identity']);
 
-/** Response headers that carry no free text (structured values): not scanned, for speed. */
-const STRUCTURED = new Set(['content-type', 'content-length', 'date', 'etag', 'last-modified', 'cache-control', 'expires', 'vary', 'age', 'accept-ranges', 'content-encoding', 'audit-id', 'x-kubernetes-pf-flowschema-uid', 'x-kubernetes-pf-prioritylevel-uid', 'strict-transport-security', 'x-content-type-options']);
+/** HTTP-date (IMF-fixdate), the only shape a date header may have to skip the scan. */
+const HTTP_DATE = /^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$/;
+const DATES = new Set(['date', 'last-modified', 'expires']);
+
+/**
+ * A value whose shape carries no free text is not scanned (for speed): a short Content-Length, an
+ * HTTP-date. Every other header — ETag, Cache-Control, Vary, Content-Type included, whatever its
+ * name promises — is scanned: an upstream can put anything in any of them.
+ */
+function plainValue(k: string, v: string): boolean {
+  if (k === 'content-length') return /^\d{1,12}$/.test(v);
+  return DATES.has(k) && HTTP_DATE.test(v);
+}
+
+/** Names this long are scanned too (a secret needs at least this many characters). */
+const SCANNED_NAME_LENGTH = 12;
 
 function connectionTokens(h: IncomingHttpHeaders): Set<string> {
   const c: unknown = h['connection'];
@@ -88,9 +102,16 @@ export function agentHeaders(raw: IncomingHttpHeaders, masker: Masker, secrets: 
   const headers: OutgoingHttpHeaders = {};
   for (const [k, v] of Object.entries(raw)) {
     if (v === undefined || HOP_BY_HOP.has(k) || conn.has(k)) continue;
-    const structured = STRUCTURED.has(k) && !(Array.isArray(v) ? v : [String(v)]).some((x) => secrets.some((s) => x.includes(s)));
-    if (structured) headers[k] = v;
-    else headers[k] = Array.isArray(v) ? v.map((x) => one(k, x)) : one(k, v);
+    if (k.length >= SCANNED_NAME_LENGTH || secrets.some((s) => k.includes(s.toLowerCase()))) {
+      // A header named by a secret is dropped whole (a name cannot carry a placeholder).
+      const r = masker.maskText(k);
+      if (r.changed || secrets.some((s) => k.includes(s.toLowerCase()))) {
+        add(r.changed ? r.findings : { 'upstream-credential': 1 });
+        continue;
+      }
+    }
+    if (Array.isArray(v)) headers[k] = v.map((x) => (plainValue(k, x) ? x : one(k, x)));
+    else headers[k] = plainValue(k, String(v)) ? v : one(k, String(v));
   }
   return { headers, findings };
 }

@@ -69,6 +69,42 @@ describe('sseEventEnd', () => {
     assert.equal(sseEventEnd(Buffer.from('data: a\r\n\r\nrest'), 0), 11);
     assert.equal(sseEventEnd(Buffer.from('data: a\n'), 0), -1);
   });
+  // A server using lone CRs (allowed by the SSE grammar) had every event held until 8 MiB piled up.
+  it('finds lone-CR and mixed blank lines; a trailing CR that may be half a CRLF waits', () => {
+    assert.equal(sseEventEnd(Buffer.from('data: a\r\rrest'), 0), 9);
+    assert.equal(sseEventEnd(Buffer.from('data: a\r\n\nrest'), 0), 10);
+    assert.equal(sseEventEnd(Buffer.from('data: a\n\r\nrest'), 0), 10);
+    assert.equal(sseEventEnd(Buffer.from('data: a\r\r\nrest'), 0), 10);
+    assert.equal(sseEventEnd(Buffer.from('data: a\r'), 0), -1);
+    assert.equal(sseEventEnd(Buffer.from('data: a\rdata: b\r'), 0), -1);
+  });
+  it('sse: lone-CR events go out one by one, split at every byte', () => {
+    const text = `data: one ${GH}\r\rdata: two\r\r`;
+    const whole = runChunks('sse', [Buffer.from(text)]).out;
+    assert.ok(!whole.includes(GH), whole);
+    for (let i = 1; i < text.length; i++) assert.equal(runChunks('sse', splitAt(text, i)).out, whole, `split at ${i}`);
+    const first = Buffer.from(`data: one\r\r`);
+    const r = runChunks('sse', [first, Buffer.from('data: t')]);
+    assert.equal(r.emitted[0], first.length, 'the first event went out before the second arrived');
+  });
+});
+
+describe('media bodies', () => {
+  // image/svg+xml is XML text; any media label on a text body was passed through unscanned.
+  it('text under a media label is masked (split at every byte); binary bytes pass through unchanged', () => {
+    const text = `not a picture ${GH}`;
+    const whole = runChunks('media', [Buffer.from(text)]).out;
+    assert.ok(!whole.includes(GH), whole);
+    for (let i = 1; i < text.length; i++) assert.equal(runChunks('media', splitAt(text, i)).out, whole, `split at ${i}`);
+    const png = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d]), Buffer.from(`IHDR ${'x'.repeat(600)}`)]);
+    const t = new MaskingTransform({ mode: 'media', masker });
+    const parts: Buffer[] = [];
+    t.on('data', (b: Buffer) => parts.push(b));
+    t.write(png.subarray(0, 3));
+    t.write(png.subarray(3));
+    t.end();
+    assert.deepEqual(Buffer.concat(parts), png);
+  });
 });
 
 describe('modeFor', () => {
@@ -80,7 +116,9 @@ describe('modeFor', () => {
     ['text/html', 'text'],
     [undefined, 'text'],
     ['application/octet-stream', 'text'],
-    ['image/png', 'none'],
+    ['image/png', 'media'],
+    ['image/svg+xml', 'text'],
+    ['video/mp4', 'media'],
   ];
   for (const [ct, want] of cases) it(`given ${String(ct)}, returns ${want}`, () => assert.equal(modeFor(ct), want));
 });

@@ -10,10 +10,13 @@ import type { Masker, MaskResult, StreamMasker } from '../../masking/index.ts';
  * `objects`: a sequence of JSON objects or arrays (one document, or a Kubernetes watch stream however
  *   it is laid out), each masked whole as soon as its closing bracket arrives; chosen by content, not by
  *   what the request looked like, so a pretty-printed list and a watch are both seen object by object.
- * `none`: passed through (media types that carry no text).
+ * `media`: image/audio/video/font types: passed through when the first bytes look binary (a control
+ *   byte in the first 512, as the WHATWG sniffer reads them), masked as `text` when they do not (a
+ *   text body under a media label is scanned, never passed raw on the label's word).
+ * `none`: passed through.
  * `refuse`: not passed on at all (the gateway answers 502 CHAP_ERR_HTTP_UNMASKABLE before any byte).
  */
-export type BodyMode = 'none' | 'text' | 'json' | 'lines' | 'sse' | 'objects' | 'refuse';
+export type BodyMode = 'none' | 'media' | 'text' | 'json' | 'lines' | 'sse' | 'objects' | 'refuse';
 
 /** A document, line or event larger than this is masked as a plain stream instead (or refused: `overflow: 'fail'`). */
 export const DEFAULT_MAX_UNIT_BYTES = 8 * 1024 * 1024;
@@ -35,6 +38,15 @@ export interface BodyMaskOptions {
 }
 
 const NL = 0x0a;
+const CR = 0x0d;
+/** How many leading bytes `media` looks at before it decides. */
+export const SNIFF_BYTES = 512;
+
+/** A byte no text carries (WHATWG MIME sniffing's "binary data byte"): NUL…BS, VT, SO…SUB, FS…US. */
+export function looksBinary(b: Uint8Array): boolean {
+  for (const c of b) if (c <= 0x08 || c === 0x0b || (c >= 0x0e && c <= 0x1a) || (c >= 0x1c && c <= 0x1f)) return true;
+  return false;
+}
 
 /**
  * Where top-level JSON objects/arrays end in a byte stream, across chunks (strings and escapes
@@ -86,13 +98,33 @@ function leadingSpace(b: Buffer): number {
   return i;
 }
 
-/** End of the first SSE event in `b` at or after `from`: the index just past its blank line, or -1. */
+/** Just past the line terminator at `j` (LF, CRLF or a lone CR); -1 for a CR that is the last byte. */
+function lineEnd(b: Buffer, j: number): number {
+  if (b[j] === NL) return j + 1;
+  if (j + 1 >= b.length) return -1;
+  return b[j + 1] === NL ? j + 2 : j + 1;
+}
+
+/**
+ * End of the first SSE event in `b` at or after `from`: the index just past the blank line that ends
+ * it, or -1. Lines end in CRLF, LF or a lone CR (the SSE grammar allows all three), so `\r\r` ends an
+ * event too; a CR that is the last byte may still be half of a CRLF and waits for the next byte.
+ */
 export function sseEventEnd(b: Buffer, from: number): number {
-  for (let i = b.indexOf(NL, from); i >= 0; i = b.indexOf(NL, i + 1)) {
-    if (b[i + 1] === NL) return i + 2;
-    if (b[i + 1] === 0x0d && b[i + 2] === NL) return i + 3;
+  let lf = b.indexOf(NL, from);
+  let cr = b.indexOf(CR, from);
+  let i = from;
+  for (;;) {
+    if (lf >= 0 && lf < i) lf = b.indexOf(NL, i);
+    if (cr >= 0 && cr < i) cr = b.indexOf(CR, i);
+    const j = lf < 0 ? cr : cr < 0 ? lf : Math.min(lf, cr);
+    if (j < 0) return -1;
+    const k = lineEnd(b, j);
+    if (k < 0 || k >= b.length) return -1;
+    if (b[k] === NL) return k + 1;
+    if (b[k] === CR) return b[k + 1] === NL ? k + 2 : k + 1;
+    i = k;
   }
-  return -1;
 }
 
 export class MaskingTransform extends Transform {
@@ -106,6 +138,8 @@ export class MaskingTransform extends Transform {
   private readonly max: number;
   private readonly maskDoc: (t: string) => MaskResult<string>;
   private readonly maskLine: (t: string) => MaskResult<string>;
+  /** `media` mode found binary bytes: the rest passes through. */
+  private passing = false;
   bytesIn = 0;
   bytesOut = 0;
 
@@ -158,7 +192,8 @@ export class MaskingTransform extends Transform {
     try {
       this.bytesIn += chunk.length;
       if (this.o.mode === 'refuse') throw new UnmaskableError('this response cannot be masked, so none of it is passed on');
-      if (this.o.mode === 'none') this.out(chunk);
+      if (this.o.mode === 'none' || this.passing) this.out(chunk);
+      else if (this.o.mode === 'media' && this.sm === undefined) this.sniff(chunk, false);
       else if (this.sm !== undefined) this.out(this.sm.push(chunk));
       else if (this.scanner !== undefined) {
         this.drainObjects(chunk);
@@ -176,6 +211,24 @@ export class MaskingTransform extends Transform {
     }
   }
 
+  /** `media`: the first bytes decide (binary: passed through; text: the stream masker from the first byte). */
+  private sniff(chunk: Buffer | undefined, end: boolean): void {
+    if (chunk !== undefined) {
+      this.pending.push(chunk);
+      this.pendingLen += chunk.length;
+    }
+    if (this.pendingLen < SNIFF_BYTES && !end) return;
+    const head = this.joined();
+    this.setPending(Buffer.alloc(0));
+    if (looksBinary(head.subarray(0, SNIFF_BYTES))) {
+      this.passing = true;
+      this.out(head);
+    } else {
+      this.sm = this.o.masker.stream();
+      this.out(this.sm.push(head));
+    }
+  }
+
   /**
    * True when the chunk just added ends no line (lines) or event (sse: its blank line ends with a
    * `\n` in this chunk): the chunks stay a list, so a long line arriving in many chunks is joined
@@ -183,7 +236,7 @@ export class MaskingTransform extends Transform {
    */
   private nothingEnds(): boolean {
     const last = this.pending[this.pending.length - 1];
-    if (last === undefined || last.indexOf(NL) >= 0) return false;
+    if (last === undefined || last.indexOf(NL) >= 0 || (this.o.mode === 'sse' && last.indexOf(CR) >= 0)) return false;
     // No newline in the pending bytes past the old resume point (sse backs off 2 for a split blank line).
     this.scanFrom = this.pendingLen;
     return true;
@@ -233,7 +286,7 @@ export class MaskingTransform extends Transform {
     const b = this.joined();
     let start = 0;
     const parts: Buffer[] = [];
-    for (let end = sseEventEnd(b, Math.max(0, this.scanFrom - 2)); end >= 0; end = sseEventEnd(b, start)) {
+    for (let end = sseEventEnd(b, Math.max(0, this.scanFrom - 3)); end >= 0; end = sseEventEnd(b, start)) {
       parts.push(Buffer.from(this.add(this.o.masker.maskText(b.toString('utf8', start, end))), 'utf8'));
       start = end;
     }
@@ -245,6 +298,7 @@ export class MaskingTransform extends Transform {
 
   override _flush(cb: TransformCallback): void {
     try {
+      if (this.o.mode === 'media' && this.sm === undefined && !this.passing) this.sniff(undefined, true);
       if (this.sm !== undefined) this.out(this.sm.end());
       else if (this.pendingLen > 0 && this.scanner !== undefined) {
         const b = this.joined();
@@ -275,6 +329,8 @@ export function modeFor(contentType: string | undefined): BodyMode {
   if (t === 'text/event-stream') return 'sse';
   if (t === 'application/x-ndjson' || t === 'application/ndjson' || t === 'application/jsonl' || t === 'application/x-jsonlines' || t === 'application/json-seq') return 'lines';
   if (t === 'application/json' || t.endsWith('+json')) return 'json';
-  if (t.startsWith('image/') || t.startsWith('audio/') || t.startsWith('video/') || t.startsWith('font/')) return 'none';
+  // SVG is XML text; other media types pass only when their bytes look binary (`media`).
+  if (t === 'image/svg+xml') return 'text';
+  if (t.startsWith('image/') || t.startsWith('audio/') || t.startsWith('video/') || t.startsWith('font/')) return 'media';
   return 'text';
 }
