@@ -253,6 +253,23 @@ describe('stream equals whole-buffer masking', () => {
     assertSame(m, text.toString(), createRng(12), 'percent runs');
   });
 
+  it('a run of NULs (binary padding, which the decoded view drops) loses no byte and stays bounded', () => {
+    // The trim mapped a cut inside an all-dropped view to the end of the buffer: 64 KiB of NULs came out 4315 bytes short.
+    const m = createMasker({});
+    for (const n of [100, 8192, 65_536]) {
+      const s = m.stream();
+      let out = s.push(Buffer.alloc(n)).length;
+      out += s.push(Buffer.alloc(n)).length;
+      out += s.end().length;
+      assert.equal(out, 2 * n, `${n} NULs twice`);
+    }
+    const s = m.stream();
+    for (let i = 0; i < 512; i++) s.push(Buffer.alloc(16_384));
+    assert.equal(s.end().length < 64 * 1024, true, 'the carry-over stayed a window, not the input');
+    const gh = DETECTORS.find((d) => d.id === 'github-pat')!.positives[0]!.text;
+    assertSame(m, `${'\0'.repeat(6000)}${gh}${'\0'.repeat(6000)}`, createRng(13), 'NUL runs around a token');
+  });
+
   it('refuses push after end', () => {
     const s = createMasker().stream();
     s.end();

@@ -233,7 +233,13 @@ export function createStream(c: Compiled): StreamMasker {
     let oldest = emitted - context;
     for (let i = 0; i < slots; i++) oldest = Math.min(oldest, rawResume[i]! - MARGIN, decResume[i]! - MARGIN);
     let cut = Math.max(0, oldest - base);
-    if (dv !== undefined && cut > 0) cut = dv.map[viewIndexAtOrBefore(dv.map, cut)]!;
+    if (dv !== undefined && cut > 0) {
+      // A view that dropped every byte up to the cut (a run of NULs or zero-width characters) maps no
+      // position at or before it: those bytes decode to nothing, so cut among them as without a view
+      // (never past the cut: that dropped unemitted bytes; never at 0: a long NUL run grew the buffer).
+      const sync = dv.map[viewIndexAtOrBefore(dv.map, cut)]!;
+      cut = sync <= cut ? sync : syncPoint(buf, cut);
+    }
     else if (cut > 0) cut = syncPoint(buf, cut);
     if (cut > 0) {
       dropHits(cut);
