@@ -249,9 +249,9 @@ export interface AgentIdentityConnection {
   readOnly?: boolean;
   /**
    * kubernetes connections: opt-outs of the gateway's built-in guardrails, which refuse token
-   * minting, writes to Chaperone's own objects, exec and writes on the agent's own pod and
-   * impersonation whatever the rules say (docs/kubernetes-gateway.md). Only token minting can be
-   * allowed.
+   * minting, writes to Chaperone's own objects, exec and writes on the agent's own pod, the API
+   * server as a proxy to pods and services, and impersonation whatever the rules say
+   * (docs/kubernetes-gateway.md). Only token minting and the proxy can be allowed.
    */
   guardrails?: AgentIdentityConnectionGuardrails;
 }
@@ -358,9 +358,9 @@ export type AgentIdentityConnectionCredentialSecretRef = SecretRef;
 
 /**
  * kubernetes connections: opt-outs of the gateway's built-in guardrails, which refuse token
- * minting, writes to Chaperone's own objects, exec and writes on the agent's own pod and
- * impersonation whatever the rules say (docs/kubernetes-gateway.md). Only token minting can be
- * allowed.
+ * minting, writes to Chaperone's own objects, exec and writes on the agent's own pod, the API
+ * server as a proxy to pods and services, and impersonation whatever the rules say
+ * (docs/kubernetes-gateway.md). Only token minting and the proxy can be allowed.
  */
 export interface AgentIdentityConnectionGuardrails {
   /**
@@ -370,6 +370,14 @@ export interface AgentIdentityConnectionGuardrails {
    * @default false
    */
   allowTokenRequests?: boolean;
+  /**
+   * Let the agent reach pods and services through the API server (pods/proxy, services/proxy, the
+   * legacy /api/v1/proxy/ paths, pods/portforward), for an agent whose job is to call in-cluster
+   * endpoints. This goes around the egress allow-list for those endpoints; the agent's own pod and
+   * nodes/proxy stay refused, and the answers are masked as text.
+   * @default false
+   */
+  allowProxy?: boolean;
 }
 
 /** How the agent's traffic is brought to the sidecar. */

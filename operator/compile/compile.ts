@@ -191,9 +191,18 @@ function kubernetes(ctx: Ctx, c: AgentIdentityConnection, common: Common, rules:
     upstream: { url: c.upstream?.url ?? DEFAULT_KUBERNETES_URL, tls: tlsFiles(ctx, c) },
     credentials: { tokenFile },
     policy: { http: compileHttpPolicy(rules, 'kubernetes', ctx.errors) },
-    // The one opt-out of the gateway's guardrails; absent unless asked for, so existing configs compile byte for byte as before.
-    ...(c.guardrails?.allowTokenRequests === true ? { guardrails: { allowTokenRequests: true } } : {}),
+    // The opt-outs of the gateway's guardrails; absent unless asked for, so existing configs compile byte for byte as before.
+    ...kubernetesGuardrails(c),
   } as unknown as ConnectionConfig;
+}
+
+/** `guardrails` with only the opt-outs set to true; nothing when none is. */
+function kubernetesGuardrails(c: AgentIdentityConnection): { guardrails?: { allowTokenRequests?: true; allowProxy?: true } } {
+  const g = {
+    ...(c.guardrails?.allowTokenRequests === true ? { allowTokenRequests: true as const } : {}),
+    ...(c.guardrails?.allowProxy === true ? { allowProxy: true as const } : {}),
+  };
+  return Object.keys(g).length > 0 ? { guardrails: g } : {};
 }
 
 function connection(ctx: Ctx, c: AgentIdentityConnection, masking: MaskingConfig | undefined, rules: readonly ApprovalRule[]): ConnectionConfig {

@@ -217,8 +217,9 @@ const kubernetes = obj('A Kubernetes API connection.', {
   upstream: obj('The API server.', { url: str('API server URL.', { pattern: '^https?://', default: DEFAULT_KUBERNETES_URL }), tls: obj('TLS to the API server.', fileTls) }),
   credentials: obj('The scoped ServiceAccount token the sidecar presents.', { tokenFile: file('Token (a projected token; re-read when it rotates)') }, ['tokenFile']),
   policy: httpPolicy,
-  guardrails: obj('Opt-outs of the built-in guardrails, which refuse token minting, writes to Chaperone\'s objects, exec and writes on the agent\'s own pod and impersonation whatever the policy says (docs/kubernetes-gateway.md). Only token minting can be allowed.', {
+  guardrails: obj('Opt-outs of the built-in guardrails, which refuse token minting, writes to Chaperone\'s objects, exec and writes on the agent\'s own pod, the API server as a proxy to pods and services, and impersonation whatever the policy says (docs/kubernetes-gateway.md). Only token minting and the proxy can be allowed.', {
     allowTokenRequests: bool('Let the agent mint ServiceAccount tokens (TokenRequest, `kubectl create token`, legacy token Secrets) for an agent whose job is cluster administration; a token for the connection\'s own ServiceAccount stays refused.', false),
+    allowProxy: bool('Let the agent reach pods and services through the API server (pods/proxy, services/proxy, the legacy /api/v1/proxy/ paths, pods/portforward), for an agent whose job is to call in-cluster endpoints; this bypasses the egress allow-list for those endpoints. The agent\'s own pod and nodes/proxy stay refused; answers are masked as text.', false),
   }),
 }, ['name', 'protocol', 'listen', 'credentials']);
 

@@ -260,6 +260,8 @@ export interface KubernetesConnectionConfig extends ConnectionCommon {
 export interface KubernetesGuardrailsConfig {
   /** Let the agent mint ServiceAccount tokens (TokenRequest, legacy token Secrets), except for the connection's own ServiceAccount. Default false. */
   readonly allowTokenRequests?: boolean;
+  /** Let the agent reach pods and services through the API server (pods/proxy, services/proxy, pods/portforward), except the agent's own pod; answers are masked as text. Default false. */
+  readonly allowProxy?: boolean;
 }
 
 export type ConnectionConfig = PostgresConnectionConfig | HttpConnectionConfig | KubernetesConnectionConfig;

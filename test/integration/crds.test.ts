@@ -197,6 +197,8 @@ const CEL_CASES: readonly Case[] = [
   { name: 'headerName with Bearer', obj: () => set(ai(), `${gh}/credential/headerName`, 'X-Key'), expect: 'credential.headerName is for type Header only' },
   { name: 'credential type on postgres', obj: () => set(ai(), `${pg}/credential/type`, 'Bearer'), expect: 'credential.type (Bearer, Basic, Header, Query) is for http connections only' },
   { name: 'serviceAccountName on http', obj: () => set(ai(), `${gh}/credential/serviceAccountName`, 'sa'), expect: 'credential.serviceAccountName is for kubernetes connections only' },
+  { name: 'guardrails.allowProxy on http', obj: () => set(ai(), `${gh}/guardrails`, { allowProxy: true }), expect: 'guardrails is for kubernetes connections only' },
+  { name: 'guardrails.allowTokenRequests on postgres', obj: () => set(ai(), `${pg}/guardrails`, { allowTokenRequests: true }), expect: 'guardrails is for kubernetes connections only' },
   { name: 'kubernetes without serviceAccountName', obj: () => set(ai(), `${kube}/credential`, {}), expect: 'a kubernetes connection needs credential.serviceAccountName' },
   { name: 'kubernetes with a Secret', obj: () => set(ai(), `${kube}/credential/secretRef`, { name: 's' }), expect: 'a kubernetes connection uses credential.serviceAccountName, not credential.secretRef' },
   { name: 'two CA sources', obj: () => set(ai(), `${pg}/tls/caConfigMapRef`, { name: 'ca' }), expect: 'set at most one of tls.caSecretRef and tls.caConfigMapRef' },
@@ -250,6 +252,11 @@ describe('CEL rules refuse invalid objects with their message', () => {
       assert.ok(message(r).includes(c.expect), `message does not mention “${c.expect}”: ${message(r)}`);
     });
   }
+
+  it('the guardrails opt-outs are accepted on a kubernetes connection', async () => {
+    const r = await create(set(set(ai(), '/metadata/name', 'base-guardrails'), `${kube}/guardrails`, { allowProxy: true, allowTokenRequests: true }), true);
+    assert.equal(r.status, 201, message(r));
+  });
 
   it('the unmodified bases of the table are valid (so each case fails for its own reason)', async () => {
     for (const o of [ai(), mp(), rule(), areq()]) {

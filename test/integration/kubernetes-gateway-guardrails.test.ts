@@ -3,7 +3,9 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sharedControlPlane, type ControlPlane } from '../cluster/control-plane.ts';
 import type { KubernetesConnectionConfig } from '../../sidecar/core/config-types.ts';
@@ -24,17 +26,30 @@ let dir: string;
 let ns: string;
 const events: RecordEvent[] = [];
 const stops: (() => Promise<void>)[] = [];
-/** kubeconfig of the default gateway, and of one with guardrails.allowTokenRequests. */
-const kubeconfigs: { strict: string; tokens: string } = { strict: '', tokens: '' };
+/** kubeconfig of the default gateway, of one with guardrails.allowTokenRequests, and of one with guardrails.allowProxy. */
+const kubeconfigs: { strict: string; tokens: string; proxy: string } = { strict: '', tokens: '', proxy: '' };
+/** A pod and a Service without endpoints (no kubelet runs here: an allowed proxy request fails at the API server instead). */
+const OTHER_POD = 'web-0';
+const SERVICE = 'web';
+/** A Service whose Endpoints point at an HTTP server of this test on a non-loopback address (the API server refuses to proxy to loopback). */
+const ECHO = 'echo';
+const b64 = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64url');
+const ECHO_JWT = `${b64({ alg: 'RS256', typ: 'JWT', kid: 'k1' })}.${b64({ iss: 'https://kubernetes.default.svc', sub: 'system:serviceaccount:prod:billing', exp: 1999999999 })}.${Buffer.alloc(64, 7).toString('base64url')}`;
+const HOST_IP = Object.values(networkInterfaces()).flat().find((a) => a !== undefined && a.family === 'IPv4' && !a.internal)?.address;
+const ECHO_POD = 'echo-0';
+let echo: Server | undefined;
+let echoPort = 0;
 
 async function kubectl(args: string[], which: keyof typeof kubeconfigs = 'strict'): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const p = spawn('kubectl', ['--kubeconfig', kubeconfigs[which], '-n', ns, '--request-timeout=30s', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // kubectl port-forward keeps running once forwarding: never past the request timeout.
+    const timer = setTimeout(() => p.kill('SIGKILL'), 40_000);
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    p.on('close', (code) => (clearTimeout(timer), resolve({ code: code ?? -1, stdout, stderr })));
   });
 }
 
@@ -49,7 +64,7 @@ function refusedBy(r: { code: number; stderr: string }, guardrail: string): void
   assert.ok(events.some((e) => e.type === 'request' && e.decision === 'deny' && e.rule === `guardrail:${guardrail}`), `no deny recorded for guardrail:${guardrail}`);
 }
 
-async function startGateway(name: string, allowTokenRequests: boolean, tls: { certFile: string; keyFile: string; caFile: string }, tokenFile: string): Promise<string> {
+async function startGateway(name: string, guardrails: KubernetesConnectionConfig['guardrails'], tls: { certFile: string; keyFile: string; caFile: string }, tokenFile: string): Promise<string> {
   const conn: KubernetesConnectionConfig = {
     name, protocol: 'kubernetes',
     listen: { host: '127.0.0.1', port: 0, tls: { certFile: tls.certFile, keyFile: tls.keyFile, required: true } },
@@ -61,7 +76,7 @@ async function startGateway(name: string, allowTokenRequests: boolean, tls: { ce
     credentials: { tokenFile },
     // The policy allows everything, at the highest priority: the guardrails are not the policy's.
     policy: { http: { default: 'allow', rules: [{ id: 'allow-all', action: 'allow', priority: 1_000_000, match: { kubernetes: { verbs: ['*'] } } }] } },
-    ...(allowTokenRequests ? { guardrails: { allowTokenRequests: true } } : {}),
+    ...(guardrails !== undefined ? { guardrails } : {}),
   };
   const quiet = (): void => undefined;
   const g = await startKubernetesGateway(conn, {
@@ -102,6 +117,29 @@ before(async () => {
   const tokenFile = join(dir, 'sa-token');
   await writeFile(tokenFile, tr.body.status.token);
   await admin('POST', `/api/v1/namespaces/${ns}/pods`, { apiVersion: 'v1', kind: 'Pod', metadata: { name: AGENT_POD }, spec: { containers: [{ name: 'agent', image: 'registry.invalid/agent:1' }] } });
+  await admin('POST', `/api/v1/namespaces/${ns}/pods`, { apiVersion: 'v1', kind: 'Pod', metadata: { name: OTHER_POD }, spec: { containers: [{ name: 'web', image: 'registry.invalid/web:1' }] } });
+  // kubectl port-forward only asks for a running pod (no kubelet here: the status is written by hand).
+  const st = await cp.request('admin', 'PATCH', `/api/v1/namespaces/${ns}/pods/${OTHER_POD}/status`, { status: { phase: 'Running' } }, { contentType: 'application/merge-patch+json' });
+  assert.equal(st.status, 200, st.text);
+  await admin('POST', `/api/v1/namespaces/${ns}/services`, { apiVersion: 'v1', kind: 'Service', metadata: { name: SERVICE }, spec: { ports: [{ name: 'http', port: 80 }, { name: 'https', port: 443 }] } });
+  // No controller-manager here: empty Endpoints make the API server answer 503 "no endpoints available" to an allowed proxy request.
+  await admin('POST', `/api/v1/namespaces/${ns}/endpoints`, { apiVersion: 'v1', kind: 'Endpoints', metadata: { name: SERVICE }, subsets: [] });
+  if (HOST_IP !== undefined) {
+    const server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end(`<html><body>session: ${ECHO_JWT}</body></html>\n`));
+    echo = server;
+    await new Promise<void>((resolve) => server.listen(0, HOST_IP, resolve));
+    const port = (server.address() as AddressInfo).port;
+    await admin('POST', `/api/v1/namespaces/${ns}/services`, { apiVersion: 'v1', kind: 'Service', metadata: { name: ECHO }, spec: { ports: [{ name: 'http', port: 80 }] } });
+    // The API server proxies only to an address some pod of the namespace has (its status written by hand: no kubelet).
+    await admin('POST', `/api/v1/namespaces/${ns}/pods`, { apiVersion: 'v1', kind: 'Pod', metadata: { name: ECHO_POD }, spec: { containers: [{ name: 'echo', image: 'registry.invalid/echo:1' }] } });
+    const est = await cp.request('admin', 'PATCH', `/api/v1/namespaces/${ns}/pods/${ECHO_POD}/status`, { status: { phase: 'Running', podIP: HOST_IP, podIPs: [{ ip: HOST_IP }] } }, { contentType: 'application/merge-patch+json' });
+    assert.equal(est.status, 200, est.text);
+    echoPort = port;
+    await admin('POST', `/api/v1/namespaces/${ns}/endpoints`, {
+      apiVersion: 'v1', kind: 'Endpoints', metadata: { name: ECHO },
+      subsets: [{ addresses: [{ ip: HOST_IP, targetRef: { kind: 'Pod', name: ECHO_POD, namespace: ns } }], ports: [{ name: 'http', port }] }],
+    });
+  }
   await admin('POST', `/api/v1/namespaces/${ns}/configmaps`, {
     apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: COMPILED, labels: { 'app.kubernetes.io/managed-by': 'chaperone-operator' } }, data: { 'sidecar.yaml': '{}' },
   });
@@ -115,8 +153,9 @@ before(async () => {
   const ca = await createCa(dir, 'sidecar-listener-ca');
   const leaf = await ca.issue({ name: 'listener', commonName: '127.0.0.1', ips: ['127.0.0.1'], dnsNames: ['localhost'], usage: 'server' });
   const tls = { certFile: leaf.certFile, keyFile: leaf.keyFile, caFile: ca.certFile };
-  kubeconfigs.strict = await startGateway('cluster', false, tls, tokenFile);
-  kubeconfigs.tokens = await startGateway('cluster-admin-agent', true, tls, tokenFile);
+  kubeconfigs.strict = await startGateway('cluster', undefined, tls, tokenFile);
+  kubeconfigs.tokens = await startGateway('cluster-admin-agent', { allowTokenRequests: true }, tls, tokenFile);
+  kubeconfigs.proxy = await startGateway('cluster-proxy-agent', { allowProxy: true }, tls, tokenFile);
 });
 
 after(async () => {
@@ -124,6 +163,7 @@ after(async () => {
   await idp?.close();
   if (dir) await rm(dir, { recursive: true, force: true });
   await cp?.stop();
+  echo?.close();
 });
 
 describe('the Kubernetes gateway\'s built-in guardrails, with kubectl', () => {
@@ -176,6 +216,59 @@ describe('the Kubernetes gateway\'s built-in guardrails, with kubectl', () => {
     refusedBy(await kubectl(['patch', 'approvalrequest', 'held-delete', '--type=merge', '-p', '{"spec":{"reviews":[{"user":"agent-writer","decision":"Approved"}]}}']), 'chaperone-objects');
     refusedBy(await kubectl(['patch', 'approvalrequest', 'held-delete', '--subresource=status', '--type=merge', '-p', '{"status":{"phase":"Approved"}}']), 'chaperone-objects');
     refusedBy(await kubectl(['delete', 'agentidentity', 'agent']), 'chaperone-objects');
+  });
+
+  it('the API server as a proxy (services/proxy, pods/proxy, every form and verb, legacy paths) is refused before it is reached', async () => {
+    const paths = [
+      `/api/v1/namespaces/${ns}/services/${SERVICE}:80/proxy/`,
+      `/api/v1/namespaces/${ns}/services/${SERVICE}:http/proxy/metrics`,
+      `/api/v1/namespaces/${ns}/services/https:${SERVICE}:443/proxy/`,
+      `/api/v1/namespaces/${ns}/services/${SERVICE}/proxy`,
+      `/api/v1/proxy/namespaces/${ns}/services/${SERVICE}/`,
+      `/api/v1/namespaces/${ns}/pods/${OTHER_POD}/proxy/`,
+      `/api/v1/namespaces/${ns}/pods/${OTHER_POD}:8080/proxy/healthz`,
+      `/api/v1/proxy/namespaces/${ns}/pods/${OTHER_POD}:8080/`,
+    ];
+    for (const p of paths) {
+      const r = await kubectl(['get', '--raw', p]);
+      refusedBy(r, 'proxy-subresource');
+      assert.match(r.stderr, /guardrails\.allowProxy/, r.stderr);
+    }
+    const body = join(dir, 'proxy-body.json');
+    await writeFile(body, '{"q":1}');
+    refusedBy(await kubectl(['create', '--raw', `/api/v1/namespaces/${ns}/services/${SERVICE}:80/proxy/api`, '-f', body]), 'proxy-subresource');
+    refusedBy(await kubectl(['replace', '--raw', `/api/v1/namespaces/${ns}/pods/${OTHER_POD}/proxy/api`, '-f', body]), 'proxy-subresource');
+    refusedBy(await kubectl(['delete', '--raw', `/api/v1/proxy/namespaces/${ns}/services/https:${SERVICE}:443/api`]), 'proxy-subresource');
+  });
+
+  it('kubectl port-forward to another pod is refused, naming the guardrail', async () => {
+    refusedBy(await kubectl(['port-forward', `pod/${OTHER_POD}`, ':80']), 'proxy-subresource');
+  });
+
+  it('with guardrails.allowProxy, the request reaches the API server (no endpoints: 503 there), but never the agent\'s own pod', async () => {
+    const answered = async (p: string, want: RegExp): Promise<void> => {
+      const r = await kubectl(['get', '--raw', p], 'proxy');
+      assert.notEqual(r.code, 0, r.stdout);
+      assert.doesNotMatch(r.stderr, /guardrail:|CHAP_ERR/, r.stderr);
+      assert.match(r.stderr, want, r.stderr);
+    };
+    await answered(`/api/v1/namespaces/${ns}/services/${SERVICE}:80/proxy/`, /no endpoints available for service/);
+    await answered(`/api/v1/namespaces/${ns}/services/https:${SERVICE}:443/proxy/`, /no endpoints available for service/);
+    // The legacy /api/v1/proxy/ paths are gone from the API server: a 404 from it, not a refusal.
+    await answered(`/api/v1/proxy/namespaces/${ns}/services/${SERVICE}/`, /NotFound|could not find the requested resource/);
+    refusedBy(await kubectl(['get', '--raw', `/api/v1/namespaces/${ns}/pods/${AGENT_POD}:15000/proxy/`], 'proxy'), 'own-pod');
+    refusedBy(await kubectl(['get', '--raw', `/api/v1/proxy/namespaces/${ns}/pods/${AGENT_POD}/`], 'proxy'), 'own-pod');
+  });
+
+  it('with guardrails.allowProxy, a proxied answer (not a Kubernetes object) still goes through the text masker', { skip: HOST_IP === undefined ? 'no non-loopback IPv4 address for the API server to proxy to' : false }, async () => {
+    const r = await kubectl(['get', '--raw', `/api/v1/namespaces/${ns}/services/${ECHO}:80/proxy/`], 'proxy');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), '<html><body>session: [MASKED:jwt]</body></html>');
+    assert.ok(!r.stdout.includes(ECHO_JWT.split('.')[1]!));
+    const pod = await kubectl(['get', '--raw', `/api/v1/namespaces/${ns}/pods/${ECHO_POD}:${echoPort}/proxy/`], 'proxy');
+    assert.equal(pod.code, 0, pod.stderr);
+    assert.equal(pod.stdout.trim(), '<html><body>session: [MASKED:jwt]</body></html>');
+    refusedBy(await kubectl(['get', '--raw', `/api/v1/namespaces/${ns}/services/${ECHO}:80/proxy/`]), 'proxy-subresource');
   });
 
   it('impersonation (--as) is refused', async () => {

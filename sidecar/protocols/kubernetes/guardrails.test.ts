@@ -7,7 +7,7 @@ import { requestInfo } from './request-info.ts';
 
 const POD = { name: 'agent-7f9c', namespace: 'team-a' };
 const OWN_SA = { namespace: 'team-a', name: 'chaperone-kube' };
-const ctx = (o: Partial<GuardrailContext> = {}): GuardrailContext => ({ pod: POD, allowTokenRequests: false, credentialServiceAccount: () => OWN_SA, ...o });
+const ctx = (o: Partial<GuardrailContext> = {}): GuardrailContext => ({ pod: POD, allowTokenRequests: false, allowProxy: false, credentialServiceAccount: () => OWN_SA, ...o });
 
 interface Req {
   readonly method: string;
@@ -33,6 +33,37 @@ function verdict(r: Req, c: GuardrailContext = ctx()): string {
 
 const TOKEN_SECRET = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'tok', annotations: { 'kubernetes.io/service-account.name': 'default' } }, type: 'kubernetes.io/service-account-token' };
 const OWN_TOKEN_SECRET = { ...TOKEN_SECRET, metadata: { name: 'tok', annotations: { 'kubernetes.io/service-account.name': OWN_SA.name } } };
+
+const VERBS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
+/** Every form the API server relays by (`[scheme:]name[:port]`, legacy `/proxy/` prefix, watch prefix, odd case, encodings), with every verb. */
+const PROXY_FORMS: readonly [string, string][] = [
+  ['pods/proxy', '/api/v1/namespaces/team-a/pods/web-1/proxy'],
+  ['pods/proxy with a path', '/api/v1/namespaces/team-a/pods/web-1/proxy/metrics?x=1'],
+  ['pods/proxy with a trailing slash', '/api/v1/namespaces/team-a/pods/web-1/proxy/'],
+  ['pods/proxy to a port', '/api/v1/namespaces/team-a/pods/web-1:8080/proxy/healthz'],
+  ['pods/proxy over https to a port', '/api/v1/namespaces/team-a/pods/https:web-1:8443/proxy/'],
+  ['pods/proxy, subresource in other case', '/api/v1/namespaces/team-a/pods/web-1/Proxy/'],
+  ['pods/proxy with an encoded segment', '/api/v1/namespaces/team-a/pods/web-1/%70roxy/'],
+  ['pods/proxy with an encoded slash', '/api/v1/namespaces/team-a/pods/web-1%2Fproxy%2Fx'],
+  ['pods/proxy in another namespace', '/api/v1/namespaces/kube-system/pods/coredns-1/proxy/metrics'],
+  ['pods/proxy under another core version', '/api/v2/namespaces/team-a/pods/web-1/proxy/'],
+  ['legacy /proxy/ to a pod', '/api/v1/proxy/namespaces/team-a/pods/web-1/metrics'],
+  ['legacy /proxy/ to a pod port', '/api/v1/proxy/namespaces/team-a/pods/web-1:8080/'],
+  ['services/proxy', '/api/v1/namespaces/team-a/services/web/proxy/'],
+  ['services/proxy to a port', '/api/v1/namespaces/team-a/services/web:80/proxy/api/users'],
+  ['services/proxy to a named port', '/api/v1/namespaces/team-a/services/web:http/proxy/'],
+  ['services/proxy over https to a port', '/api/v1/namespaces/team-a/services/https:web:443/proxy/'],
+  ['services/proxy over https, no port', '/api/v1/namespaces/team-a/services/https:web:/proxy/'],
+  ['services/proxy without a path', '/api/v1/namespaces/team-a/services/web:80/proxy'],
+  ['services/proxy in kube-system', '/api/v1/namespaces/kube-system/services/kube-dns:dns-tcp/proxy/'],
+  ['legacy /proxy/ to a service', '/api/v1/proxy/namespaces/team-a/services/web/'],
+  ['legacy /proxy/ to a service port', '/api/v1/proxy/namespaces/team-a/services/https:web:443/admin'],
+  ['legacy /proxy/ to a service, no path', '/api/v1/proxy/namespaces/team-a/services/web'],
+  ['watch prefix with a proxy subresource', '/api/v1/watch/namespaces/team-a/pods/web-1/proxy/x'],
+  ['pods/portforward', '/api/v1/namespaces/team-a/pods/web-1/portforward?ports=5432'],
+  ['pods/portforward, subresource in other case', '/api/v1/namespaces/team-a/pods/web-1/PortForward'],
+];
+const PROXY_CASES: readonly [string, Req][] = PROXY_FORMS.flatMap(([what, url]) => VERBS.map((method): [string, Req] => [`${what} (${method})`, { method, url }]));
 
 const CASES: readonly [string, Req, string][] = [
   // Token minting
@@ -99,6 +130,19 @@ const CASES: readonly [string, Req, string][] = [
   ['logs of its own pod', { method: 'GET', url: '/api/v1/namespaces/team-a/pods/agent-7f9c/log?follow=true' }, 'allowed'],
   ['delete of another pod', { method: 'DELETE', url: '/api/v1/namespaces/team-a/pods/web-1' }, 'allowed'],
   ['exec into a pod of the same name elsewhere', { method: 'POST', url: '/api/v1/namespaces/team-b/pods/agent-7f9c/exec' }, 'allowed'],
+  ['proxy to its own pod through a port (name:port)', { method: 'GET', url: '/api/v1/namespaces/team-a/pods/agent-7f9c:15000/proxy/' }, 'guardrail:own-pod'],
+  ['proxy to its own pod through https:name:port', { method: 'GET', url: '/api/v1/namespaces/team-a/pods/https:agent-7f9c:8443/proxy/x' }, 'guardrail:own-pod'],
+  ['legacy proxy to its own pod through a port', { method: 'POST', url: '/api/v1/proxy/namespaces/team-a/pods/agent-7f9c:15000/admin' }, 'guardrail:own-pod'],
+  // The API server as a relay to other pods and services
+  ...PROXY_CASES.map(([what, req]): [string, Req, string] => [what, req, 'guardrail:proxy-subresource']),
+  ['a pod named like a port form, read plainly', { method: 'GET', url: '/api/v1/namespaces/team-a/pods/web-1' }, 'allowed'],
+  ['a Service read', { method: 'GET', url: '/api/v1/namespaces/team-a/services/web' }, 'allowed'],
+  ['a Service patch', { method: 'PATCH', url: '/api/v1/namespaces/team-a/services/web', body: {} }, 'allowed'],
+  ['the endpoints of a Service', { method: 'GET', url: '/api/v1/namespaces/team-a/endpoints/web' }, 'allowed'],
+  ['logs of another pod', { method: 'GET', url: '/api/v1/namespaces/team-a/pods/web-1/log' }, 'allowed'],
+  ['exec into another pod (an upgrade: refused by the gateway, not by the pack)', { method: 'POST', url: '/api/v1/namespaces/team-a/pods/web-1/exec?command=sh' }, 'allowed'],
+  ['attach to another pod', { method: 'POST', url: '/api/v1/namespaces/team-a/pods/web-1/attach' }, 'allowed'],
+  ['a proxy subresource of another group (not the core API)', { method: 'GET', url: '/apis/example.com/v1/namespaces/team-a/widgets/w/proxy' }, 'allowed'],
   // Impersonation
   ['Impersonate-User', { method: 'GET', url: '/api/v1/namespaces/team-a/pods', headers: { 'Impersonate-User': 'someone' } }, 'guardrail:impersonation'],
   ['Impersonate-Group', { method: 'GET', url: '/version', headers: { 'impersonate-group': 'system:masters' } }, 'guardrail:impersonation'],
@@ -125,6 +169,32 @@ describe('guardrailVerdict', () => {
     assert.equal(verdict({ method: 'PATCH', url: '/api/v1/namespaces/team-a/configmaps/chaperone-agent', body: {} }, c), 'guardrail:chaperone-objects');
     assert.equal(verdict({ method: 'GET', url: '/api/v1/pods', headers: { 'impersonate-user': 'x' } }, c), 'guardrail:impersonation');
     assert.equal(verdict({ method: 'DELETE', url: '/api/v1/namespaces/team-a/pods/agent-7f9c' }, c), 'guardrail:own-pod');
+  });
+  it('with allowProxy, lets every proxy form and verb through to other pods and services', () => {
+    const c = ctx({ allowProxy: true });
+    for (const [what, req] of PROXY_CASES) assert.equal(verdict(req, c), 'allowed', what);
+  });
+  it('with allowProxy, the agent\'s own pod (every form) and nodes/proxy stay refused, and nothing else is lifted', () => {
+    const c = ctx({ allowProxy: true });
+    assert.equal(verdict({ method: 'GET', url: '/api/v1/namespaces/team-a/pods/agent-7f9c/proxy/' }, c), 'guardrail:own-pod');
+    assert.equal(verdict({ method: 'GET', url: '/api/v1/namespaces/team-a/pods/agent-7f9c:15000/proxy/' }, c), 'guardrail:own-pod');
+    assert.equal(verdict({ method: 'GET', url: '/api/v1/namespaces/team-a/pods/http:agent-7f9c:15000/proxy/' }, c), 'guardrail:own-pod');
+    assert.equal(verdict({ method: 'GET', url: '/api/v1/proxy/namespaces/team-a/pods/agent-7f9c:15000/' }, c), 'guardrail:own-pod');
+    assert.equal(verdict({ method: 'POST', url: '/api/v1/namespaces/team-a/pods/agent-7f9c/portforward' }, c), 'guardrail:own-pod');
+    assert.equal(verdict({ method: 'GET', url: '/api/v1/nodes/node-1/proxy/pods' }, c), 'guardrail:node-proxy');
+    assert.equal(verdict({ method: 'GET', url: '/api/v1/proxy/nodes/node-1:10250/pods' }, c), 'guardrail:node-proxy');
+    assert.equal(verdict({ method: 'POST', url: '/api/v1/namespaces/team-a/serviceaccounts/default/token' }, c), 'guardrail:token-request');
+  });
+  it('allowTokenRequests does not lift the proxy guardrail', () => {
+    assert.equal(verdict({ method: 'GET', url: '/api/v1/namespaces/team-a/services/web:80/proxy/' }, ctx({ allowTokenRequests: true })), 'guardrail:proxy-subresource');
+  });
+  it('the refusal says what is refused, why, and how to opt out', () => {
+    const v = guardrailVerdict({ info: facts({ method: 'GET', url: '/api/v1/namespaces/team-a/services/web:80/proxy/' }).kube!, body: undefined }, ctx());
+    assert.ok(v.refused);
+    assert.match(v.message, /pods\/proxy, services\/proxy/);
+    assert.match(v.message, /pods\/portforward/);
+    assert.match(v.message, /egress allow-list/);
+    assert.match(v.message, /guardrails\.allowProxy/);
   });
   it('without the pod\'s name, the own-pod guardrail cannot tell its pod; with the name but no namespace, the name counts everywhere', () => {
     assert.equal(verdict({ method: 'DELETE', url: '/api/v1/namespaces/team-a/pods/agent-7f9c' }, ctx({ pod: { name: undefined, namespace: undefined } })), 'allowed');

@@ -3,14 +3,16 @@
 // The `guardrails` pack is always on. It refuses credential minting (TokenRequest, legacy token Secrets,
 // CertificateSigningRequests),
 // writes to Chaperone's own objects (its ConfigMaps, the chaperone.dev resources), exec/attach/
-// port-forward/proxy/ephemeral containers and writes on the agent's own pod, and impersonation
-// headers. Only token minting has an opt-out (`guardrails.allowTokenRequests`), and even then a token
-// for the connection's own ServiceAccount (the sidecar's credential) is refused.
+// port-forward/proxy/ephemeral containers and writes on the agent's own pod, nodes/proxy, the API
+// server as a relay to other pods and services (pods/proxy, services/proxy, pods/portforward), and
+// impersonation headers. Token minting has an opt-out (`guardrails.allowTokenRequests`; even then a
+// token for the connection's own ServiceAccount, the sidecar's credential, is refused) and so has the
+// relay (`guardrails.allowProxy`; never to the agent's own pod, never nodes/proxy).
 import type { CompiledHttpPolicy, HttpFacts } from '../../policy/http-rules.ts';
 import { decodeProtoObject } from './proto-body.ts';
 import type { KubeRequestInfo } from './request-info.ts';
 
-export type GuardrailName = 'token-request' | 'legacy-token-secret' | 'certificate-signing' | 'chaperone-objects' | 'own-pod' | 'node-proxy' | 'impersonation';
+export type GuardrailName = 'token-request' | 'legacy-token-secret' | 'certificate-signing' | 'chaperone-objects' | 'own-pod' | 'node-proxy' | 'proxy-subresource' | 'impersonation';
 
 export interface ServiceAccountRef {
   readonly namespace: string;
@@ -22,6 +24,8 @@ export interface GuardrailContext {
   readonly pod: { readonly name: string | undefined; readonly namespace: string | undefined };
   /** `guardrails.allowTokenRequests` of the connection. */
   readonly allowTokenRequests: boolean;
+  /** `guardrails.allowProxy` of the connection. */
+  readonly allowProxy: boolean;
   /** The ServiceAccount of the connection's credential; undefined when it cannot be told (then no token is minted even with the opt-out). */
   readonly credentialServiceAccount: () => ServiceAccountRef | undefined;
 }
@@ -151,6 +155,21 @@ const chaperoneObjects: Guardrail = {
   },
 };
 
+/** A relayed request (`…/proxy` subresource or the legacy `/proxy/` verb). */
+function isProxy(i: KubeRequestInfo): boolean {
+  return i.verb === 'proxy' || lower(i.subresource) === 'proxy';
+}
+
+/**
+ * The object a proxy request names: the API server reads `[scheme:]name[:port]` there
+ * (`web:8080`, `https:web:8443`; apimachinery `SplitSchemeNamePort`), other requests name it plainly.
+ */
+function targetName(i: KubeRequestInfo): string {
+  if (!isProxy(i)) return i.name;
+  const parts = i.name.split(':');
+  return (parts.length === 3 ? parts[1] : parts[0]) ?? '';
+}
+
 const ownPod: Guardrail = {
   name: 'own-pod',
   message: 'exec, attach, port-forward, proxy, ephemeral containers and writes on the agent\'s own pod would reach the sidecar\'s files, ports and credentials',
@@ -160,7 +179,7 @@ const ownPod: Guardrail = {
     const sameNs = namespace === undefined || i.namespace === namespace;
     // A collection delete in the pod's namespace deletes the pod.
     if (i.verb === 'deletecollection') return namespace !== undefined && i.namespace === namespace;
-    if (name === undefined || i.name !== name || !sameNs) return false;
+    if (name === undefined || targetName(i) !== name || !sameNs) return false;
     return !READ_VERBS.has(i.verb) || POD_STREAMS.has(lower(i.subresource));
   },
 };
@@ -172,6 +191,20 @@ const nodeProxy: Guardrail = {
   refuses: ({ info: i }) => core(i, 'nodes') && (lower(i.subresource) === 'proxy' || i.verb === 'proxy'),
 };
 
+/** Pod subresources through which the API server carries the agent's traffic to the pod's ports. */
+const POD_RELAYS = new Set(['proxy', 'portforward']);
+
+const proxySubresource: Guardrail = {
+  name: 'proxy-subresource',
+  message: 'pods/proxy, services/proxy (every verb, the legacy /api/v1/proxy/… paths and the <name>:<port> and https:<name>:<port> forms included) and pods/portforward make the API server relay the agent\'s traffic to any in-cluster endpoint, around the egress allow-list that confines it to the sidecar, and the answers are not Kubernetes objects the gateway can mask by meaning; set guardrails.allowProxy on the connection for an agent whose job this is (its answers are then masked as text; the agent\'s own pod and nodes/proxy stay refused)',
+  // Core group: `/api/v1/namespaces/<ns>/pods|services/<name>/proxy/…`, `pods/<name>/portforward`, and any legacy
+  // `/api/v1/proxy/…` (nodes are refused before, by node-proxy). Fail closed: a proxy subresource on any core resource.
+  refuses: ({ info: i }, ctx) => {
+    if (ctx.allowProxy || !i.isResourceRequest || i.apiGroup !== '') return false;
+    return isProxy(i) || (lower(i.resource) === 'pods' && POD_RELAYS.has(lower(i.subresource)));
+  },
+};
+
 const impersonation: Guardrail = {
   name: 'impersonation',
   message: 'Impersonate-* headers (kubectl --as, --as-group, --as-uid) would act as someone else with the sidecar\'s credential',
@@ -179,7 +212,7 @@ const impersonation: Guardrail = {
 };
 
 /** In the order they are checked (the first that refuses names the refusal). */
-export const GUARDRAILS: readonly Guardrail[] = [impersonation, tokenRequest, legacyTokenSecret, certificateSigning, chaperoneObjects, ownPod, nodeProxy];
+export const GUARDRAILS: readonly Guardrail[] = [impersonation, tokenRequest, legacyTokenSecret, certificateSigning, chaperoneObjects, ownPod, nodeProxy, proxySubresource];
 
 export function guardrailRule(name: GuardrailName): string {
   return `guardrail:${name}`;

@@ -55,6 +55,12 @@ describe('KUBERNETES_PROFILE', () => {
     assert.equal(mode('GET', '/api/v1/namespaces/a/secrets/s', 'application/yaml'), 'refuse/stream');
     assert.equal(mode('GET', '/api/v1/namespaces/a/secrets?watch=1', 'application/cbor-seq'), 'refuse/stream');
     assert.equal(mode('GET', '/api/v1/namespaces/a/services/web:80/proxy/x', 'text/html'), 'text/stream');
+    // Answers relayed from a pod or service (allowed with guardrails.allowProxy) are not objects: masked as text whatever their type, never refused.
+    assert.equal(mode('GET', '/api/v1/namespaces/a/pods/web-1:8080/proxy/', 'application/yaml'), 'text/stream');
+    assert.equal(mode('GET', '/api/v1/namespaces/a/pods/web-1/Proxy/x', 'application/octet-stream'), 'text/stream');
+    assert.equal(mode('POST', '/api/v1/proxy/namespaces/a/services/https:web:443/x', 'application/vnd.kubernetes.protobuf'), 'text/stream');
+    assert.equal(mode('GET', '/api/v1/namespaces/a/services/web/proxy/', ''), 'text/stream');
+    assert.equal(mode('GET', '/api/v1/namespaces/a/services/web/proxy/x.json', 'application/json'), 'objects/fail');
     assert.equal(mode('GET', '/openapi/v2', 'application/com.github.proto-openapi.spec.v2@v1.0+protobuf'), 'text/stream');
   });
   it('classifies for the recording', () => {

@@ -43,10 +43,10 @@ export function jsonAccept(accept: string | undefined): string {
   return kept.length > 0 ? kept.join(',') : 'application/json';
 }
 
-/** Requests the API server relays to a pod, service or node (their answers are whatever that endpoint sends). */
+/** Requests the API server relays to a pod, service or node (their answers are whatever that endpoint sends: masked as text, never refused for their type). */
 function relayed(f: HttpFacts): boolean {
   const k = f.kube;
-  return k?.isResourceRequest === true && (k.verb === 'proxy' || k.subresource === 'proxy');
+  return k?.isResourceRequest === true && (k.verb === 'proxy' || k.subresource.toLowerCase() === 'proxy');
 }
 
 /** Headers that authenticate to the API server other than the credential: never from the agent. */
@@ -139,7 +139,7 @@ function credentialServiceAccount(tokenFile: string): () => ServiceAccountRef | 
 
 /** The guardrails' view of this connection and pod. */
 export function guardrailContext(conn: KubernetesConnectionConfig, pod: GuardrailContext['pod']): GuardrailContext {
-  return { pod, allowTokenRequests: conn.guardrails?.allowTokenRequests === true, credentialServiceAccount: credentialServiceAccount(conn.credentials.tokenFile) };
+  return { pod, allowTokenRequests: conn.guardrails?.allowTokenRequests === true, allowProxy: conn.guardrails?.allowProxy === true, credentialServiceAccount: credentialServiceAccount(conn.credentials.tokenFile) };
 }
 
 /** Starts the gateway for one kubernetes connection (tests call this directly; `pod` is the sidecar's own pod for the own-pod guardrail). */

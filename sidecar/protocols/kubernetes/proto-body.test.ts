@@ -41,7 +41,7 @@ function encodeProtoObject(o: ProtoObject, data: Readonly<Record<string, string>
 
 const secret = (type: string, sa = 'default'): ProtoObject => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'tok', generateName: '', labels: {}, annotations: { 'kubernetes.io/service-account.name': sa } }, type });
 const configMap = (name: string, labels: Record<string, string> = {}): ProtoObject => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, generateName: '', labels, annotations: {} }, type: '' });
-const ctx: GuardrailContext = { pod: { name: 'agent-0', namespace: 'team-a' }, allowTokenRequests: false, credentialServiceAccount: () => ({ namespace: 'team-a', name: 'chaperone-kube' }) };
+const ctx: GuardrailContext = { pod: { name: 'agent-0', namespace: 'team-a' }, allowTokenRequests: false, allowProxy: false, credentialServiceAccount: () => ({ namespace: 'team-a', name: 'chaperone-kube' }) };
 
 function verdict(method: string, path: string, raw: Buffer): string {
   const info = { ...requestInfo(method, path, new URLSearchParams()), headers: { impersonate: [], contentType: 'application/vnd.kubernetes.protobuf' } };
