@@ -4,7 +4,7 @@ import type { SqlPack } from './types.ts';
 
 export const readOnly: SqlPack = {
   name: 'read-only',
-  description: 'Allow only reads (SELECT, COPY TO STDOUT, SHOW, EXPLAIN, transaction control); deny writes, DDL, DCL, admin, row and advisory locks and read-write overrides.',
+  description: 'Allow only reads (SELECT, COPY TO STDOUT, SHOW, EXPLAIN, transaction control); deny writes (NOTIFY and two-phase commit included), DDL, DCL, admin, row and advisory locks and read-write overrides.',
   rules: [
     {
       id: 'read-only.kind',
@@ -49,5 +49,8 @@ export const readOnly: SqlPack = {
     { sql: 'SELECT * INTO copy_of_users FROM users', expect: 'deny', reason: 'not-read-only', why: 'SELECT INTO creates a table' },
     { sql: 'SET ROLE admin', expect: 'deny', reason: 'not-read-only', why: 'role changes are DCL' },
     { sql: 'SELECT 1; DROP TABLE users', expect: 'deny', reason: 'not-read-only', why: 'a harmless first statement does not excuse the second' },
+    { sql: "COMMIT PREPARED 'batch-7'", expect: 'deny', reason: 'not-read-only', why: "commits another session's prepared writes (PostgreSQL allows it in a read-only session)" },
+    { sql: "NOTIFY jobs, 'run'", expect: 'deny', reason: 'not-read-only', why: 'wakes every listener; PostgreSQL sends it from a read-only transaction' },
+    { sql: 'LISTEN jobs', expect: 'allow', why: 'listening changes nothing for other sessions' },
   ],
 };

@@ -193,7 +193,9 @@ export const BASE_KIND: Readonly<Record<string, SqlKind>> = {
   SelectStmt: 'read', DeclareCursorStmt: 'read', PrepareStmt: 'read',
   TransactionStmt: 'transaction', ConstraintsSetStmt: 'transaction',
   VariableShowStmt: 'utility', VariableSetStmt: 'utility', DiscardStmt: 'utility', ListenStmt: 'utility',
-  UnlistenStmt: 'utility', NotifyStmt: 'utility', DeallocateStmt: 'utility', ClosePortalStmt: 'utility',
+  // NOTIFY reaches every listening session (job queues, cache invalidation) and PostgreSQL sends it
+  // from a read-only transaction too: a write to other sessions, not a session utility.
+  UnlistenStmt: 'utility', NotifyStmt: 'write', DeallocateStmt: 'utility', ClosePortalStmt: 'utility',
   FetchStmt: 'utility', ExplainStmt: 'read', ExecuteStmt: 'read',
   InsertStmt: 'write', UpdateStmt: 'write', DeleteStmt: 'write', MergeStmt: 'write', TruncateStmt: 'write',
   LockStmt: 'write', RefreshMatViewStmt: 'write', CopyStmt: 'read',
@@ -262,6 +264,9 @@ const TARGET_ACCESS: ReadonlyMap<string, TableAccess> = new Map<string, TableAcc
   ['AlterSeqStmt.sequence', 'write'], ['CommentStmt.object', 'write'], ['SecLabelStmt.object', 'write'],
   ['CreateForeignTableStmt.relation', 'write'], ['AlterObjectDependsStmt.relation', 'write'],
 ]);
+
+/** TransactionStmt kinds of two-phase commit (outlive the session or finish another one's transaction). */
+const TWO_PHASE: ReadonlySet<string> = new Set(['TRANS_STMT_PREPARE', 'TRANS_STMT_COMMIT_PREPARED', 'TRANS_STMT_ROLLBACK_PREPARED']);
 
 const DML_TYPES = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt']);
 
@@ -1073,6 +1078,11 @@ const HANDLERS: Readonly<Record<string, Handler>> = {
     w.walkChildren('AlterDatabaseSetStmt', node, SETSTMT_SKIP);
   },
   TransactionStmt(w, node) {
+    // Two-phase commit outlives the session: PREPARE TRANSACTION keeps the transaction (its locks,
+    // its xmin) after the connection ends; COMMIT PREPARED makes another session's prepared writes
+    // durable and ROLLBACK PREPARED throws them away. PostgreSQL allows both with
+    // default_transaction_read_only on, so they are writes, not transaction control.
+    if (TWO_PHASE.has(enumStr(node.kind))) w.escalate('write');
     for (const o of Array.isArray(node.options) ? node.options : []) {
       const d = unwrap(o)?.[1];
       if (d?.defname === 'transaction_read_only') {

@@ -118,6 +118,23 @@ const EXACT: ReadonlyMap<string, FunctionEffect> = new Map<string, FunctionEffec
   ['pg_clear_relation_stats', ADMIN],
   ['pg_clear_attribute_stats', ADMIN],
   ['pg_background_launch', { kind: 'admin', flags: ['dynamicCode'], sqlArgs: [0] }],
+  // NOTIFY as a function: delivered to every listener, allowed in a read-only transaction.
+  ['pg_notify', { kind: 'write' }],
+  // Index maintenance PostgreSQL runs with default_transaction_read_only on (it writes WAL, no xid):
+  // BRIN summaries added or removed, a GIN pending list merged into the index. Like VACUUM: admin.
+  ['brin_summarize_new_values', ADMIN],
+  ['brin_summarize_range', ADMIN],
+  ['brin_desummarize_range', ADMIN],
+  ['gin_clean_pending_list', ADMIN],
+  // Catalog and server internals: the OID counter, initdb's pinned objects, an extension script's
+  // config dump, a WAL running-xacts record (PG 16), adminpack's old rotate, autoprewarm's file/worker.
+  ['pg_nextoid', ADMIN],
+  ['pg_stop_making_pinned_objects', ADMIN],
+  ['pg_extension_config_dump', ADMIN],
+  ['pg_log_standby_snapshot', ADMIN],
+  ['pg_rotate_logfile_old', ADMIN],
+  ['autoprewarm_dump_now', ADMIN],
+  ['autoprewarm_start_worker', ADMIN],
   ['pg_sleep', SLEEP],
   ['pg_sleep_for', SLEEP],
   ['pg_sleep_until', SLEEP],

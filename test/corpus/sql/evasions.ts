@@ -72,7 +72,7 @@ export const EVASIONS: readonly EvasionCase[] = [
   { name: 'tabs and newlines', sql: 'DELETE\tFROM\n\tpublic.users\r\nWHERE id = 1', why: 'whitespace of any kind', facts: { tables: ['public.users:write'] }, readOnly: 'deny', custom: 'deny' },
   { name: 'full-width semicolon', sql: 'SELECT 1；DELETE FROM t', why: 'U+FF1B is not a separator: the parser refuses it', parseError: true, readOnly: 'deny' },
   // --- identifiers -----------------------------------------------------------------------------
-  { name: 'quoted identifier with other case', sql: 'DELETE FROM public."Users" WHERE id = 1', why: '"Users" is a different table from users', facts: { tables: ['public.Users:write'] }, readOnly: 'deny', custom: 'allow' },
+  { name: 'quoted identifier with other case', sql: 'DELETE FROM public."Users" WHERE id = 1', why: '"Users" is a different table from users', facts: { tables: ['public.Users:write'] }, readOnly: 'deny' },
   { name: 'quoted identifier, same case', sql: 'DELETE FROM "public"."users" WHERE id = 1', why: 'quoting a lowercase name changes nothing', facts: { tables: ['public.users:write'] }, readOnly: 'deny', custom: 'deny' },
   { name: 'Unicode escape identifier', sql: 'UPDATE public.U&"\\0075sers" SET a = 1 WHERE id = 1', why: 'U&"\\0075sers" is users', facts: { tables: ['public.users:write'] }, readOnly: 'deny', custom: 'deny' },
   { name: 'Unicode escape with UESCAPE', sql: "UPDATE public.U&\"!0075sers\" UESCAPE '!' SET a = 1 WHERE id = 1", why: 'a custom escape character', facts: { tables: ['public.users:write'] }, readOnly: 'deny', custom: 'deny' },
@@ -80,7 +80,7 @@ export const EVASIONS: readonly EvasionCase[] = [
   { name: 'qualified read of public', sql: 'SELECT * FROM public.users', why: 'the allow-list covers it', facts: { tables: ['public.users:read'] }, readOnly: 'allow', allowlist: 'allow' },
   { name: 'allow-list does not widen to a second schema', sql: 'SELECT * FROM public.users JOIN billing.cards c ON true', why: 'every table must match an allow', facts: { tables: ['public.users:read', 'billing.cards:read'] }, readOnly: 'allow', allowlist: 'deny', custom: 'deny' },
   { name: 'search_path change then unqualified write', sql: 'SET search_path = evil, public; DELETE FROM users WHERE id = 1', why: 'CUSTOM pins unqualified names to public, so it refuses the search_path change', statements: 2, at: 1, facts: { tables: ['users:write'] }, readOnly: 'deny', custom: 'deny' },
-  { name: 'pinned schema resolves unqualified names', sql: 'DELETE FROM cards WHERE id = 1', why: 'CUSTOM pins public, so cards is public.cards, not billing.cards', facts: { tables: ['cards:write'] }, readOnly: 'deny', custom: 'allow' },
+  { name: 'pinned schema resolves unqualified names', sql: 'DELETE FROM cards WHERE id = 1', why: 'CUSTOM pins public, so cards is public.cards, not billing.cards', facts: { tables: ['cards:write'] }, readOnly: 'deny' },
   { name: 'pg_temp shadowing', sql: 'CREATE TEMP TABLE users (id int)', why: 'a temp table shadows public.users for unqualified names', facts: { kind: 'ddl', tables: ['users:write'] }, readOnly: 'deny', packs: { 'no-ddl': 'deny' } },
   // --- strings and quoting ---------------------------------------------------------------------
   { name: 'statement inside dollar quotes', sql: 'SELECT $$; DELETE FROM t; $$', why: 'it is a string', statements: 1, facts: { kind: 'read', noTables: ['t'] }, readOnly: 'allow' },
@@ -158,7 +158,7 @@ export const EVASIONS: readonly EvasionCase[] = [
   { name: 'RESET SESSION AUTHORIZATION', sql: 'RESET SESSION AUTHORIZATION', why: 'the same', facts: { flags: ['roleChange'] }, readOnly: 'deny', packs: { 'no-role-change': 'deny' } },
   { name: 'ALTER ROLE … SET role', sql: "ALTER ROLE me SET role = 'postgres'", why: 'role default for later sessions', facts: { kind: 'dcl', command: 'ALTER_ROLE' }, readOnly: 'deny', packs: { 'no-role-change': 'deny' } },
   { name: 'GRANT a role', sql: 'GRANT pg_write_server_files TO me', why: 'role membership', facts: { kind: 'dcl', command: 'GRANT_ROLE' }, readOnly: 'deny', packs: { 'no-role-change': 'deny', 'no-dcl': 'deny' } },
-  { name: 'BEGIN READ WRITE', sql: 'BEGIN ISOLATION LEVEL SERIALIZABLE, READ WRITE', why: 'undoes default_transaction_read_only', facts: { kind: 'transaction', flags: ['readWriteOverride'] }, readOnly: 'deny', custom: 'allow' },
+  { name: 'BEGIN READ WRITE', sql: 'BEGIN ISOLATION LEVEL SERIALIZABLE, READ WRITE', why: 'undoes default_transaction_read_only', facts: { kind: 'transaction', flags: ['readWriteOverride'] }, readOnly: 'deny' },
   { name: 'START TRANSACTION READ WRITE', sql: 'START TRANSACTION READ WRITE', why: 'the same', facts: { flags: ['readWriteOverride'] }, readOnly: 'deny' },
   { name: 'BEGIN READ ONLY', sql: 'BEGIN READ ONLY', why: 'harmless', facts: { noFlags: ['readWriteOverride'] }, readOnly: 'allow' },
   { name: 'SET TRANSACTION READ WRITE', sql: 'SET TRANSACTION READ WRITE', why: 'undoes read-only for this transaction', facts: { flags: ['readWriteOverride'] }, readOnly: 'deny' },
@@ -215,4 +215,14 @@ export const EVASIONS: readonly EvasionCase[] = [
   { name: 'table_to_xml of a computed name', sql: "SELECT table_to_xml(current_setting('my.t')::regclass, true, false, '')", why: 'could be any table', facts: { tables: ['*:read'], flags: ['dynamicCode'] }, readOnly: 'allow', custom: 'deny', allowlist: 'deny' },
   { name: 'NUL byte hiding a statement', sql: 'SELECT 1\u0000; DROP TABLE t', why: 'the parser stops at NUL: refused, not judged on the part before it', parseError: true, readOnly: 'deny', custom: 'deny' },
   { name: 'pg_surgery', sql: "SELECT heap_force_kill('t'::regclass, ARRAY['(0,1)']::tid[])", why: 'destroys tuples', facts: { kind: 'admin' }, readOnly: 'deny', packs: { 'no-admin': 'deny' } },
+  // --- differential run against PostgreSQL 15 (regression corpus + catalog of volatile built-ins):
+  // statements PostgreSQL runs with default_transaction_read_only on that still change state ------
+  { name: 'COMMIT PREPARED', sql: "COMMIT PREPARED 'w1'", why: "commits another session's prepared writes; PostgreSQL allows it in a read-only session", facts: { kind: 'write', command: 'COMMIT_PREPARED' }, readOnly: 'deny' },
+  { name: 'ROLLBACK PREPARED', sql: "ROLLBACK PREPARED 'w1'", why: "throws away another session's prepared transaction", facts: { kind: 'write', command: 'ROLLBACK_PREPARED' }, readOnly: 'deny' },
+  { name: 'PREPARE TRANSACTION', sql: "BEGIN; SELECT 1; PREPARE TRANSACTION 'r1'", statements: 3, at: 2, why: 'the transaction outlives the session, holding its locks and xmin', facts: { kind: 'write', command: 'PREPARE' }, readOnly: 'deny' },
+  { name: 'NOTIFY', sql: "NOTIFY jobs, 'run'", why: 'delivered to every listener (job queues), from a read-only transaction too', facts: { kind: 'write', command: 'NOTIFY' }, readOnly: 'deny', packs: { 'no-ddl': 'allow' } },
+  { name: 'pg_notify', sql: "SELECT pg_notify('jobs', 'run')", why: 'NOTIFY as a function', facts: { kind: 'write', functions: ['pg_notify'] }, readOnly: 'deny' },
+  { name: 'brin_summarize_range', sql: "SELECT pg_catalog.brin_summarize_range('orders_brin', 0)", why: 'rewrites index pages (WAL, no xid): runs read-only', facts: { kind: 'admin', flags: ['adminFunction'] }, readOnly: 'deny', packs: { 'no-admin': 'deny' } },
+  { name: 'brin_desummarize_range', sql: "SELECT brin_desummarize_range('orders_brin'::regclass, 0)", why: 'the same', facts: { kind: 'admin' }, readOnly: 'deny' },
+  { name: 'gin_clean_pending_list', sql: "SELECT gin_clean_pending_list('docs_gin')", why: 'merges the pending list into the index, read-only or not', facts: { kind: 'admin' }, readOnly: 'deny', packs: { 'no-admin': 'deny' } },
 ];
