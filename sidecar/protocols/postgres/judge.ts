@@ -4,7 +4,7 @@ import type { CompiledSqlPolicy } from '../../policy/sql-rules.ts';
 import { evaluateSql, type SqlDecision } from '../../policy/evaluate-sql.ts';
 import type { StatementClassification } from '../../recording/event.ts';
 import type { Protocol, SqlClassifier } from './sql-cache.ts';
-import { displayTable, sha256Hex, type ClassifyResult, type StatementFacts } from './sql-facts.ts';
+import { displayTable, isTrueish, sha256Hex, type ClassifyResult, type SettingChange, type StatementFacts } from './sql-facts.ts';
 import type { PreparedRegistry } from './sql-prepared.ts';
 
 export interface Judgement {
@@ -18,10 +18,20 @@ export interface Judgement {
 /** Settings whose change would lift the read-only second wall set at start-up. */
 const READ_ONLY_SETTINGS = new Set(['default_transaction_read_only', 'transaction_read_only', '*']);
 
+/**
+ * Turning read-only on is what the connection already is: BEGIN READ ONLY, SET TRANSACTION READ ONLY,
+ * SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY (pgjdbc's setReadOnly(true), Spring's
+ * readOnly transactions). Only a SET to a value PostgreSQL reads as true; the value is a literal, so
+ * such shapes are cached by exact text only.
+ */
+function turnsReadOnlyOn(s: SettingChange): boolean {
+  return s.name !== '*' && s.action === 'set' && isTrueish(s.value);
+}
+
 /** A read-only connection refuses anything that could undo default_transaction_read_only, whatever the policy says. */
 export function readOnlyViolation(facts: readonly StatementFacts[]): SqlDecision | null {
   for (const f of facts) {
-    const setting = f.settings.find((s) => READ_ONLY_SETTINGS.has(s.name));
+    const setting = f.settings.find((s) => READ_ONLY_SETTINGS.has(s.name) && !turnsReadOnlyOn(s));
     if (f.flags.includes('readWriteOverride') || setting !== undefined) {
       return {
         action: 'deny',
