@@ -135,6 +135,10 @@ const EXACT: ReadonlyMap<string, FunctionEffect> = new Map<string, FunctionEffec
   ['pg_rotate_logfile_old', ADMIN],
   ['autoprewarm_dump_now', ADMIN],
   ['autoprewarm_start_worker', ADMIN],
+  // pageinspect: raw pages of any relation (a table's rows, an index's keys, pg_authid), whatever the
+  // table rules say: bt_page_items('cards_pkey', 1) names an index, not the table. Every table.
+  ['get_raw_page', { allTables: true }],
+  ['bt_page_items', { allTables: true }],
   ['pg_sleep', SLEEP],
   ['pg_sleep_for', SLEEP],
   ['pg_sleep_until', SLEEP],

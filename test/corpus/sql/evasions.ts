@@ -224,5 +224,7 @@ export const EVASIONS: readonly EvasionCase[] = [
   { name: 'pg_notify', sql: "SELECT pg_notify('jobs', 'run')", why: 'NOTIFY as a function', facts: { kind: 'write', functions: ['pg_notify'] }, readOnly: 'deny' },
   { name: 'brin_summarize_range', sql: "SELECT pg_catalog.brin_summarize_range('orders_brin', 0)", why: 'rewrites index pages (WAL, no xid): runs read-only', facts: { kind: 'admin', flags: ['adminFunction'] }, readOnly: 'deny', packs: { 'no-admin': 'deny' } },
   { name: 'brin_desummarize_range', sql: "SELECT brin_desummarize_range('orders_brin'::regclass, 0)", why: 'the same', facts: { kind: 'admin' }, readOnly: 'deny' },
+  { name: 'pageinspect raw page of a denied table', sql: "SELECT * FROM heap_page_items(get_raw_page('billing.cards', 0))", why: "the page's tuples are the table's rows: reads every table, not one the rules would name", facts: { kind: 'read', tables: ['*:read'] }, readOnly: 'allow', custom: 'deny', allowlist: 'deny' },
+  { name: 'pageinspect index items', sql: "SELECT * FROM bt_page_items('cards_pkey', 1)", why: "an index's keys are the table's values", facts: { tables: ['*:read'] }, readOnly: 'allow', custom: 'deny', allowlist: 'deny' },
   { name: 'gin_clean_pending_list', sql: "SELECT gin_clean_pending_list('docs_gin')", why: 'merges the pending list into the index, read-only or not', facts: { kind: 'admin' }, readOnly: 'deny', packs: { 'no-admin': 'deny' } },
 ];
