@@ -1,6 +1,7 @@
 // The ApprovalRequest's phase from its spec, reviews and the clock (pure): what the controller writes to status.
 import type { ApprovalRequest, ApprovalRequestReview, ApprovalRequestStatus } from '../api/types.ts';
 import { durationSeconds } from '../compile/rules.ts';
+import { CREATED_BY_ANNOTATION } from '../../sidecar/approvals/verdict.ts';
 
 export type Phase = NonNullable<ApprovalRequestStatus['phase']>;
 
@@ -65,7 +66,7 @@ export function isRequester(req: ApprovalRequest, username: string): boolean {
 }
 
 /** Stamped by the mutating webhook on create: the authenticated user that created the request (the sidecar's ServiceAccount). */
-export const CREATED_BY_ANNOTATION = 'chaperone.dev/created-by';
+export { CREATED_BY_ANNOTATION };
 
 /** Reviews the phase may count: stamped, admitted before expiry, by a listed approver who is not the requester. */
 function countable(req: ApprovalRequest): ApprovalRequestReview[] {

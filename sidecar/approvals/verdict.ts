@@ -1,7 +1,12 @@
 // What an ApprovalRequest's status means for the held command (pure): still pending, approved (hash bound), or refused with the reason.
 import type { ApprovalRequest as HeldCommand } from '../protocols/postgres/approval-hold.ts';
 import type { ApprovalRequest as ApprovalRequestObject } from '../../operator/api/types.ts';
-import { CREATED_BY_ANNOTATION } from '../../operator/approvals/phase.ts';
+
+/**
+ * Stamped by the operator's mutating webhook on create: the authenticated user that created the
+ * request (the sidecar's ServiceAccount). Defined here so the sidecar loads no operator code.
+ */
+export const CREATED_BY_ANNOTATION = 'chaperone.dev/created-by';
 
 export type Verdict =
   | { readonly kind: 'pending' }
