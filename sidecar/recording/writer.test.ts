@@ -234,6 +234,15 @@ test('the mask hook still covers every string field it covered (memoized or not)
   assert.deepEqual([...new Set(seen)].sort(), ['SELECT 1', 'f', 'oops', 'public.t', 'r1', 'read', 'why', '00000', 'kinds', 'tables', 'functions'].sort());
 });
 
+test('a pod origin of Kubernetes names is not masked at start (the default masker and its detector table load on first use, not at start)', async () => {
+  let calls = 0;
+  const out = new MemoryStream();
+  const rec = await createRecorder({ sinks: [streamSink(out)], mask: (s) => (calls++, s), origin: { pod: 'agent-0', namespace: 'team-a', uid: '6f1c2d3e-0000-4a5b-8c9d-0123456789ab', node: 'node-1.example.internal' } });
+  assert.equal(calls, 0);
+  await rec.close();
+  assert.match(out.lines()[0] ?? '', /"pod":"agent-0"/);
+});
+
 test('second wall: a secret in every string of every event type, nested keys and origin included, is masked; ids and enums that do not look like ids are masked too; the lines verify', async () => {
   const X = 'SECRETXYZ';
   const out = new MemoryStream();

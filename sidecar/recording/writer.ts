@@ -110,6 +110,8 @@ const RECORDER_ONLY: ReadonlySet<string> = new Set(['stream.start', 'stream.end'
 const UNMASKED = new Set(['type', 'session', 'statementHash', 'configHash', 'decision', 'protocol', 'outcome']);
 /** An UNMASKED field is left alone only while it looks like an id or enum; anything else goes through the mask too. */
 const IDENT = /^[A-Za-z0-9._:/-]{0,128}$/;
+/** A Kubernetes object or node name, or a uid: lowercase letters, digits, `-` and `.`. */
+const K8S_NAME = /^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/;
 
 /** Whether the second wall applies to the string `v` of top-level field `key`. */
 function masks(key: string, v: string): boolean {
@@ -174,7 +176,10 @@ class ChainRecorder implements Recorder {
     this.signKeyId = this.signKey ? keyId(this.signKey) : '';
     this.memo = opts.mask ? new Map() : null;
     const mask = opts.mask;
-    this.origin = opts.origin && mask ? Object.fromEntries(Object.entries(opts.origin).map(([k, v]) => [mask(k), mask(v)])) : opts.origin;
+    // Pod, namespace, uid and node names (lowercase DNS names) pass as they are: masking them here
+    // would build the detector table at start (~10 MB idle), which otherwise loads on first use.
+    const wallOf = (v: string): string => (mask === undefined || K8S_NAME.test(v) ? v : mask(v));
+    this.origin = opts.origin ? Object.fromEntries(Object.entries(opts.origin).map(([k, v]) => [wallOf(k), wallOf(v)])) : undefined;
   }
 
   async start(): Promise<void> {
