@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeClient } from '../../operator/kube/client.ts';
@@ -165,9 +165,14 @@ describe('audit trail of a real sidecar', () => {
     assert.equal(s1.stdout.trim().split('\n').slice(-3).join(','), '1,2,3');
 
     // A policy reload that is refused, then one that applies.
-    await writeFile(config, configYaml().replace('listen: { port: 0 }', 'listen: { port: 99999 }'));
+    // Replaced whole, as a ConfigMap update is: an in-place write can be read half done (an empty file: '(root): must be object').
+    const replace = async (text: string): Promise<void> => {
+      await writeFile(`${config}.next`, text);
+      await rename(`${config}.next`, config);
+    };
+    await replace(configYaml().replace('listen: { port: 0 }', 'listen: { port: 99999 }'));
     await eventually(() => Promise.resolve(sc?.readiness().status === 'degraded' ? true : undefined), { what: 'reload refused' });
-    await writeFile(config, configYaml().replace('packs: [no-ddl]', 'packs: [no-ddl, no-dcl]'));
+    await replace(configYaml().replace('packs: [no-ddl]', 'packs: [no-ddl, no-dcl]'));
     await eventually(() => Promise.resolve(sc?.readiness().status === 'ready' ? true : undefined), { what: 'reload applied' });
 
     // Session 2: a flood of denied statements in one psql run (psql goes on after each error).
