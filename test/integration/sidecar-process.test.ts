@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +13,12 @@ import type { ProtocolModule } from '../../sidecar/core/config-types.ts';
 import { loadProtocols } from '../../sidecar/main.ts';
 import { startPostgres, type Postgres } from '../env/postgres.ts';
 import { AUDIENCE, startOidcProvider, type TestIdp } from '../helpers/oidc-provider.ts';
+
+/** Replaces a config file whole (write + rename), as a ConfigMap update does: an in-place write can be read half done. */
+async function replaceFile(path: string, text: string): Promise<void> {
+  await writeFile(`${path}.next`, text);
+  await rename(`${path}.next`, path);
+}
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const node = join(root, 'node_modules', '.bin', 'node');
@@ -157,7 +163,7 @@ describe('chaperone-sidecar process', () => {
       assert.match(metrics, /chaperone_process_resident_memory_bytes \d+/);
 
       // An invalid config: still serving (200) but degraded with the reason.
-      await writeFile(config, configYaml().replace('port: 0 }\n    upstream', 'port: 99999 }\n    upstream'));
+      await replaceFile(config, configYaml().replace('port: 0 }\n    upstream', 'port: 99999 }\n    upstream'));
       const degraded = await until(async () => {
         const r = await fetch(`${admin}/readyz`);
         const b = (await r.json()) as { status: string; reasons: string[] };
@@ -168,7 +174,7 @@ describe('chaperone-sidecar process', () => {
       assert.match(await (await fetch(`${admin}/metrics`)).text(), /chaperone_config_reloads_total\{result="invalid"\} 1/);
 
       // Valid again, with a change: the listener takes it for new sessions and readyz is ready.
-      await writeFile(config, configYaml().replace('packs: [no-ddl]', 'packs: [no-ddl, no-dcl]'));
+      await replaceFile(config, configYaml().replace('packs: [no-ddl]', 'packs: [no-ddl, no-dcl]'));
       await until(async () => ((await (await fetch(`${admin}/readyz`)).json()) as { status: string }).status === 'ready' || undefined, 'readyz ready again', 10_000);
       assert.match(await (await fetch(`${admin}/metrics`)).text(), /chaperone_config_reloads_total\{result="applied"\} 1/);
 
@@ -203,7 +209,7 @@ describe('chaperone-sidecar process', () => {
       const open = new pg.Client({ host: '127.0.0.1', port: pgPort, user: 'agent', database: 'postgres', password: token, connectionTimeoutMillis: 10_000 });
       await open.connect();
       try {
-        await writeFile(config, configYaml());
+        await replaceFile(config, configYaml());
         await until(() => logLines(p.stderr()).find((l) => l.msg === 'config reloaded'), 'config reloaded', 10_000);
         const denied = await psql('CREATE TEMP TABLE after_reload (x int)');
         assert.notEqual(denied.status, 0, 'a new session is judged by the new policy');
