@@ -9,7 +9,7 @@ import type { EgressConfig, SidecarConfig, SidecarServices } from '../../core/co
 import type { MaskerOptions } from '../../masking/index.ts';
 import { refusal } from '../http/errors.ts';
 import { metricsOf } from '../http/listener.ts';
-import { clientErrorRefusal, DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_MAX_HEADER_BYTES } from '../http/server.ts';
+import { clientErrorRefusal, DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_MAX_HEADER_BYTES, drainAndClose, listenOn } from '../http/server.ts';
 import type { OwnListeners } from './address.ts';
 import { compileAllowList } from './allow-list.ts';
 import { EgressProxy, rawResponse, type EgressDeps, type EgressState } from './proxy.ts';
@@ -79,15 +79,7 @@ export async function startEgressProxy(state: EgressState, deps: EgressDeps & { 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => proxy.handleUpgrade(req, socket, head));
   // Oversized headers → 431, slow headers → 408, conflicting framing and other parse errors → 400; the socket is closed.
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => rawResponse(socket, clientErrorRefusal(err.code)));
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host: c.listen.host, port: c.listen.port }, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const a = server.address();
-  const address = typeof a === 'object' && a !== null ? { host: a.address, port: a.port } : { host: c.listen.host, port: c.listen.port };
+  const address = await listenOn(server, c.listen.host, c.listen.port);
   deps.own.ports.add(address.port);
   return {
     address,
@@ -98,18 +90,7 @@ export async function startEgressProxy(state: EgressState, deps: EgressDeps & { 
       for (const p of ownListeners(config).ports) deps.own.ports.add(p);
       proxy.update(egressState(config.egress, hash));
     },
-    stop: async (deadline: number): Promise<void> => {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      while (sockets.size > 0 && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 50));
-        server.closeIdleConnections();
-      }
-      server.closeAllConnections();
-      for (const s of sockets) s.destroy();
-      proxy.close();
-      await closed;
-    },
+    stop: (deadline: number): Promise<void> => drainAndClose(server, sockets, deadline, () => proxy.close()),
   };
 }
 

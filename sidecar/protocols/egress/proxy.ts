@@ -6,9 +6,8 @@ import { createRequire } from 'node:module';
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { EgressConfig } from '../../core/config-types.ts';
-import { mayUseConnection } from '../../identity/authorize.ts';
+import { authenticateAgent } from '../../identity/authenticate.ts';
 import { bearerToken } from '../../identity/bearer.ts';
-import { errorCodeFor } from '../../identity/reasons.ts';
 import type { Principal } from '../../identity/verify-token.ts';
 import { createMasker, type Masker, type MaskerOptions } from '../../masking/index.ts';
 import type { HttpDecision } from '../../policy/http-rules.ts';
@@ -157,25 +156,13 @@ export class EgressProxy {
   private async admit(header: string | string[] | undefined): Promise<Admitted> {
     const name = this.state.config.name;
     const token = proxyToken(header);
-    let v;
-    try {
-      v = await this.deps.verifier.verify(token);
-    } catch (e) {
-      v = { ok: false as const, reason: 'internal' as const, message: `the token check failed unexpectedly (${(e as Error)?.name ?? 'error'}); refused` };
-    }
-    if (!v.ok) {
-      this.deps.metrics.authFailure?.(name, v.reason);
-      const detail = v.reason === 'missing' ? 'send the agent\'s token as Proxy-Authorization: Bearer <token> (curl --proxy-header), or as the password of the proxy URL (http://agent:<token>@127.0.0.1:<port>)' : v.message;
-      const r = refusal(errorCodeFor(v.reason), { reason: v.reason, detail, connection: name });
-      // 407 tells proxy clients to authenticate to the proxy (a 401 would be taken as the origin's answer).
-      return { ok: false, r: r.status === 401 ? { ...r, status: 407 } : r };
-    }
-    const a = mayUseConnection(v.principal, { name, ...this.state.config.access });
-    if (!a.ok) {
-      this.deps.metrics.authFailure?.(name, a.reason);
-      return { ok: false, r: refusal(errorCodeFor(a.reason), { reason: a.reason, detail: a.message, connection: name }) };
-    }
-    return { ok: true, principal: v.principal, token: token ?? '' };
+    const hint = 'send the agent\'s token as Proxy-Authorization: Bearer <token> (curl --proxy-header), or as the password of the proxy URL (http://agent:<token>@127.0.0.1:<port>)';
+    const a = await authenticateAgent(this.deps.verifier, token, name, this.state.config.access, hint);
+    if (a.ok) return { ok: true, principal: a.principal, token: token ?? '' };
+    this.deps.metrics.authFailure?.(name, a.reason);
+    const r = refusal(a.code, a.params);
+    // 407 tells proxy clients to authenticate to the proxy (a 401 would be taken as the origin's answer).
+    return { ok: false, r: r.status === 401 ? { ...r, status: 407 } : r };
   }
 
   private async record(e: RecordEvent, lazy = false): Promise<boolean> {

@@ -7,9 +7,8 @@ import { createRequire } from 'node:module';
 import type { Duplex } from 'node:stream';
 import type { AccessConfig, HttpCredentialsConfig, LimitsConfig, UrlUpstreamConfig } from '../../core/config-types.ts';
 import type { StatementDecision } from '../../core/metrics.ts';
-import { mayUseConnection } from '../../identity/authorize.ts';
+import { authenticateAgent } from '../../identity/authenticate.ts';
 import { requestBearer } from '../../identity/bearer.ts';
-import { errorCodeFor } from '../../identity/reasons.ts';
 import type { Principal, TokenVerifier } from '../../identity/verify-token.ts';
 import { createMasker, type Masker, type MaskerOptions } from '../../masking/index.ts';
 import { evaluateHttp, type CompiledHttpPolicy, type HttpDecision, type HttpFacts } from '../../policy/http-rules.ts';
@@ -297,24 +296,10 @@ export class Gateway {
 
   private async authenticate(req: IncomingMessage): Promise<{ ok: true; principal: Principal } | { ok: false; r: HttpRefusal }> {
     const name = this.cfg.name;
-    const token = requestBearer(req);
-    let v;
-    try {
-      v = await this.deps.verifier.verify(token);
-    } catch (e) {
-      v = { ok: false as const, reason: 'internal' as const, message: `the token check failed unexpectedly (${(e as Error)?.name ?? 'error'}); refused` };
-    }
-    if (!v.ok) {
-      this.deps.metrics.authFailure?.(name, v.reason);
-      const detail = v.reason === 'missing' ? 'send the agent\'s token as Authorization: Bearer <token>' : v.message;
-      return { ok: false, r: refusal(errorCodeFor(v.reason), { reason: v.reason, detail, connection: name }) };
-    }
-    const a = mayUseConnection(v.principal, { name, ...this.cfg.access });
-    if (!a.ok) {
-      this.deps.metrics.authFailure?.(name, a.reason);
-      return { ok: false, r: refusal(errorCodeFor(a.reason), { reason: a.reason, detail: a.message, connection: name }) };
-    }
-    return { ok: true, principal: v.principal };
+    const a = await authenticateAgent(this.deps.verifier, requestBearer(req), name, this.cfg.access, 'send the agent\'s token as Authorization: Bearer <token>');
+    if (a.ok) return a;
+    this.deps.metrics.authFailure?.(name, a.reason);
+    return { ok: false, r: refusal(a.code, a.params) };
   }
 
   /** The socket's session for this principal; a different principal on the same socket starts a new one. */

@@ -87,29 +87,42 @@ export async function startServer(gw: Gateway, o: ServerOptions): Promise<Runnin
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => gw.handleUpgrade(req, socket, head));
   server.on('connect', (req: IncomingMessage, socket: Duplex) => rawRefusal(socket, refusal('CHAP_ERR_HTTP_BAD_REQUEST', { detail: 'CONNECT is not served here: this listener is a reverse proxy' })));
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => rawRefusal(socket, clientErrorRefusal(err.code)));
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host: o.host, port: o.port }, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const a = server.address();
-  const address = typeof a === 'object' && a !== null ? { host: a.address, port: a.port } : { host: o.host, port: o.port };
+  const address = await listenOn(server, o.host, o.port);
   return {
     address,
     sessions: () => sockets.size,
     close: async (deadline: number): Promise<void> => {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      while (sockets.size > 0 && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 50));
-        server.closeIdleConnections();
-      }
-      server.closeAllConnections();
-      for (const s of sockets) s.destroy();
-      await closed;
+      await drainAndClose(server, sockets, deadline);
       gw.close();
     },
   };
+}
+
+/** Listens on host:port (0: any free port) and resolves the address bound. */
+export function listenOn(server: Server | HttpsServer, host: string, port: number): Promise<{ host: string; port: number }> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host, port }, () => {
+      server.off('error', reject);
+      const a = server.address();
+      resolve(typeof a === 'object' && a !== null ? { host: a.address, port: a.port } : { host, port });
+    });
+  });
+}
+
+/**
+ * Graceful close: stop accepting, close idle keep-alive sockets until none is left or the deadline
+ * passes, then cut the rest. `onCut` runs after the cut, before the close completes.
+ */
+export async function drainAndClose(server: Server | HttpsServer, sockets: ReadonlySet<Duplex>, deadline: number, onCut?: () => void): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  while (sockets.size > 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+    server.closeIdleConnections();
+  }
+  server.closeAllConnections();
+  for (const s of sockets) s.destroy();
+  onCut?.();
+  await closed;
 }
