@@ -55,7 +55,6 @@ export class ResultShapes<C> {
   }
 
   bind(portal: string, statement: string, formats: readonly FormatCode[]): void {
-    this.portals.delete(portal);
     remember(this.portals, portal, { statement, formats, columns: undefined });
   }
 
